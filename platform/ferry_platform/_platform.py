@@ -1,0 +1,53 @@
+"""The composition root: builds every capability from one :class:`Settings`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ferry_platform._settings import Settings
+from ferry_platform._version import __version__
+from ferry_platform.packaging import BentoPackager
+from ferry_platform.registry import MlflowRegistry
+from ferry_platform.releases import Defaults, ReleaseService
+from ferry_platform.serving import RayServeRuntime
+from ferry_platform.store import SqlStateStore
+
+log = logging.getLogger("ferry.platform")
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    registry: MlflowRegistry
+    packager: BentoPackager
+    runtime: RayServeRuntime
+    store: SqlStateStore
+    releases: ReleaseService
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Platform:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        if "://" not in settings.mlflow_artifact_root:
+            from pathlib import Path
+
+            Path(settings.mlflow_artifact_root).mkdir(parents=True, exist_ok=True)
+        registry = MlflowRegistry(settings.mlflow_tracking_uri, settings.mlflow_artifact_root,
+                                  client_uri=settings.mlflow_public_uri)
+        packager = BentoPackager(tracking_uri=settings.mlflow_tracking_uri,
+                                 bentoml_home=settings.bentoml_home,
+                                 release_store_uri=settings.release_store_uri,
+                                 ferry_version=__version__)
+        runtime = RayServeRuntime(settings)
+        store = SqlStateStore(settings.database_url)
+        releases = ReleaseService(registry, packager, runtime, store,
+                                  Defaults(replicas=settings.default_replicas))
+        return cls(settings, registry, packager, runtime, store, releases)
+
+    def start(self) -> None:
+        log.info("starting the serving runtime (Ray %s)",
+                 self.settings.ray_address or "local")
+        self.runtime.start()
+
+    def stop(self) -> None:
+        self.runtime.stop()

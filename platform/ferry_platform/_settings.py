@@ -1,0 +1,99 @@
+"""Every setting of the platform (control plane and runtime), defined once, typed.
+
+Precedence: an argument to ``Settings(...)`` > ``FERRY_*`` environment variable >
+``$FERRY_HOME/ferry.env`` file > default. docs/configuration.md lists every variable;
+a unit test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("FERRY_HOME", Path.home() / ".ferry")).expanduser()
+
+
+class ServeMode(str, Enum):
+    """How Ray Serve takes traffic in.
+
+    ``throughput``: Ray's throughput-optimized mode behind its bundled HAProxy (one stable
+    port per protocol, requests go straight to replicas). ``proxy``: Ray's classic proxy
+    actors (slower, no extra binary). See docs/performance.md for the measurements.
+    """
+
+    throughput = "throughput"
+    proxy = "proxy"
+
+
+class Settings(BaseSettings):
+    """Configuration of a Ferry platform. Build once at start and pass it in."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FERRY_",
+        env_file=str(default_home() / "ferry.env"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    home: Path = Field(default_factory=default_home, description="Root of local state.")
+    host: str = Field("127.0.0.1", description="Control-plane bind address.")
+    port: int = Field(8700, description="Control-plane port.")
+    public_url: str = Field("", description="URL clients use for the control plane.")
+
+    database_url: str = Field("", description="Control-plane state DB (default SQLite).")
+    mlflow_tracking_uri: str = Field("", description="MLflow backend (default SQLite).")
+    mlflow_artifact_root: str = Field("", description="Where MLflow stores models.")
+    mlflow_public_uri: str = Field("", description="Tracking URI handed to clients.")
+
+    ray_address: str = Field("", description="Existing Ray cluster; empty starts a local one.")
+    ray_num_cpus: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
+    serve_mode: ServeMode = ServeMode.throughput
+    serve_host: str = Field("127.0.0.1", description="Address Serve listens on.")
+    serve_http_port: int = 8000
+    serve_grpc_port: int = 9000
+    serve_public_host: str = Field("", description="Host clients use for endpoints.")
+    serve_haproxy_stats_port: int = Field(8404, description="HAProxy stats port (throughput mode).")
+
+    default_replicas: int = Field(2, ge=1)
+    replica_num_cpus: float = Field(0.25, gt=0)
+    max_ongoing_requests: int = Field(100, ge=1)
+    deploy_timeout_s: float = Field(300.0, gt=0)
+
+    bentoml_home: str = Field("", description="BentoML store (default $FERRY_HOME/bentoml).")
+    release_store_uri: str = Field("", description="Where exported Bentos go (dir or s3://).")
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        home = self.home.expanduser().resolve()
+        self.home = home
+        if not self.database_url:
+            self.database_url = f"sqlite:///{home / 'ferry.db'}"
+        if not self.mlflow_tracking_uri:
+            self.mlflow_tracking_uri = f"sqlite:///{home / 'mlflow.db'}"
+        if not self.mlflow_artifact_root:
+            self.mlflow_artifact_root = str(home / "artifacts")
+        if not self.mlflow_public_uri:
+            self.mlflow_public_uri = self.mlflow_tracking_uri
+        if not self.bentoml_home:
+            self.bentoml_home = str(home / "bentoml")
+        if not self.release_store_uri:
+            self.release_store_uri = str(home / "releases")
+        if not self.public_url:
+            self.public_url = f"http://{self.host}:{self.port}"
+        if not self.serve_public_host:
+            self.serve_public_host = self.serve_host
+        return self
+
+    @property
+    def serve_http_url(self) -> str:
+        return f"http://{self.serve_public_host}:{self.serve_http_port}"
+
+    @property
+    def serve_grpc_target(self) -> str:
+        return f"{self.serve_public_host}:{self.serve_grpc_port}"

@@ -1,0 +1,6 @@
+"""The platform's shared kernel: domain types every capability may use. No vendor imports."""
+
+from ferry_platform.core._digest import directory_digest
+from ferry_platform.core._manifest import LABEL_PREFIX, ReleaseManifest
+
+__all__ = ["LABEL_PREFIX", "ReleaseManifest", "directory_digest"]

@@ -1,0 +1,5 @@
+"""The use-case layer: deployments and releases. The only package that composes capabilities."""
+
+from ferry_platform.releases._service import Defaults, ReleaseService
+
+__all__ = ["Defaults", "ReleaseService"]

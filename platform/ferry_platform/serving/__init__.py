@@ -1,0 +1,15 @@
+"""Serving capability: run releases on Ray Serve, REST and gRPC over one data plane."""
+
+from ferry_platform.serving._dataplane import MAX_ROWS, DataPlane
+from ferry_platform.serving._interface import AppState, ServingRuntime
+from ferry_platform.serving._ray import RayServeRuntime, ferry_replica_actor_names, serve_env
+
+__all__ = [
+    "MAX_ROWS",
+    "AppState",
+    "DataPlane",
+    "RayServeRuntime",
+    "ServingRuntime",
+    "ferry_replica_actor_names",
+    "serve_env",
+]

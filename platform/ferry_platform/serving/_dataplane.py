@@ -1,0 +1,215 @@
+"""Ferry's data plane: validate a batch against the model signature, predict, answer.
+
+One implementation used by both protocol adapters (REST and gRPC) so that both accept
+and refuse exactly the same inputs. Every problem in a request is reported at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ferry_contract import ColumnSpec, InvalidInput, InvalidRequest
+
+MAX_ROWS = 10_000
+
+_FLOAT_TYPES = {"double", "float"}
+_INT_TYPES = {"long", "integer"}
+_NUMPY_DTYPE = {
+    "double": "float64",
+    "float": "float32",
+    "long": "int64",
+    "integer": "int32",
+    "boolean": "bool",
+}
+_TYPE_HINT = {
+    "double": "a number",
+    "float": "a number",
+    "long": "an integer",
+    "integer": "an integer",
+    "boolean": "true or false",
+    "string": "a string",
+    "datetime": "an ISO-8601 string",
+    "binary": "a string",
+}
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _accepts(expected: str, value: Any) -> bool:
+    if expected in _FLOAT_TYPES:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected in _INT_TYPES:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected == "boolean":
+        return isinstance(value, bool)
+    if expected in ("string", "datetime", "binary"):
+        return isinstance(value, str)
+    return True
+
+
+def _is_null(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+class DataPlane:
+    """Validates inputs against ``columns`` and calls ``predict_frame`` on a DataFrame."""
+
+    def __init__(self, columns: Sequence[ColumnSpec], predict_frame: Callable[[Any], Any]):
+        import pandas as pd
+
+        self._pd = pd
+        self.columns = list(columns)
+        self._names = [c.name for c in self.columns]
+        self._name_set = frozenset(self._names)
+        self._specs = {c.name: c for c in self.columns}
+        self._predict_frame = predict_frame
+
+    # -- input shapes -------------------------------------------------------------------
+    def columns_from_records(self, records: Any) -> dict[str, list[Any]]:
+        """Turn ``[{col: value}, ...]`` into columns, naming every missing or extra key."""
+        if isinstance(records, Mapping):
+            records = [records]
+        if not isinstance(records, list) or not records:
+            raise InvalidRequest(
+                "'inputs' must be a non-empty list of rows, e.g. "
+                '{"inputs": [{"' + '": ..., "'.join(self._names[:3]) + '": ...}]}'
+            )
+        if len(records) > MAX_ROWS:
+            raise InvalidRequest(
+                f"{len(records)} rows in one request; the limit is {MAX_ROWS}. Split the batch."
+            )
+        problems: list[dict[str, Any]] = []
+        out: dict[str, list[Any]] = {n: [] for n in self._names}
+        for i, row in enumerate(records):
+            if not isinstance(row, Mapping):
+                problems.append(
+                    {"row": i, "problem": "not_an_object", "got": _type_name(row),
+                     "message": f"row {i} is {_type_name(row)}, expected an object of columns"}
+                )
+                continue
+            if row.keys() != self._name_set:
+                keys = set(row.keys())
+                for name in self._names:
+                    if name not in keys:
+                        spec = self._specs[name]
+                        problems.append(self._missing(name, spec, i))
+                for name in keys - self._name_set:
+                    problems.append(self._extra(str(name), i))
+            for name in self._names:
+                out[name].append(row.get(name))
+        if problems:
+            raise self._invalid(problems)
+        return out
+
+    def _missing(self, name: str, spec: ColumnSpec, row: int | None) -> dict[str, Any]:
+        where = f" in row {row}" if row is not None else ""
+        return {
+            "column": name, "problem": "missing", "expected": spec.type, "row": row,
+            "message": f"column {name!r} ({spec.type}) is missing{where}",
+        }
+
+    def _extra(self, name: str, row: int | None) -> dict[str, Any]:
+        where = f" in row {row}" if row is not None else ""
+        return {
+            "column": name, "problem": "unexpected", "row": row,
+            "message": f"column {name!r}{where} is not in the model's signature",
+        }
+
+    def _invalid(self, problems: list[dict[str, Any]]) -> InvalidInput:
+        shown = "; ".join(p["message"] for p in problems[:10])
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        expected = ", ".join(f"{c.name}: {c.type}" for c in self.columns)
+        return InvalidInput(
+            f"input does not match the model's signature: {shown}{more}. "
+            f"Expected columns: {expected}.",
+            details={"problems": problems[:100], "signature": [c.model_dump() for c in self.columns]},
+        )
+
+    # -- validation and prediction ------------------------------------------------------
+    def frame(self, columns: Mapping[str, Sequence[Any]]) -> Any:
+        """Validate columns (names, lengths, types, nulls) and build the model's DataFrame."""
+        problems: list[dict[str, Any]] = []
+        keys = set(columns.keys())
+        if keys != self._name_set:
+            for name in self._names:
+                if name not in keys:
+                    problems.append(self._missing(name, self._specs[name], None))
+            for name in sorted(keys - self._name_set):
+                problems.append(self._extra(name, None))
+            raise self._invalid(problems)
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) != 1 or 0 in lengths:
+            raise InvalidRequest(
+                "every column must hold the same, non-zero number of rows; got lengths "
+                + ", ".join(f"{n}={len(columns[n])}" for n in self._names)
+            )
+        (n_rows,) = lengths
+        if n_rows > MAX_ROWS:
+            raise InvalidRequest(f"{n_rows} rows in one request; the limit is {MAX_ROWS}.")
+        data: dict[str, Any] = {}
+        for spec in self.columns:
+            values = columns[spec.name]
+            has_null = False
+            for i, v in enumerate(values):
+                if _is_null(v):
+                    has_null = True
+                    if spec.required:
+                        problems.append({
+                            "column": spec.name, "problem": "null", "expected": spec.type, "row": i,
+                            "message": f"column {spec.name!r} is null in row {i}; "
+                            f"the signature requires {_TYPE_HINT.get(spec.type, spec.type)}",
+                        })
+                elif not _accepts(spec.type, v):
+                    problems.append({
+                        "column": spec.name, "problem": "wrong_type", "expected": spec.type,
+                        "got": _type_name(v), "row": i,
+                        "message": f"column {spec.name!r} expects {spec.type} "
+                        f"({_TYPE_HINT.get(spec.type, spec.type)}), got {_type_name(v)} "
+                        f"{v!r:.40} in row {i}",
+                    })
+            data[spec.name] = self._typed(spec, values, has_null)
+        if problems:
+            raise self._invalid(problems)
+        return self._pd.DataFrame(data, columns=self._names)
+
+    def _typed(self, spec: ColumnSpec, values: Sequence[Any], has_null: bool) -> Any:
+        import numpy as np
+
+        dtype = _NUMPY_DTYPE.get(spec.type)
+        if dtype is None:
+            return list(values)
+        if has_null:
+            if spec.type == "boolean":
+                return list(values)
+            return np.array([np.nan if _is_null(v) else v for v in values], dtype="float64")
+        try:
+            return np.asarray(values, dtype=dtype)
+        except (OverflowError, ValueError):
+            return list(values)
+
+    def predict(self, columns: Mapping[str, Sequence[Any]]) -> list[Any]:
+        """Validate, predict and return plain Python values."""
+        result = self._predict_frame(self.frame(columns))
+        tolist = getattr(result, "tolist", None)
+        return list(tolist() if tolist is not None else result)
+
+    def sample_row(self) -> dict[str, Any]:
+        """A row of placeholder values that satisfies the signature."""
+        placeholder = {"boolean": False, "string": "", "long": 0, "integer": 0}
+        return {c.name: placeholder.get(c.type, 0.0) for c in self.columns}

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol as TypingProtocol
+
+from ferry_contract import Endpoints, Protocol
+
+from ferry_platform.core import ReleaseManifest
+
+
+@dataclass(frozen=True)
+class AppState:
+    """What the runtime says of one deployment name."""
+
+    status: str  # running, deploying, deploy_failed, unhealthy, deleting, not_found
+    message: str = ""
+    replicas: dict[str, int] = field(default_factory=dict)
+
+
+class ServingRuntime(TypingProtocol):
+    """Runs releases as named, replicated services reachable over REST and gRPC."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def preflight(self, manifest: ReleaseManifest, protocol: Protocol) -> None:
+        """Load the release in isolation; raise ReleaseFailed with the reason if it cannot."""
+        ...
+
+    def apply(self, name: str, manifest: ReleaseManifest, replicas: int, protocol: Protocol) -> None:
+        """Make ``name`` serve ``manifest`` with ``replicas`` replicas; wait until it does."""
+        ...
+
+    def delete(self, name: str) -> None: ...
+
+    def state(self, name: str) -> AppState: ...
+
+    def names(self) -> list[str]: ...
+
+    def endpoints(self, name: str, protocol: Protocol) -> Endpoints: ...
+
+    def health(self) -> str: ...

@@ -1,0 +1,52 @@
+"""Ferry SDK: register a trained model, deploy it, predict - without Ray, BentoML or protos.
+
+    import ferry
+    client = ferry.Client()
+    mv = client.register(model, name="churn", training_data=df, target="churned")
+    dep = client.deploy("churn", version=mv.version)
+    dep.predict(rows)
+"""
+
+from ferry_contract import (
+    Conflict,
+    DeploymentNotFound,
+    DeploymentPublic,
+    FerryError,
+    IncompatibleRelease,
+    InvalidInput,
+    InvalidRequest,
+    ModelNotFound,
+    ModelPublic,
+    ModelVersionPublic,
+    NotFound,
+    PlatformUnavailable,
+    Protocol,
+    ReleaseFailed,
+    VersionNotFound,
+)
+
+from ferry._client import Client
+from ferry._deployment import Deployment, Prediction
+from ferry._version import __version__
+
+__all__ = [
+    "Client",
+    "Conflict",
+    "Deployment",
+    "DeploymentNotFound",
+    "DeploymentPublic",
+    "FerryError",
+    "IncompatibleRelease",
+    "InvalidInput",
+    "InvalidRequest",
+    "ModelNotFound",
+    "ModelPublic",
+    "ModelVersionPublic",
+    "NotFound",
+    "PlatformUnavailable",
+    "Prediction",
+    "Protocol",
+    "ReleaseFailed",
+    "VersionNotFound",
+    "__version__",
+]

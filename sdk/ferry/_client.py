@@ -1,0 +1,181 @@
+"""The typed client of Ferry's control plane."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+from ferry_contract import (
+    DeploymentCreate,
+    DeploymentPublic,
+    InvalidRequest,
+    ModelPublic,
+    ModelVersionPublic,
+    PlatformInfo,
+    PlatformUnavailable,
+    Protocol,
+    error_from_body,
+)
+
+from ferry._config import ClientSettings
+from ferry._deployment import Deployment
+
+
+class Client:
+    """Talks to a Ferry control plane over HTTP.
+
+    ``Client()`` reaches the local platform (start it with ``ferry up``) unless ``FERRY_URL``
+    or ``url`` names another. ``transport`` plugs in any httpx transport - tests use
+    ``httpx.ASGITransport(app)`` to talk to a real control plane in-process.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        timeout_s: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        settings = ClientSettings()
+        self.url = (url or settings.url).rstrip("/")
+        self._settings = settings
+        self._http = httpx.Client(
+            base_url=self.url,
+            timeout=timeout_s or settings.timeout_s,
+            transport=transport,
+        )
+        self._info: PlatformInfo | None = None
+
+    # -- plumbing -----------------------------------------------------------------------
+    def _request(self, method: str, path: str, *, json: Any = None) -> Any:
+        try:
+            resp = self._http.request(method, path, json=json)
+        except httpx.TransportError as e:
+            raise PlatformUnavailable(
+                f"no Ferry control plane answers at {self.url} ({type(e).__name__}). "
+                "Start the local platform with `ferry up`, or set FERRY_URL."
+            ) from e
+        if resp.status_code == 204:
+            return None
+        try:
+            body = resp.json()
+        except ValueError:
+            body = resp.text
+        if resp.status_code >= 400:
+            raise error_from_body(body, status=resp.status_code)
+        return body
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- platform -----------------------------------------------------------------------
+    def info(self) -> PlatformInfo:
+        """What the platform is: versions, the MLflow URI to log to, serving endpoints."""
+        if self._info is None:
+            self._info = PlatformInfo.model_validate(self._request("GET", "/v1/platform"))
+        return self._info
+
+    def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", "/v1/health")
+        return result
+
+    # -- models -------------------------------------------------------------------------
+    def register(
+        self,
+        model: Any,
+        *,
+        name: str,
+        training_data: Any,
+        target: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        description: str = "",
+        code_version: str | None = None,
+    ) -> ModelVersionPublic:
+        """Register a trained model as a new version of ``name``.
+
+        Logs the model to MLflow with its signature (inferred from ``training_data``'s
+        feature columns), params, metrics, the training dataset (digest) and the code
+        version (git commit), then has the platform register it and record its digest.
+        ``target`` names the label column of ``training_data``, if it has one.
+        """
+        from ferry._registration import check_name, log_model
+
+        check_name(name)
+        info = self.info()
+        model_public = ModelPublic.model_validate(
+            self._request("PUT", f"/v1/models/{name}", json={"description": description}))
+        create = log_model(
+            model,
+            name=name,
+            tracking_uri=info.mlflow_tracking_uri,
+            experiment_id=model_public.experiment_id,
+            training_data=training_data,
+            target=target,
+            params=params,
+            metrics=metrics,
+            code=code_version,
+        )
+        return ModelVersionPublic.model_validate(
+            self._request("POST", f"/v1/models/{name}/versions", json=create.model_dump()))
+
+    def models(self) -> list[ModelPublic]:
+        return [ModelPublic.model_validate(m) for m in self._request("GET", "/v1/models")]
+
+    def model(self, name: str) -> ModelPublic:
+        return ModelPublic.model_validate(self._request("GET", f"/v1/models/{name}"))
+
+    def versions(self, name: str) -> list[ModelVersionPublic]:
+        return [ModelVersionPublic.model_validate(v)
+                for v in self._request("GET", f"/v1/models/{name}/versions")]
+
+    def version(self, name: str, version: int) -> ModelVersionPublic:
+        return ModelVersionPublic.model_validate(
+            self._request("GET", f"/v1/models/{name}/versions/{version}"))
+
+    # -- deployments --------------------------------------------------------------------
+    def deploy(
+        self,
+        model: str,
+        *,
+        version: int,
+        name: str | None = None,
+        protocol: Protocol | str = Protocol.auto,
+        replicas: int | None = None,
+    ) -> Deployment:
+        """Deploy exactly ``model`` v``version``; returns once it serves (or raises why not).
+
+        ``protocol`` and ``replicas`` default to the platform's choice (REST and gRPC;
+        ``default_replicas``). The deployment is named ``name`` (default: the model name).
+        """
+        try:
+            req = DeploymentCreate(model=model, version=version, name=name,
+                                   protocol=Protocol(protocol), replicas=replicas)
+        except ValueError as e:
+            raise InvalidRequest(f"invalid deploy request: {e}") from e
+        body = self._request("POST", "/v1/deployments", json=req.model_dump(mode="json"))
+        return self._handle(DeploymentPublic.model_validate(body))
+
+    def status(self, name: str) -> DeploymentPublic:
+        return DeploymentPublic.model_validate(self._request("GET", f"/v1/deployments/{name}"))
+
+    def deployments(self) -> list[DeploymentPublic]:
+        return [DeploymentPublic.model_validate(d)
+                for d in self._request("GET", "/v1/deployments")]
+
+    def deployment(self, name: str) -> Deployment:
+        """A handle on an existing deployment, to predict with."""
+        return self._handle(self.status(name))
+
+    def undeploy(self, name: str) -> None:
+        self._request("DELETE", f"/v1/deployments/{name}")
+
+    def _handle(self, info: DeploymentPublic) -> Deployment:
+        return Deployment(info, predict_timeout_s=self._settings.predict_timeout_s)

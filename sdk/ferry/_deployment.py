@@ -1,0 +1,214 @@
+"""A handle on one deployment: predict over REST or gRPC with the same call."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import httpx
+from ferry_contract import (
+    RELEASE_HEADER,
+    DeploymentNotFound,
+    DeploymentPublic,
+    FerryError,
+    InvalidInput,
+    InvalidRequest,
+    PlatformUnavailable,
+    Protocol,
+    error_from_body,
+)
+
+if TYPE_CHECKING:
+    import grpc
+
+PredictProtocol = Literal["auto", "rest", "grpc"]
+Rows = Any  # a pandas DataFrame, a list of row dicts, a dict of columns, or one row dict
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predictions for a batch, and the release that produced them."""
+
+    predictions: list[Any]
+    release_id: str
+    protocol: str
+    model: str = ""
+    version: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+    def __iter__(self) -> Any:
+        return iter(self.predictions)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    item = getattr(value, "item", None)
+    if item is not None and not isinstance(value, (str, bytes)):
+        return _clean(item())
+    return value
+
+
+def to_columns(rows: Rows) -> dict[str, list[Any]]:
+    """Normalise the accepted row shapes into columns of plain Python values."""
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        pd = None
+    if pd is not None and isinstance(rows, pd.DataFrame):
+        return {str(c): [_clean(v) for v in rows[c].tolist()] for c in rows.columns}
+    if isinstance(rows, Mapping):
+        if rows and all(isinstance(v, (list, tuple)) for v in rows.values()):
+            return {str(k): [_clean(v) for v in vals] for k, vals in rows.items()}
+        rows = [rows]
+    if isinstance(rows, Sequence) and not isinstance(rows, (str, bytes)):
+        names: list[str] = []
+        for r in rows:
+            if not isinstance(r, Mapping):
+                raise InvalidRequest(
+                    f"each row must be a mapping of column to value, got {type(r).__name__}")
+            for k in r:
+                if k not in names:
+                    names.append(str(k))
+        cols: dict[str, list[Any]] = {n: [] for n in names}
+        for r in rows:
+            for n in names:
+                cols[n].append(_clean(r.get(n)))
+        return cols
+    raise InvalidRequest(
+        f"cannot predict on {type(rows).__name__}: pass a DataFrame, a list of row dicts "
+        "or a dict of columns")
+
+
+def to_records(columns: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
+    n = max((len(v) for v in columns.values()), default=0)
+    return [{k: v[i] for k, v in columns.items() if i < len(v)} for i in range(n)]
+
+
+@dataclass
+class Deployment:
+    """A deployed model. ``predict`` picks gRPC when the deployment serves it (it is faster)."""
+
+    info: DeploymentPublic
+    predict_timeout_s: float = 30.0
+    _http: httpx.Client | None = field(default=None, repr=False)
+    _channel: grpc.Channel | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def release_id(self) -> str:
+        return self.info.release.release_id
+
+    @property
+    def version(self) -> int:
+        return self.info.release.version
+
+    @property
+    def protocol(self) -> Protocol:
+        return self.info.protocol
+
+    @property
+    def endpoints(self) -> dict[str, str | None]:
+        return {"rest": self.info.endpoints.rest, "grpc": self.info.endpoints.grpc}
+
+    def predict(self, rows: Rows, *, protocol: PredictProtocol = "auto") -> Prediction:
+        """Predict on ``rows``; the same call whatever protocol carries it."""
+        use = protocol
+        if use == "auto":
+            use = "grpc" if self.info.endpoints.grpc else "rest"
+        if use == "grpc":
+            if not self.info.endpoints.grpc:
+                raise InvalidRequest(f"deployment {self.name!r} does not serve gRPC "
+                                     f"(protocol={self.protocol.value})")
+            return self._predict_grpc(to_columns(rows))
+        if not self.info.endpoints.rest:
+            raise InvalidRequest(f"deployment {self.name!r} does not serve REST "
+                                 f"(protocol={self.protocol.value})")
+        return self._predict_rest(to_columns(rows))
+
+    # -- REST ---------------------------------------------------------------------------
+    def _predict_rest(self, columns: dict[str, list[Any]]) -> Prediction:
+        with self._lock:
+            if self._http is None:
+                self._http = httpx.Client(timeout=self.predict_timeout_s)
+        url = f"{self.info.endpoints.rest}/predict"
+        body = json.dumps({"inputs": to_records(columns)}, allow_nan=False)
+        try:
+            resp = self._http.post(url, content=body,
+                                   headers={"content-type": "application/json"})
+        except httpx.TransportError as e:
+            raise PlatformUnavailable(f"cannot reach {url}: {e}") from e
+        try:
+            payload = resp.json()
+        except ValueError:
+            payload = resp.text
+        if resp.status_code >= 400:
+            if resp.status_code == 404 and not (isinstance(payload, dict) and "error" in payload):
+                raise DeploymentNotFound(f"no deployment is serving at {url}")
+            raise error_from_body(payload, status=resp.status_code)
+        return Prediction(payload["predictions"], resp.headers.get(RELEASE_HEADER, ""), "rest",
+                          payload.get("model", ""), payload.get("version"))
+
+    # -- gRPC ---------------------------------------------------------------------------
+    def _predict_grpc(self, columns: dict[str, list[Any]]) -> Prediction:
+        import grpc
+        from ferry_contract.proto import (
+            APPLICATION_METADATA_KEY,
+            decode_column,
+            encode_request,
+            predict_pb2_grpc,
+        )
+
+        with self._lock:
+            if self._channel is None:
+                self._channel = grpc.insecure_channel(str(self.info.endpoints.grpc))
+        stub = predict_pb2_grpc.PredictorStub(self._channel)
+        try:
+            request = encode_request(columns)
+        except TypeError as e:
+            raise InvalidRequest(str(e)) from e
+        metadata = ((APPLICATION_METADATA_KEY, self.info.endpoints.grpc_application or self.name),)
+        try:
+            resp, call = stub.Predict.with_call(request, metadata=metadata,
+                                                timeout=self.predict_timeout_s)
+        except grpc.RpcError as e:
+            raise _grpc_error(e, self.name) from e
+        release = dict(call.trailing_metadata() or ()).get(RELEASE_HEADER, resp.release_id)
+        return Prediction(decode_column(resp.predictions), str(release), "grpc",
+                          resp.model_name, int(resp.model_version) if resp.model_version else None)
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+        if self._channel is not None:
+            self._channel.close()
+
+    def __enter__(self) -> Deployment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _grpc_error(e: Any, name: str) -> FerryError:
+    import grpc
+
+    code = e.code()
+    details = e.details() or ""
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return InvalidInput(details)
+    if code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNIMPLEMENTED):
+        return DeploymentNotFound(f"deployment {name!r} is not served over gRPC: {details}")
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return PlatformUnavailable(f"gRPC endpoint of {name!r} unavailable: {details}")
+    return FerryError(f"gRPC {code.name}: {details}")

@@ -1,0 +1,111 @@
+"""Start and stop the embedded local platform (control plane + local Ray) as a background process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from ferry_contract import PlatformUnavailable
+
+
+@dataclass(frozen=True)
+class LocalPlatform:
+    home: Path
+    url: str
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "control-plane.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "logs" / "control-plane.log"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return None
+        return pid
+
+    def healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/v1/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def up(self, *, timeout_s: float = 240, on_wait: Callable[[float], None] | None = None,
+           env: dict[str, str] | None = None) -> int:
+        """Start the platform unless it runs; return the control plane's pid."""
+        running = self.pid()
+        if running and self.healthy():
+            return running
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        host, port = self.url.split("://", 1)[-1].rsplit(":", 1)
+        child_env = {**os.environ, **(env or {}), "FERRY_HOME": str(self.home),
+                     "FERRY_HOST": host, "FERRY_PORT": port.rstrip("/")}
+        with self.log_file.open("ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "ferry_server"], stdout=log,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env=child_env, start_new_session=True)
+        self.pid_file.write_text(str(proc.pid))
+        start = time.monotonic()
+        while time.monotonic() - start < timeout_s:
+            if proc.poll() is not None:
+                self.pid_file.unlink(missing_ok=True)
+                raise PlatformUnavailable(
+                    f"the control plane exited with code {proc.returncode} while starting. "
+                    f"Last lines of {self.log_file}:\n{self.tail()}")
+            if self.healthy():
+                return proc.pid
+            if on_wait:
+                on_wait(time.monotonic() - start)
+            time.sleep(0.5)
+        self.down()
+        raise PlatformUnavailable(
+            f"the control plane did not answer within {timeout_s:.0f}s. "
+            f"Last lines of {self.log_file}:\n{self.tail()}")
+
+    def down(self, *, timeout_s: float = 90) -> bool:
+        """Stop the platform (serving stops, Ray shuts down). False if it was not running."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                break
+            _reap(pid)
+            time.sleep(0.3)
+        else:
+            os.killpg(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def tail(self, lines: int = 25) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass

@@ -1,0 +1,239 @@
+"""``ferry``: the command line of the Ferry ML platform.
+
+Every command talks to the control plane at FERRY_URL (default: the local platform that
+``ferry up`` starts). ``-o json`` prints machine-readable output for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from ferry_contract import FerryError
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+from ferry._client import Client
+from ferry._config import ClientSettings
+from ferry._local import LocalPlatform
+
+app = typer.Typer(
+    name="ferry",
+    help=(
+        "Ferry takes a trained model to a versioned production service.\n\n"
+        "Typical session:\n\n"
+        "  ferry up                        # start the local platform (Ray, MLflow, control plane)\n\n"
+        "  python train.py                 # ferry.Client().register(model, name='churn', ...)\n\n"
+        "  ferry deploy churn --version 1  # build the release, serve it over REST and gRPC\n\n"
+        "  ferry predict churn '[{\"tenure\": 3, ...}]'\n\n"
+        "  ferry status                    # what serves, which release, where\n\n"
+        "  ferry down                      # stop everything"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+models_app = typer.Typer(help="Registered models and their versions.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class Output(str, Enum):
+    table = "table"
+    json = "json"
+
+
+OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table (people) or json (scripts)")]
+
+
+def _emit(data: Any, output: Output, table: Table | None = None) -> None:
+    if output is Output.json or table is None:
+        def plain(x: Any) -> Any:
+            if isinstance(x, BaseModel):
+                return x.model_dump(mode="json")
+            if isinstance(x, list):
+                return [plain(i) for i in x]
+            return x
+        sys.stdout.write(json.dumps(plain(data), indent=2, default=str) + "\n")
+    else:
+        console.print(table)
+
+
+def _client() -> Client:
+    return Client()
+
+
+def _fail(e: FerryError) -> None:
+    err_console.print(f"[red]error[/red] ({e.code}): {e.message}")
+    raise typer.Exit(code=2 if e.status < 500 else 1)
+
+
+@app.command()
+def up(
+    home: Annotated[Path | None, typer.Option(help="State directory (default FERRY_HOME or ~/.ferry)")] = None,
+) -> None:
+    """Start the local platform in the background: control plane, local Ray, MLflow (SQLite)."""
+    settings = ClientSettings()
+    local = LocalPlatform(home or settings.home, settings.url)
+    with console.status("starting the local Ferry platform (Ray takes ~20 s)...") as status:
+        try:
+            pid = local.up(on_wait=lambda s: status.update(
+                f"starting the local Ferry platform... {s:.0f}s"))
+        except FerryError as e:
+            _fail(e)
+            return
+    console.print(f"Ferry is up at {settings.url} (pid {pid}); state in {local.home}, "
+                  f"log in {local.log_file}. Stop it with `ferry down`.")
+
+
+@app.command()
+def down(
+    home: Annotated[Path | None, typer.Option(help="State directory of the platform to stop")] = None,
+) -> None:
+    """Stop the local platform: undeploys nothing on disk, stops serving and Ray."""
+    settings = ClientSettings()
+    local = LocalPlatform(home or settings.home, settings.url)
+    with console.status("stopping the local Ferry platform..."):
+        stopped = local.down()
+    console.print("Ferry is down." if stopped else "Ferry was not running.")
+
+
+@app.command()
+def info(output: OutputOpt = Output.table) -> None:
+    """Show the platform: version, MLflow tracking URI, serving endpoints, defaults."""
+    try:
+        data = _client().info()
+    except FerryError as e:
+        _fail(e)
+        return
+    table = Table("setting", "value")
+    for k, v in data.model_dump(mode="json").items():
+        table.add_row(k, str(v))
+    _emit(data, output, table)
+
+
+@models_app.command("list")
+def models_list(output: OutputOpt = Output.table) -> None:
+    """List registered models."""
+    try:
+        models = _client().models()
+    except FerryError as e:
+        _fail(e)
+        return
+    table = Table("name", "latest version", "aliases", "description")
+    for m in models:
+        table.add_row(m.name, str(m.latest_version or "-"),
+                      ", ".join(f"{k}=v{v}" for k, v in m.aliases.items()) or "-", m.description)
+    _emit(models, output, table)
+
+
+@models_app.command("show")
+def models_show(name: str, output: OutputOpt = Output.table) -> None:
+    """Show a model's versions with their lineage (digests, code version, framework)."""
+    try:
+        versions = _client().versions(name)
+    except FerryError as e:
+        _fail(e)
+        return
+    table = Table("version", "framework", "model digest", "training data", "code", "inputs")
+    for v in versions:
+        table.add_row(str(v.version), v.framework, v.model_digest[:19], v.training_data_digest,
+                      v.code_version[:18], ", ".join(f"{c.name}:{c.type}" for c in v.signature))
+    _emit(versions, output, table)
+
+
+@app.command()
+def deploy(
+    model: Annotated[str, typer.Argument(help="registered model name")],
+    version: Annotated[int, typer.Option("--version", "-v", help="exact model version")],
+    name: Annotated[str | None, typer.Option(help="deployment name (default: the model name)")] = None,
+    protocol: Annotated[str, typer.Option(help="auto (REST+gRPC), rest or grpc")] = "auto",
+    replicas: Annotated[int | None, typer.Option(min=1, help="replicas (default: the platform's)")] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Deploy an exact model version: build its release, load it, roll it onto Ray Serve."""
+    try:
+        with console.status(f"deploying {model} v{version} (build, preflight, roll out)..."):
+            dep = _client().deploy(model, version=version, name=name, protocol=protocol,
+                                   replicas=replicas)
+    except FerryError as e:
+        _fail(e)
+        return
+    _emit(dep.info, output, _deployment_table([dep.info]))
+
+
+def _deployment_table(deps: list[Any]) -> Table:
+    table = Table("name", "release", "status", "replicas", "protocol", "REST", "gRPC")
+    for d in deps:
+        table.add_row(d.name, d.release.release_id, d.status, str(d.replicas), d.protocol.value,
+                      d.endpoints.rest or "-",
+                      f"{d.endpoints.grpc} (application={d.endpoints.grpc_application})"
+                      if d.endpoints.grpc else "-")
+    return table
+
+
+@app.command()
+def status(
+    name: Annotated[str | None, typer.Argument(help="deployment name (default: all)")] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Show deployments: the release each serves, health, replicas and endpoints."""
+    try:
+        client = _client()
+        deps = [client.status(name)] if name else client.deployments()
+    except FerryError as e:
+        _fail(e)
+        return
+    _emit(deps[0] if name else deps, output, _deployment_table(deps))
+
+
+@app.command()
+def undeploy(name: Annotated[str, typer.Argument(help="deployment name")]) -> None:
+    """Stop serving a deployment and remove its Ray Serve application."""
+    try:
+        _client().undeploy(name)
+    except FerryError as e:
+        _fail(e)
+        return
+    console.print(f"undeployed {name}")
+
+
+@app.command()
+def predict(
+    name: Annotated[str, typer.Argument(help="deployment name")],
+    rows: Annotated[str, typer.Argument(help="JSON: a row object or a list of row objects")],
+    protocol: Annotated[str, typer.Option(help="auto, rest or grpc")] = "auto",
+    output: OutputOpt = Output.table,
+) -> None:
+    """Send rows to a deployment and print the predictions and the release that answered."""
+    try:
+        data = json.loads(rows)
+    except ValueError as e:
+        err_console.print(f"[red]error[/red]: rows are not valid JSON ({e})")
+        raise typer.Exit(2) from e
+    try:
+        result = _client().deployment(name).predict(data, protocol=protocol)  # type: ignore[arg-type]
+    except FerryError as e:
+        _fail(e)
+        return
+    payload = {"predictions": result.predictions, "release_id": result.release_id,
+               "protocol": result.protocol}
+    table = Table("row", "prediction")
+    for i, p in enumerate(result.predictions):
+        table.add_row(str(i), str(p))
+    table.caption = f"release {result.release_id} via {result.protocol}"
+    _emit(payload, output, table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

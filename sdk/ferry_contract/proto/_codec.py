@@ -1,0 +1,86 @@
+"""Columnar encoding between Python values and ``ferry.v1.Column`` messages.
+
+The SDK encodes rows with :func:`encode_request`; the data plane decodes with
+:func:`decode_request`. Type is taken from the values (bool before int, int before
+float); ``None`` (and float NaN) become entries of ``null_rows``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ferry_contract.proto import predict_pb2
+
+_PLACEHOLDER = {"doubles": 0.0, "int64s": 0, "strings": "", "bools": False}
+
+
+def _kind_of(values: Sequence[Any]) -> str:
+    kinds = set()
+    for v in values:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            continue
+        if isinstance(v, bool):
+            kinds.add("bools")
+        elif isinstance(v, int):
+            kinds.add("int64s")
+        elif isinstance(v, float):
+            kinds.add("doubles")
+        elif isinstance(v, str):
+            kinds.add("strings")
+        else:
+            # numpy scalars and the like: use their Python value
+            item = getattr(v, "item", None)
+            if item is None:
+                raise TypeError(f"cannot encode value {v!r} of type {type(v).__name__}")
+            kinds.add(_kind_of([item()]))
+    if not kinds:
+        return "doubles"
+    if kinds == {"int64s", "doubles"}:
+        return "doubles"
+    if len(kinds) > 1:
+        # Mixed types travel as strings so the server can name the column in its error.
+        return "strings"
+    return kinds.pop()
+
+
+def encode_column(values: Sequence[Any]) -> predict_pb2.Column:
+    """Encode one column of Python values."""
+    kind = _kind_of(values)
+    nulls: list[int] = []
+    clean: list[Any] = []
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            nulls.append(i)
+            clean.append(_PLACEHOLDER[kind])
+            continue
+        item = getattr(v, "item", None)
+        if item is not None and not isinstance(v, (bool, int, float, str)):
+            v = item()
+        clean.append(str(v) if kind == "strings" else v)
+    col = predict_pb2.Column(null_rows=nulls)
+    getattr(col, kind).values.extend(clean)
+    return col
+
+
+def decode_column(col: predict_pb2.Column) -> list[Any]:
+    """Decode one column back to Python values (``None`` for null rows)."""
+    kind = col.WhichOneof("values")
+    if kind is None:
+        return []
+    values: list[Any] = list(getattr(col, kind).values)
+    for i in col.null_rows:
+        if i < len(values):
+            values[i] = None
+    return values
+
+
+def encode_request(columns: Mapping[str, Sequence[Any]]) -> predict_pb2.PredictRequest:
+    return predict_pb2.PredictRequest(
+        columns={name: encode_column(values) for name, values in columns.items()}
+    )
+
+
+def decode_request(request: predict_pb2.PredictRequest) -> dict[str, list[Any]]:
+    return {name: decode_column(col) for name, col in request.columns.items()}

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from ferry_contract import Health, PlatformInfo, Protocol
+from ferry_platform import __version__
+
+from ferry_server.deps import PlatformDep
+
+router = APIRouter(prefix="/v1", tags=["platform"])
+
+
+@router.get("/health", response_model=Health)
+def get_health(platform: PlatformDep) -> Health:
+    """Liveness of the control plane and its runtime."""
+    ray = platform.runtime.health()
+    apps = platform.runtime.names() if ray == "connected" else []
+    return Health(status="ok", ray=ray, serve_applications=apps)
+
+
+@router.get("/platform", response_model=PlatformInfo)
+def get_platform_info(platform: PlatformDep) -> PlatformInfo:
+    """What clients need: the MLflow tracking URI to log to, serving endpoints, defaults."""
+    s = platform.settings
+    return PlatformInfo(
+        ferry_version=__version__,
+        mlflow_tracking_uri=platform.registry.client_tracking_uri(),
+        serve_http_url=s.serve_http_url,
+        serve_grpc_target=s.serve_grpc_target,
+        default_replicas=s.default_replicas,
+        default_protocol=Protocol.auto,
+    )
