@@ -7,6 +7,9 @@
     dep.predict(rows)
 """
 
+from ferry._client import Client
+from ferry._deployment import Deployment, Prediction
+from ferry._version import __version__
 from ferry_contract import (
     Conflict,
     DeploymentNotFound,
@@ -24,10 +27,6 @@ from ferry_contract import (
     ReleaseFailed,
     VersionNotFound,
 )
-
-from ferry._client import Client
-from ferry._deployment import Deployment, Prediction
-from ferry._version import __version__
 
 __all__ = [
     "Client",

@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
+
+from ferry._config import ClientSettings
+from ferry._deployment import Deployment
 from ferry_contract import (
     DeploymentCreate,
     DeploymentPublic,
@@ -18,16 +21,14 @@ from ferry_contract import (
     error_from_body,
 )
 
-from ferry._config import ClientSettings
-from ferry._deployment import Deployment
-
 
 class Client:
     """Talks to a Ferry control plane over HTTP.
 
     ``Client()`` reaches the local platform (start it with ``ferry up``) unless ``FERRY_URL``
-    or ``url`` names another. ``transport`` plugs in any httpx transport - tests use
-    ``httpx.ASGITransport(app)`` to talk to a real control plane in-process.
+    or ``url`` names another. ``transport`` (any sync httpx transport) or ``http_client``
+    (a ready ``httpx.Client``) are the seams tests use to talk to a real control plane
+    in-process, e.g. ``Client(http_client=fastapi.testclient.TestClient(app))``.
     """
 
     def __init__(
@@ -36,11 +37,12 @@ class Client:
         *,
         timeout_s: float | None = None,
         transport: httpx.BaseTransport | None = None,
+        http_client: httpx.Client | None = None,
     ) -> None:
         settings = ClientSettings()
         self.url = (url or settings.url).rstrip("/")
         self._settings = settings
-        self._http = httpx.Client(
+        self._http = http_client or httpx.Client(
             base_url=self.url,
             timeout=timeout_s or settings.timeout_s,
             transport=transport,

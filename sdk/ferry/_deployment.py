@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
+
 from ferry_contract import (
     RELEASE_HEADER,
     DeploymentNotFound,
@@ -162,6 +163,7 @@ class Deployment:
     # -- gRPC ---------------------------------------------------------------------------
     def _predict_grpc(self, columns: dict[str, list[Any]]) -> Prediction:
         import grpc
+
         from ferry_contract.proto import (
             APPLICATION_METADATA_KEY,
             decode_column,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
 from ferry_contract import PlatformUnavailable
 
 

@@ -10,9 +10,8 @@ import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ferry_contract import NAME_PATTERN, InvalidRequest, ModelVersionCreate
-
 from ferry._frameworks import detect_framework
+from ferry_contract import NAME_PATTERN, InvalidRequest, ModelVersionCreate
 
 
 def code_version(explicit: str | None = None) -> str:
@@ -77,7 +76,7 @@ def log_model(
     features, labels = split_training_data(training_data, target)
     try:
         sample_out = model.predict(features.head(100))
-    except Exception as e:  # noqa: BLE001 - the model's own failure, reported as bad input
+    except Exception as e:
         raise InvalidRequest(
             f"the model cannot predict on training_data's features {list(features.columns)}: "
             f"{type(e).__name__}: {e}. Pass the frame it was trained on (and target=...)."

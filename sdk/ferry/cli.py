@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from ferry_contract import FerryError
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
@@ -21,6 +20,7 @@ from rich.table import Table
 from ferry._client import Client
 from ferry._config import ClientSettings
 from ferry._local import LocalPlatform
+from ferry_contract import FerryError
 
 app = typer.Typer(
     name="ferry",
@@ -76,7 +76,7 @@ def _fail(e: FerryError) -> None:
 
 @app.command()
 def up(
-    home: Annotated[Path | None, typer.Option(help="State directory (default FERRY_HOME or ~/.ferry)")] = None,
+    home: Annotated[Path | None, typer.Option(help="State dir (default FERRY_HOME or ~/.ferry)")] = None,
 ) -> None:
     """Start the local platform in the background: control plane, local Ray, MLflow (SQLite)."""
     settings = ClientSettings()

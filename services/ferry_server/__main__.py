@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 import uvicorn
-from ferry_platform import Settings
 
+from ferry_platform import Settings
 from ferry_server._app import create_app
 
 

@@ -8,9 +8,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+
 from ferry_contract import ErrorBody, FerryError, InvalidRequest
 from ferry_platform import Platform, Settings, __version__
-
 from ferry_server.routes import deployments, models, platform
 
 log = logging.getLogger("ferry.server")

@@ -3,7 +3,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-
 REGISTRY_ARTIFACTS = frozenset({"registered_model_meta"})
 """Files MLflow adds when a model is downloaded by registry name; not part of the model."""
 

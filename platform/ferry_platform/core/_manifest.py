@@ -4,8 +4,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from ferry_contract import ColumnSpec, ReleasePublic
 from pydantic import BaseModel, ConfigDict, Field
+
+from ferry_contract import ColumnSpec, ReleasePublic
 
 LABEL_PREFIX = "ferry."
 """Bento labels carrying the manifest are named ``ferry.<field>``."""

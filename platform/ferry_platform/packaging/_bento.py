@@ -13,12 +13,11 @@ import os
 import shutil
 import tempfile
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ferry_contract import IncompatibleRelease, ModelVersionPublic, ReleaseFailed
-
 from ferry_platform.core import ReleaseManifest, directory_digest
 from ferry_platform.packaging._template import SERVICE_CLASS, TEMPLATE
 
@@ -133,7 +132,7 @@ class BentoPackager:
                 bento_tag=bento_tag,
                 bento_uri=self._bento_uri(release_id),
                 requirements=requirements,
-                created_at=datetime.now(timezone.utc).replace(microsecond=0),
+                created_at=datetime.now(UTC).replace(microsecond=0),
             )
             # 2. Write the service module and build the Bento.
             ctx = Path(tmp) / "ctx"
@@ -160,7 +159,7 @@ class BentoPackager:
                     models=[str(bento_model.tag)],
                     build_ctx=str(ctx),
                 )
-            except Exception as e:  # noqa: BLE001 - BentoML raises many types; report the reason
+            except Exception as e:
                 raise ReleaseFailed(f"building the Bento for {release_id} failed: {e}") from e
             # 3. Export it so a replica on another node can import it.
             self._export(bentoml, str(bento.tag), release_id)
@@ -181,7 +180,7 @@ class BentoPackager:
                     "ferry.model_digest": version.model_digest,
                 },
             )
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise ReleaseFailed(
                 f"could not fetch {version.name!r} v{version.version} from MLflow: {e}"
             ) from e

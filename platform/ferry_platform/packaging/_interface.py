@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Protocol
 
 from ferry_contract import ModelVersionPublic
-
 from ferry_platform.core import ReleaseManifest
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,6 @@ from ferry_contract import (
     PlatformUnavailable,
     VersionNotFound,
 )
-
 from ferry_platform.core import directory_digest
 
 if TYPE_CHECKING:
@@ -85,7 +84,7 @@ class MlflowRegistry:
                         tracking_uri=self._tracking_uri, registry_uri=self._tracking_uri
                     )
                     self._client_obj.search_experiments(max_results=1)
-                except Exception as e:  # noqa: BLE001 - any backend failure means unreachable
+                except Exception as e:
                     self._client_obj = None
                     raise PlatformUnavailable(
                         f"MLflow at {self._tracking_uri!r} is not reachable: {e}. "
@@ -149,7 +148,7 @@ class MlflowRegistry:
         except (ValueError, TypeError):
             signature = []
         created = (
-            datetime.fromtimestamp(mv.creation_timestamp / 1000, tz=timezone.utc)
+            datetime.fromtimestamp(mv.creation_timestamp / 1000, tz=UTC)
             if mv.creation_timestamp
             else None
         )

@@ -23,7 +23,6 @@ from ferry_contract import (
     Protocol,
     ReleaseFailed,
 )
-
 from ferry_platform.core import ReleaseManifest
 from ferry_platform.packaging import Packager
 from ferry_platform.registry import ModelRegistry

@@ -4,7 +4,6 @@ from dataclasses import dataclass, field
 from typing import Protocol as TypingProtocol
 
 from ferry_contract import Endpoints, Protocol
-
 from ferry_platform.core import ReleaseManifest
 
 

@@ -23,7 +23,6 @@ from typing import Any
 
 from ferry_contract import Endpoints, PlatformUnavailable, Protocol, ReleaseFailed
 from ferry_contract.proto import SERVICER_FUNCTION
-
 from ferry_platform._settings import ServeMode, Settings
 from ferry_platform.core import ReleaseManifest
 from ferry_platform.serving._interface import AppState
@@ -95,7 +94,7 @@ class RayServeRuntime:
             else:
                 ray.init(num_cpus=self._settings.ray_num_cpus, include_dashboard=False,
                          namespace="ferry", log_to_driver=False)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise PlatformUnavailable(
                 f"cannot start or reach Ray (FERRY_RAY_ADDRESS={self._settings.ray_address!r}): "
                 f"{e}"
@@ -155,7 +154,7 @@ class RayServeRuntime:
             raise ReleaseFailed(
                 f"release {manifest.release_id} did not load within "
                 f"{self._settings.deploy_timeout_s:.0f}s (FERRY_DEPLOY_TIMEOUT_S)") from e
-        except Exception as e:  # noqa: BLE001 - RayTaskError wraps the model's own error
+        except Exception as e:
             raise ReleaseFailed(
                 f"release {manifest.release_id} cannot be loaded: {_cause(e)}. "
                 "Nothing was changed; the current release (if any) keeps serving.",

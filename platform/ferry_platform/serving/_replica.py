@@ -11,7 +11,6 @@ import os
 from typing import Any
 
 from ferry_contract import RELEASE_HEADER, FerryError, InvalidRequest, Protocol
-
 from ferry_platform.core import ReleaseManifest
 from ferry_platform.serving._dataplane import DataPlane
 
@@ -140,6 +139,7 @@ class FerryReplica:
     # -- gRPC ---------------------------------------------------------------------------
     def Predict(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802 - RPC name
         import grpc
+
         from ferry_contract.proto import decode_request, encode_column, predict_pb2
 
         grpc_context.set_trailing_metadata(self._trailing)

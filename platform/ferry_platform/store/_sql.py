@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from typing import Protocol as TypingProtocol
 
-from ferry_contract import Protocol
 from sqlalchemy import DateTime, Integer, String, Text, create_engine, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import StaticPool
 
+from ferry_contract import Protocol
 from ferry_platform.core import ReleaseManifest
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 class _Base(DeclarativeBase):
@@ -72,9 +74,14 @@ class SqlStateStore:
 
     def __init__(self, url: str) -> None:
         parsed = make_url(url)
-        if parsed.drivername.startswith("sqlite") and parsed.database:
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self._engine = create_engine(url, pool_pre_ping=True)
+        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if parsed.drivername.startswith("sqlite"):
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            else:  # one shared in-memory database for every thread
+                kwargs = {"poolclass": StaticPool,
+                          "connect_args": {"check_same_thread": False}}
+        self._engine = create_engine(url, **kwargs)
         _Base.metadata.create_all(self._engine)
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
 

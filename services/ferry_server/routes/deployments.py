@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
-from ferry_contract import NAME_PATTERN, DeploymentCreate, DeploymentPublic
 
+from ferry_contract import NAME_PATTERN, DeploymentCreate, DeploymentPublic
 from ferry_server.deps import PlatformDep
 
 router = APIRouter(prefix="/v1/deployments", tags=["deployments"])

@@ -3,14 +3,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path
+from pydantic import BaseModel, ConfigDict
+
 from ferry_contract import (
     NAME_PATTERN,
     ModelPublic,
     ModelVersionCreate,
     ModelVersionPublic,
 )
-from pydantic import BaseModel, ConfigDict
-
 from ferry_server.deps import PlatformDep
 
 router = APIRouter(prefix="/v1/models", tags=["models"])

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+
 from ferry_contract import Health, PlatformInfo, Protocol
 from ferry_platform import __version__
-
 from ferry_server.deps import PlatformDep
 
 router = APIRouter(prefix="/v1", tags=["platform"])

@@ -1,0 +1,33 @@
+# Ferry's two commands: `make demo` (the main job end to end) and `make test`.
+# Both install what they need: uv (from PyPI) and the locked dependencies.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: demo test lint bench install proto clean
+
+$(CURDIR)/.tools/bin/uv:
+	python3 -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/pip install --quiet uv
+
+install: $(UV)
+	$(UV) sync --locked --quiet
+
+demo: install  ## run Ferry end to end on the local embedded platform
+	$(UV) run --locked python examples/demo.py
+
+test: install lint  ## the whole suite (unit, integration, end-to-end)
+	$(UV) run --locked pytest
+
+lint: install
+	$(UV) run --locked ruff check .
+	$(UV) run --locked lint-imports
+
+bench: install  ## serving benchmark; see docs/performance.md
+	$(UV) run --locked python benchmarks/serving.py
+
+proto: install  ## regenerate the gRPC code from predict.proto
+	$(UV) run --locked python -m ferry_contract.proto.generate
+
+clean:
+	rm -rf .ferry .pytest_cache .ruff_cache .mypy_cache

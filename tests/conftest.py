@@ -1,0 +1,70 @@
+"""Session-wide fixtures: one Ferry platform (real MLflow on SQLite, real BentoML store, one
+local Ray + Serve) per test run, and an SDK client talking to the real control-plane app
+in-process. Ray starts once, lazily, only if a test needs it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+TEST_PORTS = {"FERRY_SERVE_HTTP_PORT": "18000", "FERRY_SERVE_GRPC_PORT": "19000",
+              "FERRY_SERVE_HAPROXY_STATS_PORT": "18404"}
+
+
+@pytest.fixture(scope="session")
+def ferry_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ferry-home")
+
+
+@pytest.fixture(scope="session")
+def settings(ferry_home: Path):  # type: ignore[no-untyped-def]
+    from ferry_platform import Settings
+
+    os.environ.update(TEST_PORTS)
+    return Settings(home=ferry_home, ray_num_cpus=2, replica_num_cpus=0.25,
+                    deploy_timeout_s=240)
+
+
+@pytest.fixture(scope="session")
+def platform_core(settings):  # type: ignore[no-untyped-def]
+    """The platform's capabilities, without the serving runtime started."""
+    from ferry_platform import Platform
+
+    return Platform.from_settings(settings)
+
+
+@pytest.fixture(scope="session")
+def running_platform(platform_core) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """The same platform with local Ray + Serve started (once per session)."""
+    platform_core.start()
+    yield platform_core
+    platform_core.stop()
+
+
+def _client_for(platform_obj):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+    from ferry_server import create_app
+
+    import ferry
+
+    app = create_app(platform_obj=platform_obj, start_runtime=False)
+    http = TestClient(app, base_url="http://ferry.test", raise_server_exceptions=False)
+    return ferry.Client("http://ferry.test", http_client=http)
+
+
+@pytest.fixture(scope="session")
+def registry_client(platform_core):  # type: ignore[no-untyped-def]
+    """SDK client on the real app, for tests that do not deploy."""
+    return _client_for(platform_core)
+
+
+@pytest.fixture(scope="session")
+def client(running_platform):  # type: ignore[no-untyped-def]
+    """SDK client on the real app with the serving runtime running."""
+    return _client_for(running_platform)
