@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+
 from ferry_contract.proto import encode_request, predict_pb2_grpc
 
 

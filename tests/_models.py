@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import pandas as pd
+from _synth import churn
 from lightgbm import LGBMClassifier
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from _synth import churn
-
 FEATURES = ["tenure", "monthly", "income", "tickets", "plan"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def training_frame(seed: int = 11) -> pd.DataFrame:
     return churn(3000, seed=seed)
 

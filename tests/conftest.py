@@ -49,9 +49,9 @@ def running_platform(platform_core) -> Iterator[object]:  # type: ignore[no-unty
 
 def _client_for(platform_obj):  # type: ignore[no-untyped-def]
     from fastapi.testclient import TestClient
-    from ferry_server import create_app
 
     import ferry
+    from ferry_server import create_app
 
     app = create_app(platform_obj=platform_obj, start_runtime=False)
     http = TestClient(app, base_url="http://ferry.test", raise_server_exceptions=False)

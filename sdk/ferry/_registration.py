@@ -86,7 +86,7 @@ def log_model(
     version = code_version(code)
     mlflow.set_tracking_uri(tracking_uri)
     flavor = importlib.import_module(f"mlflow.{framework.flavor}").log_model
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{name}-register") as run:
+    with _quiet(), mlflow.start_run(experiment_id=experiment_id, run_name=f"{name}-register") as run:
         if params:
             mlflow.log_params(dict(params))
         all_metrics = {"training_rows": float(len(features))}
@@ -146,5 +146,5 @@ def _quiet() -> Iterator[None]:
     """MLflow warns that integer columns cannot hold nulls; Ferry's data plane itself
     reports a null in a required column, naming it, so the hint is noise here."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        warnings.filterwarnings("ignore", message=r"(?s).*Inferred schema contains integer")
         yield

@@ -10,12 +10,12 @@ import time
 import grpc
 import httpx
 import pytest
-from ferry_contract import RELEASE_HEADER
-from ferry_platform.serving import ferry_replica_actor_names
-
-import ferry
 from _grpc import raw_predict
 from _models import FEATURES, lightgbm_model, sklearn_pipeline, training_frame
+
+import ferry
+from ferry_contract import RELEASE_HEADER
+from ferry_platform.serving import ferry_replica_actor_names
 
 pytestmark = pytest.mark.ray
 

@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
-from ferry_contract import IncompatibleRelease
-
 from _models import FEATURES, lightgbm_model, sklearn_pipeline, training_frame
+
+from ferry_contract import IncompatibleRelease
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +81,17 @@ def test_weights_changed_after_registration_are_refused(registry_client, platfor
     with pytest.raises(IncompatibleRelease, match="differ from the registry"):
         platform_core.packager.build(mv)
     assert os.environ["BENTOML_HOME"] == settings.bentoml_home
+
+
+def test_a_node_without_the_bento_imports_it_from_the_release_store(manifest, settings) -> None:  # type: ignore[no-untyped-def]
+    import bentoml
+
+    from ferry_platform.serving._replica import load_release
+
+    bentoml.delete(manifest.bento_tag)  # as on a fresh cluster node
+    loaded, svc = load_release({"manifest": manifest.model_dump(mode="json"),
+                                "bentoml_home": settings.bentoml_home})
+    assert loaded.release_id == manifest.release_id
+    assert bentoml.get(manifest.bento_tag).info.labels["ferry.release_id"] == manifest.release_id
+    rows = training_frame(seed=8)[FEATURES].head(10)
+    assert svc.predict(rows.to_dict("records")) == sklearn_pipeline().predict(rows).tolist()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import mlflow
 import pytest
+from _models import FEATURES, sklearn_pipeline, training_frame
 from mlflow import MlflowClient
 
 import ferry
-from _models import FEATURES, sklearn_pipeline, training_frame
 
 
 @pytest.fixture(scope="module")

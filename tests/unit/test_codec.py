@@ -4,6 +4,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+
 from ferry_contract.proto import decode_request, encode_request
 from ferry_contract.proto.generate import HERE, generated_text
 

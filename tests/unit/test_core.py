@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ferry_contract import ColumnSpec
@@ -30,7 +30,7 @@ def test_manifest_survives_bento_labels() -> None:
         model_digest="sha256:1", training_data_digest="d1", code_version="git:abc",
         framework="sklearn", signature=[ColumnSpec(name="x", type="double")],
         ferry_version="0.1.0", bento_tag="ferry-churn:v2-abc", requirements=["a==1"],
-        created_at=datetime(2026, 1, 2, tzinfo=timezone.utc))
+        created_at=datetime(2026, 1, 2, tzinfo=UTC))
     labels = m.to_labels()
     assert all(isinstance(v, str) for v in labels.values())
     assert labels["ferry.model_digest"] == "sha256:1"

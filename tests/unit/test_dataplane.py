@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from ferry_contract import ColumnSpec, InvalidInput, InvalidRequest
-from ferry_platform.serving import MAX_ROWS, DataPlane
+from _synth import churn, numeric_features
 from sklearn.linear_model import LogisticRegression
 
-from _synth import churn, numeric_features
+from ferry_contract import ColumnSpec, InvalidInput, InvalidRequest
+from ferry_platform.serving import MAX_ROWS, DataPlane
 
 SIG = [ColumnSpec(name="tenure", type="long"), ColumnSpec(name="monthly", type="double"),
        ColumnSpec(name="plan", type="string"), ColumnSpec(name="vip", type="boolean"),

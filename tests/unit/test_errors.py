@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ferry_contract import (
     Conflict,
     DeploymentNotFound,

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import pytest
-from ferry._frameworks import detect_framework
-from ferry_contract import InvalidRequest
 from lightgbm import LGBMClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+from ferry._frameworks import detect_framework
+from ferry_contract import InvalidRequest
 
 
 def test_detects_sklearn_estimators_and_pipelines() -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
 from ferry_contract import (
     ColumnSpec,
     Conflict,

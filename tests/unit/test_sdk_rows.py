@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
 from ferry._deployment import to_columns, to_records
 from ferry._registration import check_name
 from ferry_contract import InvalidRequest

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from ferry._config import ClientSettings
 from ferry_platform import ServeMode, Settings
 

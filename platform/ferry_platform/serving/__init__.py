@@ -2,7 +2,12 @@
 
 from ferry_platform.serving._dataplane import MAX_ROWS, DataPlane
 from ferry_platform.serving._interface import AppState, ServingRuntime
-from ferry_platform.serving._ray import RayServeRuntime, ferry_replica_actor_names, serve_env
+from ferry_platform.serving._ray import (
+    RayServeRuntime,
+    ferry_replica_actor_names,
+    replica_nodes,
+    serve_env,
+)
 
 __all__ = [
     "MAX_ROWS",
@@ -11,5 +16,6 @@ __all__ = [
     "RayServeRuntime",
     "ServingRuntime",
     "ferry_replica_actor_names",
+    "replica_nodes",
     "serve_env",
 ]

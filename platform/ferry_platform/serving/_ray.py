@@ -43,6 +43,10 @@ def serve_env(settings: Settings) -> dict[str, str]:
     env = {
         "RAY_AUTH_MODE": "disabled",
         "RAY_USAGE_STATS_ENABLED": "0",
+        # Ferry's replicas run in the environment Ferry is installed in. Without this, a
+        # driver started with `uv run` makes Ray re-run every worker under `uv run` with the
+        # whole working directory (virtualenv included) uploaded as a runtime env.
+        "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
         "BENTOML_HOME": settings.bentoml_home,
         "BENTOML_DO_NOT_TRACK": "True",
     }
@@ -230,6 +234,18 @@ class RayServeRuntime:
         rest = f"{self._settings.serve_http_url}/{name}" if protocol is not Protocol.grpc else None
         grpc = self._settings.serve_grpc_target if protocol is not Protocol.rest else None
         return Endpoints(rest=rest, grpc=grpc, grpc_application=name if grpc else None)
+
+
+def replica_nodes(app: str) -> dict[str, str]:
+    """Live replica actors of ``app`` and the Ray node each runs on (from the GCS)."""
+    import ray
+
+    out: dict[str, str] = {}
+    for info in ray._private.state.actors(actor_state_name="ALIVE").values():
+        name = str(info.get("Name", ""))
+        if name.startswith(f"SERVE_REPLICA::{app}#"):
+            out[name] = str(info.get("Address", {}).get("NodeID", ""))
+    return out
 
 
 def ferry_replica_actor_names() -> list[str]:

@@ -1,0 +1,105 @@
+"""The path to a real cluster: Ferry connects to an existing Ray cluster (FERRY_RAY_ADDRESS)
+instead of starting one. Two Ray nodes are started on this machine (`ray start --head` and
+`ray start --address=...`); the deployment's two replicas must spread over both."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from _services import free_port
+
+pytestmark = pytest.mark.cluster
+HERE = Path(__file__).resolve().parent
+
+
+def _ray_start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    exe = Path(sys.executable).with_name("ray")
+    return subprocess.Popen([str(exe), "start", "--block", "--disable-usage-stats", *args],
+                            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def _session_members(sid: int) -> list[int]:
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[3]) == sid:  # state; field 6: the session id
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a `ray start --block` node and everything it started (its whole session:
+    raylet, workers, Serve actors, HAProxy), leaving any other Ray on the machine alone."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            pass
+    for _ in range(20):
+        members = _session_members(proc.pid)
+        if not members:
+            return
+        for pid in members:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.5)
+
+
+def test_replicas_spread_over_a_two_node_cluster(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    from ferry_platform import Settings
+    from ferry_platform.serving import serve_env
+
+    gcs_port = free_port()
+    http_port, grpc_port, stats_port = free_port(), free_port(), free_port()
+    home = tmp_path / "home"
+    cluster_settings = Settings(home=home, ray_address=f"127.0.0.1:{gcs_port}",
+                                serve_http_port=http_port, serve_grpc_port=grpc_port,
+                                serve_haproxy_stats_port=stats_port,
+                                bentoml_home=settings.bentoml_home, deploy_timeout_s=240)
+    # Cluster nodes run with the serve-mode variables, as a KubeRay RayService would set them.
+    env = {**os.environ, **serve_env(cluster_settings)}
+    temp = Path("/tmp") / f"fr{gcs_port}"
+    head = _ray_start(["--head", f"--port={gcs_port}", "--num-cpus=1", "--include-dashboard=false",
+                       f"--temp-dir={temp}", "--node-ip-address=127.0.0.1"], env,
+                      tmp_path / "head.log")
+    worker = None
+    try:
+        time.sleep(8)
+        worker = _ray_start([f"--address=127.0.0.1:{gcs_port}", "--num-cpus=1",
+                             "--node-ip-address=127.0.0.1"], env, tmp_path / "worker.log")
+        time.sleep(8)
+        driver_env = {**env, "FERRY_HOME": str(home), "FERRY_RAY_ADDRESS": f"127.0.0.1:{gcs_port}",
+                      "FERRY_SERVE_HTTP_PORT": str(http_port), "FERRY_SERVE_GRPC_PORT": str(grpc_port),
+                      "FERRY_SERVE_HAPROXY_STATS_PORT": str(stats_port),
+                      "FERRY_BENTOML_HOME": settings.bentoml_home, "FERRY_REPLICA_NUM_CPUS": "0.5",
+                      "FERRY_DEPLOY_TIMEOUT_S": "240"}
+        run = subprocess.run([sys.executable, str(HERE / "_driver.py")], env=driver_env,
+                             capture_output=True, text=True, timeout=600)
+        lines = [ln for ln in run.stdout.splitlines() if ln.startswith("RESULT ")]
+        assert run.returncode == 0 and lines, (run.stdout[-3000:], run.stderr[-5000:],
+                                               (tmp_path / "head.log").read_text()[-2000:])
+        result = json.loads(lines[-1].removeprefix("RESULT "))
+    finally:
+        if worker is not None:
+            _stop(worker)
+        _stop(head)
+    assert len(result["cluster_nodes"]) == 2
+    nodes = set(result["replica_nodes"].values())
+    assert len(result["replica_nodes"]) == 2 and nodes == set(result["cluster_nodes"]), result
+    assert result["rest_ok"] and result["grpc_ok"]
+    assert result["replicas_after_undeploy"] == {}
+    assert _session_members(head.pid) == [] and (worker is None or _session_members(worker.pid) == [])
