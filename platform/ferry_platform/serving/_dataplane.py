@@ -186,7 +186,8 @@ class DataPlane:
             data[spec.name] = self._typed(spec, values, has_null)
         if problems:
             raise self._invalid(problems)
-        return self._pd.DataFrame(data, columns=self._names)
+        # ``data`` is already in signature order; passing columns= as well costs ~3x.
+        return self._pd.DataFrame(data)
 
     def _typed(self, spec: ColumnSpec, values: Sequence[Any], has_null: bool) -> Any:
         import numpy as np

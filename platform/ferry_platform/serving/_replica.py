@@ -137,7 +137,8 @@ class FerryReplica:
                         media_type="application/json", headers=self._headers)
 
     # -- gRPC ---------------------------------------------------------------------------
-    def Predict(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802 - RPC name
+    async def Predict(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802 - RPC name
+        # async on purpose: a sync method would be handed to a thread pool per call.
         import grpc
 
         from ferry_contract.proto import decode_request, encode_column, predict_pb2

@@ -1,0 +1,207 @@
+"""Serving benchmark: Ferry REST and gRPC vs `bentoml serve` vs a plain FastAPI app.
+
+One run, one machine, the same model (a scikit-learn pipeline), single-row requests from
+16 concurrent clients for a fixed duration against each variant in turn:
+
+  ferry-rest    Ferry deployment, 2 replicas, REST through Serve's HAProxy ingress
+  ferry-grpc    the same deployment over gRPC
+  bentoml       `bentoml serve` of the very Bento Ferry built for that release
+  plain-fastapi one uvicorn worker calling model.predict (the baseline)
+
+Prints req/s, p50 and p99 per variant and the ratios to the baseline, plus the time from
+deploy() to the first served prediction (Ray already up) and the local platform's resident
+memory. Usage: uv run python benchmarks/serving.py [--duration 10] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import joblib
+import numpy as np
+import pandas as pd
+import psutil
+from rich.console import Console
+from rich.table import Table
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import ferry
+from ferry._local import LocalPlatform
+
+HERE = Path(__file__).resolve().parent
+console = Console()
+PORTS = {"FERRY_PORT": "8790", "FERRY_SERVE_HTTP_PORT": "8180", "FERRY_SERVE_GRPC_PORT": "9190",
+         "FERRY_SERVE_HAPROXY_STATS_PORT": "8484"}
+BENTO_PORT, PLAIN_PORT = 3190, 8191
+
+
+def training_data(n: int = 5000, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"tenure": rng.integers(1, 72, n), "monthly": rng.gamma(4, 20, n).round(2),
+                       "income": rng.lognormal(10.5, 0.6, n).round(0),
+                       "tickets": rng.poisson(1.0, n)})
+    logit = -1 - 0.05 * df.tenure + 0.02 * df.monthly + 0.6 * df.tickets
+    df["churned"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return df
+
+
+def tree_rss(pid: int) -> int:
+    proc = psutil.Process(pid)
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def wait_http(url: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def load(mode: str, target: str, row: dict[str, Any], args: argparse.Namespace,
+         **extra: str) -> dict[str, Any]:
+    cmd = [sys.executable, str(HERE / "_load.py"), mode, "--target", target,
+           "--row", json.dumps(row), "--concurrency", str(args.concurrency),
+           "--duration", str(args.duration), "--warmup", str(args.warmup)]
+    for k, v in extra.items():
+        cmd += [f"--{k}", v]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds measured per variant")
+    ap.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--replicas", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=1, help="repeat every variant, keep the median")
+    ap.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = ap.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="ferry-bench-"))
+    env = {**PORTS, "FERRY_HOME": str(home)}
+    os.environ.update(env)
+    url = f"http://127.0.0.1:{PORTS['FERRY_PORT']}"
+    local = LocalPlatform(home, url)
+    procs: list[subprocess.Popen[bytes]] = []
+    figures: dict[str, Any] = {"machine": {"cpus": os.cpu_count(),
+                                           "memory_gib": round(psutil.virtual_memory().total / 2**30)}}
+    try:
+        t0 = time.monotonic()
+        with console.status("starting the local platform"):
+            pid = local.up(env=env)
+        figures["platform_start_s"] = round(time.monotonic() - t0, 1)
+        client = ferry.Client(url)
+        train = training_data()
+        X = train.drop(columns=["churned"])
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(
+            X, train["churned"])
+        mv = client.register(model, name="bench", training_data=train, target="churned")
+        row = {k: (v.item() if hasattr(v, "item") else v)
+               for k, v in X.head(1).to_dict("records")[0].items()}
+
+        with console.status(f"deploying with {args.replicas} replicas"):
+            t1 = time.monotonic()
+            dep = client.deploy("bench", version=mv.version, replicas=args.replicas)
+            first = dep.predict([row], protocol="rest")
+            figures["deploy_to_first_prediction_s"] = round(time.monotonic() - t1, 1)
+        assert first.predictions == model.predict(pd.DataFrame([row])).tolist()
+        # A second deploy of the same version reuses the built release (no Bento build).
+        figures["platform_rss_mib"] = round(tree_rss(pid) / 2**20)
+
+        # Baselines: bentoml serve of the same Bento, and plain FastAPI.
+        bento_env = {**os.environ, "BENTOML_HOME": str(home / "bentoml"),
+                     "BENTOML_DO_NOT_TRACK": "True"}
+        bentoml_exe = str(Path(sys.executable).with_name("bentoml"))
+        procs.append(subprocess.Popen(
+            [bentoml_exe, "serve", dep.info.release.bento_tag, "--port", str(BENTO_PORT),
+             "--host", "127.0.0.1"], env=bento_env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL))
+        model_file = home / "model.joblib"
+        joblib.dump(model, model_file)
+        procs.append(subprocess.Popen([sys.executable, str(HERE / "_plain_app.py"),
+                                       str(model_file), str(PLAIN_PORT)]))
+        with console.status("starting bentoml serve and the plain FastAPI app"):
+            wait_http(f"http://127.0.0.1:{BENTO_PORT}/readyz")
+            wait_http(f"http://127.0.0.1:{PLAIN_PORT}/docs")
+
+        variants = {
+            "ferry-rest": lambda: load("http", f"127.0.0.1:{PORTS['FERRY_SERVE_HTTP_PORT']}", row,
+                                       args, path="/bench/predict"),
+            "ferry-grpc": lambda: load("grpc", f"127.0.0.1:{PORTS['FERRY_SERVE_GRPC_PORT']}", row,
+                                       args, app="bench"),
+            "bentoml": lambda: load("http", f"127.0.0.1:{BENTO_PORT}", row, args,
+                                    path="/predict"),
+            "plain-fastapi": lambda: load("http", f"127.0.0.1:{PLAIN_PORT}", row, args,
+                                          path="/predict"),
+        }
+        results: dict[str, list[dict[str, Any]]] = {k: [] for k in variants}
+        for r in range(args.rounds):
+            for name, run in variants.items():
+                with console.status(f"round {r + 1}/{args.rounds}: {name} "
+                                    f"({args.concurrency} clients, {args.duration:.0f}s)"):
+                    results[name].append(run())
+        median = {k: sorted(v, key=lambda x: x["rps"])[len(v) // 2] for k, v in results.items()}
+        figures["variants"] = median
+        base = median["plain-fastapi"]["rps"]
+        table = Table(title=f"single-row predict, {args.concurrency} clients, "
+                            f"{args.duration:.0f}s per variant, {args.replicas} Ferry replicas")
+        for col in ("variant", "req/s", "p50 ms", "p99 ms", "errors", "× plain FastAPI"):
+            table.add_column(col, justify="right" if col != "variant" else "left")
+        for name, m in median.items():
+            table.add_row(name, f"{m['rps']:.0f}", f"{m['p50_ms']:.1f}", f"{m['p99_ms']:.1f}",
+                          str(m["errors"]), f"{m['rps'] / base:.2f}")
+        console.print(table)
+        ratios = {
+            "rest_vs_plain": median["ferry-rest"]["rps"] / base,
+            "rest_vs_bentoml": median["ferry-rest"]["rps"] / median["bentoml"]["rps"],
+            "grpc_vs_rest": median["ferry-grpc"]["rps"] / median["ferry-rest"]["rps"],
+        }
+        figures["ratios"] = {k: round(v, 2) for k, v in ratios.items()}
+        console.print(f"Ferry REST = {ratios['rest_vs_plain']:.2f}× plain FastAPI, "
+                      f"{ratios['rest_vs_bentoml']:.2f}× bentoml serve; "
+                      f"gRPC = {ratios['grpc_vs_rest']:.2f}× REST")
+        console.print(f"deploy() to first prediction (Ray up): "
+                      f"{figures['deploy_to_first_prediction_s']} s; local platform start: "
+                      f"{figures['platform_start_s']} s; resident memory of the local platform "
+                      f"with {args.replicas} replicas: {figures['platform_rss_mib']} MiB")
+        if args.json:
+            args.json.write_text(json.dumps(figures, indent=2))
+        client.undeploy("bench")
+        return 0
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        with console.status("stopping the local platform"):
+            local.down()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
