@@ -75,6 +75,7 @@ async def http_load(host: str, port: int, path: str, body: bytes, concurrency: i
 async def grpc_load(target: str, app: str, columns: dict[str, list[Any]], concurrency: int,
                     duration: float, warmup: float) -> dict[str, Any]:
     import grpc
+
     from ferry_contract.proto import encode_request, predict_pb2_grpc
 
     request = encode_request(columns)

@@ -98,15 +98,18 @@ def main() -> int:
     ap.add_argument("--replicas", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=1, help="repeat every variant, keep the median")
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
+    ap.add_argument("--serve-mode", choices=["throughput", "proxy"], default="throughput",
+                    help="FERRY_SERVE_MODE of the platform under test")
     args = ap.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="ferry-bench-"))
-    env = {**PORTS, "FERRY_HOME": str(home)}
+    env = {**PORTS, "FERRY_HOME": str(home), "FERRY_SERVE_MODE": args.serve_mode}
     os.environ.update(env)
     url = f"http://127.0.0.1:{PORTS['FERRY_PORT']}"
     local = LocalPlatform(home, url)
     procs: list[subprocess.Popen[bytes]] = []
-    figures: dict[str, Any] = {"machine": {"cpus": os.cpu_count(),
+    figures: dict[str, Any] = {"serve_mode": args.serve_mode,
+                               "machine": {"cpus": os.cpu_count(),
                                            "memory_gib": round(psutil.virtual_memory().total / 2**30)}}
     try:
         t0 = time.monotonic()
@@ -167,7 +170,8 @@ def main() -> int:
         figures["variants"] = median
         base = median["plain-fastapi"]["rps"]
         table = Table(title=f"single-row predict, {args.concurrency} clients, "
-                            f"{args.duration:.0f}s per variant, {args.replicas} Ferry replicas")
+                            f"{args.duration:.0f}s per variant, {args.replicas} Ferry replicas, "
+                            f"serve mode {args.serve_mode}")
         for col in ("variant", "req/s", "p50 ms", "p99 ms", "errors", "× plain FastAPI"):
             table.add_column(col, justify="right" if col != "variant" else "left")
         for name, m in median.items():
