@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _proc import session_members
 from _services import free_port
 
 pytestmark = pytest.mark.cluster
@@ -26,18 +27,6 @@ def _ray_start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Po
                             start_new_session=True)
 
 
-def _session_members(sid: int) -> list[int]:
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[3]) == sid:  # state; field 6: the session id
-            pids.append(int(stat.parent.name))
-    return pids
-
-
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     """Stop a `ray start --block` node and everything it started (its whole session:
     raylet, workers, Serve actors, HAProxy), leaving any other Ray on the machine alone."""
@@ -48,7 +37,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             pass
     for _ in range(20):
-        members = _session_members(proc.pid)
+        members = session_members(proc.pid)
         if not members:
             return
         for pid in members:
@@ -102,4 +91,4 @@ def test_replicas_spread_over_a_two_node_cluster(tmp_path: Path, settings) -> No
     assert len(result["replica_nodes"]) == 2 and nodes == set(result["cluster_nodes"]), result
     assert result["rest_ok"] and result["grpc_ok"]
     assert result["replicas_after_undeploy"] == {}
-    assert _session_members(head.pid) == [] and (worker is None or _session_members(worker.pid) == [])
+    assert session_members(head.pid) == [] and (worker is None or session_members(worker.pid) == [])
