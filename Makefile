@@ -22,6 +22,7 @@ test: install lint  ## the whole suite (unit, integration, end-to-end)
 lint: install
 	$(UV) run --locked ruff check .
 	$(UV) run --locked lint-imports
+	$(UV) run --locked mypy
 
 bench: install  ## serving benchmark; see docs/performance.md
 	$(UV) run --locked python benchmarks/serving.py

@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ferry._frameworks import detect_framework
+from ferry._frameworks import Framework, detect_framework
 from ferry_contract import NAME_PATTERN, InvalidRequest, ModelVersionCreate
 
 
@@ -84,7 +84,26 @@ def log_model(
     with _quiet():
         signature = infer_signature(features, sample_out)
     version = code_version(code)
+    # The user's own MLflow tracking URI is put back afterwards.
+    previous_uri = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(tracking_uri)
+    try:
+        return _log_run(model, framework, name=name, experiment_id=experiment_id,
+                        training_data=training_data, features=features, labels=labels,
+                        target=target, params=params, metrics=metrics, signature=signature,
+                        version=version)
+    finally:
+        mlflow.set_tracking_uri(previous_uri)
+
+
+def _log_run(model: Any, framework: Framework, *, name: str, experiment_id: str,
+             training_data: Any, features: Any, labels: Any, target: str | None,
+             params: Mapping[str, Any] | None, metrics: Mapping[str, float] | None,
+             signature: Any, version: str) -> ModelVersionCreate:
+    """One MLflow run: params, metrics, the training dataset, lineage tags and the model."""
+    import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
+
     flavor = importlib.import_module(f"mlflow.{framework.flavor}").log_model
     with _quiet(), mlflow.start_run(experiment_id=experiment_id, run_name=f"{name}-register") as run:
         if params:
@@ -98,8 +117,7 @@ def log_model(
         all_metrics.update({k: float(v) for k, v in (metrics or {}).items()})
         mlflow.log_metrics(all_metrics)
         with _quiet():
-            dataset = mlflow.data.from_pandas(training_data, targets=target,
-                                              name=f"{name}-training")
+            dataset = from_pandas(training_data, targets=target, name=f"{name}-training")
         mlflow.log_input(dataset, context="training")
         tags = {
             "ferry.model": name,

@@ -112,7 +112,8 @@ def _all_subclasses(cls: type[FerryError]) -> list[type[FerryError]]:
 
 def error_class_for(code: str) -> type[FerryError]:
     """The most specific error class for a wire ``code`` (``FerryError`` if unknown)."""
-    for cls in [FerryError, *_all_subclasses(FerryError)]:
+    candidates: list[type[FerryError]] = [FerryError, *_all_subclasses(FerryError)]
+    for cls in candidates:
         if cls.code == code:
             return cls
     return FerryError

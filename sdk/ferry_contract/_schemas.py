@@ -73,6 +73,7 @@ class ModelVersionPublic(_Schema):
     version: int
     run_id: str
     model_uri: str
+    artifact_uri: str = Field(default="", description="where the version's files are stored")
     framework: str
     model_digest: str
     training_data_digest: str

@@ -46,7 +46,8 @@ def test_register_on_postgres_with_artifacts_on_s3(prod_platform, prod_client) -
     mv = prod_client.register(sklearn_pipeline(), name="pg-churn",
                               training_data=training_frame(), target="churned", params={"C": 1})
     assert prod_client.info().mlflow_tracking_uri.startswith("postgresql://")
-    run = MlflowClient(platform.settings.mlflow_tracking_uri).get_run(mv.run_id)
+    uri = platform.settings.mlflow_tracking_uri
+    run = MlflowClient(uri, registry_uri=uri).get_run(mv.run_id)
     assert run.info.artifact_uri.startswith("s3://ferry-test/mlflow/pg-churn")
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(
         Bucket="ferry-test", Prefix="mlflow/pg-churn")["Contents"]]

@@ -26,7 +26,7 @@ def test_version_carries_its_lineage(registered, settings) -> None:  # type: ign
     assert [c.name for c in mv.signature] == FEATURES
     assert {c.name: c.type for c in mv.signature}["plan"] == "string"
 
-    client = MlflowClient(settings.mlflow_tracking_uri)
+    client = MlflowClient(settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
     run = client.get_run(mv.run_id)
     assert run.data.params == {"C": "1.0", "solver": "lbfgs"}
     assert run.data.metrics["cv_auc"] == pytest.approx(0.81)
@@ -44,6 +44,7 @@ def test_version_carries_its_lineage(registered, settings) -> None:  # type: ign
 
 def test_registered_model_predicts_like_the_original(registered, settings) -> None:  # type: ignore[no-untyped-def]
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
     loaded = mlflow.pyfunc.load_model(f"models:/reg-churn/{registered.version}")
     rows = training_frame(seed=12)[FEATURES]
     assert loaded.predict(rows).tolist() == sklearn_pipeline().predict(rows).tolist()

@@ -166,14 +166,11 @@ class BentoPackager:
             return manifest
 
     def _import_model(self, bentoml: Any, version: ModelVersionPublic, model_tag: str) -> Any:
-        import mlflow
-
-        mlflow.set_tracking_uri(self._tracking_uri)
-        mlflow.set_registry_uri(self._tracking_uri)
         try:
+            # the concrete storage URI: no global MLflow tracking/registry state involved
             return bentoml.mlflow.import_model(
                 model_tag,
-                f"models:/{version.name}/{version.version}",
+                version.artifact_uri or f"models:/{version.name}/{version.version}",
                 labels={
                     "ferry.model": version.name,
                     "ferry.version": str(version.version),

@@ -72,13 +72,8 @@ class MlflowRegistry:
     def _client(self) -> MlflowClient:
         with self._lock:
             if self._client_obj is None:
-                import mlflow
                 from mlflow import MlflowClient
 
-                # models:/ URIs are resolved through the global URIs; this process serves
-                # one platform, so they are set once here.
-                mlflow.set_tracking_uri(self._tracking_uri)
-                mlflow.set_registry_uri(self._tracking_uri)
                 try:
                     self._client_obj = MlflowClient(
                         tracking_uri=self._tracking_uri, registry_uri=self._tracking_uri
@@ -157,6 +152,7 @@ class MlflowRegistry:
             version=int(mv.version),
             run_id=mv.run_id or "",
             model_uri=tags.get(TAG_PREFIX + "model_uri", mv.source or ""),
+            artifact_uri=str(self._client.get_model_version_download_uri(mv.name, mv.version)),
             framework=tags.get(TAG_PREFIX + "framework", "unknown"),
             model_digest=tags.get(TAG_PREFIX + "model_digest", ""),
             training_data_digest=tags.get(TAG_PREFIX + "training_data_digest", ""),
@@ -194,10 +190,8 @@ class MlflowRegistry:
         client = self._client
         with tempfile.TemporaryDirectory(prefix="ferry-digest-") as tmp:
             try:
-                local = mlflow.artifacts.download_artifacts(
-                    artifact_uri=create.model_uri, dst_path=tmp, tracking_uri=self._tracking_uri,
-                    registry_uri=self._tracking_uri,
-                )
+                location = self._artifact_location(create.model_uri)
+                local = mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=tmp)
             except (MlflowException, OSError) as e:
                 raise InvalidRequest(
                     f"model_uri {create.model_uri!r} cannot be read from MLflow: {e}. "
@@ -230,7 +224,7 @@ class MlflowRegistry:
         try:
             mv = client.create_model_version(
                 name=name,
-                source=create.model_uri,
+                source=location,
                 run_id=create.run_id,
                 tags=tags,
                 model_id=model_id if create.model_uri.startswith("models:/") else None,
@@ -238,6 +232,13 @@ class MlflowRegistry:
         except MlflowException as e:
             raise InvalidRequest(f"MLflow refused the version of {name!r}: {e.message}") from e
         return self._to_version(client.get_model_version(name, mv.version))
+
+    def _artifact_location(self, model_uri: str) -> str:
+        """The concrete storage URI of a ``models:/<model_id>`` URI (no global MLflow state)."""
+        if model_uri.startswith("models:/m-"):
+            return str(self._client.get_logged_model(model_uri.removeprefix("models:/"))
+                       .artifact_location)
+        return model_uri
 
     def get_version(self, name: str, version: int) -> ModelVersionPublic:
         from mlflow.exceptions import MlflowException
@@ -263,11 +264,5 @@ class MlflowRegistry:
         import mlflow
 
         mv = self.get_version(name, version)
-        return Path(
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{name}/{version}" if mv else "",
-                dst_path=str(dst),
-                tracking_uri=self._tracking_uri,
-                registry_uri=self._tracking_uri,
-            )
-        )
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=mv.artifact_uri,
+                                                        dst_path=str(dst)))

@@ -172,7 +172,8 @@ class RayServeRuntime:
         from ferry_platform.serving._replica import FerryReplica
 
         s = self._settings
-        deployment = serve.deployment(FerryReplica).options(
+        base: Any = serve.deployment(FerryReplica)
+        deployment = base.options(
             name=DEPLOYMENT,
             num_replicas=replicas,
             max_ongoing_requests=s.max_ongoing_requests,

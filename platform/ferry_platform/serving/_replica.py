@@ -42,7 +42,10 @@ def load_release(spec: dict[str, Any]) -> tuple[ReleaseManifest, Any]:
             f"({labelled.model_digest}), not {manifest.release_id} ({manifest.model_digest})"
         )
     service = bentoml.load(manifest.bento_tag)
-    return labelled, service.inner()
+    service_class = getattr(service, "inner", None)
+    if service_class is None:
+        raise RuntimeError(f"Bento {manifest.bento_tag} is not a new-style @bentoml.service")
+    return labelled, service_class()
 
 
 def _dumps(obj: Any) -> bytes:
