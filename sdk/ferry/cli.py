@@ -26,13 +26,15 @@ app = typer.Typer(
     name="ferry",
     help=(
         "Ferry takes a trained model to a versioned production service.\n\n"
-        "Typical session:\n\n"
-        "  ferry up                        # start the local platform (Ray, MLflow, control plane)\n\n"
-        "  python train.py                 # ferry.Client().register(model, name='churn', ...)\n\n"
-        "  ferry deploy churn --version 1  # build the release, serve it over REST and gRPC\n\n"
-        "  ferry predict churn '[{\"tenure\": 3, ...}]'\n\n"
-        "  ferry status                    # what serves, which release, where\n\n"
-        "  ferry down                      # stop everything"
+        "\b\n"
+        "A typical session:\n"
+        "  ferry up                          start the local platform (Ray, MLflow, API)\n"
+        "  python train.py                   ferry.Client().register(model, name='churn', ...)\n"
+        "  ferry deploy churn --version 1    build the release, serve REST + gRPC\n"
+        "  ferry predict churn '{\"tenure\": 3}'\n"
+        "  ferry status                      what serves, which release, where\n"
+        "  ferry down                        stop everything\n\n"
+        "Commands talk to FERRY_URL (default http://127.0.0.1:8700); add -o json for scripts."
     ),
     no_args_is_help=True,
     rich_markup_mode=None,
@@ -74,6 +76,22 @@ def _fail(e: FerryError) -> None:
     raise typer.Exit(code=2 if e.status < 500 else 1)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from ferry._version import __version__
+
+        console.print(f"ferry {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print Ferry's version and exit.")] = False,
+) -> None:
+    """Ferry's command line."""
+
+
 @app.command()
 def up(
     home: Annotated[Path | None, typer.Option(help="State dir (default FERRY_HOME or ~/.ferry)")] = None,
@@ -96,7 +114,7 @@ def up(
 def down(
     home: Annotated[Path | None, typer.Option(help="State directory of the platform to stop")] = None,
 ) -> None:
-    """Stop the local platform: undeploys nothing on disk, stops serving and Ray."""
+    """Stop the local platform (serving and Ray). Models and releases stay on disk."""
     settings = ClientSettings()
     local = LocalPlatform(home or settings.home, settings.url)
     with console.status("stopping the local Ferry platform..."):
