@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import re
 import subprocess
 import warnings
@@ -159,10 +160,22 @@ def _skops_types(model: Any) -> list[str]:
     return list(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
 
 
+_NOISY_LOGGERS = {"mlflow.utils.uv_utils": logging.WARNING,
+                  "mlflow.utils.environment": logging.ERROR}
+
+
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """MLflow warns that integer columns cannot hold nulls; Ferry's data plane itself
-    reports a null in a required column, naming it, so the hint is noise here."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"(?s).*Inferred schema contains integer")
-        yield
+    """Silence MLflow's hints that do not apply to a Ferry registration: integer columns
+    cannot hold nulls (Ferry's data plane reports a null in a required column itself) and
+    how it resolved the environment (Ferry pins the requirements explicitly)."""
+    saved = {name: logging.getLogger(name).level for name in _NOISY_LOGGERS}
+    for name, level in _NOISY_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"(?s).*Inferred schema contains integer")
+            yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
