@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -71,9 +73,14 @@ def _client() -> Client:
     return Client()
 
 
-def _fail(e: FerryError) -> None:
-    err_console.print(f"[red]error[/red] ({e.code}): {e.message}")
-    raise typer.Exit(code=2 if e.status < 500 else 1)
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Print a Ferry error as one line (no traceback); exit 2 for user errors, 1 otherwise."""
+    try:
+        yield
+    except FerryError as e:
+        err_console.print(f"[red]error[/red] ({e.code}): {e.message}")
+        raise typer.Exit(code=2 if e.status < 500 else 1) from None
 
 
 def _version(value: bool) -> None:
@@ -99,13 +106,9 @@ def up(
     """Start the local platform in the background: control plane, local Ray, MLflow (SQLite)."""
     settings = ClientSettings()
     local = LocalPlatform(home or settings.home, settings.url)
-    with console.status("starting the local Ferry platform (Ray takes ~20 s)...") as status:
-        try:
-            pid = local.up(on_wait=lambda s: status.update(
-                f"starting the local Ferry platform... {s:.0f}s"))
-        except FerryError as e:
-            _fail(e)
-            return
+    with _user_errors(), err_console.status("starting the local Ferry platform (~20 s)...") as status:
+        pid = local.up(on_wait=lambda s: status.update(
+            f"starting the local Ferry platform... {s:.0f}s"))
     console.print(f"Ferry is up at {settings.url} (pid {pid}); state in {local.home}, "
                   f"log in {local.log_file}. Stop it with `ferry down`.")
 
@@ -117,7 +120,7 @@ def down(
     """Stop the local platform (serving and Ray). Models and releases stay on disk."""
     settings = ClientSettings()
     local = LocalPlatform(home or settings.home, settings.url)
-    with console.status("stopping the local Ferry platform..."):
+    with err_console.status("stopping the local Ferry platform..."):
         stopped = local.down()
     console.print("Ferry is down." if stopped else "Ferry was not running.")
 
@@ -125,11 +128,8 @@ def down(
 @app.command()
 def info(output: OutputOpt = Output.table) -> None:
     """Show the platform: version, MLflow tracking URI, serving endpoints, defaults."""
-    try:
+    with _user_errors():
         data = _client().info()
-    except FerryError as e:
-        _fail(e)
-        return
     table = Table("setting", "value")
     for k, v in data.model_dump(mode="json").items():
         table.add_row(k, str(v))
@@ -139,11 +139,8 @@ def info(output: OutputOpt = Output.table) -> None:
 @models_app.command("list")
 def models_list(output: OutputOpt = Output.table) -> None:
     """List registered models."""
-    try:
+    with _user_errors():
         models = _client().models()
-    except FerryError as e:
-        _fail(e)
-        return
     table = Table("name", "latest version", "aliases", "description")
     for m in models:
         table.add_row(m.name, str(m.latest_version or "-"),
@@ -154,11 +151,8 @@ def models_list(output: OutputOpt = Output.table) -> None:
 @models_app.command("show")
 def models_show(name: str, output: OutputOpt = Output.table) -> None:
     """Show a model's versions with their lineage (digests, code version, framework)."""
-    try:
+    with _user_errors():
         versions = _client().versions(name)
-    except FerryError as e:
-        _fail(e)
-        return
     table = Table("version", "framework", "model digest", "training data", "code", "inputs")
     for v in versions:
         table.add_row(str(v.version), v.framework, v.model_digest[:19], v.training_data_digest,
@@ -176,13 +170,10 @@ def deploy(
     output: OutputOpt = Output.table,
 ) -> None:
     """Deploy an exact model version: build its release, load it, roll it onto Ray Serve."""
-    try:
-        with console.status(f"deploying {model} v{version} (build, preflight, roll out)..."):
+    with _user_errors():
+        with err_console.status(f"deploying {model} v{version} (build, preflight, roll out)..."):
             dep = _client().deploy(model, version=version, name=name, protocol=protocol,
                                    replicas=replicas)
-    except FerryError as e:
-        _fail(e)
-        return
     _emit(dep.info, output, _deployment_table([dep.info]))
 
 
@@ -202,23 +193,17 @@ def status(
     output: OutputOpt = Output.table,
 ) -> None:
     """Show deployments: the release each serves, health, replicas and endpoints."""
-    try:
+    with _user_errors():
         client = _client()
         deps = [client.status(name)] if name else client.deployments()
-    except FerryError as e:
-        _fail(e)
-        return
     _emit(deps[0] if name else deps, output, _deployment_table(deps))
 
 
 @app.command()
 def undeploy(name: Annotated[str, typer.Argument(help="deployment name")]) -> None:
     """Stop serving a deployment and remove its Ray Serve application."""
-    try:
+    with _user_errors():
         _client().undeploy(name)
-    except FerryError as e:
-        _fail(e)
-        return
     console.print(f"undeployed {name}")
 
 
@@ -235,11 +220,8 @@ def predict(
     except ValueError as e:
         err_console.print(f"[red]error[/red]: rows are not valid JSON ({e})")
         raise typer.Exit(2) from e
-    try:
+    with _user_errors():
         result = _client().deployment(name).predict(data, protocol=protocol)  # type: ignore[arg-type]
-    except FerryError as e:
-        _fail(e)
-        return
     payload = {"predictions": result.predictions, "release_id": result.release_id,
                "protocol": result.protocol}
     table = Table("row", "prediction")

@@ -55,15 +55,5 @@ class ReleaseManifest(BaseModel):
         return cls.model_validate(data)
 
     def to_public(self) -> ReleasePublic:
-        return ReleasePublic(
-            release_id=self.release_id,
-            model=self.model,
-            version=self.version,
-            bento_tag=self.bento_tag,
-            model_digest=self.model_digest,
-            training_data_digest=self.training_data_digest,
-            code_version=self.code_version,
-            ferry_version=self.ferry_version,
-            signature=list(self.signature),
-            created_at=self.created_at,
-        )
+        return ReleasePublic.model_validate(
+            self.model_dump(include=set(ReleasePublic.model_fields)))
