@@ -1,7 +1,7 @@
 """Serving benchmark: Ferry REST and gRPC vs `bentoml serve` vs a plain FastAPI app.
 
-One run, one machine, the same model (a scikit-learn pipeline), single-row requests from
-16 concurrent clients for a fixed duration against each variant in turn:
+One run, one machine, the same model (LogisticRegression, or with --model pipeline a
+StandardScaler + LogisticRegression pipeline), single-row requests from
 
   ferry-rest    Ferry deployment, 2 replicas, REST through Serve's HAProxy ingress
   ferry-grpc    the same deployment over gRPC
@@ -98,6 +98,9 @@ def main() -> int:
     ap.add_argument("--replicas", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=1, help="repeat every variant, keep the median")
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
+    ap.add_argument("--model", choices=["logreg", "pipeline"], default="logreg",
+                    help="logreg: LogisticRegression (cheap predict, serving overhead shows); "
+                         "pipeline: StandardScaler + LogisticRegression (≈ 2x the predict cost)")
     ap.add_argument("--serve-mode", choices=["throughput", "proxy"], default="throughput",
                     help="FERRY_SERVE_MODE of the platform under test")
     args = ap.parse_args()
@@ -108,7 +111,7 @@ def main() -> int:
     url = f"http://127.0.0.1:{PORTS['FERRY_PORT']}"
     local = LocalPlatform(home, url)
     procs: list[subprocess.Popen[bytes]] = []
-    figures: dict[str, Any] = {"serve_mode": args.serve_mode,
+    figures: dict[str, Any] = {"serve_mode": args.serve_mode, "model": args.model,
                                "machine": {"cpus": os.cpu_count(),
                                            "memory_gib": round(psutil.virtual_memory().total / 2**30)}}
     try:
@@ -119,8 +122,9 @@ def main() -> int:
         client = ferry.Client(url)
         train = training_data()
         X = train.drop(columns=["churned"])
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(
-            X, train["churned"])
+        estimator = LogisticRegression(max_iter=1000)
+        model = (make_pipeline(StandardScaler(), estimator) if args.model == "pipeline"
+                 else estimator).fit(X, train["churned"])
         mv = client.register(model, name="bench", training_data=train, target="churned")
         row = {k: (v.item() if hasattr(v, "item") else v)
                for k, v in X.head(1).to_dict("records")[0].items()}
@@ -171,7 +175,7 @@ def main() -> int:
         base = median["plain-fastapi"]["rps"]
         table = Table(title=f"single-row predict, {args.concurrency} clients, "
                             f"{args.duration:.0f}s per variant, {args.replicas} Ferry replicas, "
-                            f"serve mode {args.serve_mode}")
+                            f"serve mode {args.serve_mode}, model {args.model}")
         for col in ("variant", "req/s", "p50 ms", "p99 ms", "errors", "× plain FastAPI"):
             table.add_column(col, justify="right" if col != "variant" else "left")
         for name, m in median.items():
