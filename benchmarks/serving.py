@@ -1,7 +1,8 @@
 """Serving benchmark: Ferry REST and gRPC vs `bentoml serve` vs a plain FastAPI app.
 
 One run, one machine, the same model (LogisticRegression, or with --model pipeline a
-StandardScaler + LogisticRegression pipeline), single-row requests from
+StandardScaler + LogisticRegression pipeline), single-row requests from 16 concurrent
+clients for a fixed duration against each variant in turn:
 
   ferry-rest    Ferry deployment, 2 replicas, REST through Serve's HAProxy ingress
   ferry-grpc    the same deployment over gRPC
