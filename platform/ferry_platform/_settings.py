@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     max_ongoing_requests: int = Field(100, ge=1)
     deploy_timeout_s: float = Field(300.0, gt=0)
 
+    feature_repo: str = Field("", description="Feature definitions (default $FERRY_HOME/features).")
+    feature_project: str = Field("ferry", description="Feast project name.")
+    feature_registry_uri: str = Field("", description="Feast registry (file path or s3://).")
+    feature_online_store: str = Field("sqlite", description="sqlite or redis.")
+    feature_redis: str = Field("127.0.0.1:6379", description="Redis connection string.")
+
     bentoml_home: str = Field("", description="BentoML store (default $FERRY_HOME/bentoml).")
     release_store_uri: str = Field("", description="Where exported Bentos go (dir or s3://).")
 
@@ -80,6 +86,10 @@ class Settings(BaseSettings):
             self.mlflow_artifact_root = str(home / "artifacts")
         if not self.mlflow_public_uri:
             self.mlflow_public_uri = self.mlflow_tracking_uri
+        if not self.feature_repo:
+            self.feature_repo = str(home / "features")
+        if not self.feature_registry_uri:
+            self.feature_registry_uri = str(home / "feast" / "registry.db")
         if not self.bentoml_home:
             self.bentoml_home = str(home / "bentoml")
         if not self.release_store_uri:

@@ -7,11 +7,13 @@ that body back into the same class with :func:`error_from_body`.
 
     FerryError (500, internal)
     ├── InvalidRequest (400, invalid_request)      malformed body, bad argument
-    │   └── InvalidInput (422, invalid_input)      predict rows do not match the signature
+    │   ├── InvalidInput (422, invalid_input)      predict rows do not match the signature
+    │   └── InvalidFeatureDefinition (422, invalid_feature_definition)  names file and line
     ├── NotFound (404, not_found)
     │   ├── ModelNotFound (404, model_not_found)
     │   ├── VersionNotFound (404, version_not_found)
-    │   └── DeploymentNotFound (404, deployment_not_found)
+    │   ├── DeploymentNotFound (404, deployment_not_found)
+    │   └── FeatureNotFound (404, feature_not_found)   unknown view, version or feature
     ├── Conflict (409, conflict)                   e.g. a deploy of that name is under way
     ├── ReleaseFailed (422, release_failed)        the model could not be packaged or loaded
     ├── IncompatibleRelease (422, incompatible_release)  code/data do not match the model
@@ -59,6 +61,13 @@ class InvalidInput(InvalidRequest):
     status = 422
 
 
+class InvalidFeatureDefinition(InvalidRequest):
+    """A feature definition file does not load. ``details`` has ``file`` and ``line``."""
+
+    code = "invalid_feature_definition"
+    status = 422
+
+
 class NotFound(FerryError):
     code = "not_found"
     status = 404
@@ -74,6 +83,10 @@ class VersionNotFound(NotFound):
 
 class DeploymentNotFound(NotFound):
     code = "deployment_not_found"
+
+
+class FeatureNotFound(NotFound):
+    code = "feature_not_found"
 
 
 class Conflict(FerryError):

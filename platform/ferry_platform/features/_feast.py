@@ -1,0 +1,299 @@
+"""The Feast adapter of the features capability."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ferry_contract import FeatureNotFound, InvalidFeatureDefinition, InvalidRequest
+
+ENTITY_TIMESTAMP = "event_timestamp"
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """What applying the repository would do to one feature view."""
+
+    view: str
+    change: str  # "new", "new_version", "metadata", "pin", "unchanged"
+    version: int  # the version active after the change
+    properties: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        what = {"new": "new view", "new_version": "schema change", "metadata": "same version, "
+                "metadata only", "pin": "pinned", "unchanged": "unchanged"}[self.change]
+        props = f" ({', '.join(self.properties)})" if self.properties else ""
+        return f"{self.view}: {what} -> v{self.version}{props}"
+
+
+@dataclass(frozen=True)
+class FeatureVersion:
+    version: int
+    created: datetime | None
+    features: dict[str, str]  # feature name -> Feast dtype
+
+
+@dataclass(frozen=True)
+class FeatureViewInfo:
+    name: str
+    active_version: int
+    entities: list[str]
+    versions: list[FeatureVersion]
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """A point-in-time-correct frame and the exact pinned refs it was built from."""
+
+    frame: Any  # pandas DataFrame
+    feature_refs: list[str]  # "view@vN:feature", in column order
+
+
+def _same_schema(a: Any, b: Any) -> bool:
+    return sorted(map(str, a.features)) == sorted(map(str, b.features)) and \
+        sorted(a.entities) == sorted(b.entities)
+
+
+def _error_location(exc: BaseException, root: Path) -> tuple[str | None, int | None]:
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return exc.filename, exc.lineno
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename.startswith(str(root)):
+            return frame.filename, frame.lineno
+    return None, None
+
+
+class FeastFeatures:
+    """Ferry's feature repository on one Feast store (local SQLite/duckdb or Redis/S3)."""
+
+    _parse_lock = threading.Lock()  # parse_repo chdirs and imports modules: one at a time
+
+    def __init__(self, *, repo: str | Path, project: str, registry_uri: str,
+                 online_store: str = "sqlite", redis: str = "127.0.0.1:6379",
+                 online_path: str | Path | None = None) -> None:
+        self.repo = Path(repo).resolve()
+        self.project = project
+        self._registry_uri = registry_uri
+        self._online = online_store
+        self._redis = redis
+        self._online_path = Path(online_path) if online_path else (
+            Path(registry_uri).parent / "online.db" if "://" not in registry_uri else None)
+        self._store: Any = None
+
+    # -- the Feast store ----------------------------------------------------------------
+    def store(self) -> Any:
+        if self._store is None:
+            from feast import FeatureStore, RepoConfig
+            from feast.repo_config import RegistryConfig
+
+            if "://" not in self._registry_uri:
+                Path(self._registry_uri).parent.mkdir(parents=True, exist_ok=True)
+            if self._online == "redis":
+                online: dict[str, Any] = {"type": "redis", "connection_string": self._redis}
+            elif self._online == "sqlite":
+                online = {"type": "sqlite", "path": str(self._online_path)}
+            else:
+                raise InvalidRequest(
+                    f"FERRY_FEATURE_ONLINE_STORE={self._online!r} is not supported; use "
+                    "'sqlite' (local) or 'redis'.")
+            self.repo.mkdir(parents=True, exist_ok=True)
+            config = RepoConfig(
+                project=self.project,
+                provider="local",
+                registry=RegistryConfig(registry_type="file", path=self._registry_uri,
+                                        cache_ttl_seconds=0,
+                                        enable_online_feature_view_versioning=True),
+                online_store=online,
+                offline_store={"type": "duckdb"},
+                entity_key_serialization_version=3,
+                repo_path=self.repo,
+            )
+            self._store = FeatureStore(config=config)
+        return self._store
+
+    # -- definitions: parse, plan, apply ------------------------------------------------
+    def _parse(self, repo: Path | None = None) -> Any:
+        from feast import Project
+        from feast.repo_operations import parse_repo
+
+        root = (repo or self.repo).resolve()
+        with self._parse_lock:
+            for f in root.glob("**/*.py"):
+                sys.modules.pop(".".join(f.relative_to(root).with_suffix("").parts), None)
+            cwd = os.getcwd()
+            os.chdir(root)
+            sys.path.insert(0, str(root))
+            try:
+                contents = parse_repo(root)
+            except Exception as e:
+                file, line = _error_location(e, root)
+                where = f"{Path(file).name}, line {line}" if file else "the feature repository"
+                raise InvalidFeatureDefinition(
+                    f"feature definitions do not load: {type(e).__name__}: {e} ({where}). "
+                    "Fix the definition and run `ferry features plan` again.",
+                    details={"file": file, "line": line, "error": type(e).__name__},
+                ) from e
+            finally:
+                os.chdir(cwd)
+                sys.path.remove(str(root))
+        if not contents.projects:
+            contents.projects.append(Project(name=self.project))
+        return contents
+
+    def _versions(self, name: str) -> list[dict[str, Any]]:
+        return list(self.store().list_feature_view_versions(name))
+
+    def plan(self, repo: Path | None = None) -> list[PlannedChange]:
+        """Which views applying ``repo`` would create, version or leave alone (writes nothing)."""
+        from feast.diff.property_diff import TransitionType
+        from feast.infra.registry.registry import FeastObjectType
+
+        store = self.store()
+        contents = self._parse(repo)
+        registry_diff, _, _ = store.plan(contents)
+        changes: list[PlannedChange] = []
+        for d in registry_diff.feast_object_diffs:
+            if d.feast_object_type != FeastObjectType.FEATURE_VIEW:
+                continue
+            props = sorted({p.property_name for p in d.feast_object_property_diffs}
+                           - {"batch_source"})
+            if d.transition_type == TransitionType.CREATE:
+                changes.append(PlannedChange(d.name, "new", 0))
+                continue
+            current = self._active_version(d.name)
+            new, cur = d.new_feast_object, d.current_feast_object
+            if d.transition_type != TransitionType.UPDATE:
+                changes.append(PlannedChange(d.name, "unchanged", current))
+            elif new.version not in ("", "latest"):
+                changes.append(PlannedChange(d.name, "pin", int(new.version.lstrip("versio")),
+                                             props))
+            elif not _same_schema(cur, new):
+                latest = max(v["version_number"] for v in self._versions(d.name))
+                changes.append(PlannedChange(d.name, "new_version", latest + 1, props))
+            else:
+                changes.append(PlannedChange(d.name, "metadata" if props else "unchanged",
+                                             current, props))
+        return sorted(changes, key=lambda c: c.view)
+
+    def apply(self, repo: Path | None = None) -> list[PlannedChange]:
+        """Apply the definitions. An unchanged view keeps its active version (Feast alone
+        would reset it and send unversioned reads to the v0 table)."""
+        from feast import FeatureView
+
+        changes = self.plan(repo)
+        store = self.store()
+        contents = self._parse(repo)
+        for fv in contents.feature_views:
+            if type(fv) is not FeatureView or fv.version not in ("", "latest"):
+                continue
+            try:
+                current = store.registry.get_feature_view(fv.name, self.project, allow_cache=False)
+            except Exception:  # noqa: BLE001 - a new view
+                continue
+            if _same_schema(fv, current):
+                fv.current_version_number = self._active_version(fv.name)
+        store.apply([*contents.projects, *contents.data_sources, *contents.entities,
+                     *contents.feature_views, *contents.feature_services])
+        return changes
+
+    def _active_version(self, name: str) -> int:
+        store = self.store()
+        fv = store.registry.get_feature_view(name, self.project, allow_cache=False)
+        if fv.current_version_number is not None:
+            return int(fv.current_version_number)
+        for v in reversed(self._versions(name)):  # reset by a plain re-apply: newest same schema
+            snap = store.registry.get_feature_view_by_version(name, self.project,
+                                                              v["version_number"])
+            if _same_schema(fv, snap):
+                return int(v["version_number"])
+        return 0
+
+    # -- reading ------------------------------------------------------------------------
+    def views(self) -> list[FeatureViewInfo]:
+        store = self.store()
+        out = []
+        for fv in sorted(store.list_feature_views(), key=lambda v: v.name):
+            versions = []
+            for v in self._versions(fv.name):
+                snap = store.registry.get_feature_view_by_version(fv.name, self.project,
+                                                                  v["version_number"])
+                versions.append(FeatureVersion(
+                    version=int(v["version_number"]), created=v.get("created_timestamp"),
+                    features={f.name: str(f.dtype) for f in snap.features}))
+            out.append(FeatureViewInfo(fv.name, self._active_version(fv.name),
+                                       sorted(fv.entities), versions))
+        return out
+
+    def pin(self, features: list[str]) -> list[str]:
+        """Resolve refs to exact versions: ``view:f`` -> ``view@v<active>:f``; ``view@vN:f``
+        is checked to exist and to hold ``f``."""
+        if not features:
+            raise InvalidRequest("name at least one feature, e.g. 'customer_stats:tenure'")
+        infos = {v.name: v for v in self.views()}
+        pinned = []
+        for ref in features:
+            view_part, sep, feat = ref.partition(":")
+            if not sep or not feat:
+                raise InvalidRequest(f"feature ref {ref!r} is not 'view:feature' or "
+                                     "'view@vN:feature'")
+            name, _, ver = view_part.partition("@")
+            info = infos.get(name)
+            if info is None:
+                raise FeatureNotFound(f"feature view {name!r} does not exist; views: "
+                                      f"{sorted(infos) or 'none'}. Apply its definition first.")
+            number = info.active_version if not ver or ver == "latest" else int(ver.lstrip("v"))
+            version = next((v for v in info.versions if v.version == number), None)
+            if version is None:
+                raise FeatureNotFound(
+                    f"{name!r} has no version v{number}; versions: "
+                    f"{[f'v{v.version}' for v in info.versions]}")
+            if feat not in version.features:
+                raise FeatureNotFound(
+                    f"{name}@v{number} has no feature {feat!r}; it has "
+                    f"{sorted(version.features)}")
+            pinned.append(f"{name}@v{number}:{feat}")
+        return pinned
+
+    def training_set(self, features: list[str], entities: Any) -> TrainingSet:
+        """Point-in-time join of ``entities`` (join keys + ``event_timestamp``) with the
+        pinned features: each row only sees feature values at or before its timestamp."""
+        import pandas as pd
+
+        if ENTITY_TIMESTAMP not in entities.columns:
+            raise InvalidRequest(
+                f"the entity frame needs an {ENTITY_TIMESTAMP!r} column: the time at which "
+                "each row's features must be known (nothing later is joined).")
+        refs = self.pin(features)
+        by_view: dict[str, set[str]] = {}
+        for r in refs:
+            view_part = r.split(":")[0]
+            by_view.setdefault(view_part.split("@")[0], set()).add(view_part)
+        clashes = [v for v, parts in by_view.items() if len(parts) > 1]
+        if clashes:
+            raise InvalidRequest(f"one training set cannot mix versions of {clashes}")
+        frame = entities.copy()
+        frame[ENTITY_TIMESTAMP] = pd.to_datetime(frame[ENTITY_TIMESTAMP], utc=True)
+        frame["__ferry_row"] = range(len(frame))
+        job = self.store().get_historical_features(entity_df=frame, features=refs)
+        out = job.to_df().sort_values("__ferry_row").drop(columns="__ferry_row")
+        out = out.reset_index(drop=True)
+        columns = list(entities.columns) + [r.split(":")[1] for r in refs]
+        return TrainingSet(out[columns], refs)
+
+    def materialize(self, start: datetime, end: datetime, views: list[str] | None = None) -> None:
+        """Load each view's active version into the online store for ``[start, end]``."""
+        store = self.store()
+        for name in views or [v.name for v in self.views()]:
+            version = f"v{self._active_version(name)}"
+            store.materialize(start, end, feature_views=[name], version=version)
+
+    def online(self, refs: list[str], entity_rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+        result: dict[str, list[Any]] = self.store().get_online_features(
+            features=refs, entity_rows=entity_rows).to_dict()
+        return result
