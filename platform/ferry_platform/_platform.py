@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ferry_platform._settings import Settings
 from ferry_platform._version import __version__
+from ferry_platform.features import FeastFeatures
 from ferry_platform.packaging import BentoPackager
 from ferry_platform.registry import MlflowRegistry
 from ferry_platform.releases import Defaults, ReleaseService
@@ -24,6 +25,7 @@ class Platform:
     runtime: RayServeRuntime
     store: SqlStateStore
     releases: ReleaseService
+    features: FeastFeatures
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Platform:
@@ -42,7 +44,11 @@ class Platform:
         store = SqlStateStore(settings.database_url)
         releases = ReleaseService(registry, packager, runtime, store,
                                   Defaults(replicas=settings.default_replicas))
-        return cls(settings, registry, packager, runtime, store, releases)
+        features = FeastFeatures(repo=settings.feature_repo, project=settings.feature_project,
+                                 registry_uri=settings.feature_registry_uri,
+                                 online_store=settings.feature_online_store,
+                                 redis=settings.feature_redis)
+        return cls(settings, registry, packager, runtime, store, releases, features)
 
     def start(self) -> None:
         log.info("starting the serving runtime (Ray %s)",

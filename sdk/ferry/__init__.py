@@ -9,6 +9,7 @@
 
 from ferry._client import Client
 from ferry._deployment import Deployment, Prediction
+from ferry._features import TrainingSet
 from ferry._version import __version__
 from ferry_contract import (
     Conflict,
@@ -46,6 +47,7 @@ __all__ = [
     "Prediction",
     "Protocol",
     "ReleaseFailed",
+    "TrainingSet",
     "VersionNotFound",
     "__version__",
 ]

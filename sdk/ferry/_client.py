@@ -9,15 +9,21 @@ import httpx
 
 from ferry._config import ClientSettings
 from ferry._deployment import Deployment
+from ferry._features import ENTITY_TIMESTAMP, TrainingSet
 from ferry_contract import (
     DeploymentCreate,
     DeploymentPublic,
+    FeaturePlanPublic,
+    FeatureViewPublic,
     InvalidRequest,
+    MaterializeCreate,
     ModelPublic,
     ModelVersionPublic,
     PlatformInfo,
     PlatformUnavailable,
     Protocol,
+    TrainingSetCreate,
+    TrainingSetPublic,
     error_from_body,
 )
 
@@ -106,11 +112,17 @@ class Client:
         Logs the model to MLflow with its signature (inferred from ``training_data``'s
         feature columns), params, metrics, the training dataset (digest) and the code
         version (git commit), then has the platform register it and record its digest.
-        ``target`` names the label column of ``training_data``, if it has one.
+        ``target`` names the label column of ``training_data``, if it has one. When
+        ``training_data`` is a :class:`TrainingSet`, the version also records the exact
+        feature versions it was trained on, and entity keys and timestamps are left out.
         """
         from ferry._registration import check_name, log_model
 
         check_name(name)
+        feature_refs: list[str] = []
+        if isinstance(training_data, TrainingSet):
+            feature_refs = list(training_data.feature_refs)
+            training_data = training_data.features_only()
         info = self.info()
         model_public = ModelPublic.model_validate(
             self._request("PUT", f"/v1/models/{name}", json={"description": description}))
@@ -125,6 +137,7 @@ class Client:
             metrics=metrics,
             code=code_version,
         )
+        create.feature_refs = feature_refs
         return ModelVersionPublic.model_validate(
             self._request("POST", f"/v1/models/{name}/versions", json=create.model_dump()))
 
@@ -141,6 +154,59 @@ class Client:
     def version(self, name: str, version: int) -> ModelVersionPublic:
         return ModelVersionPublic.model_validate(
             self._request("GET", f"/v1/models/{name}/versions/{version}"))
+
+    # -- features -----------------------------------------------------------------------
+    def feature_views(self) -> list[FeatureViewPublic]:
+        """Feature views, each with its versions and the active one."""
+        return [FeatureViewPublic.model_validate(v)
+                for v in self._request("GET", "/v1/features/views")]
+
+    def plan_features(self) -> FeaturePlanPublic:
+        """What applying the platform's feature repository would change (nothing is written)."""
+        return FeaturePlanPublic.model_validate(self._request("POST", "/v1/features/plan"))
+
+    def apply_features(self) -> FeaturePlanPublic:
+        return FeaturePlanPublic.model_validate(self._request("POST", "/v1/features/apply"))
+
+    def materialize(self, start: Any, end: Any, views: list[str] | None = None
+                    ) -> list[FeatureViewPublic]:
+        """Load the active version of each view (or ``views``) into the online store."""
+        body = MaterializeCreate(start=start, end=end, views=views).model_dump(mode="json")
+        return [FeatureViewPublic.model_validate(v)
+                for v in self._request("POST", "/v1/features/materialize", json=body)]
+
+    def training_set(self, features: list[str], entities: Any) -> TrainingSet:
+        """A point-in-time-correct training set.
+
+        ``entities`` is a DataFrame (or row dicts) of join keys and an ``event_timestamp``
+        per row; each row gets the feature values known at that time, never later ones.
+        ``features`` are ``view:feature`` (pinned to the active version) or
+        ``view@vN:feature``. The result records the exact versions used.
+        """
+        import pandas as pd
+
+        frame = entities if isinstance(entities, pd.DataFrame) else pd.DataFrame(entities)
+        if ENTITY_TIMESTAMP in frame.columns:
+            frame = frame.assign(**{ENTITY_TIMESTAMP: pd.to_datetime(
+                frame[ENTITY_TIMESTAMP], utc=True).map(lambda t: t.isoformat())})
+        try:
+            req = TrainingSetCreate(features=list(features),
+                                    entities=frame.to_dict("records"))
+        except ValueError as e:
+            raise InvalidRequest(f"invalid training-set request: {e}") from e
+        body = TrainingSetPublic.model_validate(
+            self._request("POST", "/v1/training-sets", json=req.model_dump(mode="json")))
+        out = pd.DataFrame(body.rows, columns=body.columns)
+        if ENTITY_TIMESTAMP in out.columns:
+            out[ENTITY_TIMESTAMP] = pd.to_datetime(out[ENTITY_TIMESTAMP], utc=True)
+        for ref in body.feature_refs:
+            col = ref.split(":", 1)[1]
+            if out[col].dtype == object:  # JSON nulls made it object; numbers become NaN-able
+                try:
+                    out[col] = pd.to_numeric(out[col])
+                except (ValueError, TypeError):
+                    pass
+        return TrainingSet(out, body.feature_refs, [str(c) for c in frame.columns])
 
     # -- deployments --------------------------------------------------------------------
     def deploy(

@@ -43,6 +43,10 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="Registered models and their versions.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+features_app = typer.Typer(
+    help="Versioned features (Feast): plan and apply definitions, list views, materialize.",
+    no_args_is_help=True)
+app.add_typer(features_app, name="features")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -158,6 +162,64 @@ def models_show(name: str, output: OutputOpt = Output.table) -> None:
         table.add_row(str(v.version), v.framework, v.model_digest[:19], v.training_data_digest,
                       v.code_version[:18], ", ".join(f"{c.name}:{c.type}" for c in v.signature))
     _emit(versions, output, table)
+
+
+def _plan_table(plan: Any) -> Table:
+    table = Table("view", "change", "version after", "changed properties")
+    for c in plan.changes:
+        table.add_row(c.view, c.change, f"v{c.version}", ", ".join(c.properties) or "-")
+    table.caption = "applied" if plan.applied else "plan only: nothing was written"
+    return table
+
+
+@features_app.command("plan")
+def features_plan(output: OutputOpt = Output.table) -> None:
+    """Show what applying the feature repository would do: which views get a new version."""
+    with _user_errors(), err_console.status("parsing feature definitions..."):
+        plan = _client().plan_features()
+    _emit(plan, output, _plan_table(plan))
+
+
+@features_app.command("apply")
+def features_apply(output: OutputOpt = Output.table) -> None:
+    """Apply the feature repository; a schema change creates a new version of its view."""
+    with _user_errors(), err_console.status("applying feature definitions..."):
+        plan = _client().apply_features()
+    _emit(plan, output, _plan_table(plan))
+
+
+@features_app.command("list")
+def features_list(output: OutputOpt = Output.table) -> None:
+    """List feature views with their versions (the active one marked *)."""
+    with _user_errors():
+        views = _client().feature_views()
+    table = Table("view", "entities", "versions", "active features")
+    for v in views:
+        active = next((x for x in v.versions if x.version == v.active_version), None)
+        table.add_row(v.name, ", ".join(v.entities),
+                      " ".join(f"v{x.version}{'*' if x.version == v.active_version else ''}"
+                               for x in v.versions),
+                      ", ".join(f"{k}:{t}" for k, t in (active.features if active else {}).items()))
+    _emit(views, output, table)
+
+
+@features_app.command("materialize")
+def features_materialize(
+    start: Annotated[str, typer.Option(help="ISO time, e.g. 2026-06-01T00:00:00Z")],
+    end: Annotated[str, typer.Option(help="ISO time (default: now)")] = "",
+    view: Annotated[list[str] | None, typer.Option(help="only these views (repeatable)")] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Load the active version of each view into the online store for [start, end]."""
+    from datetime import UTC, datetime
+
+    stop = end or datetime.now(UTC).isoformat()
+    with _user_errors(), err_console.status(f"materializing {', '.join(view or ['all views'])}..."):
+        views = _client().materialize(start, stop, view or None)
+    table = Table("view", "active version")
+    for v in views:
+        table.add_row(v.name, f"v{v.active_version}")
+    _emit(views, output, table)
 
 
 @app.command()

@@ -66,6 +66,8 @@ class ModelVersionCreate(_Schema):
     framework: str
     training_data_digest: str
     code_version: str
+    feature_refs: list[str] = Field(
+        default_factory=list, description="pinned feature refs (view@vN:feature) it was trained on")
 
 
 class ModelVersionPublic(_Schema):
@@ -79,6 +81,7 @@ class ModelVersionPublic(_Schema):
     training_data_digest: str
     code_version: str
     signature: list[ColumnSpec]
+    feature_refs: list[str] = Field(default_factory=list)
     created_at: datetime | None = None
 
 
@@ -140,3 +143,48 @@ class Health(_Schema):
     status: str
     ray: str
     serve_applications: list[str] = Field(default_factory=list)
+
+
+class FeatureVersionPublic(_Schema):
+    version: int
+    created_at: datetime | None = None
+    features: dict[str, str] = Field(description="feature name -> Feast dtype")
+
+
+class FeatureViewPublic(_Schema):
+    name: str
+    active_version: int
+    entities: list[str]
+    versions: list[FeatureVersionPublic]
+
+
+class FeatureChangePublic(_Schema):
+    view: str
+    change: str = Field(description="new, new_version, metadata, pin or unchanged")
+    version: int = Field(description="the version active after the change")
+    properties: list[str] = Field(default_factory=list)
+    description: str
+
+
+class FeaturePlanPublic(_Schema):
+    applied: bool
+    changes: list[FeatureChangePublic]
+
+
+class MaterializeCreate(_Schema):
+    start: datetime
+    end: datetime
+    views: list[str] | None = None
+
+
+class TrainingSetCreate(_Schema):
+    """Point-in-time training set: entity rows (join keys + ``event_timestamp``) and features."""
+
+    features: list[str] = Field(min_length=1, description="'view:feature' or 'view@vN:feature'")
+    entities: list[dict[str, Any]] = Field(min_length=1, max_length=1_000_000)
+
+
+class TrainingSetPublic(_Schema):
+    feature_refs: list[str] = Field(description="the exact versions used, in column order")
+    columns: list[str]
+    rows: list[list[Any]]

@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 
 from ferry_contract import ErrorBody, FerryError, InvalidRequest
 from ferry_platform import Platform, Settings, __version__
-from ferry_server.routes import deployments, models, platform
+from ferry_server.routes import deployments, features, models, platform
 
 log = logging.getLogger("ferry.server")
 
@@ -83,4 +83,5 @@ def create_app(settings: Settings | None = None, *, platform_obj: Platform | Non
     app.include_router(platform.router)
     app.include_router(models.router)
     app.include_router(deployments.router)
+    app.include_router(features.router)
     return app

@@ -277,6 +277,12 @@ class FeastFeatures:
         clashes = [v for v, parts in by_view.items() if len(parts) > 1]
         if clashes:
             raise InvalidRequest(f"one training set cannot mix versions of {clashes}")
+        keys = self._join_keys(sorted(by_view))
+        missing = [k for k in keys if k not in entities.columns]
+        if missing:
+            raise InvalidRequest(
+                f"the entity frame lacks join key column(s) {missing} of "
+                f"{sorted(by_view)}; it has {list(entities.columns)}.")
         frame = entities.copy()
         frame[ENTITY_TIMESTAMP] = pd.to_datetime(frame[ENTITY_TIMESTAMP], utc=True)
         frame["__ferry_row"] = range(len(frame))
@@ -285,6 +291,16 @@ class FeastFeatures:
         out = out.reset_index(drop=True)
         columns = list(entities.columns) + [r.split(":")[1] for r in refs]
         return TrainingSet(out[columns], refs)
+
+    def _join_keys(self, views: list[str]) -> list[str]:
+        store = self.store()
+        keys: list[str] = []
+        for name in views:
+            for entity in store.get_feature_view(name).entities:
+                key = store.get_entity(entity).join_key
+                if key not in keys:
+                    keys.append(key)
+        return keys
 
     def materialize(self, start: datetime, end: datetime, views: list[str] | None = None) -> None:
         """Load each view's active version into the online store for ``[start, end]``."""

@@ -158,6 +158,7 @@ class MlflowRegistry:
             training_data_digest=tags.get(TAG_PREFIX + "training_data_digest", ""),
             code_version=tags.get(TAG_PREFIX + "code_version", ""),
             signature=signature,
+            feature_refs=json.loads(tags.get(TAG_PREFIX + "feature_refs", "[]")),
             created_at=created,
         )
 
@@ -220,6 +221,7 @@ class MlflowRegistry:
             TAG_PREFIX + "training_data_digest": create.training_data_digest,
             TAG_PREFIX + "code_version": create.code_version,
             TAG_PREFIX + "signature": json.dumps([c.model_dump() for c in columns]),
+            TAG_PREFIX + "feature_refs": json.dumps(create.feature_refs),
         }
         try:
             mv = client.create_model_version(

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from ferry_contract import (
+    FeatureChangePublic,
+    FeaturePlanPublic,
+    FeatureVersionPublic,
+    FeatureViewPublic,
+    MaterializeCreate,
+    TrainingSetCreate,
+    TrainingSetPublic,
+)
+from ferry_server.deps import PlatformDep
+
+router = APIRouter(prefix="/v1", tags=["features"])
+
+
+def _plan(changes: list, applied: bool) -> FeaturePlanPublic:  # type: ignore[type-arg]
+    return FeaturePlanPublic(applied=applied, changes=[
+        FeatureChangePublic(view=c.view, change=c.change, version=c.version,
+                            properties=c.properties, description=c.describe())
+        for c in changes])
+
+
+@router.get("/features/views", response_model=list[FeatureViewPublic])
+def list_feature_views(platform: PlatformDep) -> list[FeatureViewPublic]:
+    """Feature views with every version Feast keeps and the one that is active."""
+    return [FeatureViewPublic(
+        name=v.name, active_version=v.active_version, entities=v.entities,
+        versions=[FeatureVersionPublic(version=x.version, created_at=x.created,
+                                       features=x.features) for x in v.versions])
+        for v in platform.features.views()]
+
+
+@router.post("/features/plan", response_model=FeaturePlanPublic)
+def plan_features(platform: PlatformDep) -> FeaturePlanPublic:
+    """What applying the feature repository would do; which views get a new version."""
+    return _plan(platform.features.plan(), applied=False)
+
+
+@router.post("/features/apply", response_model=FeaturePlanPublic)
+def apply_features(platform: PlatformDep) -> FeaturePlanPublic:
+    return _plan(platform.features.apply(), applied=True)
+
+
+@router.post("/features/materialize", response_model=list[FeatureViewPublic])
+def materialize_features(body: MaterializeCreate, platform: PlatformDep) -> list[FeatureViewPublic]:
+    """Load each view's active version into the online store for [start, end]."""
+    platform.features.materialize(body.start, body.end, body.views)
+    return list_feature_views(platform)
+
+
+@router.post("/training-sets", response_model=TrainingSetPublic)
+def create_training_set(body: TrainingSetCreate, platform: PlatformDep) -> TrainingSetPublic:
+    """A point-in-time-correct training set and the exact feature versions it used."""
+    import pandas as pd
+
+    ts = platform.features.training_set(body.features, pd.DataFrame.from_records(body.entities))
+    frame = ts.frame.astype(object).where(ts.frame.notna(), None)
+    if "event_timestamp" in frame.columns:
+        frame["event_timestamp"] = [t.isoformat() for t in ts.frame["event_timestamp"]]
+    return TrainingSetPublic(feature_refs=ts.feature_refs, columns=[str(c) for c in frame.columns],
+                             rows=frame.values.tolist())

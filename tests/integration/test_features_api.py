@@ -1,0 +1,70 @@
+"""Features through the SDK and the real control-plane app: plan/apply, training sets,
+registration that records the pinned feature versions, and the 4xx answers."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from _features_data import FEATURES, ROOT, entity_rows, expected, snapshots
+from sklearn.linear_model import LogisticRegression
+
+import ferry
+
+
+@pytest.fixture(scope="module")
+def repo(settings) -> Path:  # type: ignore[no-untyped-def]
+    repo = Path(settings.feature_repo)
+    (repo / "data").mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "examples" / "features" / "customers.py", repo / "customers.py")
+    snapshots().to_parquet(repo / "data" / "customer_stats.parquet", index=False)
+    return repo
+
+
+def test_plan_apply_views_over_the_api(registry_client, repo) -> None:  # type: ignore[no-untyped-def]
+    plan = registry_client.plan_features()
+    assert not plan.applied
+    assert [(c.view, c.change, c.version) for c in plan.changes] == [("customer_stats", "new", 0)]
+    assert registry_client.apply_features().applied
+    [view] = registry_client.feature_views()
+    assert view.name == "customer_stats" and view.active_version == 0
+    assert view.entities == ["customer"] and sorted(view.versions[0].features) == sorted(FEATURES)
+
+
+def test_training_set_and_registration_record_pinned_versions(registry_client, repo) -> None:  # type: ignore[no-untyped-def]
+    registry_client.apply_features()
+    entities = entity_rows()
+    ts = registry_client.training_set([f"customer_stats:{f}" for f in FEATURES], entities)
+    assert ts.feature_refs == [f"customer_stats@v0:{f}" for f in FEATURES]
+    want = expected(entities, snapshots(), FEATURES)
+    pd.testing.assert_frame_equal(ts.frame[FEATURES].astype(float), want.astype(float))
+
+    labelled = ts.frame.dropna().assign(churned=lambda d: (d.support_tickets > 0).astype(int))
+    model = LogisticRegression(max_iter=500).fit(labelled[FEATURES], labelled["churned"])
+    train = ferry.TrainingSet(labelled, ts.feature_refs, ts.entity_columns)
+    mv = registry_client.register(model, name="feat-churn", training_data=train, target="churned")
+    assert mv.feature_refs == ts.feature_refs
+    assert [c.name for c in mv.signature] == FEATURES  # no entity key, no timestamp
+
+
+def test_bad_feature_requests_are_4xx_naming_the_value(registry_client, repo) -> None:  # type: ignore[no-untyped-def]
+    registry_client.apply_features()
+    entities = entity_rows().head(5)
+    with pytest.raises(ferry.NotFound, match="no feature 'colour'"):
+        registry_client.training_set(["customer_stats:colour"], entities)
+    with pytest.raises(ferry.NotFound, match="no version v9"):
+        registry_client.training_set(["customer_stats@v9:tenure_months"], entities)
+    with pytest.raises(ferry.InvalidRequest, match="customer_id"):
+        registry_client.training_set(["customer_stats:tenure_months"],
+                                     entities.rename(columns={"customer_id": "cid"}))
+    with pytest.raises(ferry.InvalidRequest, match="event_timestamp"):
+        registry_client.training_set(["customer_stats:tenure_months"], entities[["customer_id"]])
+    (repo / "broken.py").write_text("from feast import Field\nx = Field(name='a', dtype=Nope)\n")
+    try:
+        with pytest.raises(ferry.InvalidRequest, match=r"broken\.py, line 2") as exc:
+            registry_client.plan_features()
+        assert exc.value.code == "invalid_feature_definition" and exc.value.details["line"] == 2
+    finally:
+        (repo / "broken.py").unlink()
