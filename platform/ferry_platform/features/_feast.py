@@ -309,6 +309,92 @@ class FeastFeatures:
             version = f"v{self._active_version(name)}"
             store.materialize(start, end, feature_views=[name], version=version)
 
+    def servable(self, refs: list[str], *, now: datetime | None = None) -> list[str]:
+        """Why ``refs`` cannot be served online (empty if they can): a pinned version that no
+        longer exists, or one whose online table is empty or older than the view's TTL."""
+        from datetime import UTC
+
+        problems: list[str] = []
+        try:
+            pinned = self.pin(refs)
+        except FeatureNotFound as e:
+            return [e.message]
+        store = self.store()
+        now = now or datetime.now(UTC)
+        seen: set[str] = set()
+        for ref in pinned:
+            part = ref.split(":")[0]
+            if part in seen:
+                continue
+            seen.add(part)
+            name, _, ver = part.partition("@")
+            fv = store.get_feature_view(name)
+            newest = self._newest_online(name, int(ver[1:]))
+            if newest is None:
+                problems.append(f"{part} is not materialized: its online table is empty. Run "
+                                f"`ferry features materialize` for {name!r}.")
+            elif fv.ttl and now - newest > fv.ttl:
+                problems.append(f"{part} is stale: newest online value {newest:%Y-%m-%d %H:%M} "
+                                f"is older than its TTL ({fv.ttl}). Materialize it again.")
+        return problems
+
+    def _newest_online(self, name: str, version: int) -> datetime | None:
+        """Newest event time in one version's online table (SQLite), or any value (Redis)."""
+        from datetime import UTC
+
+        from feast.infra.online_stores.helpers import compute_table_id
+
+        store = self.store()
+        snap = store.registry.get_feature_view_by_version(name, self.project, version)
+        table = compute_table_id(self.project, snap, True)
+        if self._online == "redis":
+            return self._newest_redis(table.removeprefix(f"{self.project}_"))
+        import sqlite3
+
+        try:
+            with sqlite3.connect(str(self._online_path)) as con:
+                (newest,) = con.execute(f'select max(event_ts) from "{table}"').fetchone()
+        except sqlite3.OperationalError:
+            return None
+        if newest is None:
+            return None
+        if isinstance(newest, (int, float)):
+            return datetime.fromtimestamp(newest, tz=UTC)
+        parsed = datetime.fromisoformat(str(newest))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+    def _newest_redis(self, view_table: str, sample: int = 10_000) -> datetime | None:
+        """Newest ``_ts:<view>[_vN]`` among up to ``sample`` entity hashes of this project.
+
+        Feast keeps one hash per entity key with a timestamp field per view version; a
+        sample bounds the cost on large stores (freshness is about the newest write)."""
+        from datetime import UTC
+
+        import redis
+        from google.protobuf.timestamp_pb2 import Timestamp
+
+        host_port, *params = self._redis.split(",")
+        host, _, port = host_port.partition(":")
+        opts = dict(p.split("=", 1) for p in params if "=" in p)
+        client = redis.Redis(host=host, port=int(port or 6379), db=int(opts.get("db", 0)),
+                             password=opts.get("password"), ssl=opts.get("ssl") == "true")
+        field = f"_ts:{view_table}"
+        newest: datetime | None = None
+        for i, key in enumerate(client.scan_iter(count=1000)):
+            if i >= sample:
+                break
+            raw = client.hget(key, field)
+            if raw:
+                ts = Timestamp.FromString(raw).ToDatetime(tzinfo=UTC)
+                newest = ts if newest is None or ts > newest else newest
+        return newest
+
+    def online_config(self) -> dict[str, Any]:
+        """Everything a serving replica needs to read the same online store."""
+        return {"repo": str(self.repo), "project": self.project,
+                "registry_uri": self._registry_uri, "online_store": self._online,
+                "redis": self._redis, "online_path": str(self._online_path or "")}
+
     def online(self, refs: list[str], entity_rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
         result: dict[str, list[Any]] = self.store().get_online_features(
             features=refs, entity_rows=entity_rows).to_dict()
