@@ -15,14 +15,15 @@ T0 = datetime(2026, 6, 1, tzinfo=UTC)
 TTL = timedelta(days=30)
 
 
-def snapshots(n_customers: int = 40, n_snapshots: int = 6, seed: int = 5) -> pd.DataFrame:
+def snapshots(n_customers: int = 40, n_snapshots: int = 6, seed: int = 5,
+              t0: datetime = T0) -> pd.DataFrame:
     """Hidden generator: weekly snapshots whose values are a known function of (id, week)."""
     rng = np.random.default_rng(seed)
     rows = []
     for cid in range(1, n_customers + 1):
         start = rng.integers(0, 3)
         for week in range(start, start + n_snapshots):
-            rows.append({"customer_id": cid, "event_timestamp": T0 + timedelta(weeks=int(week)),
+            rows.append({"customer_id": cid, "event_timestamp": t0 + timedelta(weeks=int(week)),
                          "tenure_months": 10 * cid + week, "monthly_charges": cid + week / 100,
                          "support_tickets": week % 3, "lifetime_value": 1000.0 * cid + week})
     df = pd.DataFrame(rows)
@@ -43,11 +44,16 @@ def expected(entities: pd.DataFrame, data: pd.DataFrame, cols: list[str]) -> pd.
     return merged.sort_values("_row").reset_index(drop=True)[cols]
 
 
-def entity_rows() -> pd.DataFrame:
+def entity_rows(t0: datetime = T0) -> pd.DataFrame:
     rng = np.random.default_rng(9)
     ids = rng.integers(1, 45, 300)  # ids 41-44 are unknown
     hours = rng.integers(-24 * 7, 24 * 7 * 14, 300)
     return pd.DataFrame({"customer_id": ids,
-                         "event_timestamp": [T0 + timedelta(hours=int(h)) for h in hours]})
+                         "event_timestamp": [t0 + timedelta(hours=int(h)) for h in hours]})
 
 
+
+
+# The session's feature repository holds recent data, so its views are fresh enough to serve.
+RECENT_T0 = (datetime.now(UTC) - timedelta(weeks=7)).replace(hour=0, minute=0, second=0,
+                                                               microsecond=0)

@@ -68,3 +68,23 @@ def registry_client(platform_core):  # type: ignore[no-untyped-def]
 def client(running_platform):  # type: ignore[no-untyped-def]
     """SDK client on the real app with the serving runtime running."""
     return _client_for(running_platform)
+
+
+@pytest.fixture(scope="session")
+def feature_repo(settings, platform_core):  # type: ignore[no-untyped-def]
+    """The session platform's feature repository: the sample definitions with recent
+    synthetic data, applied and materialized."""
+    import shutil
+    from datetime import timedelta
+
+    from _features_data import RECENT_T0, ROOT, snapshots
+
+    repo = Path(settings.feature_repo)
+    (repo / "data").mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "examples" / "features" / "customers.py", repo / "customers.py")
+    data = snapshots(t0=RECENT_T0)
+    data.to_parquet(repo / "data" / "customer_stats.parquet", index=False)
+    platform_core.features.apply()
+    end = data["event_timestamp"].max().to_pydatetime() + timedelta(seconds=1)
+    platform_core.features.materialize(RECENT_T0 - timedelta(days=1), end)
+    return repo

@@ -42,12 +42,12 @@ class Platform:
                                  ferry_version=__version__)
         runtime = RayServeRuntime(settings)
         store = SqlStateStore(settings.database_url)
-        releases = ReleaseService(registry, packager, runtime, store,
-                                  Defaults(replicas=settings.default_replicas))
         features = FeastFeatures(repo=settings.feature_repo, project=settings.feature_project,
                                  registry_uri=settings.feature_registry_uri,
                                  online_store=settings.feature_online_store,
                                  redis=settings.feature_redis)
+        releases = ReleaseService(registry, packager, runtime, store,
+                                  Defaults(replicas=settings.default_replicas), features)
         return cls(settings, registry, packager, runtime, store, releases, features)
 
     def start(self) -> None:

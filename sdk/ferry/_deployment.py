@@ -15,6 +15,7 @@ from ferry_contract import (
     RELEASE_HEADER,
     DeploymentNotFound,
     DeploymentPublic,
+    FeatureNotFound,
     FerryError,
     InvalidInput,
     InvalidRequest,
@@ -39,6 +40,7 @@ class Prediction:
     protocol: str
     model: str = ""
     version: int | None = None
+    feature_refs: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.predictions)
@@ -161,7 +163,8 @@ class Deployment:
                 raise DeploymentNotFound(f"no deployment is serving at {url}")
             raise error_from_body(payload, status=resp.status_code)
         return Prediction(payload["predictions"], resp.headers.get(RELEASE_HEADER, ""), "rest",
-                          payload.get("model", ""), payload.get("version"))
+                          payload.get("model", ""), payload.get("version"),
+                          list(payload.get("feature_refs", [])))
 
     # -- gRPC ---------------------------------------------------------------------------
     def _predict_grpc(self, columns: dict[str, list[Any]]) -> Prediction:
@@ -190,7 +193,8 @@ class Deployment:
             raise _grpc_error(e, self.name) from e
         release = dict(call.trailing_metadata() or ()).get(RELEASE_HEADER, resp.release_id)
         return Prediction(decode_column(resp.predictions), str(release), "grpc",
-                          resp.model_name, int(resp.model_version) if resp.model_version else None)
+                          resp.model_name, int(resp.model_version) if resp.model_version else None,
+                          list(resp.feature_refs))
 
     def close(self) -> None:
         if self._http is not None:
@@ -212,6 +216,8 @@ def _grpc_error(e: Any, name: str) -> FerryError:
     details = e.details() or ""
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return InvalidInput(details)
+    if code == grpc.StatusCode.NOT_FOUND and details.startswith("no features for"):
+        return FeatureNotFound(details)
     if code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNIMPLEMENTED):
         return DeploymentNotFound(f"deployment {name!r} is not served over gRPC: {details}")
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):

@@ -3,30 +3,26 @@ registration that records the pinned feature versions, and the 4xx answers."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from _features_data import FEATURES, ROOT, entity_rows, expected, snapshots
+from _features_data import FEATURES, RECENT_T0, entity_rows, expected, snapshots
 from sklearn.linear_model import LogisticRegression
 
 import ferry
 
 
 @pytest.fixture(scope="module")
-def repo(settings) -> Path:  # type: ignore[no-untyped-def]
-    repo = Path(settings.feature_repo)
-    (repo / "data").mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "examples" / "features" / "customers.py", repo / "customers.py")
-    snapshots().to_parquet(repo / "data" / "customer_stats.parquet", index=False)
-    return repo
+def repo(feature_repo: Path) -> Path:
+    return feature_repo
 
 
 def test_plan_apply_views_over_the_api(registry_client, repo) -> None:  # type: ignore[no-untyped-def]
     plan = registry_client.plan_features()
     assert not plan.applied
-    assert [(c.view, c.change, c.version) for c in plan.changes] == [("customer_stats", "new", 0)]
+    assert [(c.view, c.change, c.version) for c in plan.changes] == [
+        ("customer_stats", "unchanged", 0)]
     assert registry_client.apply_features().applied
     [view] = registry_client.feature_views()
     assert view.name == "customer_stats" and view.active_version == 0
@@ -35,10 +31,10 @@ def test_plan_apply_views_over_the_api(registry_client, repo) -> None:  # type: 
 
 def test_training_set_and_registration_record_pinned_versions(registry_client, repo) -> None:  # type: ignore[no-untyped-def]
     registry_client.apply_features()
-    entities = entity_rows()
+    entities = entity_rows(RECENT_T0)
     ts = registry_client.training_set([f"customer_stats:{f}" for f in FEATURES], entities)
     assert ts.feature_refs == [f"customer_stats@v0:{f}" for f in FEATURES]
-    want = expected(entities, snapshots(), FEATURES)
+    want = expected(entities, snapshots(t0=RECENT_T0), FEATURES)
     pd.testing.assert_frame_equal(ts.frame[FEATURES].astype(float), want.astype(float))
 
     labelled = ts.frame.dropna().assign(churned=lambda d: (d.support_tickets > 0).astype(int))
@@ -51,7 +47,7 @@ def test_training_set_and_registration_record_pinned_versions(registry_client, r
 
 def test_bad_feature_requests_are_4xx_naming_the_value(registry_client, repo) -> None:  # type: ignore[no-untyped-def]
     registry_client.apply_features()
-    entities = entity_rows().head(5)
+    entities = entity_rows(RECENT_T0).head(5)
     with pytest.raises(ferry.NotFound, match="no feature 'colour'"):
         registry_client.training_set(["customer_stats:colour"], entities)
     with pytest.raises(ferry.NotFound, match="no version v9"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from ferry_contract import (
     ReleaseFailed,
     VersionNotFound,
 )
-from ferry_platform.core import ReleaseManifest
+from ferry_platform.core import FeatureBinding, ReleaseManifest
 from ferry_platform.releases import Defaults, ReleaseService
 from ferry_platform.serving import AppState
 from ferry_platform.store import SqlStateStore
@@ -30,8 +31,12 @@ SIG = [ColumnSpec(name="x", type="double")]
 
 
 class FakeRegistry:
-    def __init__(self, versions: dict[str, list[int]]) -> None:
+    def __init__(self, versions: dict[str, list[int]],
+                 refs: dict[int, list[str]] | None = None,
+                 signature: list[ColumnSpec] | None = None) -> None:
         self.versions = versions
+        self.refs = refs or {}
+        self.signature = signature or SIG
 
     def client_tracking_uri(self) -> str:
         return "sqlite://"
@@ -53,7 +58,8 @@ class FakeRegistry:
             raise VersionNotFound(f"{name} has no version {version}")
         return ModelVersionPublic(name=name, version=version, run_id="r", model_uri="models:/m",
                                   framework="sklearn", model_digest=f"sha256:{name}{version}",
-                                  training_data_digest="d", code_version="c", signature=SIG)
+                                  training_data_digest="d", code_version="c",
+                                  signature=self.signature, feature_refs=self.refs.get(version, []))
 
     def list_versions(self, name: str) -> list[ModelVersionPublic]:
         return [self.get_version(name, v) for v in self.versions.get(name, [])]
@@ -85,16 +91,20 @@ class FakeRuntime:
     serving: dict[str, str] = field(default_factory=dict)
     applied: list[tuple[str, str]] = field(default_factory=list)
     gate: threading.Event | None = None
+    bindings: list[FeatureBinding | None] = field(default_factory=list)
 
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
 
-    def preflight(self, manifest: ReleaseManifest, protocol: Protocol) -> None:
+    def preflight(self, manifest: ReleaseManifest, protocol: Protocol,
+                  features: FeatureBinding | None = None) -> None:
+        self.bindings.append(features)
         if manifest.release_id in self.broken:
             raise ReleaseFailed(f"release {manifest.release_id} cannot be loaded: boom")
 
-    def apply(self, name: str, manifest: ReleaseManifest, replicas: int, protocol: Protocol) -> None:
+    def apply(self, name: str, manifest: ReleaseManifest, replicas: int, protocol: Protocol,
+              features: FeatureBinding | None = None) -> None:
         if self.gate is not None:
             self.gate.wait(5)
         self.applied.append((name, manifest.release_id))
@@ -199,3 +209,91 @@ def test_undeploy_of_unknown_name_names_what_exists() -> None:
         svc.undeploy("nope")
     svc.undeploy("churn")
     assert rt.serving == {} and svc.list() == []
+
+
+FEATURE_SIG = [ColumnSpec(name="tenure", type="long"), ColumnSpec(name="spend", type="double"),
+               ColumnSpec(name="channel", type="string")]  # channel: a request-time input
+
+
+@dataclass
+class FakeFeatures:
+    """Implements the releases layer's FeaturePort over a fixed in-memory feature registry."""
+
+    types: dict[str, dict[str, str]]  # "view@vN" -> feature -> Feast dtype
+    stale: list[str] = field(default_factory=list)
+    fetcher: str = "fake:Fetcher"
+
+    def feature_types(self, refs: list[str]) -> dict[str, str]:
+        from ferry_contract import FeatureNotFound
+
+        out = {}
+        for ref in refs:
+            part, feat = ref.split(":")
+            if part not in self.types or feat not in self.types[part]:
+                raise FeatureNotFound(f"{part} has no feature {feat!r}")
+            out[feat] = self.types[part][feat]
+        return out
+
+    def join_key_types(self, refs: list[str]) -> dict[str, str]:
+        return {"customer_id": "long"}
+
+    def servable(self, refs: list[str]) -> list[str]:
+        return list(self.stale)
+
+    def online_config(self) -> dict[str, object]:
+        return {"repo": "/x"}
+
+
+def feature_service(refs: list[str], types: dict[str, dict[str, str]],
+                    stale: list[str] | None = None,
+                    signature: list[ColumnSpec] | None = None):  # type: ignore[no-untyped-def]
+    rt = FakeRuntime()
+    svc = ReleaseService(FakeRegistry({"churn": [1]}, {1: refs}, signature or FEATURE_SIG),
+                         FakePackager(), rt, SqlStateStore("sqlite://"), Defaults(),
+                         FakeFeatures(types, stale or []))
+    return svc, rt
+
+
+V0 = {"stats@v0": {"tenure": "Int64", "spend": "Float64"}}
+REFS = ["stats@v0:tenure", "stats@v0:spend"]
+
+
+def test_a_feature_backed_model_deploys_with_its_binding() -> None:
+    svc, rt = feature_service(REFS, V0)
+    svc.deploy(req(1))
+    [binding] = rt.bindings
+    assert binding is not None and binding.refs == REFS
+    assert binding.entity_keys == {"customer_id": "long"} and binding.fetcher == "fake:Fetcher"
+
+
+@pytest.mark.parametrize("signature,types,fragment", [
+    # trained on 2 features, but the pinned set has 3
+    (FEATURE_SIG, {"stats@v0": {"tenure": "Int64", "spend": "Float64", "visits": "Int64"}},
+     "'visits' (Int64) is not an input of the model"),
+    # a renamed feature
+    ([ColumnSpec(name="tenure_m", type="long"), ColumnSpec(name="spend", type="double")], V0,
+     "'tenure' (Int64) is not an input"),
+    # a changed dtype
+    ([ColumnSpec(name="tenure", type="long"), ColumnSpec(name="spend", type="long")], V0,
+     "'spend' is Float64 in the feature store but the model expects long"),
+])
+def test_signature_and_pinned_features_must_agree(signature, types, fragment) -> None:  # type: ignore[no-untyped-def]
+    from ferry_contract import IncompatibleRelease
+
+    refs = [f"stats@v0:{f}" for f in types["stats@v0"]]
+    svc, rt = feature_service(refs, types, signature=signature)
+    with pytest.raises(IncompatibleRelease, match=re.escape(fragment)):
+        svc.deploy(req(1))
+    assert rt.applied == [] and rt.bindings == []
+
+
+def test_missing_or_stale_pinned_versions_are_refused() -> None:
+    from ferry_contract import IncompatibleRelease
+
+    svc, rt = feature_service(["stats@v3:tenure"], V0)
+    with pytest.raises(IncompatibleRelease, match="no longer has"):
+        svc.deploy(req(1))
+    svc, rt = feature_service(REFS, V0, stale=["stats@v0 is stale: older than its TTL"])
+    with pytest.raises(IncompatibleRelease, match="stale"):
+        svc.deploy(req(1))
+    assert rt.applied == []

@@ -1,6 +1,7 @@
 """The platform's shared kernel: domain types every capability may use. No vendor imports."""
 
 from ferry_platform.core._digest import directory_digest
+from ferry_platform.core._features import FeatureBinding
 from ferry_platform.core._manifest import LABEL_PREFIX, ReleaseManifest
 
-__all__ = ["LABEL_PREFIX", "ReleaseManifest", "directory_digest"]
+__all__ = ["LABEL_PREFIX", "FeatureBinding", "ReleaseManifest", "directory_digest"]

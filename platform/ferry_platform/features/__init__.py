@@ -8,11 +8,21 @@ measurements behind each choice.
 """
 
 from ferry_platform.features._feast import (
+    ONLINE_FETCHER,
     FeastFeatures,
     FeatureVersion,
     FeatureViewInfo,
+    OnlineFetcher,
     PlannedChange,
     TrainingSet,
 )
 
-__all__ = ["FeastFeatures", "FeatureVersion", "FeatureViewInfo", "PlannedChange", "TrainingSet"]
+__all__ = [
+    "ONLINE_FETCHER",
+    "FeastFeatures",
+    "FeatureVersion",
+    "FeatureViewInfo",
+    "OnlineFetcher",
+    "PlannedChange",
+    "TrainingSet",
+]

@@ -14,6 +14,8 @@ from typing import Any
 from ferry_contract import FeatureNotFound, InvalidFeatureDefinition, InvalidRequest
 
 ENTITY_TIMESTAMP = "event_timestamp"
+ONLINE_FETCHER = "ferry_platform.features:OnlineFetcher"
+"""Import path serving replicas construct to read features (see core.FeatureBinding)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ def _error_location(exc: BaseException, root: Path) -> tuple[str | None, int | N
 class FeastFeatures:
     """Ferry's feature repository on one Feast store (local SQLite/duckdb or Redis/S3)."""
 
+    fetcher = ONLINE_FETCHER
     _parse_lock = threading.Lock()  # parse_repo chdirs and imports modules: one at a time
 
     def __init__(self, *, repo: str | Path, project: str, registry_uri: str,
@@ -292,6 +295,29 @@ class FeastFeatures:
         columns = list(entities.columns) + [r.split(":")[1] for r in refs]
         return TrainingSet(out[columns], refs)
 
+    def feature_types(self, refs: list[str]) -> dict[str, str]:
+        """Feast dtype of each pinned feature, by feature name."""
+        out: dict[str, str] = {}
+        infos = {v.name: v for v in self.views()}
+        for ref in self.pin(refs):
+            part, feat = ref.split(":", 1)
+            name, _, ver = part.partition("@")
+            version = next(v for v in infos[name].versions if v.version == int(ver[1:]))
+            out[feat] = version.features[feat]
+        return out
+
+    def join_key_types(self, refs: list[str]) -> dict[str, str]:
+        """Join keys the pinned views need, with the MLflow type of their values."""
+        store = self.store()
+        mlflow_type = {"INT64": "long", "INT32": "integer", "STRING": "string",
+                       "BYTES": "binary", "BOOL": "boolean"}
+        out: dict[str, str] = {}
+        for name in sorted({r.split(":")[0].split("@")[0] for r in self.pin(refs)}):
+            for entity in store.get_feature_view(name).entities:
+                ent = store.get_entity(entity)
+                out[ent.join_key] = mlflow_type.get(ent.value_type.name, "string")
+        return out
+
     def _join_keys(self, views: list[str]) -> list[str]:
         store = self.store()
         keys: list[str] = []
@@ -393,9 +419,20 @@ class FeastFeatures:
         """Everything a serving replica needs to read the same online store."""
         return {"repo": str(self.repo), "project": self.project,
                 "registry_uri": self._registry_uri, "online_store": self._online,
-                "redis": self._redis, "online_path": str(self._online_path or "")}
+                "redis": self._redis, "online_path": str(self._online_path or "") or None}
 
     def online(self, refs: list[str], entity_rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
         result: dict[str, list[Any]] = self.store().get_online_features(
             features=refs, entity_rows=entity_rows).to_dict()
         return result
+
+
+class OnlineFetcher:
+    """What a serving replica uses to read pinned features (built from ``online_config``)."""
+
+    def __init__(self, **config: Any) -> None:
+        self._features = FeastFeatures(**config)
+
+    def fetch(self, refs: list[str], entity_rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+        data = self._features.online(refs, entity_rows)
+        return {r.split(":", 1)[1]: data[r.split(":", 1)[1]] for r in refs}

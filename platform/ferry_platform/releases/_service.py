@@ -13,17 +13,23 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
+from typing import Protocol as TypingProtocol
 
 from ferry_contract import (
+    ColumnSpec,
     Conflict,
     DeploymentCreate,
     DeploymentNotFound,
     DeploymentPublic,
+    FeatureNotFound,
     FerryError,
+    IncompatibleRelease,
+    ModelVersionPublic,
     Protocol,
     ReleaseFailed,
 )
-from ferry_platform.core import ReleaseManifest
+from ferry_platform.core import FeatureBinding, ReleaseManifest
 from ferry_platform.packaging import Packager
 from ferry_platform.registry import ModelRegistry
 from ferry_platform.serving import ServingRuntime
@@ -32,6 +38,45 @@ from ferry_platform.store import DeploymentRecord, StateStore
 log = logging.getLogger("ferry.releases")
 
 Progress = Callable[[str], None]
+
+
+class FeaturePort(TypingProtocol):
+    """What deploying a feature-backed model needs of the features capability."""
+
+    fetcher: str
+
+    def feature_types(self, refs: list[str]) -> dict[str, str]: ...
+
+    def join_key_types(self, refs: list[str]) -> dict[str, str]: ...
+
+    def servable(self, refs: list[str]) -> list[str]: ...
+
+    def online_config(self) -> dict[str, Any]: ...
+
+
+# Which model signature types can take a Feast dtype's values.
+_COMPATIBLE = {
+    "Int64": {"long", "integer", "double", "float"},
+    "Int32": {"long", "integer", "double", "float"},
+    "Float64": {"double", "float"},
+    "Float32": {"double", "float"},
+    "String": {"string"},
+    "Bool": {"boolean"},
+}
+
+
+def feature_mismatches(signature: list[ColumnSpec], types: dict[str, str]) -> list[str]:
+    """Every way a model's signature disagrees with the pinned features' types."""
+    by_name = {c.name: c for c in signature}
+    problems = []
+    for feat, dtype in types.items():
+        col = by_name.get(feat)
+        if col is None:
+            problems.append(f"pinned feature {feat!r} ({dtype}) is not an input of the model")
+        elif col.type not in _COMPATIBLE.get(dtype, {col.type}):
+            problems.append(f"feature {feat!r} is {dtype} in the feature store but the model "
+                            f"expects {col.type}")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -50,7 +95,9 @@ class ReleaseService:
         runtime: ServingRuntime,
         store: StateStore,
         defaults: Defaults | None = None,
+        features: FeaturePort | None = None,
     ) -> None:
+        self._features = features
         self._registry = registry
         self._packager = packager
         self._runtime = runtime
@@ -84,15 +131,16 @@ class ReleaseService:
         with self._exclusive(name, "deploy"):
             say(f"resolving {req.model} v{req.version} in the registry")
             version = self._registry.get_version(req.model, req.version)
+            binding = self._feature_binding(version)
             say(f"building release of {req.model} v{req.version}")
             manifest = self._packager.build(version)
             self._store.save_release(manifest)
             say(f"loading release {manifest.release_id} in isolation")
-            self._runtime.preflight(manifest, protocol)
+            self._runtime.preflight(manifest, protocol, binding)
             previous = self._store.get_deployment(name)
             say(f"rolling {manifest.release_id} onto {replicas} replica(s)")
             try:
-                self._runtime.apply(name, manifest, replicas, protocol)
+                self._runtime.apply(name, manifest, replicas, protocol, binding)
             except FerryError as e:
                 self._restore(name, previous, e)
                 raise
@@ -105,6 +153,37 @@ class ReleaseService:
             say(f"{name} is serving {manifest.release_id}")
             return self._public(record, manifest)
 
+    def _feature_binding(self, version: ModelVersionPublic) -> FeatureBinding | None:
+        """Refuse a model whose pinned features cannot be served as it was trained on them."""
+        refs = version.feature_refs
+        if not refs:
+            return None
+        who = f"{version.name} v{version.version}"
+        if self._features is None:
+            raise IncompatibleRelease(f"{who} was trained on features {refs} but this platform "
+                                      "has no feature store configured.")
+        try:
+            types = self._features.feature_types(refs)
+        except FeatureNotFound as e:
+            raise IncompatibleRelease(
+                f"{who} was trained on {refs}, which the feature store no longer has: "
+                f"{e.message} Re-apply that version or retrain on current features.",
+                details={"feature_refs": refs}) from e
+        problems = feature_mismatches(version.signature, types)
+        if problems:
+            raise IncompatibleRelease(
+                f"{who} does not match its pinned features: {'; '.join(problems)}. "
+                "Retrain on a training set of these features and register again.",
+                details={"problems": problems, "feature_refs": refs})
+        stale = self._features.servable(refs)
+        if stale:
+            raise IncompatibleRelease(
+                f"{who}'s features cannot be served: {'; '.join(stale)}",
+                details={"problems": stale, "feature_refs": refs})
+        return FeatureBinding(fetcher=self._features.fetcher,
+                              config=self._features.online_config(), refs=list(refs),
+                              entity_keys=self._features.join_key_types(refs))
+
     def _restore(self, name: str, previous: DeploymentRecord | None, cause: FerryError) -> None:
         if previous is None:
             self._runtime.delete(name)
@@ -114,7 +193,9 @@ class ReleaseService:
             return
         log.warning("rolling %s back to %s after: %s", name, previous.release_id, cause)
         try:
-            self._runtime.apply(name, manifest, previous.replicas, previous.protocol)
+            binding = self._feature_binding(
+                self._registry.get_version(manifest.model, manifest.version))
+            self._runtime.apply(name, manifest, previous.replicas, previous.protocol, binding)
         except FerryError as e:
             raise ReleaseFailed(
                 f"{cause.message} Restoring the previous release {previous.release_id} "

@@ -142,7 +142,11 @@ class DataPlane:
         )
 
     # -- validation and prediction ------------------------------------------------------
-    def frame(self, columns: Mapping[str, Sequence[Any]]) -> Any:
+    def validate(self, columns: Mapping[str, Sequence[Any]]) -> None:
+        """Check columns (names, lengths, types, nulls) without building a frame."""
+        self.frame(columns, build=False)
+
+    def frame(self, columns: Mapping[str, Sequence[Any]], *, build: bool = True) -> Any:
         """Validate columns (names, lengths, types, nulls) and build the model's DataFrame."""
         problems: list[dict[str, Any]] = []
         keys = set(columns.keys())
@@ -183,9 +187,12 @@ class DataPlane:
                         f"({_TYPE_HINT.get(spec.type, spec.type)}), got {_type_name(v)} "
                         f"{v!r:.40} in row {i}",
                     })
-            data[spec.name] = self._typed(spec, values, has_null)
+            if build:
+                data[spec.name] = self._typed(spec, values, has_null)
         if problems:
             raise self._invalid(problems)
+        if not build:
+            return None
         # ``data`` is already in signature order; passing columns= as well costs ~3x.
         return self._pd.DataFrame(data)
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from typing import Protocol as TypingProtocol
 
 from ferry_contract import Endpoints, Protocol
-from ferry_platform.core import ReleaseManifest
+from ferry_platform.core import FeatureBinding, ReleaseManifest
 
 
 @dataclass(frozen=True)
@@ -23,11 +23,13 @@ class ServingRuntime(TypingProtocol):
 
     def stop(self) -> None: ...
 
-    def preflight(self, manifest: ReleaseManifest, protocol: Protocol) -> None:
+    def preflight(self, manifest: ReleaseManifest, protocol: Protocol,
+                  features: FeatureBinding | None = None) -> None:
         """Load the release in isolation; raise ReleaseFailed with the reason if it cannot."""
         ...
 
-    def apply(self, name: str, manifest: ReleaseManifest, replicas: int, protocol: Protocol) -> None:
+    def apply(self, name: str, manifest: ReleaseManifest, replicas: int, protocol: Protocol,
+              features: FeatureBinding | None = None) -> None:
         """Make ``name`` serve ``manifest`` with ``replicas`` replicas; wait until it does."""
         ...
 

@@ -24,7 +24,7 @@ from typing import Any
 from ferry_contract import Endpoints, PlatformUnavailable, Protocol, ReleaseFailed
 from ferry_contract.proto import SERVICER_FUNCTION
 from ferry_platform._settings import ServeMode, Settings
-from ferry_platform.core import ReleaseManifest
+from ferry_platform.core import FeatureBinding, ReleaseManifest
 from ferry_platform.serving._interface import AppState
 
 log = logging.getLogger("ferry.serving")
@@ -133,14 +133,17 @@ class RayServeRuntime:
         return "connected" if ray.is_initialized() else "down"
 
     # -- releases -----------------------------------------------------------------------
-    def _spec(self, manifest: ReleaseManifest, protocol: Protocol) -> dict[str, Any]:
+    def _spec(self, manifest: ReleaseManifest, protocol: Protocol,
+              features: FeatureBinding | None) -> dict[str, Any]:
         return {
             "manifest": manifest.model_dump(mode="json"),
             "protocol": protocol.value,
             "bentoml_home": self._settings.bentoml_home,
+            "features": features.model_dump(mode="json") if features else None,
         }
 
-    def preflight(self, manifest: ReleaseManifest, protocol: Protocol) -> None:
+    def preflight(self, manifest: ReleaseManifest, protocol: Protocol,
+                  features: FeatureBinding | None = None) -> None:
         import ray
 
         @ray.remote(num_cpus=0, max_calls=1, max_retries=0)
@@ -150,7 +153,7 @@ class RayServeRuntime:
             return FerryReplica(spec).manifest.release_id
 
         ref = _load.options(runtime_env={"env_vars": serve_env(self._settings)}).remote(
-            self._spec(manifest, protocol))
+            self._spec(manifest, protocol, features))
         try:
             ray.get(ref, timeout=self._settings.deploy_timeout_s)
         except ray.exceptions.GetTimeoutError as e:
@@ -165,7 +168,8 @@ class RayServeRuntime:
                 details={"release_id": manifest.release_id, "reason": _cause(e)},
             ) from e
 
-    def apply(self, name: str, manifest: ReleaseManifest, replicas: int, protocol: Protocol) -> None:
+    def apply(self, name: str, manifest: ReleaseManifest, replicas: int, protocol: Protocol,
+              features: FeatureBinding | None = None) -> None:
         from ray import serve
         from ray.serve.api import RunTarget, run_many
 
@@ -184,7 +188,7 @@ class RayServeRuntime:
             health_check_period_s=10,
             graceful_shutdown_timeout_s=5,
         )
-        app = deployment.bind(self._spec(manifest, protocol))
+        app = deployment.bind(self._spec(manifest, protocol, features))
         run_many([RunTarget(target=app, name=name, route_prefix=f"/{name}")],
                  wait_for_ingress_deployment_creation=False,
                  wait_for_applications_running=False)

@@ -6,12 +6,21 @@ Every answer, error answers included, names the release that produced it.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from typing import Any
 
-from ferry_contract import RELEASE_HEADER, FerryError, InvalidRequest, Protocol
-from ferry_platform.core import ReleaseManifest
+from ferry_contract import (
+    RELEASE_HEADER,
+    ColumnSpec,
+    FeatureNotFound,
+    FerryError,
+    InvalidRequest,
+    NotFound,
+    Protocol,
+)
+from ferry_platform.core import FeatureBinding, ReleaseManifest
 from ferry_platform.serving._dataplane import DataPlane
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -59,11 +68,18 @@ class FerryReplica:
         self.manifest, self._model = load_release(spec)
         self.protocol = Protocol(spec.get("protocol", "auto"))
         self.plane = DataPlane(self.manifest.signature, self._model.predict_frame)
+        self._binding: FeatureBinding | None = None
+        self._fetcher: Any = None
+        if spec.get("features"):
+            self._bind_features(FeatureBinding.model_validate(spec["features"]))
+        self.request_plane = self._request_plane()
         rid = self.manifest.release_id
         self._headers = {RELEASE_HEADER: rid}
         self._trailing = [(RELEASE_HEADER, rid)]
-        self._answer_tail = {"release_id": rid, "model": self.manifest.model,
-                             "version": self.manifest.version}
+        self._answer_tail: dict[str, Any] = {"release_id": rid, "model": self.manifest.model,
+                                             "version": self.manifest.version}
+        if self._binding is not None:
+            self._answer_tail["feature_refs"] = self._binding.refs
         self._metadata = _dumps({
             "release": self.manifest.to_public().model_dump(mode="json"),
             "protocol": self.protocol.value,
@@ -75,6 +91,43 @@ class FerryReplica:
             {k: [v] for k, v in self.plane.sample_row().items()})
         # Fail now, not on the first request, if the model cannot predict at all.
         self.check_health()
+
+    # -- features -----------------------------------------------------------------------
+    def _bind_features(self, binding: FeatureBinding) -> None:
+        module, _, name = binding.fetcher.partition(":")
+        self._fetcher = getattr(importlib.import_module(module), name)(**binding.config)
+        self._binding = binding
+
+    def _request_plane(self) -> DataPlane:
+        """What a request must carry: the model's inputs, or with features the entity keys
+        and the request-time inputs (the model inputs the feature store does not hold)."""
+        if self._binding is None:
+            return self.plane
+        fetched = set(self._binding.feature_names)
+        specs = [ColumnSpec(name=k, type=t) for k, t in self._binding.entity_keys.items()]
+        specs += [c for c in self.manifest.signature if c.name not in fetched]
+        return DataPlane(specs, self._model.predict_frame)
+
+    def _predict(self, columns: dict[str, list[Any]]) -> list[Any]:
+        binding = self._binding
+        if binding is None:
+            return self.plane.predict(columns)
+        self.request_plane.validate(columns)
+        n = len(next(iter(columns.values())))
+        keys = list(binding.entity_keys)
+        rows = [{k: columns[k][i] for k in keys} for i in range(n)]
+        fetched = self._fetcher.fetch(binding.refs, rows)
+        unknown = [rows[i] for i in range(n)
+                   if all(fetched[f][i] is None for f in binding.feature_names)]
+        if unknown:
+            shown = ", ".join(" ".join(f"{k}={v!r}" for k, v in r.items()) for r in unknown[:5])
+            raise FeatureNotFound(
+                f"no features for {shown} in {sorted({r.split(':')[0] for r in binding.refs})}; "
+                "check the entity key, or materialize the view if the entity is new.",
+                details={"unknown_entities": unknown[:100]})
+        model_columns = {c.name: fetched[c.name] if c.name in fetched else columns[c.name]
+                         for c in self.manifest.signature}
+        return self.plane.predict(model_columns)
 
     # -- REST ---------------------------------------------------------------------------
     async def __call__(self, request: Any) -> Any:
@@ -118,14 +171,14 @@ class FerryReplica:
         if not isinstance(payload, dict) or "inputs" not in payload:
             raise InvalidRequest(
                 "body must be a JSON object with 'inputs': a list of rows, e.g. "
-                '{"inputs": [{"' + '": ..., "'.join(c.name for c in self.plane.columns[:3])
+                '{"inputs": [{"' + '": ..., "'.join(c.name for c in self.request_plane.columns[:3])
                 + '": ...}]}'
             )
         extra = set(payload) - {"inputs"}
         if extra:
             raise InvalidRequest(f"unexpected top-level keys {sorted(extra)}; only 'inputs' is read")
-        columns = self.plane.columns_from_records(payload["inputs"])
-        predictions = self.plane.predict(columns)
+        columns = self.request_plane.columns_from_records(payload["inputs"])
+        predictions = self._predict(columns)
         return _dumps({"predictions": predictions, **self._answer_tail})
 
     def _error_response(self, status: int, code: str, message: str,
@@ -154,9 +207,10 @@ class FerryReplica:
                 "redeploy with protocol='auto' to enable gRPC")
             return predict_pb2.PredictResponse()
         try:
-            predictions = self.plane.predict(decode_request(request))
+            predictions = self._predict(decode_request(request))
         except FerryError as e:
-            grpc_context.set_code(grpc.StatusCode.INVALID_ARGUMENT)
+            grpc_context.set_code(grpc.StatusCode.NOT_FOUND if isinstance(e, NotFound)
+                                  else grpc.StatusCode.INVALID_ARGUMENT)
             grpc_context.set_details(e.message)
             return predict_pb2.PredictResponse(release_id=self.manifest.release_id)
         return predict_pb2.PredictResponse(
@@ -164,6 +218,7 @@ class FerryReplica:
             release_id=self.manifest.release_id,
             model_name=self.manifest.model,
             model_version=str(self.manifest.version),
+            feature_refs=self._binding.refs if self._binding else [],
         )
 
     def check_health(self) -> None:

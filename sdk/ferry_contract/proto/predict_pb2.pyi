@@ -58,13 +58,15 @@ class PredictRequest(_message.Message):
     def __init__(self, columns: _Optional[_Mapping[str, Column]] = ...) -> None: ...
 
 class PredictResponse(_message.Message):
-    __slots__ = ("predictions", "release_id", "model_name", "model_version")
+    __slots__ = ("predictions", "release_id", "model_name", "model_version", "feature_refs")
     PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
     RELEASE_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_REFS_FIELD_NUMBER: _ClassVar[int]
     predictions: Column
     release_id: str
     model_name: str
     model_version: str
-    def __init__(self, predictions: _Optional[_Union[Column, _Mapping]] = ..., release_id: _Optional[str] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
+    feature_refs: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, predictions: _Optional[_Union[Column, _Mapping]] = ..., release_id: _Optional[str] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., feature_refs: _Optional[_Iterable[str]] = ...) -> None: ...
