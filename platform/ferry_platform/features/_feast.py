@@ -23,13 +23,14 @@ class PlannedChange:
     """What applying the repository would do to one feature view."""
 
     view: str
-    change: str  # "new", "new_version", "metadata", "pin", "unchanged"
+    change: str  # "new", "new_version", "metadata", "pin", "unchanged", "kept"
     version: int  # the version active after the change
     properties: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         what = {"new": "new view", "new_version": "schema change", "metadata": "same version, "
-                "metadata only", "pin": "pinned", "unchanged": "unchanged"}[self.change]
+                "metadata only", "pin": "pinned", "unchanged": "unchanged",
+                "kept": "not in the repository; kept, deployed models may pin it"}[self.change]
         props = f" ({', '.join(self.properties)})" if self.properties else ""
         return f"{self.view}: {what} -> v{self.version}{props}"
 
@@ -171,7 +172,9 @@ class FeastFeatures:
                 continue
             current = self._active_version(d.name)
             new, cur = d.new_feast_object, d.current_feast_object
-            if d.transition_type != TransitionType.UPDATE:
+            if d.transition_type == TransitionType.DELETE:
+                changes.append(PlannedChange(d.name, "kept", current))
+            elif d.transition_type != TransitionType.UPDATE:
                 changes.append(PlannedChange(d.name, "unchanged", current))
             elif new.version not in ("", "latest"):
                 changes.append(PlannedChange(d.name, "pin", int(new.version.lstrip("versio")),
