@@ -13,6 +13,7 @@ from ferry._features import ENTITY_TIMESTAMP, TrainingSet
 from ferry_contract import (
     DeploymentCreate,
     DeploymentPublic,
+    FeatureFreshnessPublic,
     FeaturePlanPublic,
     FeatureViewPublic,
     InvalidRequest,
@@ -160,6 +161,11 @@ class Client:
         """Feature views, each with its versions and the active one."""
         return [FeatureViewPublic.model_validate(v)
                 for v in self._request("GET", "/v1/features/views")]
+
+    def feature_freshness(self) -> list[FeatureFreshnessPublic]:
+        """Per view and version: the newest online value and whether it is within the TTL."""
+        return [FeatureFreshnessPublic.model_validate(v)
+                for v in self._request("GET", "/v1/features/freshness")]
 
     def plan_features(self) -> FeaturePlanPublic:
         """What applying the platform's feature repository would change (nothing is written)."""

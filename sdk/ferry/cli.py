@@ -203,6 +203,20 @@ def features_list(output: OutputOpt = Output.table) -> None:
     _emit(views, output, table)
 
 
+@features_app.command("freshness")
+def features_freshness(output: OutputOpt = Output.table) -> None:
+    """Per view and version: newest online value, TTL, and whether it can be served."""
+    with _user_errors():
+        rows = _client().feature_freshness()
+    table = Table("view", "version", "active", "newest online value", "TTL", "fresh")
+    for f in rows:
+        table.add_row(f.view, f"v{f.version}", "*" if f.active else "",
+                      f.newest.isoformat(timespec="minutes") if f.newest else "never materialized",
+                      f"{f.ttl_seconds / 86400:g} d" if f.ttl_seconds else "-",
+                      "yes" if f.fresh else "NO")
+    _emit(rows, output, table)
+
+
 @features_app.command("materialize")
 def features_materialize(
     start: Annotated[str, typer.Option(help="ISO time, e.g. 2026-06-01T00:00:00Z")],

@@ -171,6 +171,15 @@ class FeaturePlanPublic(_Schema):
     changes: list[FeatureChangePublic]
 
 
+class FeatureFreshnessPublic(_Schema):
+    view: str
+    version: int
+    active: bool
+    ttl_seconds: float | None = None
+    newest: datetime | None = Field(default=None, description="newest online event time")
+    fresh: bool = Field(description="materialized and within the view's TTL")
+
+
 class MaterializeCreate(_Schema):
     start: datetime
     end: datetime

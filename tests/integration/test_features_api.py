@@ -64,3 +64,11 @@ def test_bad_feature_requests_are_4xx_naming_the_value(registry_client, repo) ->
         assert exc.value.code == "invalid_feature_definition" and exc.value.details["line"] == 2
     finally:
         (repo / "broken.py").unlink()
+
+
+def test_freshness_per_view_version(registry_client, repo) -> None:  # type: ignore[no-untyped-def]
+    rows = [f for f in registry_client.feature_freshness() if f.view == "customer_stats"]
+    [v0] = rows
+    assert v0.version == 0 and v0.active and v0.fresh and v0.ttl_seconds == 30 * 86400
+    newest = snapshots(t0=RECENT_T0)["event_timestamp"].max().to_pydatetime()
+    assert v0.newest == newest

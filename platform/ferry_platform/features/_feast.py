@@ -51,6 +51,22 @@ class FeatureViewInfo:
 
 
 @dataclass(frozen=True)
+class Freshness:
+    """How current one version's online values are."""
+
+    view: str
+    version: int
+    active: bool
+    ttl_s: float | None
+    newest: datetime | None  # newest event time in its online table (None: empty)
+
+    def fresh(self, now: datetime) -> bool:
+        if self.newest is None:
+            return False
+        return self.ttl_s is None or (now - self.newest).total_seconds() <= self.ttl_s
+
+
+@dataclass(frozen=True)
 class TrainingSet:
     """A point-in-time-correct frame and the exact pinned refs it was built from."""
 
@@ -366,6 +382,17 @@ class FeastFeatures:
                 problems.append(f"{part} is stale: newest online value {newest:%Y-%m-%d %H:%M} "
                                 f"is older than its TTL ({fv.ttl}). Materialize it again.")
         return problems
+
+    def freshness(self) -> list[Freshness]:
+        """Per view and version: the newest online value and whether it is within the TTL."""
+        out = []
+        for info in self.views():
+            fv = self.store().get_feature_view(info.name)
+            ttl = fv.ttl.total_seconds() if fv.ttl else None
+            for v in info.versions:
+                out.append(Freshness(info.name, v.version, v.version == info.active_version,
+                                     ttl, self._newest_online(info.name, v.version)))
+        return out
 
     def _newest_online(self, name: str, version: int) -> datetime | None:
         """Newest event time in one version's online table (SQLite), or any value (Redis)."""

@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from ferry_contract import (
     FeatureChangePublic,
+    FeatureFreshnessPublic,
     FeaturePlanPublic,
     FeatureVersionPublic,
     FeatureViewPublic,
@@ -31,6 +32,17 @@ def list_feature_views(platform: PlatformDep) -> list[FeatureViewPublic]:
         versions=[FeatureVersionPublic(version=x.version, created_at=x.created,
                                        features=x.features) for x in v.versions])
         for v in platform.features.views()]
+
+
+@router.get("/features/freshness", response_model=list[FeatureFreshnessPublic])
+def list_feature_freshness(platform: PlatformDep) -> list[FeatureFreshnessPublic]:
+    """Per view and version: newest online value and whether it is within the view's TTL."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    return [FeatureFreshnessPublic(view=f.view, version=f.version, active=f.active,
+                                   ttl_seconds=f.ttl_s, newest=f.newest, fresh=f.fresh(now))
+            for f in platform.features.freshness()]
 
 
 @router.post("/features/plan", response_model=FeaturePlanPublic)
