@@ -36,8 +36,7 @@ class Platform:
             Path(settings.mlflow_artifact_root).mkdir(parents=True, exist_ok=True)
         registry = MlflowRegistry(settings.mlflow_tracking_uri, settings.mlflow_artifact_root,
                                   client_uri=settings.mlflow_public_uri)
-        packager = BentoPackager(tracking_uri=settings.mlflow_tracking_uri,
-                                 bentoml_home=settings.bentoml_home,
+        packager = BentoPackager(bentoml_home=settings.bentoml_home,
                                  release_store_uri=settings.release_store_uri,
                                  ferry_version=__version__)
         runtime = RayServeRuntime(settings)

@@ -74,6 +74,14 @@ class TrainingSet:
     feature_refs: list[str]  # "view@vN:feature", in column order
 
 
+def _version_number(text: str) -> int:
+    """``"v2"`` / ``"version2"`` -> 2; anything else is a bad request naming the value."""
+    digits = text.removeprefix("version").removeprefix("v")
+    if not digits.isdigit():
+        raise InvalidRequest(f"version {text!r} is not 'vN' (e.g. 'v2') or 'latest'")
+    return int(digits)
+
+
 def _same_schema(a: Any, b: Any) -> bool:
     return sorted(map(str, a.features)) == sorted(map(str, b.features)) and \
         sorted(a.entities) == sorted(b.entities)
@@ -171,12 +179,13 @@ class FeastFeatures:
 
     def plan(self, repo: Path | None = None) -> list[PlannedChange]:
         """Which views applying ``repo`` would create, version or leave alone (writes nothing)."""
+        return self._plan(self._parse(repo))
+
+    def _plan(self, contents: Any) -> list[PlannedChange]:
         from feast.diff.property_diff import TransitionType
         from feast.infra.registry.registry import FeastObjectType
 
-        store = self.store()
-        contents = self._parse(repo)
-        registry_diff, _, _ = store.plan(contents)
+        registry_diff, _, _ = self.store().plan(contents)
         changes: list[PlannedChange] = []
         for d in registry_diff.feast_object_diffs:
             if d.feast_object_type != FeastObjectType.FEATURE_VIEW:
@@ -193,7 +202,7 @@ class FeastFeatures:
             elif d.transition_type != TransitionType.UPDATE:
                 changes.append(PlannedChange(d.name, "unchanged", current))
             elif new.version not in ("", "latest"):
-                changes.append(PlannedChange(d.name, "pin", int(new.version.lstrip("versio")),
+                changes.append(PlannedChange(d.name, "pin", _version_number(new.version),
                                              props))
             elif not _same_schema(cur, new):
                 latest = max(v["version_number"] for v in self._versions(d.name))
@@ -208,9 +217,9 @@ class FeastFeatures:
         would reset it and send unversioned reads to the v0 table)."""
         from feast import FeatureView
 
-        changes = self.plan(repo)
-        store = self.store()
         contents = self._parse(repo)
+        changes = self._plan(contents)
+        store = self.store()
         for fv in contents.feature_views:
             if type(fv) is not FeatureView or fv.version not in ("", "latest"):
                 continue
@@ -255,6 +264,10 @@ class FeastFeatures:
     def pin(self, features: list[str]) -> list[str]:
         """Resolve refs to exact versions: ``view:f`` -> ``view@v<active>:f``; ``view@vN:f``
         is checked to exist and to hold ``f``."""
+        return [ref for ref, _ in self._resolve(features)]
+
+    def _resolve(self, features: list[str]) -> list[tuple[str, str]]:
+        """Each ref pinned, with its Feast dtype (one read of the registry)."""
         if not features:
             raise InvalidRequest("name at least one feature, e.g. 'customer_stats:tenure'")
         infos = {v.name: v for v in self.views()}
@@ -269,7 +282,7 @@ class FeastFeatures:
             if info is None:
                 raise FeatureNotFound(f"feature view {name!r} does not exist; views: "
                                       f"{sorted(infos) or 'none'}. Apply its definition first.")
-            number = info.active_version if not ver or ver == "latest" else int(ver.lstrip("v"))
+            number = info.active_version if not ver or ver == "latest" else _version_number(ver)
             version = next((v for v in info.versions if v.version == number), None)
             if version is None:
                 raise FeatureNotFound(
@@ -279,7 +292,7 @@ class FeastFeatures:
                 raise FeatureNotFound(
                     f"{name}@v{number} has no feature {feat!r}; it has "
                     f"{sorted(version.features)}")
-            pinned.append(f"{name}@v{number}:{feat}")
+            pinned.append((f"{name}@v{number}:{feat}", version.features[feat]))
         return pinned
 
     def training_set(self, features: list[str], entities: Any) -> TrainingSet:
@@ -316,14 +329,7 @@ class FeastFeatures:
 
     def feature_types(self, refs: list[str]) -> dict[str, str]:
         """Feast dtype of each pinned feature, by feature name."""
-        out: dict[str, str] = {}
-        infos = {v.name: v for v in self.views()}
-        for ref in self.pin(refs):
-            part, feat = ref.split(":", 1)
-            name, _, ver = part.partition("@")
-            version = next(v for v in infos[name].versions if v.version == int(ver[1:]))
-            out[feat] = version.features[feat]
-        return out
+        return {ref.split(":", 1)[1]: dtype for ref, dtype in self._resolve(refs)}
 
     def join_key_types(self, refs: list[str]) -> dict[str, str]:
         """Join keys the pinned views need, with the MLflow type of their values."""
@@ -374,7 +380,7 @@ class FeastFeatures:
             seen.add(part)
             name, _, ver = part.partition("@")
             fv = store.get_feature_view(name)
-            newest = self._newest_online(name, int(ver[1:]))
+            newest = self._newest_online(name, _version_number(ver))
             if newest is None:
                 problems.append(f"{part} is not materialized: its online table is empty. Run "
                                 f"`ferry features materialize` for {name!r}.")
@@ -436,7 +442,8 @@ class FeastFeatures:
                              password=opts.get("password"), ssl=opts.get("ssl") == "true")
         field = f"_ts:{view_table}"
         newest: datetime | None = None
-        for i, key in enumerate(client.scan_iter(count=1000)):
+        # Feast's Redis keys end with the project name; other keys in the DB are not ours.
+        for i, key in enumerate(client.scan_iter(match=f"*{self.project}", count=1000)):
             if i >= sample:
                 break
             raw = client.hget(key, field)

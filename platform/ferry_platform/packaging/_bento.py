@@ -53,9 +53,8 @@ class BentoPackager:
     """:class:`Packager` that writes Bentos into a BentoML store and exports them."""
 
     def __init__(
-        self, *, tracking_uri: str, bentoml_home: str, release_store_uri: str, ferry_version: str
+        self, *, bentoml_home: str, release_store_uri: str, ferry_version: str
     ) -> None:
-        self._tracking_uri = tracking_uri
         self._bentoml_home = bentoml_home
         self._release_store = release_store_uri
         self._ferry_version = ferry_version

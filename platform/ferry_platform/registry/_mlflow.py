@@ -152,7 +152,7 @@ class MlflowRegistry:
             version=int(mv.version),
             run_id=mv.run_id or "",
             model_uri=tags.get(TAG_PREFIX + "model_uri", mv.source or ""),
-            artifact_uri=str(self._client.get_model_version_download_uri(mv.name, mv.version)),
+            artifact_uri=self._download_uri(mv),
             framework=tags.get(TAG_PREFIX + "framework", "unknown"),
             model_digest=tags.get(TAG_PREFIX + "model_digest", ""),
             training_data_digest=tags.get(TAG_PREFIX + "training_data_digest", ""),
@@ -161,6 +161,13 @@ class MlflowRegistry:
             feature_refs=json.loads(tags.get(TAG_PREFIX + "feature_refs", "[]")),
             created_at=created,
         )
+
+    def _download_uri(self, mv: ModelVersion) -> str:
+        """Ferry registers versions with their concrete storage location as ``source``; only
+        versions registered otherwise need MLflow to resolve it (one more query)."""
+        if mv.source and not mv.source.startswith("models:/"):
+            return str(mv.source)
+        return str(self._client.get_model_version_download_uri(mv.name, mv.version))
 
     # -- models -----------------------------------------------------------------------
     def ensure_model(self, name: str, description: str = "") -> ModelPublic:

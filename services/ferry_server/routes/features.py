@@ -12,12 +12,13 @@ from ferry_contract import (
     TrainingSetCreate,
     TrainingSetPublic,
 )
+from ferry_platform.features import PlannedChange
 from ferry_server.deps import PlatformDep
 
 router = APIRouter(prefix="/v1", tags=["features"])
 
 
-def _plan(changes: list, applied: bool) -> FeaturePlanPublic:  # type: ignore[type-arg]
+def _plan(changes: list[PlannedChange], applied: bool) -> FeaturePlanPublic:
     return FeaturePlanPublic(applied=applied, changes=[
         FeatureChangePublic(view=c.view, change=c.change, version=c.version,
                             properties=c.properties, description=c.describe())
