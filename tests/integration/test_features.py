@@ -157,3 +157,9 @@ def test_redis_online_store_serves_pinned_versions_and_reports_freshness(
     offline = feats.training_set(refs, at).frame
     assert online["tenure_months"] == [offline["tenure_months"].iloc[0], None]
     redis.Redis(host="127.0.0.1", port=6379, db=db).flushdb()
+
+
+def test_a_malformed_version_in_a_ref_is_a_bad_request(feats: FeastFeatures) -> None:
+    feats.apply()
+    with pytest.raises(InvalidRequest, match="'vx' is not 'vN'"):
+        feats.pin(["customer_stats@vx:tenure_months"])
