@@ -44,7 +44,8 @@ class Platform:
         features = FeastFeatures(repo=settings.feature_repo, project=settings.feature_project,
                                  registry_uri=settings.feature_registry_uri,
                                  online_store=settings.feature_online_store,
-                                 redis=settings.feature_redis)
+                                 redis=settings.feature_redis,
+                                 offline_store=settings.feature_offline_store)
         releases = ReleaseService(registry, packager, runtime, store,
                                   Defaults(replicas=settings.default_replicas), features)
         return cls(settings, registry, packager, runtime, store, releases, features)

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     feature_registry_uri: str = Field("", description="Feast registry (file path or s3://).")
     feature_online_store: str = Field("sqlite", description="sqlite or redis.")
     feature_redis: str = Field("127.0.0.1:6379", description="Redis connection string.")
+    feature_offline_store: str = Field(
+        "duckdb", description="duckdb (local parquet) or file (parquet on disk or s3://).")
 
     bentoml_home: str = Field("", description="BentoML store (default $FERRY_HOME/bentoml).")
     release_store_uri: str = Field("", description="Where exported Bentos go (dir or s3://).")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from ferry._config import ClientSettings
 from ferry._deployment import Deployment
@@ -174,12 +175,28 @@ class Client:
     def apply_features(self) -> FeaturePlanPublic:
         return FeaturePlanPublic.model_validate(self._request("POST", "/v1/features/apply"))
 
-    def materialize(self, start: Any, end: Any, views: list[str] | None = None
+    def materialize(self, start: Any, end: Any, views: list[str] | None = None,
+                    on_progress: Callable[[int, int, str], None] | None = None,
                     ) -> list[FeatureViewPublic]:
-        """Load the active version of each view (or ``views``) into the online store."""
-        body = MaterializeCreate(start=start, end=end, views=views).model_dump(mode="json")
-        return [FeatureViewPublic.model_validate(v)
-                for v in self._request("POST", "/v1/features/materialize", json=body)]
+        """Load the active version of each view (or ``views``) into the online store.
+
+        Views are materialized one at a time; ``on_progress(done, total, view)`` is called
+        before each and once at the end (with ``view=""``)."""
+        try:
+            MaterializeCreate(start=start, end=end, views=views)
+        except ValidationError as e:
+            raise InvalidRequest(f"cannot materialize: {_validation_message(e)}") from e
+        names = views or [v.name for v in self.feature_views()]
+        result: list[FeatureViewPublic] = []
+        for i, name in enumerate(names):
+            if on_progress:
+                on_progress(i, len(names), name)
+            body = MaterializeCreate(start=start, end=end, views=[name]).model_dump(mode="json")
+            result = [FeatureViewPublic.model_validate(v)
+                      for v in self._request("POST", "/v1/features/materialize", json=body)]
+        if on_progress:
+            on_progress(len(names), len(names), "")
+        return result
 
     def training_set(self, features: list[str], entities: Any) -> TrainingSet:
         """A point-in-time-correct training set.
@@ -253,3 +270,8 @@ class Client:
 
     def _handle(self, info: DeploymentPublic) -> Deployment:
         return Deployment(info, predict_timeout_s=self._settings.predict_timeout_s)
+
+
+def _validation_message(error: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}"
+                     for e in error.errors())

@@ -224,12 +224,26 @@ def features_materialize(
     view: Annotated[list[str] | None, typer.Option(help="only these views (repeatable)")] = None,
     output: OutputOpt = Output.table,
 ) -> None:
-    """Load the active version of each view into the online store for [start, end]."""
+    """Load the active version of each view into the online store for [start, end].
+
+    Views are loaded one at a time with a progress bar; afterwards `ferry features
+    freshness` shows each version's newest online value.
+    """
     from datetime import UTC, datetime
 
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     stop = end or datetime.now(UTC).isoformat()
-    with _user_errors(), err_console.status(f"materializing {', '.join(view or ['all views'])}..."):
-        views = _client().materialize(start, stop, view or None)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with _user_errors(), Progress(*columns, console=err_console, transient=False) as bar:
+        task = bar.add_task("materializing", total=None)
+
+        def step(done: int, total: int, name: str) -> None:
+            bar.update(task, total=total, completed=done,
+                       description=f"materializing {name}" if name else "materialized")
+
+        views = _client().materialize(start, stop, view or None, on_progress=step)
     table = Table("view", "active version")
     for v in views:
         table.add_row(v.name, f"v{v.active_version}")

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 """Model and deployment names: lower-case, digits and dashes; they become URL path parts."""
@@ -181,9 +181,18 @@ class FeatureFreshnessPublic(_Schema):
 
 
 class MaterializeCreate(_Schema):
+    """Load the active version of ``views`` (default: all) for event times in [start, end]."""
+
     start: datetime
     end: datetime
     views: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MaterializeCreate:
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end.isoformat()}) must be after start "
+                             f"({self.start.isoformat()})")
+        return self
 
 
 class TrainingSetCreate(_Schema):

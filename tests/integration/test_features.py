@@ -137,28 +137,6 @@ def test_servability_names_unmaterialized_stale_and_missing_versions(feats: Feas
     assert "no version v3" in missing
 
 
-def test_redis_online_store_serves_pinned_versions_and_reports_freshness(
-        repo: Path, tmp_path: Path) -> None:
-    import redis
-
-    db = 11  # a database of its own on the machine's Redis, emptied first
-    redis.Redis(host="127.0.0.1", port=6379, db=db).flushdb()
-    feats = FeastFeatures(repo=repo, project="ferryredis",
-                          registry_uri=str(tmp_path / "feast-redis" / "registry.db"),
-                          online_store="redis", redis=f"127.0.0.1:6379,db={db}")
-    feats.apply()
-    refs = feats.pin([f"customer_stats:{f}" for f in FEATURES])
-    end = snapshots()["event_timestamp"].max().to_pydatetime()
-    assert "not materialized" in feats.servable(refs, now=end)[0]
-    feats.materialize(T0 - timedelta(days=1), end + timedelta(seconds=1))
-    assert feats.servable(refs, now=end + timedelta(days=1)) == []
-    online = feats.online(refs, [{"customer_id": 5}, {"customer_id": 99}])
-    at = pd.DataFrame({"customer_id": [5], "event_timestamp": [end]})
-    offline = feats.training_set(refs, at).frame
-    assert online["tenure_months"] == [offline["tenure_months"].iloc[0], None]
-    redis.Redis(host="127.0.0.1", port=6379, db=db).flushdb()
-
-
 def test_a_malformed_version_in_a_ref_is_a_bad_request(feats: FeastFeatures) -> None:
     feats.apply()
     with pytest.raises(InvalidRequest, match="'vx' is not 'vN'"):

@@ -72,3 +72,18 @@ def test_freshness_per_view_version(registry_client, repo) -> None:  # type: ign
     assert v0.version == 0 and v0.active and v0.fresh and v0.ttl_seconds == 30 * 86400
     newest = snapshots(t0=RECENT_T0)["event_timestamp"].max().to_pydatetime()
     assert v0.newest == newest
+
+
+def test_materialize_reports_progress_per_view_and_refuses_bad_windows(registry_client, repo) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    end = snapshots(t0=RECENT_T0)["event_timestamp"].max().to_pydatetime() + timedelta(seconds=1)
+    seen: list[tuple[int, int, str]] = []
+    views = registry_client.materialize(RECENT_T0 - timedelta(days=1), end, ["customer_stats"],
+                                        on_progress=lambda *a: seen.append(a))
+    assert seen == [(0, 1, "customer_stats"), (1, 1, "")]
+    assert "customer_stats" in [v.name for v in views]
+    with pytest.raises(ferry.InvalidRequest, match="must be after start"):
+        registry_client.materialize(end, RECENT_T0, ["customer_stats"])
+    with pytest.raises(ferry.NotFound, match="'nope'"):
+        registry_client.materialize(RECENT_T0, end, ["nope"])

@@ -6,6 +6,7 @@ import os
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -104,12 +105,13 @@ class FeastFeatures:
 
     def __init__(self, *, repo: str | Path, project: str, registry_uri: str,
                  online_store: str = "sqlite", redis: str = "127.0.0.1:6379",
-                 online_path: str | Path | None = None) -> None:
+                 online_path: str | Path | None = None, offline_store: str = "duckdb") -> None:
         self.repo = Path(repo).resolve()
         self.project = project
         self._registry_uri = registry_uri
         self._online = online_store
         self._redis = redis
+        self._offline = offline_store
         self._online_path = Path(online_path) if online_path else (
             Path(registry_uri).parent / "online.db" if "://" not in registry_uri else None)
         self._store: Any = None
@@ -130,6 +132,10 @@ class FeastFeatures:
                 raise InvalidRequest(
                     f"FERRY_FEATURE_ONLINE_STORE={self._online!r} is not supported; use "
                     "'sqlite' (local) or 'redis'.")
+            if self._offline not in ("duckdb", "file"):
+                raise InvalidRequest(
+                    f"FERRY_FEATURE_OFFLINE_STORE={self._offline!r} is not supported; use "
+                    "'duckdb' (local parquet) or 'file' (parquet on local disk or s3://).")
             self.repo.mkdir(parents=True, exist_ok=True)
             config = RepoConfig(
                 project=self.project,
@@ -138,7 +144,7 @@ class FeastFeatures:
                                         cache_ttl_seconds=0,
                                         enable_online_feature_view_versioning=True),
                 online_store=online,
-                offline_store={"type": "duckdb"},
+                offline_store={"type": self._offline},
                 entity_key_serialization_version=3,
                 repo_path=self.repo,
             )
@@ -322,10 +328,13 @@ class FeastFeatures:
         frame[ENTITY_TIMESTAMP] = pd.to_datetime(frame[ENTITY_TIMESTAMP], utc=True)
         frame["__ferry_row"] = range(len(frame))
         job = self.store().get_historical_features(entity_df=frame, features=refs)
-        out = job.to_df().sort_values("__ferry_row").drop(columns="__ferry_row")
-        out = out.reset_index(drop=True)
-        columns = list(entities.columns) + [r.split(":")[1] for r in refs]
-        return TrainingSet(out[columns], refs)
+        names = [r.split(":")[1] for r in refs]
+        # Every entity row comes back, in order: rows with no value inside the TTL get
+        # nulls (Feast's `file` offline store drops such rows; duckdb keeps them).
+        found = job.to_df()[["__ferry_row", *names]]
+        out = frame[["__ferry_row"]].merge(found, on="__ferry_row", how="left")
+        out = pd.concat([frame[list(entities.columns)].reset_index(drop=True), out[names]], axis=1)
+        return TrainingSet(out, refs)
 
     def feature_types(self, refs: list[str]) -> dict[str, str]:
         """Feast dtype of each pinned feature, by feature name."""
@@ -353,12 +362,29 @@ class FeastFeatures:
                     keys.append(key)
         return keys
 
-    def materialize(self, start: datetime, end: datetime, views: list[str] | None = None) -> None:
-        """Load each view's active version into the online store for ``[start, end]``."""
+    def materialize(self, start: datetime, end: datetime, views: list[str] | None = None,
+                    progress: Callable[[int, int, str], None] | None = None) -> list[str]:
+        """Load each view's active version into the online store for ``[start, end]``.
+
+        ``progress(done, total, "view@vN")`` is called before each view and once at the
+        end; returns the ``view@vN`` parts materialized."""
         store = self.store()
-        for name in views or [v.name for v in self.views()]:
-            version = f"v{self._active_version(name)}"
-            store.materialize(start, end, feature_views=[name], version=version)
+        infos = {v.name: v for v in self.views()}
+        names = views or sorted(infos)
+        unknown = [n for n in names if n not in infos]
+        if unknown:
+            raise FeatureNotFound(f"no feature view(s) {unknown}; views: {sorted(infos)}")
+        done: list[str] = []
+        for i, name in enumerate(names):
+            part = f"{name}@v{infos[name].active_version}"
+            if progress:
+                progress(i, len(names), part)
+            store.materialize(start, end, feature_views=[name],
+                              version=f"v{infos[name].active_version}")
+            done.append(part)
+        if progress:
+            progress(len(names), len(names), "")
+        return done
 
     def servable(self, refs: list[str], *, now: datetime | None = None) -> list[str]:
         """Why ``refs`` cannot be served online (empty if they can): a pinned version that no
@@ -456,6 +482,7 @@ class FeastFeatures:
         """Everything a serving replica needs to read the same online store."""
         return {"repo": str(self.repo), "project": self.project,
                 "registry_uri": self._registry_uri, "online_store": self._online,
+                "offline_store": self._offline,
                 "redis": self._redis, "online_path": str(self._online_path or "") or None}
 
     def online(self, refs: list[str], entity_rows: list[dict[str, Any]]) -> dict[str, list[Any]]:

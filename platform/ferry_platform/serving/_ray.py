@@ -38,6 +38,9 @@ def haproxy_dir(settings: Settings) -> Path:
     return Path(tempfile.gettempdir()) / f"ferry-haproxy-{tag}"
 
 
+FORWARDED_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
 def serve_env(settings: Settings) -> dict[str, str]:
     """Environment Ray processes need for the configured serve mode."""
     env = {
@@ -50,6 +53,9 @@ def serve_env(settings: Settings) -> dict[str, str]:
         "BENTOML_HOME": settings.bentoml_home,
         "BENTOML_DO_NOT_TRACK": "True",
     }
+    # An S3-compatible endpoint and region reach replicas too (releases and the feature
+    # registry may live on S3); credentials do not: replicas use their node's role.
+    env.update({k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)})
     if settings.serve_mode is ServeMode.throughput:
         hap = haproxy_dir(settings)
         env.update({

@@ -13,8 +13,6 @@ from typing import Any
 
 from ferry_contract import (
     RELEASE_HEADER,
-    ColumnSpec,
-    FeatureNotFound,
     FerryError,
     InvalidRequest,
     NotFound,
@@ -22,6 +20,7 @@ from ferry_contract import (
 )
 from ferry_platform.core import FeatureBinding, ReleaseManifest
 from ferry_platform.serving._dataplane import DataPlane
+from ferry_platform.serving._features import FeatureJoin
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
@@ -69,7 +68,7 @@ class FerryReplica:
         self.protocol = Protocol(spec.get("protocol", "auto"))
         self.plane = DataPlane(self.manifest.signature, self._model.predict_frame)
         self._binding: FeatureBinding | None = None
-        self._fetcher: Any = None
+        self._join: FeatureJoin | None = None
         if spec.get("features"):
             self._bind_features(FeatureBinding.model_validate(spec["features"]))
         self.request_plane = self._request_plane()
@@ -95,39 +94,22 @@ class FerryReplica:
     # -- features -----------------------------------------------------------------------
     def _bind_features(self, binding: FeatureBinding) -> None:
         module, _, name = binding.fetcher.partition(":")
-        self._fetcher = getattr(importlib.import_module(module), name)(**binding.config)
+        fetcher = getattr(importlib.import_module(module), name)(**binding.config)
+        self._join = FeatureJoin(binding, fetcher, self.manifest.signature)
         self._binding = binding
 
     def _request_plane(self) -> DataPlane:
         """What a request must carry: the model's inputs, or with features the entity keys
         and the request-time inputs (the model inputs the feature store does not hold)."""
-        if self._binding is None:
+        if self._join is None:
             return self.plane
-        fetched = set(self._binding.feature_names)
-        specs = [ColumnSpec(name=k, type=t) for k, t in self._binding.entity_keys.items()]
-        specs += [c for c in self.manifest.signature if c.name not in fetched]
-        return DataPlane(specs, self._model.predict_frame)
+        return DataPlane(self._join.request_columns(), self._model.predict_frame)
 
     def _predict(self, columns: dict[str, list[Any]]) -> list[Any]:
-        binding = self._binding
-        if binding is None:
+        if self._join is None:
             return self.plane.predict(columns)
         self.request_plane.validate(columns)
-        n = len(next(iter(columns.values())))
-        keys = list(binding.entity_keys)
-        rows = [{k: columns[k][i] for k in keys} for i in range(n)]
-        fetched = self._fetcher.fetch(binding.refs, rows)
-        unknown = [rows[i] for i in range(n)
-                   if all(fetched[f][i] is None for f in binding.feature_names)]
-        if unknown:
-            shown = ", ".join(" ".join(f"{k}={v!r}" for k, v in r.items()) for r in unknown[:5])
-            raise FeatureNotFound(
-                f"no features for {shown} in {sorted({r.split(':')[0] for r in binding.refs})}; "
-                "check the entity key, or materialize the view if the entity is new.",
-                details={"unknown_entities": unknown[:100]})
-        model_columns = {c.name: fetched[c.name] if c.name in fetched else columns[c.name]
-                         for c in self.manifest.signature}
-        return self.plane.predict(model_columns)
+        return self.plane.predict(self._join.model_columns(columns))
 
     # -- REST ---------------------------------------------------------------------------
     async def __call__(self, request: Any) -> Any:
