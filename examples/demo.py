@@ -2,7 +2,10 @@
 
 Starts the local platform, trains a churn classifier on synthetic data, registers it in
 MLflow, deploys it through the SDK with 2 replicas over REST and gRPC, predicts over both
-protocols (checking the answers equal the model's own), then shuts everything down.
+protocols (checking the answers equal the model's own). Then the features part
+(``demo_features.py``): a model trained on a point-in-time Feast training set, served with
+the same features read online by customer id, and each deploy Ferry refuses, with why.
+Finally shuts everything down.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import demo_features
 import numpy as np
 import pandas as pd
 from rich.console import Console
@@ -86,6 +90,9 @@ def main() -> int:
                       f"release {status.release.release_id}")
         client.undeploy("churn")
         console.print("undeployed churn")
+
+        console.rule("versioned features (Feast)")
+        ok &= demo_features.run(client, console, home)
         return 0 if ok else 1
     finally:
         with console.status("shutting the platform down"):

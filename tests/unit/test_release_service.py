@@ -291,7 +291,7 @@ def test_missing_or_stale_pinned_versions_are_refused() -> None:
     from ferry_contract import IncompatibleRelease
 
     svc, rt = feature_service(["stats@v3:tenure"], V0)
-    with pytest.raises(IncompatibleRelease, match="no longer has"):
+    with pytest.raises(IncompatibleRelease, match="registry does not have"):
         svc.deploy(req(1))
     svc, rt = feature_service(REFS, V0, stale=["stats@v0 is stale: older than its TTL"])
     with pytest.raises(IncompatibleRelease, match="stale"):

@@ -166,8 +166,9 @@ class ReleaseService:
             types = self._features.feature_types(refs)
         except FeatureNotFound as e:
             raise IncompatibleRelease(
-                f"{who} was trained on {refs}, which the feature store no longer has: "
-                f"{e.message} Re-apply that version or retrain on current features.",
+                f"{who} was trained on {refs}, which the feature registry does not have: "
+                f"{e.message.rstrip('.')}. Apply the definitions of that version, or retrain "
+                "on current features and register again.",
                 details={"feature_refs": refs}) from e
         problems = feature_mismatches(version.signature, types)
         if problems:
