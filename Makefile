@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint bench install proto clean
+.PHONY: demo test lint bench bench-features install proto clean
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv $(CURDIR)/.tools
@@ -26,6 +26,9 @@ lint: install
 
 bench: install  ## serving benchmark; see docs/performance.md
 	$(UV) run --locked python benchmarks/serving.py
+
+bench-features: install  ## online lookups, enriched serving, point-in-time joins
+	$(UV) run --locked python benchmarks/features.py
 
 proto: install  ## regenerate the gRPC code from predict.proto
 	$(UV) run --locked python -m ferry_contract.proto.generate

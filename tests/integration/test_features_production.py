@@ -71,8 +71,9 @@ def test_registry_and_offline_data_on_s3_with_redis_online(s3: str, redis_db: st
     assert "feast/registry.pb" in keys
 
     # point-in-time training set read from S3, equal to the independent expectation; every
-    # entity row comes back (Feast's file store alone drops rows with no value in the TTL)
-    entities = entity_rows()
+    # entity row comes back, repeated ones too (Feast's file store alone drops rows with no
+    # value in the TTL and loses the features of repeated entity rows)
+    entities = pd.concat([entity_rows(), entity_rows().head(60)], ignore_index=True)
     ts = feats.training_set([f"customer_stats:{f}" for f in FEATURES], entities)
     assert ts.feature_refs == [f"customer_stats@v0:{f}" for f in FEATURES]
     want = expected(entities, data, FEATURES)

@@ -324,16 +324,20 @@ class FeastFeatures:
             raise InvalidRequest(
                 f"the entity frame lacks join key column(s) {missing} of "
                 f"{sorted(by_view)}; it has {list(entities.columns)}.")
-        frame = entities.copy()
+        frame = entities.reset_index(drop=True)
         frame[ENTITY_TIMESTAMP] = pd.to_datetime(frame[ENTITY_TIMESTAMP], utc=True)
-        frame["__ferry_row"] = range(len(frame))
-        job = self.store().get_historical_features(entity_df=frame, features=refs)
+        # Feast joins each distinct (keys, time) once: its `file` store loses features for
+        # repeated entity rows and drops rows with no value inside the TTL. Every entity
+        # row comes back here, in order, with nulls where nothing was known at its time.
+        on = [*keys, ENTITY_TIMESTAMP]
+        distinct = frame[on].drop_duplicates().reset_index(drop=True)
+        distinct["__ferry_row"] = range(len(distinct))
+        job = self.store().get_historical_features(entity_df=distinct, features=refs)
         names = [r.split(":")[1] for r in refs]
-        # Every entity row comes back, in order: rows with no value inside the TTL get
-        # nulls (Feast's `file` offline store drops such rows; duckdb keeps them).
-        found = job.to_df()[["__ferry_row", *names]]
-        out = frame[["__ferry_row"]].merge(found, on="__ferry_row", how="left")
-        out = pd.concat([frame[list(entities.columns)].reset_index(drop=True), out[names]], axis=1)
+        found = distinct.merge(job.to_df()[["__ferry_row", *names]], on="__ferry_row",
+                               how="left")
+        joined = frame[on].merge(found[[*on, *names]], on=on, how="left", validate="m:1")
+        out = pd.concat([frame, joined[names]], axis=1)
         return TrainingSet(out, refs)
 
     def feature_types(self, refs: list[str]) -> dict[str, str]:
