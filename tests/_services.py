@@ -63,6 +63,7 @@ def moto_s3(bucket: str) -> Iterator[str]:
     endpoint = f"http://127.0.0.1:{port}"
     saved = {k: os.environ.get(k) for k in [*S3_ENV, "AWS_ENDPOINT_URL"]}
     os.environ.update({**S3_ENV, "AWS_ENDPOINT_URL": endpoint})
+    _forget_s3_clients()
     try:
         import boto3
 
@@ -78,9 +79,18 @@ def moto_s3(bucket: str) -> Iterator[str]:
         yield endpoint
     finally:
         proc.terminate()
+        _forget_s3_clients()
         proc.wait(10)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def _forget_s3_clients() -> None:
+    """s3fs caches filesystem instances by their arguments, not the endpoint they read from
+    the environment: one made for an earlier moto server would be reused for this one."""
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
