@@ -25,23 +25,32 @@ def _summary(lat: list[float], errors: int, seconds: float) -> dict[str, Any]:
 
 
 async def http_load(host: str, port: int, path: str, body: bytes, concurrency: int,
-                    duration: float, warmup: float) -> dict[str, Any]:
-    request = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-               f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+                    duration: float, warmup: float, paths: list[str] | None = None,
+                    headers: str = "") -> dict[str, Any]:
+    """POST ``body`` to ``path``; or, with ``paths``, GET them in turn (one per request)."""
+    if paths:
+        requests = [(f"GET {p} HTTP/1.1\r\nHost: {host}:{port}\r\n{headers}\r\n").encode()
+                    for p in paths]
+    else:
+        requests = [(f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{headers}"
+                     f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                     ).encode() + body]
     lat: list[float] = []
     errors = 0
     start = time.perf_counter()
     measure_from = start + warmup
     stop = measure_from + duration
 
-    async def worker() -> None:
+    async def worker(n: int) -> None:
         nonlocal errors
         reader, writer = await asyncio.open_connection(host, port)
+        i = n
         while True:
             t0 = time.perf_counter()
             if t0 >= stop:
                 break
-            writer.write(request)
+            writer.write(requests[i % len(requests)])
+            i += concurrency
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])
             length = 0
@@ -68,7 +77,7 @@ async def http_load(host: str, port: int, path: str, body: bytes, concurrency: i
                     errors += 1
         writer.close()
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(n) for n in range(concurrency)))
     return _summary(lat, errors, duration)
 
 
@@ -119,7 +128,9 @@ def main() -> None:
     p.add_argument("--target", required=True, help="host:port")
     p.add_argument("--path", default="/predict")
     p.add_argument("--app", default="")
-    p.add_argument("--row", required=True, help="one row as JSON")
+    p.add_argument("--row", default="{}", help="one row as JSON (POST)")
+    p.add_argument("--paths-file", help="GET these paths (one per line) in turn instead")
+    p.add_argument("--header", action="append", default=[], help="extra 'Name: value'")
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--duration", type=float, default=10)
     p.add_argument("--warmup", type=float, default=2)
@@ -133,8 +144,10 @@ def main() -> None:
     host, port = a.target.rsplit(":", 1)
     if a.mode == "http":
         body = json.dumps({"inputs": [row]}).encode()
+        paths = open(a.paths_file).read().split() if a.paths_file else None
+        headers = "".join(f"{h}\r\n" for h in a.header)
         out = asyncio.run(http_load(host, int(port), a.path, body, a.concurrency, a.duration,
-                                    a.warmup))
+                                    a.warmup, paths, headers))
     else:
         out = asyncio.run(grpc_load(a.target, a.app, {k: [v] for k, v in row.items()},
                                     a.concurrency, a.duration, a.warmup))

@@ -134,7 +134,7 @@ def serving(work: Path, data: pd.DataFrame, duration: float, rounds: int) -> dic
     with console.status("starting the local platform"):
         local.up(env=env)
     try:
-        client = ferry.Client(url)
+        client = ferry.Client(url, token=local.admin_token())
         client.apply_features()
         client.materialize(NOW - timedelta(weeks=10), NOW)
         ts = client.training_set([f"customer_stats:{f}" for f in FEATURES],

@@ -120,7 +120,7 @@ def main() -> int:
         with console.status("starting the local platform"):
             pid = local.up(env=env)
         figures["platform_start_s"] = round(time.monotonic() - t0, 1)
-        client = ferry.Client(url)
+        client = ferry.Client(url, token=local.admin_token())
         train = training_data()
         X = train.drop(columns=["churned"])
         estimator = LogisticRegression(max_iter=1000)

@@ -51,7 +51,7 @@ def main() -> int:
     console.print(f"[green]platform up[/green] at {url} in {time.monotonic() - t0:.0f}s "
                   f"(state in {home})")
     try:
-        client = ferry.Client(url)
+        client = ferry.Client(url, token=local.admin_token())
         train = make_churn(4000, seed=7)
         features = train.drop(columns=["churned"])
         model = HistGradientBoostingClassifier(max_iter=60, random_state=0)

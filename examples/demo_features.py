@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from sklearn.linear_model import LogisticRegression
 
 import ferry
@@ -149,15 +149,13 @@ def run(client: ferry.Client, console: Console, home: Path) -> bool:
 
 
 def _materialize(client: ferry.Client, console: Console) -> None:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn())
     with Progress(*columns, console=console) as bar:
-        task = bar.add_task("materializing", total=None)
-
-        def step(done: int, total: int, view: str) -> None:
-            bar.update(task, total=total, completed=done,
-                       description=f"materializing {view}" if view else "materialized")
-
-        client.materialize(NOW - timedelta(weeks=8), NOW, on_progress=step)
+        task = bar.add_task("materializing", total=100)
+        done = client.materialize(
+            NOW - timedelta(weeks=8), NOW,
+            on_progress=lambda step, pct: bar.update(task, completed=pct, description=step))
+        bar.update(task, completed=100, description=f"materialized {', '.join(done)}")
 
 
 def _refused(client: ferry.Client, console: Console, kind: str, version: int) -> bool:

@@ -55,7 +55,8 @@ def _client_for(platform_obj):  # type: ignore[no-untyped-def]
 
     app = create_app(platform_obj=platform_obj, start_runtime=False)
     http = TestClient(app, base_url="http://ferry.test", raise_server_exceptions=False)
-    return ferry.Client("http://ferry.test", http_client=http)
+    token = (platform_obj.settings.home / "admin-token").read_text().strip()
+    return ferry.Client("http://ferry.test", http_client=http, token=token)
 
 
 @pytest.fixture(scope="session")

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
+from ferry_contract import DeploymentCreate, DeploymentNotFound, MaterializeCreate
 from ferry_platform._settings import Settings
 from ferry_platform._version import __version__
+from ferry_platform.access import SYSTEM, AccessService, Principal
+from ferry_platform.catalog import CatalogRegistry
 from ferry_platform.features import FeastFeatures
+from ferry_platform.jobs import JobContext, JobRunner
 from ferry_platform.packaging import BentoPackager
 from ferry_platform.registry import MlflowRegistry
 from ferry_platform.releases import Defaults, ReleaseService
 from ferry_platform.serving import RayServeRuntime
-from ferry_platform.store import SqlStateStore
+from ferry_platform.store import (
+    Database,
+    JobRecord,
+    SqlCatalog,
+    SqlIdentityStore,
+    SqlJobStore,
+    SqlStateStore,
+)
 
 log = logging.getLogger("ferry.platform")
 
@@ -20,12 +32,17 @@ log = logging.getLogger("ferry.platform")
 @dataclass
 class Platform:
     settings: Settings
-    registry: MlflowRegistry
+    registry: CatalogRegistry
     packager: BentoPackager
     runtime: RayServeRuntime
     store: SqlStateStore
     releases: ReleaseService
     features: FeastFeatures
+    db: Database
+    job_store: SqlJobStore
+    jobs: JobRunner
+    identity: SqlIdentityStore
+    access: AccessService
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Platform:
@@ -34,13 +51,18 @@ class Platform:
             from pathlib import Path
 
             Path(settings.mlflow_artifact_root).mkdir(parents=True, exist_ok=True)
-        registry = MlflowRegistry(settings.mlflow_tracking_uri, settings.mlflow_artifact_root,
-                                  client_uri=settings.mlflow_public_uri)
+        db = Database(settings.database_url)
+        db.upgrade()
+        registry = CatalogRegistry(
+            MlflowRegistry(settings.mlflow_tracking_uri, settings.mlflow_artifact_root,
+                           client_uri=settings.mlflow_public_uri),
+            SqlCatalog(db))
         packager = BentoPackager(bentoml_home=settings.bentoml_home,
                                  release_store_uri=settings.release_store_uri,
                                  ferry_version=__version__)
         runtime = RayServeRuntime(settings)
-        store = SqlStateStore(settings.database_url)
+        store = SqlStateStore(db)
+        job_store = SqlJobStore(db)
         features = FeastFeatures(repo=settings.feature_repo, project=settings.feature_project,
                                  registry_uri=settings.feature_registry_uri,
                                  online_store=settings.feature_online_store,
@@ -48,12 +70,167 @@ class Platform:
                                  offline_store=settings.feature_offline_store)
         releases = ReleaseService(registry, packager, runtime, store,
                                   Defaults(replicas=settings.default_replicas), features)
-        return cls(settings, registry, packager, runtime, store, releases, features)
+        identity = SqlIdentityStore(db)
+        return cls(settings, registry, packager, runtime, store, releases, features, db,
+                   job_store, JobRunner(job_store), identity, AccessService(identity))
+
+    def prepare(self) -> str | None:
+        """What every start of the control plane does before serving requests: bring the
+        catalog up to date with MLflow, and on first start create the admin (returns how
+        to use its token)."""
+        self.registry.sync()
+        return self.bootstrap()
+
+    def bootstrap(self) -> str | None:
+        """First start: create the admin user, the ``default`` team and an admin token in
+        ``$FERRY_HOME/admin-token``; returns how to use it (None if users exist)."""
+        token_file = self.settings.home / "admin-token"
+        issued = self.access.bootstrap(token_file)
+        if issued is None:
+            return None
+        return (f"Ferry created the admin user and its API token in {token_file} (mode 600). "
+                f"Log in with: ferry login --url {self.settings.public_url} --token-file "
+                f"{token_file}")
 
     def start(self) -> None:
         log.info("starting the serving runtime (Ray %s)",
                  self.settings.ray_address or "local")
         self.runtime.start()
+        self.recover()
 
     def stop(self) -> None:
+        self.jobs.shutdown(wait=True)
         self.runtime.stop()
+
+    # -- long operations, as jobs ------------------------------------------------------
+    def submit_deploy(self, req: DeploymentCreate, who: Principal = SYSTEM) -> JobRecord:
+        """Check the caller may deploy this model under this name, then start the job."""
+        name = req.name or req.model
+        team = self.access.model_team(req.model)
+        if team is None:  # unknown (404 here), or registered before teams: claimed now
+            self.registry.get_version(req.model, req.version)
+            team = self.access.owning_team(who, req.model)
+        self.access.require(who, "deployer", team, f"deploy {req.model!r} (team {team!r})")
+        current = self.store.get_deployment(name)
+        if current is not None and current.team and current.team != team:
+            self.access.require(who, "deployer", current.team,
+                                f"replace deployment {name!r} of team {current.team!r}")
+        self.registry.get_version(req.model, req.version)  # unknown: 404 now, not a failed job
+
+        def work(ctx: JobContext) -> dict[str, Any]:
+            before = self.store.get_deployment(name)
+            what = {"model": req.model, "version": req.version, "job": ctx.job_id,
+                    "from_release": before.release_id if before else None}
+            try:
+                dep = self.releases.deploy(req, ctx.step, team=team, job_id=ctx.job_id)
+            except Exception as e:
+                self.access.audit(who, "deploy", f"deployment/{name}", team, "failed",
+                                  {**what, "error": str(e)[:300]})
+                raise
+            self.access.audit(who, "deploy", f"deployment/{name}", team, "succeeded",
+                              {**what, "to_release": dep.release.release_id})
+            return dep.model_dump(mode="json")
+
+        job = self.jobs.submit("deploy", name, who.user, team, req.model_dump(mode="json"),
+                               work, lock=f"deployment/{name}")
+        self.access.audit(who, "deploy.start", f"deployment/{name}", team, "accepted",
+                          {"model": req.model, "version": req.version, "job": job.id})
+        return job
+
+    def undeploy(self, name: str, who: Principal = SYSTEM) -> JobRecord:
+        """Undeploy as a (short) job, so it is serialized, recorded and audited like a deploy;
+        waits for it and returns its record."""
+        record = self.store.get_deployment(name)
+        if record is None and name not in self.runtime.names():
+            self.releases.undeploy(name)  # raises DeploymentNotFound naming what exists
+        team = record.team if record else None
+        if team is None and record is not None:  # deployed before teams existed
+            release = self.store.get_release(record.release_id)
+            team = self.access.model_team(release.model) if release else None
+        self.access.require(who, "deployer", team, f"undeploy {name!r}")
+
+        def work(ctx: JobContext) -> dict[str, Any]:
+            ctx.step(f"removing {name} from the runtime", 50)
+            self.releases.undeploy(name)
+            ctx.step(f"{name} undeployed", 100)
+            self.access.audit(who, "undeploy", f"deployment/{name}", team, "succeeded",
+                              {"from_release": record.release_id if record else None,
+                               "to_release": None, "job": ctx.job_id})
+            return {"name": name}
+
+        job = self.jobs.submit("undeploy", name, who.user, team, {"name": name}, work,
+                               lock=f"deployment/{name}")
+        return self.jobs.wait(job.id)  # type: ignore[no-any-return]
+
+    def submit_materialize(self, body: MaterializeCreate, who: Principal = SYSTEM) -> JobRecord:
+        self.access.require_any(who, "deployer", "materialize features")
+
+        def work(ctx: JobContext) -> dict[str, Any]:
+            def progress(done: int, total: int, part: str) -> None:
+                ctx.step(f"materializing {part}" if part else "materialized",
+                         int(100 * done / max(total, 1)))
+
+            done = self.features.materialize(body.start, body.end, body.views, progress)
+            self.access.audit(who, "materialize", "features", None, "succeeded",
+                              {"views": done, "job": ctx.job_id})
+            return {"materialized": done}
+
+        job = self.jobs.submit("materialize", "features", who.user, None,
+                               body.model_dump(mode="json"), work, lock="features/materialize")
+        self.access.audit(who, "materialize.start", "features", None, "accepted",
+                          {"job": job.id})
+        return job
+
+    # -- restart -----------------------------------------------------------------------
+    def recover(self) -> list[JobRecord]:
+        """After a (re)start: finish every job the previous process left running, explicitly,
+        then make Ray Serve run what the database records — nothing half-done and silent.
+
+        A deploy whose final record was written before the stop succeeded; any other
+        interrupted job failed, saying at which step. Deployments whose recorded release is
+        not what the runtime serves are re-applied by ``reconcile`` jobs; applications the
+        database does not know (a first deploy cut off mid-way) are removed."""
+        finished = []
+        for job in self.job_store.active():
+            record = self.store.get_deployment(job.target) if job.kind == "deploy" else None
+            if record is not None and record.job_id == job.id:
+                self.job_store.log(job.id, "the control plane stopped after this deploy was "
+                                           "recorded; it is complete")
+                finished.append(self.job_store.finish(job.id, result={
+                    "name": record.name, "release_id": record.release_id}))
+                continue
+            message = (f"interrupted: the control plane stopped while this {job.kind} job was "
+                       f"at step '{job.step or 'queued'}'. Nothing was left half-done: the "
+                       "deployment was reconciled to its recorded release. Run it again.")
+            self.job_store.log(job.id, message)
+            finished.append(self.job_store.finish(job.id, error={
+                "code": "interrupted", "status": 409, "message": message, "details": {}}))
+        self.reconcile()
+        return finished
+
+    def reconcile(self) -> list[JobRecord]:
+        known = {r.name: r for r in self.store.list_deployments()}
+        for name in self.runtime.names():
+            if name not in known:
+                log.warning("removing %s from Ray Serve: no deployment of that name is "
+                            "recorded (an interrupted first deploy)", name)
+                self.runtime.delete(name)
+        jobs = []
+        for name, record in known.items():
+            serving = self.runtime.release_of(name)
+            if serving == record.release_id:
+                continue
+            log.info("%s: recorded release %s, runtime serves %s: re-applying", name,
+                     record.release_id, serving or "nothing")
+
+            def work(ctx: JobContext, name: str = name) -> dict[str, Any]:
+                try:
+                    return self.releases.reapply(name, ctx.step).model_dump(mode="json")
+                except DeploymentNotFound:  # undeployed meanwhile
+                    return {"name": name, "undeployed": True}
+
+            jobs.append(self.jobs.submit(
+                "reconcile", name, "ferry", record.team,
+                {"name": name, "release_id": record.release_id, "runtime": serving}, work,
+                lock=f"deployment/{name}"))
+        return jobs

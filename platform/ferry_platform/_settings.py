@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Control-plane bind address.")
     port: int = Field(8700, description="Control-plane port.")
     public_url: str = Field("", description="URL clients use for the control plane.")
+    max_body_mb: float = Field(64.0, gt=0, description="Largest request body accepted.")
 
     database_url: str = Field("", description="Control-plane state DB (default SQLite).")
     mlflow_tracking_uri: str = Field("", description="MLflow backend (default SQLite).")

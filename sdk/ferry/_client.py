@@ -2,32 +2,51 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
 from pydantic import ValidationError
 
+from ferry import _credentials as credentials
 from ferry._config import ClientSettings
 from ferry._deployment import Deployment
 from ferry._features import ENTITY_TIMESTAMP, TrainingSet
 from ferry_contract import (
+    AuditEventPublic,
     DeploymentCreate,
     DeploymentPublic,
     FeatureFreshnessPublic,
     FeaturePlanPublic,
     FeatureViewPublic,
     InvalidRequest,
+    JobLogLine,
+    JobPublic,
+    JobState,
     MaterializeCreate,
+    MemberUpdate,
     ModelPublic,
     ModelVersionPublic,
     PlatformInfo,
     PlatformUnavailable,
+    PrincipalPublic,
     Protocol,
+    Role,
+    TeamCreate,
+    TeamPublic,
+    TokenCreate,
+    TokenIssued,
+    TokenPublic,
     TrainingSetCreate,
     TrainingSetPublic,
+    UserCreate,
+    UserPublic,
     error_from_body,
 )
+
+Progress = Callable[[str, int], None]
+"""``on_progress(step, percent)``: called as a job moves to a new step."""
 
 
 class Client:
@@ -43,6 +62,7 @@ class Client:
         self,
         url: str | None = None,
         *,
+        token: str | None = None,
         timeout_s: float | None = None,
         transport: httpx.BaseTransport | None = None,
         http_client: httpx.Client | None = None,
@@ -55,12 +75,16 @@ class Client:
             timeout=timeout_s or settings.timeout_s,
             transport=transport,
         )
+        secret = token or settings.token or credentials.load(settings.home, self.url)
+        if secret:
+            self._http.headers["Authorization"] = f"Bearer {secret}"
         self._info: PlatformInfo | None = None
 
     # -- plumbing -----------------------------------------------------------------------
-    def _request(self, method: str, path: str, *, json: Any = None) -> Any:
+    def _request(self, method: str, path: str, *, json: Any = None,
+                 params: Mapping[str, Any] | None = None) -> Any:
         try:
-            resp = self._http.request(method, path, json=json)
+            resp = self._http.request(method, path, json=json, params=params)
         except httpx.TransportError as e:
             raise PlatformUnavailable(
                 f"no Ferry control plane answers at {self.url} ({type(e).__name__}). "
@@ -108,6 +132,7 @@ class Client:
         metrics: Mapping[str, float] | None = None,
         description: str = "",
         code_version: str | None = None,
+        team: str | None = None,
     ) -> ModelVersionPublic:
         """Register a trained model as a new version of ``name``.
 
@@ -117,6 +142,7 @@ class Client:
         ``target`` names the label column of ``training_data``, if it has one. When
         ``training_data`` is a :class:`TrainingSet`, the version also records the exact
         feature versions it was trained on, and entity keys and timestamps are left out.
+        A new model is owned by ``team`` (default: the one team you deploy for).
         """
         from ferry._registration import check_name, log_model
 
@@ -127,7 +153,8 @@ class Client:
             training_data = training_data.features_only()
         info = self.info()
         model_public = ModelPublic.model_validate(
-            self._request("PUT", f"/v1/models/{name}", json={"description": description}))
+            self._request("PUT", f"/v1/models/{name}",
+                          json={"description": description, "team": team}))
         create = log_model(
             model,
             name=name,
@@ -176,27 +203,18 @@ class Client:
         return FeaturePlanPublic.model_validate(self._request("POST", "/v1/features/apply"))
 
     def materialize(self, start: Any, end: Any, views: list[str] | None = None,
-                    on_progress: Callable[[int, int, str], None] | None = None,
-                    ) -> list[FeatureViewPublic]:
-        """Load the active version of each view (or ``views``) into the online store.
-
-        Views are materialized one at a time; ``on_progress(done, total, view)`` is called
-        before each and once at the end (with ``view=""``)."""
+                    on_progress: Progress | None = None) -> list[str]:
+        """Load the active version of each view (or ``views``) into the online store for
+        event times in [start, end]; returns the ``view@vN`` loaded. Runs as a job on the
+        control plane, one view at a time; ``on_progress(step, percent)`` sees each."""
         try:
-            MaterializeCreate(start=start, end=end, views=views)
+            body = MaterializeCreate(start=start, end=end, views=views).model_dump(mode="json")
         except ValidationError as e:
             raise InvalidRequest(f"cannot materialize: {_validation_message(e)}") from e
-        names = views or [v.name for v in self.feature_views()]
-        result: list[FeatureViewPublic] = []
-        for i, name in enumerate(names):
-            if on_progress:
-                on_progress(i, len(names), name)
-            body = MaterializeCreate(start=start, end=end, views=[name]).model_dump(mode="json")
-            result = [FeatureViewPublic.model_validate(v)
-                      for v in self._request("POST", "/v1/features/materialize", json=body)]
-        if on_progress:
-            on_progress(len(names), len(names), "")
-        return result
+        job = JobPublic.model_validate(
+            self._request("POST", "/v1/features/materialize", json=body))
+        done = self.wait(job, on_progress=on_progress)
+        return list((done.result or {}).get("materialized", []))
 
     def training_set(self, features: list[str], entities: Any) -> TrainingSet:
         """A point-in-time-correct training set.
@@ -240,19 +258,78 @@ class Client:
         name: str | None = None,
         protocol: Protocol | str = Protocol.auto,
         replicas: int | None = None,
+        on_progress: Progress | None = None,
+        timeout_s: float | None = None,
     ) -> Deployment:
         """Deploy exactly ``model`` v``version``; returns once it serves (or raises why not).
 
         ``protocol`` and ``replicas`` default to the platform's choice (REST and gRPC;
         ``default_replicas``). The deployment is named ``name`` (default: the model name).
+        The deploy runs as a job on the control plane; ``on_progress(step, percent)`` sees
+        its steps. To start it and not wait, use :meth:`start_deploy`.
         """
+        started = self.start_deploy(model, version=version, name=name, protocol=protocol,
+                                    replicas=replicas)
+        job = self.wait(started, on_progress=on_progress, timeout_s=timeout_s)
+        return self._handle(DeploymentPublic.model_validate(job.result))
+
+    def start_deploy(
+        self,
+        model: str,
+        *,
+        version: int,
+        name: str | None = None,
+        protocol: Protocol | str = Protocol.auto,
+        replicas: int | None = None,
+    ) -> JobPublic:
+        """Start a deploy job and return it at once (``ferry deploy --detach``)."""
         try:
             req = DeploymentCreate(model=model, version=version, name=name,
                                    protocol=Protocol(protocol), replicas=replicas)
         except ValueError as e:
             raise InvalidRequest(f"invalid deploy request: {e}") from e
-        body = self._request("POST", "/v1/deployments", json=req.model_dump(mode="json"))
-        return self._handle(DeploymentPublic.model_validate(body))
+        return JobPublic.model_validate(
+            self._request("POST", "/v1/deployments", json=req.model_dump(mode="json")))
+
+    # -- jobs ---------------------------------------------------------------------------
+    def jobs(self, *, kind: str | None = None, target: str | None = None,
+             state: JobState | str | None = None, limit: int = 50) -> list[JobPublic]:
+        """Recent jobs, newest first."""
+        params = {k: (v.value if isinstance(v, JobState) else v) for k, v in
+                  {"kind": kind, "target": target, "state": state, "limit": limit}.items()
+                  if v is not None}
+        return [JobPublic.model_validate(j)
+                for j in self._request("GET", "/v1/jobs", params=params)]
+
+    def job(self, job_id: str) -> JobPublic:
+        return JobPublic.model_validate(self._request("GET", f"/v1/jobs/{job_id}"))
+
+    def job_logs(self, job_id: str, after: int = 0) -> list[JobLogLine]:
+        return [JobLogLine.model_validate(line) for line in
+                self._request("GET", f"/v1/jobs/{job_id}/logs", params={"after": after})]
+
+    def wait(self, job: JobPublic | str, *, on_progress: Progress | None = None,
+             timeout_s: float | None = None, poll_s: float = 0.3) -> JobPublic:
+        """Follow a job until it ends. Returns it if it succeeded; raises its error (the
+        same typed exception the API would) if it failed."""
+        job_id = job if isinstance(job, str) else job.id
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        seen: tuple[str, int] | None = None
+        while True:
+            current = self.job(job_id)
+            if on_progress and (current.step, current.percent) != seen and current.step:
+                seen = (current.step, current.percent)
+                on_progress(current.step, current.percent)
+            if current.state is JobState.failed:
+                error = current.error or {}
+                raise error_from_body({"error": error}, status=int(error.get("status", 500)))
+            if current.state is JobState.succeeded:
+                return current
+            if deadline is not None and time.monotonic() > deadline:
+                raise PlatformUnavailable(
+                    f"job {job_id} is still {current.state.value} after {timeout_s:g}s "
+                    f"(at '{current.step}'); follow it with `ferry jobs show {job_id}`.")
+            time.sleep(poll_s)
 
     def status(self, name: str) -> DeploymentPublic:
         return DeploymentPublic.model_validate(self._request("GET", f"/v1/deployments/{name}"))
@@ -267,6 +344,55 @@ class Client:
 
     def undeploy(self, name: str) -> None:
         self._request("DELETE", f"/v1/deployments/{name}")
+
+    # -- access -------------------------------------------------------------------------
+    def whoami(self) -> PrincipalPublic:
+        return PrincipalPublic.model_validate(self._request("GET", "/v1/whoami"))
+
+    def teams(self) -> list[TeamPublic]:
+        return [TeamPublic.model_validate(t) for t in self._request("GET", "/v1/teams")]
+
+    def create_team(self, name: str, description: str = "") -> TeamPublic:
+        body = TeamCreate(name=name, description=description).model_dump()
+        return TeamPublic.model_validate(self._request("POST", "/v1/teams", json=body))
+
+    def set_member(self, team: str, user: str, role: Role | str) -> TeamPublic:
+        """Add ``user`` to ``team`` as ``role`` (viewer, deployer, admin), or change it."""
+        body = MemberUpdate(role=Role(role)).model_dump(mode="json")
+        return TeamPublic.model_validate(
+            self._request("PUT", f"/v1/teams/{team}/members/{user}", json=body))
+
+    def remove_member(self, team: str, user: str) -> None:
+        self._request("DELETE", f"/v1/teams/{team}/members/{user}")
+
+    def users(self) -> list[UserPublic]:
+        return [UserPublic.model_validate(u) for u in self._request("GET", "/v1/users")]
+
+    def create_user(self, name: str, *, is_admin: bool = False) -> UserPublic:
+        body = UserCreate(name=name, is_admin=is_admin).model_dump()
+        return UserPublic.model_validate(self._request("POST", "/v1/users", json=body))
+
+    def create_token(self, *, user: str | None = None, description: str = "",
+                     ttl_days: float | None = 90) -> TokenIssued:
+        """A new API token (for yourself, or as an admin for ``user``); ``.token`` is the
+        secret, returned only now."""
+        body = TokenCreate(user=user, description=description, ttl_days=ttl_days).model_dump()
+        return TokenIssued.model_validate(self._request("POST", "/v1/tokens", json=body))
+
+    def tokens(self) -> list[TokenPublic]:
+        return [TokenPublic.model_validate(t) for t in self._request("GET", "/v1/tokens")]
+
+    def revoke_token(self, token_id: str) -> None:
+        self._request("DELETE", f"/v1/tokens/{token_id}")
+
+    def audit(self, *, actor: str | None = None, resource: str | None = None,
+              team: str | None = None, action: str | None = None,
+              limit: int = 100) -> list[AuditEventPublic]:
+        """Audit events, newest first (admins: all; others: their teams')."""
+        params = {k: v for k, v in {"actor": actor, "resource": resource, "team": team,
+                                    "action": action, "limit": limit}.items() if v is not None}
+        return [AuditEventPublic.model_validate(e)
+                for e in self._request("GET", "/v1/audit", params=params)]
 
     def _handle(self, info: DeploymentPublic) -> Deployment:
         return Deployment(info, predict_timeout_s=self._settings.predict_timeout_s)

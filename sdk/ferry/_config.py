@@ -15,6 +15,7 @@ class ClientSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FERRY_", extra="ignore")
 
     url: str = Field(DEFAULT_URL, description="Control-plane URL.")
+    token: str | None = Field(None, description="API token (else `ferry login`'s).", repr=False)
     timeout_s: float = Field(600.0, gt=0, description="Timeout of control-plane calls.")
     predict_timeout_s: float = Field(30.0, gt=0, description="Timeout of one prediction.")
     home: Path = Field(default_factory=lambda: Path(os.environ.get("FERRY_HOME",

@@ -40,6 +40,15 @@ class LocalPlatform:
             return None
         return pid
 
+    def admin_token(self) -> str:
+        """The admin API token the platform created on its first start."""
+        path = self.home / "admin-token"
+        try:
+            return path.read_text().strip()
+        except OSError as e:
+            raise PlatformUnavailable(f"no admin token in {path}: has this platform been "
+                                      "started (`ferry up`)?") from e
+
     def healthy(self) -> bool:
         try:
             return httpx.get(f"{self.url}/v1/health", timeout=2).status_code == 200

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from ferry import _credentials as credentials
 from ferry._client import Client
 from ferry._config import ClientSettings
 from ferry._local import LocalPlatform
@@ -35,6 +36,8 @@ app = typer.Typer(
         "  ferry deploy churn --version 1    build the release, serve REST + gRPC\n"
         "  ferry predict churn '{\"tenure\": 3}'\n"
         "  ferry status                      what serves, which release, where\n"
+        "  ferry jobs                        deploys and other long operations, with logs\n"
+        "  ferry audit                       who changed what, from which release to which\n"
         "  ferry down                        stop everything\n\n"
         "Commands talk to FERRY_URL (default http://127.0.0.1:8700); add -o json for scripts."
     ),
@@ -87,6 +90,22 @@ def _user_errors() -> Iterator[None]:
         raise typer.Exit(code=2 if e.status < 500 else 1) from None
 
 
+@contextmanager
+def _job_progress(title: str) -> Iterator[Any]:
+    """A progress bar (on stderr) fed by a job's ``on_progress(step, percent)``."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=False) as bar:
+        task = bar.add_task(title, total=100)
+
+        def update(step: str, percent: int) -> None:
+            bar.update(task, completed=percent, description=step[:70])
+
+        yield update
+
+
 def _version(value: bool) -> None:
     if value:
         from ferry._version import __version__
@@ -115,6 +134,11 @@ def up(
             f"starting the local Ferry platform... {s:.0f}s"))
     console.print(f"Ferry is up at {settings.url} (pid {pid}); state in {local.home}, "
                   f"log in {local.log_file}. Stop it with `ferry down`.")
+    token_file = local.home / "admin-token"
+    if token_file.exists() and not credentials.load(settings.home, settings.url):
+        saved = credentials.save(settings.home, settings.url, token_file.read_text().strip())
+        console.print(f"Logged in as the local admin (token from {token_file}, saved in "
+                      f"{saved}). Other users: `ferry login --token ...`.")
 
 
 @app.command()
@@ -226,28 +250,18 @@ def features_materialize(
 ) -> None:
     """Load the active version of each view into the online store for [start, end].
 
-    Views are loaded one at a time with a progress bar; afterwards `ferry features
-    freshness` shows each version's newest online value.
+    Runs as a job on the control plane, one view at a time, with a progress bar; afterwards
+    `ferry features freshness` shows each version's newest online value.
     """
     from datetime import UTC, datetime
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     stop = end or datetime.now(UTC).isoformat()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with _user_errors(), Progress(*columns, console=err_console, transient=False) as bar:
-        task = bar.add_task("materializing", total=None)
-
-        def step(done: int, total: int, name: str) -> None:
-            bar.update(task, total=total, completed=done,
-                       description=f"materializing {name}" if name else "materialized")
-
-        views = _client().materialize(start, stop, view or None, on_progress=step)
-    table = Table("view", "active version")
-    for v in views:
-        table.add_row(v.name, f"v{v.active_version}")
-    _emit(views, output, table)
+    with _user_errors(), _job_progress("materializing") as progress:
+        done = _client().materialize(start, stop, view or None, on_progress=progress)
+    table = Table("materialized")
+    for part in done:
+        table.add_row(part)
+    _emit(done, output, table)
 
 
 @app.command()
@@ -257,13 +271,26 @@ def deploy(
     name: Annotated[str | None, typer.Option(help="deployment name (default: the model name)")] = None,
     protocol: Annotated[str, typer.Option(help="auto (REST+gRPC), rest or grpc")] = "auto",
     replicas: Annotated[int | None, typer.Option(min=1, help="replicas (default: the platform's)")] = None,
+    detach: Annotated[bool, typer.Option(help="start the deploy job and print its id; "
+                                              "follow it with `ferry jobs show ID`")] = False,
     output: OutputOpt = Output.table,
 ) -> None:
-    """Deploy an exact model version: build its release, load it, roll it onto Ray Serve."""
+    """Deploy an exact model version: build its release, load it, roll it onto Ray Serve.
+
+    The deploy runs as a job on the control plane; this command shows its progress and
+    waits for it (Ctrl-C stops waiting, not the job). A second deploy of the same name
+    while one runs is refused (409).
+    """
+    client = _client()
     with _user_errors():
-        with err_console.status(f"deploying {model} v{version} (build, preflight, roll out)..."):
-            dep = _client().deploy(model, version=version, name=name, protocol=protocol,
-                                   replicas=replicas)
+        if detach:
+            job = client.start_deploy(model, version=version, name=name, protocol=protocol,
+                                      replicas=replicas)
+            _emit(job, output, _jobs_table([job]))
+            return
+        with _job_progress(f"deploying {model} v{version}") as progress:
+            dep = client.deploy(model, version=version, name=name, protocol=protocol,
+                                replicas=replicas, on_progress=progress)
     _emit(dep.info, output, _deployment_table([dep.info]))
 
 
@@ -319,6 +346,266 @@ def predict(
         table.add_row(str(i), str(p))
     table.caption = f"release {result.release_id} via {result.protocol}"
     _emit(payload, output, table)
+
+
+# -- access -------------------------------------------------------------------------------
+@app.command()
+def login(
+    token: Annotated[str | None, typer.Option(help="an API token (or pipe one on stdin)",
+                                              envvar="FERRY_LOGIN_TOKEN")] = None,
+    token_file: Annotated[Path | None, typer.Option(help="read the token from this file")] = None,
+    url: Annotated[str | None, typer.Option(help="control-plane URL (default FERRY_URL)")] = None,
+) -> None:
+    """Check an API token against the control plane and save it for that URL.
+
+    The token is stored in $FERRY_HOME/credentials.json (mode 600) and used by the CLI and
+    by ferry.Client(). The local platform's admin token is in $FERRY_HOME/admin-token
+    (`ferry up` logs you in with it).
+    """
+    settings = ClientSettings()
+    target = (url or settings.url).rstrip("/")
+    secret = token
+    if token_file is not None:
+        try:
+            secret = token_file.read_text().strip()
+        except OSError as e:
+            err_console.print(f"[red]error[/red]: cannot read {token_file}: {e.strerror}")
+            raise typer.Exit(2) from None
+    if not secret and not sys.stdin.isatty():
+        secret = sys.stdin.readline().strip()
+    if not secret:
+        err_console.print("[red]error[/red]: give a token: --token, --token-file or on stdin")
+        raise typer.Exit(2)
+    with _user_errors():
+        who = Client(target, token=secret).whoami()
+    path = credentials.save(settings.home, target, secret)
+    console.print(f"logged in to {target} as {who.user}"
+                  f"{' (platform admin)' if who.is_admin else ''}; token saved in {path}")
+
+
+@app.command()
+def logout(url: Annotated[str | None, typer.Option(help="control-plane URL")] = None) -> None:
+    """Forget the saved token for the control plane."""
+    settings = ClientSettings()
+    target = (url or settings.url).rstrip("/")
+    forgot = credentials.forget(settings.home, target)
+    console.print(f"logged out of {target}" if forgot else f"no saved token for {target}")
+
+
+@app.command()
+def whoami(output: OutputOpt = Output.table) -> None:
+    """Who the saved token belongs to, and its roles per team."""
+    with _user_errors():
+        who = _client().whoami()
+    table = Table("user", "platform admin", "roles", "token")
+    table.add_row(who.user, "yes" if who.is_admin else "no",
+                  ", ".join(f"{t}: {r.value}" for t, r in who.roles.items()) or "-", who.token_id)
+    _emit(who, output, table)
+
+
+teams_app = typer.Typer(help="Teams and their members (roles: viewer, deployer, admin).",
+                        no_args_is_help=True)
+app.add_typer(teams_app, name="teams")
+
+
+def _teams_table(teams: list[Any]) -> Table:
+    table = Table("team", "members", "description")
+    for t in teams:
+        table.add_row(t.name, ", ".join(f"{u} ({r.value})" for u, r in t.members.items()) or "-",
+                      t.description)
+    return table
+
+
+@teams_app.command("list")
+def teams_list(output: OutputOpt = Output.table) -> None:
+    """Every team and its members."""
+    with _user_errors():
+        teams = _client().teams()
+    _emit(teams, output, _teams_table(teams))
+
+
+@teams_app.command("create")
+def teams_create(name: str, description: str = "", output: OutputOpt = Output.table) -> None:
+    """Create a team (platform admins)."""
+    with _user_errors():
+        team = _client().create_team(name, description)
+    _emit(team, output, _teams_table([team]))
+
+
+@teams_app.command("add-member")
+def teams_add_member(
+    team: str, user: str,
+    role: Annotated[str, typer.Option(help="viewer (read), deployer (change the team's models "
+                                           "and deployments), admin (also its members)")] = "viewer",
+    output: OutputOpt = Output.table,
+) -> None:
+    """Add a user to a team, or change their role (team admins)."""
+    with _user_errors():
+        result = _client().set_member(team, user, role)
+    _emit(result, output, _teams_table([result]))
+
+
+@teams_app.command("remove-member")
+def teams_remove_member(team: str, user: str) -> None:
+    """Remove a user from a team (team admins)."""
+    with _user_errors():
+        _client().remove_member(team, user)
+    console.print(f"removed {user} from {team}")
+
+
+users_app = typer.Typer(help="Users (platform admins create them).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("list")
+def users_list(output: OutputOpt = Output.table) -> None:
+    with _user_errors():
+        users = _client().users()
+    table = Table("user", "platform admin", "roles")
+    for u in users:
+        table.add_row(u.name, "yes" if u.is_admin else "no",
+                      ", ".join(f"{t}: {r.value}" for t, r in u.roles.items()) or "-")
+    _emit(users, output, table)
+
+
+@users_app.command("create")
+def users_create(name: str, admin: bool = False, output: OutputOpt = Output.table) -> None:
+    """Create a user; then `ferry teams add-member` and `ferry tokens create --user`."""
+    with _user_errors():
+        user = _client().create_user(name, is_admin=admin)
+    _emit(user, output, None)
+
+
+tokens_app = typer.Typer(help="API tokens (stored hashed; a secret is shown once).",
+                         no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    user: Annotated[str | None, typer.Option(help="for this user (platform admins)")] = None,
+    description: str = "",
+    ttl_days: Annotated[float, typer.Option(help="lifetime in days (0: no expiry)")] = 90,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Create an API token and print its secret (only now)."""
+    with _user_errors():
+        issued = _client().create_token(user=user, description=description,
+                                        ttl_days=ttl_days or None)
+    if output is Output.json:
+        _emit(issued, output)
+        return
+    console.print(f"token {issued.id} for {issued.user}"
+                  f"{', expires ' + issued.expires_at.isoformat() if issued.expires_at else ''}:")
+    console.print(issued.token, soft_wrap=True, highlight=False)
+    err_console.print("Store it now: it is not shown again. Use it with `ferry login --token ...`.")
+
+
+@tokens_app.command("list")
+def tokens_list(output: OutputOpt = Output.table) -> None:
+    """Your tokens (platform admins: all), without their secrets."""
+    with _user_errors():
+        tokens = _client().tokens()
+    table = Table("id", "user", "description", "created", "expires", "revoked")
+    for t in tokens:
+        table.add_row(t.id, t.user, t.description, t.created_at.isoformat(timespec="minutes"),
+                      t.expires_at.isoformat(timespec="minutes") if t.expires_at else "never",
+                      t.revoked_at.isoformat(timespec="minutes") if t.revoked_at else "-")
+    _emit(tokens, output, table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: str) -> None:
+    """Revoke a token at once (yours, or any as a platform admin)."""
+    with _user_errors():
+        _client().revoke_token(token_id)
+    console.print(f"revoked {token_id}")
+
+
+@app.command()
+def audit(
+    actor: Annotated[str | None, typer.Option(help="only this user's actions")] = None,
+    resource: Annotated[str | None, typer.Option(help="e.g. deployment/churn, model/churn")] = None,
+    team: Annotated[str | None, typer.Option(help="only this team's resources")] = None,
+    action: Annotated[str | None, typer.Option(help="e.g. deploy, undeploy, model.register")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    output: OutputOpt = Output.table,
+) -> None:
+    """The audit log: who changed what, when, and from which release to which."""
+    with _user_errors():
+        events = _client().audit(actor=actor, resource=resource, team=team, action=action,
+                                 limit=limit)
+    table = Table("when", "who", "action", "resource", "team", "outcome", "details")
+    for e in events:
+        details = e.details
+        change = (f"{details.get('from_release') or '-'} -> {details.get('to_release') or '-'}"
+                  if "to_release" in details else
+                  ", ".join(f"{k}={v}" for k, v in details.items())[:60])
+        table.add_row(e.at.isoformat(timespec="seconds"), e.actor, e.action, e.resource,
+                      e.team or "-", e.outcome, change)
+    _emit(events, output, table)
+
+
+# -- jobs -----------------------------------------------------------------------------------
+jobs_app = typer.Typer(help="Long operations (deploy, undeploy, materialize, reconcile).",
+                       invoke_without_command=True)
+app.add_typer(jobs_app, name="jobs")
+
+
+def _jobs_table(jobs: list[Any]) -> Table:
+    table = Table("id", "kind", "target", "state", "%", "step", "actor", "created")
+    for j in jobs:
+        state = {"failed": "[red]failed[/red]", "succeeded": "[green]succeeded[/green]"}.get(
+            j.state.value, j.state.value)
+        table.add_row(j.id, j.kind, j.target, state, str(j.percent), j.step[:50], j.actor,
+                      j.created_at.isoformat(timespec="seconds"))
+    return table
+
+
+@jobs_app.callback()
+def jobs_list(
+    ctx: typer.Context,
+    kind: Annotated[str | None, typer.Option(help="deploy, undeploy, materialize, reconcile")] = None,
+    target: Annotated[str | None, typer.Option(help="deployment name, or 'features'")] = None,
+    state: Annotated[str | None, typer.Option(help="queued, running, succeeded, failed")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    output: OutputOpt = Output.table,
+) -> None:
+    """List recent jobs, newest first (`ferry jobs show ID` for one, with its log)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with _user_errors():
+        jobs = _client().jobs(kind=kind, target=target, state=state, limit=limit)
+    _emit(jobs, output, _jobs_table(jobs))
+
+
+@jobs_app.command("show")
+def jobs_show(
+    job_id: Annotated[str, typer.Argument(help="job id")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="wait for it to end")] = False,
+    output: OutputOpt = Output.table,
+) -> None:
+    """One job: state, progress, result or error, and its log."""
+    client = _client()
+    with _user_errors():
+        if follow:
+            with _job_progress(f"job {job_id}") as progress:
+                try:
+                    client.wait(job_id, on_progress=progress)
+                except FerryError:
+                    pass  # shown below with the log
+        job = client.job(job_id)
+        logs = client.job_logs(job_id)
+    if output is Output.json:
+        _emit({**job.model_dump(mode="json"), "logs": [line.model_dump(mode="json")
+                                                       for line in logs]}, output)
+        return
+    console.print(_jobs_table([job]))
+    for line in logs:
+        console.print(f"  {line.at.isoformat(timespec='seconds')}  {line.line}")
+    if job.error:
+        err_console.print(f"[red]error[/red] ({job.error.get('code')}): {job.error.get('message')}")
+        raise typer.Exit(2)
 
 
 def main() -> None:

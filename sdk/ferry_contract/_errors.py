@@ -13,7 +13,11 @@ that body back into the same class with :func:`error_from_body`.
     │   ├── ModelNotFound (404, model_not_found)
     │   ├── VersionNotFound (404, version_not_found)
     │   ├── DeploymentNotFound (404, deployment_not_found)
-    │   └── FeatureNotFound (404, feature_not_found)   unknown view, version or feature
+    │   ├── FeatureNotFound (404, feature_not_found)   unknown view, version or feature
+    │   ├── JobNotFound (404, job_not_found)
+    │   └── IdentityNotFound (404, identity_not_found)  unknown team, user or token
+    ├── Unauthenticated (401, unauthenticated)     no token, or an unknown/expired/revoked one
+    ├── Forbidden (403, forbidden)                 the caller's role does not allow it
     ├── Conflict (409, conflict)                   e.g. a deploy of that name is under way
     ├── ReleaseFailed (422, release_failed)        the model could not be packaged or loaded
     ├── IncompatibleRelease (422, incompatible_release)  code/data do not match the model
@@ -89,6 +93,28 @@ class FeatureNotFound(NotFound):
     code = "feature_not_found"
 
 
+class JobNotFound(NotFound):
+    code = "job_not_found"
+
+
+class IdentityNotFound(NotFound):
+    code = "identity_not_found"
+
+
+class Unauthenticated(FerryError):
+    """No credentials, or credentials the control plane does not accept. Never echoes them."""
+
+    code = "unauthenticated"
+    status = 401
+
+
+class Forbidden(FerryError):
+    """Authenticated, but the caller's role in the owning team does not allow the change."""
+
+    code = "forbidden"
+    status = 403
+
+
 class Conflict(FerryError):
     code = "conflict"
     status = 409
@@ -140,7 +166,8 @@ def error_from_body(body: Any, *, status: int) -> FerryError:
         exc = cls(str(err.get("message", "")), details=err.get("details") or {})
         return exc
     # Not one of ours (a proxy, a crash page): keep the status and the text.
-    for cls in [InvalidRequest, NotFound, Conflict, PlatformUnavailable]:
+    for cls in [InvalidRequest, Unauthenticated, Forbidden, NotFound, Conflict,
+                PlatformUnavailable]:
         if cls.status == status:
             return cls(f"HTTP {status}: {str(body)[:500]}")
     return FerryError(f"HTTP {status}: {str(body)[:500]}")

@@ -206,3 +206,117 @@ class TrainingSetPublic(_Schema):
     feature_refs: list[str] = Field(description="the exact versions used, in column order")
     columns: list[str]
     rows: list[list[Any]]
+
+
+class JobState(str, Enum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+    @property
+    def done(self) -> bool:
+        return self in (JobState.succeeded, JobState.failed)
+
+
+class JobPublic(_Schema):
+    """A long operation (deploy, undeploy, materialize, reconcile) and where it stands."""
+
+    id: str
+    kind: str = Field(description="deploy, undeploy, materialize or reconcile")
+    target: str = Field(description="what it changes: a deployment name, or 'features'")
+    state: JobState
+    actor: str = Field(description="who started it ('ferry' for the control plane itself)")
+    team: str | None = None
+    step: str = Field(default="", description="the step under way, or the last one")
+    percent: int = Field(default=0, ge=0, le=100)
+    request: dict[str, Any] = Field(default_factory=dict)
+    result: dict[str, Any] | None = Field(default=None, description="set when succeeded")
+    error: dict[str, Any] | None = Field(
+        default=None, description="set when failed: code, message, status, details")
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class JobLogLine(_Schema):
+    seq: int
+    at: datetime
+    line: str
+
+
+# -- access: users, teams, tokens, audit ------------------------------------------------------
+class Role(str, Enum):
+    viewer = "viewer"
+    deployer = "deployer"
+    admin = "admin"
+
+
+TEAM_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
+
+
+class PrincipalPublic(_Schema):
+    """Who the caller is: ``ferry whoami``."""
+
+    user: str
+    is_admin: bool = Field(description="platform admin: may do everything")
+    roles: dict[str, Role] = Field(description="team -> role")
+    token_id: str
+
+
+class TeamCreate(_Schema):
+    name: str = Field(pattern=TEAM_PATTERN)
+    description: str = Field(default="", max_length=500)
+
+
+class TeamPublic(_Schema):
+    name: str
+    description: str = ""
+    members: dict[str, Role] = Field(default_factory=dict, description="user -> role")
+
+
+class MemberUpdate(_Schema):
+    role: Role
+
+
+class UserCreate(_Schema):
+    name: str = Field(pattern=TEAM_PATTERN)
+    is_admin: bool = False
+
+
+class UserPublic(_Schema):
+    name: str
+    is_admin: bool
+    roles: dict[str, Role] = Field(default_factory=dict)
+
+
+class TokenCreate(_Schema):
+    user: str | None = Field(default=None, pattern=TEAM_PATTERN,
+                             description="whose token (default: the caller; others: admins)")
+    description: str = Field(default="", max_length=200)
+    ttl_days: float | None = Field(default=90, gt=0, le=3650,
+                                   description="lifetime in days; null: no expiry")
+
+
+class TokenPublic(_Schema):
+    id: str
+    user: str
+    description: str = ""
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class TokenIssued(TokenPublic):
+    token: str = Field(description="the secret: shown only in this answer, stored hashed")
+
+
+class AuditEventPublic(_Schema):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    resource: str
+    team: str | None = None
+    outcome: str = Field(description="ok, accepted, succeeded, failed or denied")
+    details: dict[str, Any] = Field(default_factory=dict)

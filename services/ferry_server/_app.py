@@ -3,21 +3,26 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ferry_contract import ErrorBody, FerryError, InvalidRequest
 from ferry_platform import Platform, Settings, __version__
-from ferry_server.routes import deployments, features, models, platform
+from ferry_server._limits import BodyLimit
+from ferry_server.routes import access, audit, deployments, features, jobs, models, platform
 
 log = logging.getLogger("ferry.server")
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorBody, "description": text}
-    for status, text in [(400, "Malformed request"), (404, "Not found"), (409, "Conflict"),
+    for status, text in [(400, "Malformed request"), (401, "No valid API token"),
+                         (403, "The caller's role does not allow it"), (404, "Not found"),
+                         (409, "Conflict"), (413, "Request body too large"),
                          (422, "Refused input or release"), (503, "Platform unavailable")]
 }
 
@@ -53,16 +58,12 @@ def create_app(settings: Settings | None = None, *, platform_obj: Platform | Non
             if start_runtime:
                 plat.stop()
 
-    app = FastAPI(
-        title="Ferry control plane",
-        version=__version__,
-        description="Register models, deploy them as releases on Ray Serve, inspect and "
-        "undeploy them. Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`.",
-        lifespan=lifespan,
-        generate_unique_id_function=_operation_id,
-        responses=ERROR_RESPONSES,
-    )
+    app = _api(lifespan)
+    app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 2**20))
     app.state.platform = plat
+    hint = plat.prepare()
+    if hint:
+        log.warning(hint)
 
     @app.exception_handler(FerryError)
     async def _ferry_error(_: Request, exc: FerryError) -> JSONResponse:
@@ -74,14 +75,46 @@ def create_app(settings: Settings | None = None, *, platform_obj: Platform | Non
         err = InvalidRequest(message, details={"problems": problems})
         return JSONResponse(err.to_body(), status_code=err.status)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {400: "invalid_request", 401: "unauthenticated", 403: "forbidden",
+                404: "not_found", 405: "method_not_allowed", 413: "too_large",
+                415: "unsupported_media_type"}.get(exc.status_code, "http_error")
+        message = str(exc.detail)
+        if exc.status_code == 400 and "pars" in message:
+            message = f"{message}: send a JSON body with content-type application/json"
+        return JSONResponse({"error": {"code": code, "message": message}},
+                            status_code=exc.status_code, headers=exc.headers)
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         err = FerryError(f"internal error ({type(exc).__name__}); see the control-plane log")
         return JSONResponse(err.to_body(), status_code=500)
 
-    app.include_router(platform.router)
-    app.include_router(models.router)
-    app.include_router(deployments.router)
-    app.include_router(features.router)
     return app
+
+
+DESCRIPTION = """\
+The one API every Ferry surface (SDK, CLI, portal) goes through: register models, deploy
+them as releases on Ray Serve, follow long operations as jobs, manage versioned features,
+teams, tokens and the audit log.
+
+Authenticate with `Authorization: Bearer <token>` (`ferry login`); only `/v1/health` is
+open. Errors are `{"error": {"code", "message", "details"}}` with a stable `code`.
+"""
+
+
+def _api(lifespan: Any = None) -> FastAPI:
+    app = FastAPI(title="Ferry control plane", version=__version__, description=DESCRIPTION,
+                  lifespan=lifespan, generate_unique_id_function=_operation_id,
+                  responses=ERROR_RESPONSES)
+    for module in (platform, models, deployments, jobs, features, access, audit):
+        app.include_router(module.router)
+    return app
+
+
+def openapi_spec() -> dict[str, Any]:
+    """The API's OpenAPI document, without building a platform."""
+    spec: dict[str, Any] = _api().openapi()
+    return spec

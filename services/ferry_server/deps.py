@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ferry_platform import Platform
+from ferry_platform.access import Principal
+
+_bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer fy_...`")
 
 
 def get_platform(request: Request) -> Platform:
@@ -15,3 +19,17 @@ def get_platform(request: Request) -> Platform:
 
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+
+def get_principal(
+    request: Request,
+    platform: PlatformDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, from its bearer token (401 without a valid one)."""
+    principal = platform.access.authenticate(credentials.credentials if credentials else None)
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -74,15 +74,19 @@ def test_freshness_per_view_version(registry_client, repo) -> None:  # type: ign
     assert v0.newest == newest
 
 
-def test_materialize_reports_progress_per_view_and_refuses_bad_windows(registry_client, repo) -> None:  # type: ignore[no-untyped-def]
+def test_materialize_runs_as_a_job_with_progress_and_refuses_bad_windows(registry_client, repo) -> None:  # type: ignore[no-untyped-def]
     from datetime import timedelta
 
     end = snapshots(t0=RECENT_T0)["event_timestamp"].max().to_pydatetime() + timedelta(seconds=1)
-    seen: list[tuple[int, int, str]] = []
-    views = registry_client.materialize(RECENT_T0 - timedelta(days=1), end, ["customer_stats"],
-                                        on_progress=lambda *a: seen.append(a))
-    assert seen == [(0, 1, "customer_stats"), (1, 1, "")]
-    assert "customer_stats" in [v.name for v in views]
+    seen: list[tuple[str, int]] = []
+    done = registry_client.materialize(RECENT_T0 - timedelta(days=1), end, ["customer_stats"],
+                                       on_progress=lambda *a: seen.append(a))
+    assert done == ["customer_stats@v0"]
+    assert seen[-1] == ("materialized", 100)
+    [job] = registry_client.jobs(kind="materialize", limit=1)
+    assert job.state.value == "succeeded" and job.result == {"materialized": done}
+    lines = [entry.line for entry in registry_client.job_logs(job.id)]
+    assert lines == ["materializing customer_stats@v0", "materialized"]
     with pytest.raises(ferry.InvalidRequest, match="must be after start"):
         registry_client.materialize(end, RECENT_T0, ["customer_stats"])
     with pytest.raises(ferry.NotFound, match="'nope'"):

@@ -76,3 +76,27 @@ def test_api_refuses_a_uri_that_is_not_a_model(registry_client, registered) -> N
         registry_client._request("POST", "/v1/models/reg-churn/versions", json={
             "model_uri": "models:/m-doesnotexist", "run_id": registered.run_id,
             "framework": "sklearn", "training_data_digest": "x", "code_version": "y"})
+
+
+def test_the_catalog_answers_reads_and_picks_up_what_mlflow_got_directly(  # type: ignore[no-untyped-def]
+        registered, registry_client, platform_core, settings) -> None:
+    client = MlflowClient(settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
+    # reads never create experiments (they used to, as a side effect)
+    experiments = len(client.search_experiments())
+    registry_client.models()
+    registry_client.model("reg-churn")
+    assert len(client.search_experiments()) == experiments
+
+    # a version registered in MLflow by hand, not through Ferry
+    source = client.get_model_version("reg-churn", str(registered.version)).source
+    direct = client.create_model_version("reg-churn", source=source, run_id=registered.run_id,
+                                         tags={"ferry.framework": "sklearn"})
+    got = registry_client.version("reg-churn", int(direct.version))  # a catalog miss
+    assert got.version == int(direct.version) and got.framework == "sklearn"
+    # and a model only MLflow knows is imported by the sync every start runs
+    client.create_registered_model("reg-outside")
+    client.create_model_version("reg-outside", source=source, tags={})
+    assert "reg-outside" not in [m.name for m in registry_client.models()]
+    assert platform_core.registry.sync() >= 1
+    assert "reg-outside" in [m.name for m in registry_client.models()]
+    assert [v.version for v in registry_client.versions("reg-outside")] == [1]

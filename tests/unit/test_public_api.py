@@ -40,3 +40,20 @@ def test_importing_the_sdk_stays_light() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == ""
+
+
+def test_the_api_reference_is_generated_from_the_current_openapi() -> None:
+    from ferry_server.openapi import render
+
+    stale = [str(p) for p, text in render().items() if not p.exists() or p.read_text() != text]
+    assert not stale, f"regenerate with `python -m ferry_server.openapi`: {stale}"
+
+
+def test_operation_ids_are_stable_function_names_and_unique() -> None:
+    from ferry_server._app import openapi_spec
+
+    ids = [op["operationId"] for methods in openapi_spec()["paths"].values()
+           for op in methods.values()]
+    assert len(ids) == len(set(ids))
+    assert {"create_deployment", "get_job", "list_audit_events", "create_token",
+            "whoami"} <= set(ids)

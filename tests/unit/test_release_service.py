@@ -5,128 +5,21 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
+from _fakes import FakePackager, FakeRegistry, FakeRuntime
 
 from ferry_contract import (
     ColumnSpec,
     Conflict,
     DeploymentCreate,
     DeploymentNotFound,
-    Endpoints,
-    ModelPublic,
-    ModelVersionCreate,
-    ModelVersionPublic,
     Protocol,
     ReleaseFailed,
     VersionNotFound,
 )
-from ferry_platform.core import FeatureBinding, ReleaseManifest
 from ferry_platform.releases import Defaults, ReleaseService
-from ferry_platform.serving import AppState
 from ferry_platform.store import SqlStateStore
-
-SIG = [ColumnSpec(name="x", type="double")]
-
-
-class FakeRegistry:
-    def __init__(self, versions: dict[str, list[int]],
-                 refs: dict[int, list[str]] | None = None,
-                 signature: list[ColumnSpec] | None = None) -> None:
-        self.versions = versions
-        self.refs = refs or {}
-        self.signature = signature or SIG
-
-    def client_tracking_uri(self) -> str:
-        return "sqlite://"
-
-    def ensure_model(self, name: str, description: str = "") -> ModelPublic:
-        raise NotImplementedError
-
-    def get_model(self, name: str) -> ModelPublic:
-        raise NotImplementedError
-
-    def list_models(self) -> list[ModelPublic]:
-        return []
-
-    def register_version(self, name: str, create: ModelVersionCreate) -> ModelVersionPublic:
-        raise NotImplementedError
-
-    def get_version(self, name: str, version: int) -> ModelVersionPublic:
-        if version not in self.versions.get(name, []):
-            raise VersionNotFound(f"{name} has no version {version}")
-        return ModelVersionPublic(name=name, version=version, run_id="r", model_uri="models:/m",
-                                  framework="sklearn", model_digest=f"sha256:{name}{version}",
-                                  training_data_digest="d", code_version="c",
-                                  signature=self.signature, feature_refs=self.refs.get(version, []))
-
-    def list_versions(self, name: str) -> list[ModelVersionPublic]:
-        return [self.get_version(name, v) for v in self.versions.get(name, [])]
-
-    def download_version(self, name: str, version: int, dst: Path) -> Path:
-        raise NotImplementedError
-
-
-class FakePackager:
-    def __init__(self) -> None:
-        self.built: list[str] = []
-
-    def build(self, version: ModelVersionPublic) -> ReleaseManifest:
-        rid = f"{version.name}-v{version.version}-x"
-        self.built.append(rid)
-        return ReleaseManifest(release_id=rid, model=version.name, version=version.version,
-                               model_uri=version.model_uri, model_digest=version.model_digest,
-                               training_data_digest="d", code_version="c", framework="sklearn",
-                               signature=SIG, ferry_version="0", bento_tag=f"b:{rid}")
-
-    def get(self, release_id: str) -> ReleaseManifest | None:
-        return None
-
-
-@dataclass
-class FakeRuntime:
-    broken: set[str] = field(default_factory=set)       # fail preflight
-    unschedulable: set[str] = field(default_factory=set)  # fail apply
-    serving: dict[str, str] = field(default_factory=dict)
-    applied: list[tuple[str, str]] = field(default_factory=list)
-    gate: threading.Event | None = None
-    bindings: list[FeatureBinding | None] = field(default_factory=list)
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def preflight(self, manifest: ReleaseManifest, protocol: Protocol,
-                  features: FeatureBinding | None = None) -> None:
-        self.bindings.append(features)
-        if manifest.release_id in self.broken:
-            raise ReleaseFailed(f"release {manifest.release_id} cannot be loaded: boom")
-
-    def apply(self, name: str, manifest: ReleaseManifest, replicas: int, protocol: Protocol,
-              features: FeatureBinding | None = None) -> None:
-        if self.gate is not None:
-            self.gate.wait(5)
-        self.applied.append((name, manifest.release_id))
-        if manifest.release_id in self.unschedulable:
-            self.serving.pop(name, None)
-            raise ReleaseFailed("replicas never started")
-        self.serving[name] = manifest.release_id
-
-    def delete(self, name: str) -> None:
-        self.serving.pop(name, None)
-
-    def state(self, name: str) -> AppState:
-        return AppState("running" if name in self.serving else "not_found")
-
-    def names(self) -> list[str]:
-        return sorted(self.serving)
-
-    def endpoints(self, name: str, protocol: Protocol) -> Endpoints:
-        return Endpoints(rest=f"http://x/{name}")
-
-    def health(self) -> str:
-        return "connected"
 
 
 def service(runtime: FakeRuntime | None = None):  # type: ignore[no-untyped-def]

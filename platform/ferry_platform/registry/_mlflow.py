@@ -128,10 +128,11 @@ class MlflowRegistry:
         if not versions:
             found = self._client.search_model_versions(f"name='{rm.name}'")
             versions = [int(v.version) for v in found]
+        exp = self._client.get_experiment_by_name(EXPERIMENT_PREFIX + rm.name)  # read only
         return ModelPublic(
             name=rm.name,
             description=rm.description or "",
-            experiment_id=self._experiment_id(rm.name),
+            experiment_id=str(exp.experiment_id) if exp is not None else "",
             latest_version=max(versions) if versions else None,
             aliases={k: int(v) for k, v in (rm.aliases or {}).items()},
         )

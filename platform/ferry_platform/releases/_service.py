@@ -37,7 +37,8 @@ from ferry_platform.store import DeploymentRecord, StateStore
 
 log = logging.getLogger("ferry.releases")
 
-Progress = Callable[[str], None]
+Progress = Callable[[str, int], None]
+"""``progress(message, percent)``: a step of a long operation."""
 
 
 class FeaturePort(TypingProtocol):
@@ -123,22 +124,23 @@ class ReleaseService:
                 self._busy.discard(name)
 
     # -- use cases ----------------------------------------------------------------------
-    def deploy(self, req: DeploymentCreate, progress: Progress | None = None) -> DeploymentPublic:
-        say = progress or (lambda msg: log.info(msg))
+    def deploy(self, req: DeploymentCreate, progress: Progress | None = None,
+               team: str | None = None, job_id: str | None = None) -> DeploymentPublic:
+        say = progress or (lambda msg, _pct: log.info(msg))
         name = req.name or req.model
         replicas = req.replicas or self._defaults.replicas
         protocol = self._defaults.protocol if req.protocol is Protocol.auto else req.protocol
         with self._exclusive(name, "deploy"):
-            say(f"resolving {req.model} v{req.version} in the registry")
+            say(f"resolving {req.model} v{req.version} in the registry", 5)
             version = self._registry.get_version(req.model, req.version)
             binding = self._feature_binding(version)
-            say(f"building release of {req.model} v{req.version}")
+            say(f"building release of {req.model} v{req.version}", 15)
             manifest = self._packager.build(version)
             self._store.save_release(manifest)
-            say(f"loading release {manifest.release_id} in isolation")
+            say(f"loading release {manifest.release_id} in isolation", 40)
             self._runtime.preflight(manifest, protocol, binding)
             previous = self._store.get_deployment(name)
-            say(f"rolling {manifest.release_id} onto {replicas} replica(s)")
+            say(f"rolling {manifest.release_id} onto {replicas} replica(s)", 65)
             try:
                 self._runtime.apply(name, manifest, replicas, protocol, binding)
             except FerryError as e:
@@ -149,8 +151,9 @@ class ReleaseService:
                 prev_id = previous.previous_release_id
             record = self._store.put_deployment(DeploymentRecord(
                 name=name, release_id=manifest.release_id, protocol=protocol,
-                replicas=replicas, previous_release_id=prev_id))
-            say(f"{name} is serving {manifest.release_id}")
+                replicas=replicas, previous_release_id=prev_id,
+                team=team or (previous.team if previous else None), job_id=job_id))
+            say(f"{name} is serving {manifest.release_id}", 100)
             return self._public(record, manifest)
 
     def _feature_binding(self, version: ModelVersionPublic) -> FeatureBinding | None:
@@ -202,6 +205,19 @@ class ReleaseService:
                 f"{cause.message} Restoring the previous release {previous.release_id} "
                 f"also failed: {e.message}") from e
 
+    def reapply(self, name: str, progress: Progress | None = None) -> DeploymentPublic:
+        """Make the runtime serve ``name``'s recorded release again (after a restart of the
+        runtime, or an interrupted change)."""
+        say = progress or (lambda msg, _pct: log.info(msg))
+        with self._exclusive(name, "reconcile"):
+            record, manifest = self._recorded(name)
+            say(f"re-applying {record.release_id} to {name} ({record.replicas} replica(s))", 10)
+            binding = self._feature_binding(
+                self._registry.get_version(manifest.model, manifest.version))
+            self._runtime.apply(name, manifest, record.replicas, record.protocol, binding)
+            say(f"{name} is serving {record.release_id} again", 100)
+            return self._public(record, manifest)
+
     def undeploy(self, name: str) -> None:
         with self._exclusive(name, "undeploy"):
             record = self._store.get_deployment(name)
@@ -211,13 +227,16 @@ class ReleaseService:
             self._store.delete_deployment(name)
 
     def get(self, name: str) -> DeploymentPublic:
+        return self._public(*self._recorded(name))
+
+    def _recorded(self, name: str) -> tuple[DeploymentRecord, ReleaseManifest]:
         record = self._store.get_deployment(name)
         if record is None:
             raise DeploymentNotFound(self._unknown(name))
         manifest = self._store.get_release(record.release_id)
         if manifest is None:  # pragma: no cover - releases are never deleted
             raise DeploymentNotFound(f"release {record.release_id} of {name!r} is missing")
-        return self._public(record, manifest)
+        return record, manifest
 
     def list(self) -> list[DeploymentPublic]:
         out = []

@@ -241,6 +241,26 @@ class RayServeRuntime:
 
         return sorted(serve.status().applications.keys())
 
+    def release_of(self, name: str) -> str | None:
+        import asyncio
+        from concurrent.futures import ThreadPoolExecutor
+
+        from ray import serve
+
+        if self.state(name).status != "running":
+            return None
+
+        async def ask() -> str:
+            # In throughput mode handles route on the caller's event loop: give it one.
+            return str(await serve.get_app_handle(name).release_id.remote())
+
+        try:
+            with ThreadPoolExecutor(1, thread_name_prefix="ferry-ask") as pool:
+                return pool.submit(asyncio.run, ask()).result(timeout=60)
+        except Exception as e:  # noqa: BLE001 - not answering is "not serving"
+            log.warning("could not ask %s for its release: %s", name, e)
+            return None
+
     def endpoints(self, name: str, protocol: Protocol) -> Endpoints:
         rest = f"{self._settings.serve_http_url}/{name}" if protocol is not Protocol.grpc else None
         grpc = self._settings.serve_grpc_target if protocol is not Protocol.rest else None

@@ -203,6 +203,10 @@ class FerryReplica:
             feature_refs=self._binding.refs if self._binding else [],
         )
 
+    def release_id(self) -> str:
+        """Which release this replica serves (asked by the control plane when reconciling)."""
+        return self.manifest.release_id
+
     def check_health(self) -> None:
         """Serve's health probe: the model must still answer its logged input example."""
         self._model.predict_frame(self._example)

@@ -4,45 +4,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from datetime import datetime
 from typing import Protocol as TypingProtocol
 
-from sqlalchemy import DateTime, Integer, String, Text, create_engine, select
-from sqlalchemy.engine import make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
-from sqlalchemy.pool import StaticPool
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ferry_contract import Protocol
 from ferry_platform.core import ReleaseManifest
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-class _Base(DeclarativeBase):
-    pass
-
-
-class _Release(_Base):
-    __tablename__ = "ferry_releases"
-    release_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    model: Mapped[str] = mapped_column(String(100), index=True)
-    version: Mapped[int] = mapped_column(Integer)
-    manifest: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-
-
-class _Deployment(_Base):
-    __tablename__ = "ferry_deployments"
-    name: Mapped[str] = mapped_column(String(100), primary_key=True)
-    release_id: Mapped[str] = mapped_column(String(200))
-    previous_release_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    protocol: Mapped[str] = mapped_column(String(10))
-    replicas: Mapped[int] = mapped_column(Integer)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+from ferry_platform.store._db import Database
+from ferry_platform.store._tables import Deployment as _Deployment
+from ferry_platform.store._tables import Release as _Release
+from ferry_platform.store._tables import now as _now
 
 
 @dataclass(frozen=True)
@@ -53,6 +26,9 @@ class DeploymentRecord:
     replicas: int
     previous_release_id: str | None = None
     updated_at: datetime | None = None
+    team: str | None = None
+    revision: int = 0
+    job_id: str | None = None  # the job that wrote this record
 
 
 class StateStore(TypingProtocol):
@@ -72,21 +48,14 @@ class StateStore(TypingProtocol):
 class SqlStateStore:
     """:class:`StateStore` on any SQLAlchemy URL."""
 
-    def __init__(self, url: str) -> None:
-        parsed = make_url(url)
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
-        if parsed.drivername.startswith("sqlite"):
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            else:  # one shared in-memory database for every thread
-                kwargs = {"poolclass": StaticPool,
-                          "connect_args": {"check_same_thread": False}}
-        self._engine = create_engine(url, **kwargs)
-        _Base.metadata.create_all(self._engine)
-        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+    def __init__(self, db: Database | str) -> None:
+        if isinstance(db, str):
+            db = Database(db)
+            db.upgrade()
+        self.db = db
 
     def _session(self) -> Session:
-        return self._sessions()
+        return self.db.session()
 
     def save_release(self, manifest: ReleaseManifest) -> None:
         with self._session() as s, s.begin():
@@ -112,13 +81,19 @@ class SqlStateStore:
             row.protocol = record.protocol.value
             row.replicas = record.replicas
             row.updated_at = now
+            row.team = record.team
+            row.revision = (row.revision or 0) + 1
+            row.job_id = record.job_id
+            revision = row.revision
         return DeploymentRecord(record.name, record.release_id, record.protocol, record.replicas,
-                                record.previous_release_id, now)
+                                record.previous_release_id, now, record.team, revision,
+                                record.job_id)
 
     @staticmethod
     def _record(row: _Deployment) -> DeploymentRecord:
         return DeploymentRecord(row.name, row.release_id, Protocol(row.protocol), row.replicas,
-                                row.previous_release_id, row.updated_at)
+                                row.previous_release_id, row.updated_at, row.team, row.revision,
+                                row.job_id)
 
     def get_deployment(self, name: str) -> DeploymentRecord | None:
         with self._session() as s:

@@ -1,21 +1,24 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Response
 
 from ferry_contract import (
     FeatureChangePublic,
     FeatureFreshnessPublic,
+    FeatureNotFound,
     FeaturePlanPublic,
     FeatureVersionPublic,
     FeatureViewPublic,
+    JobPublic,
     MaterializeCreate,
     TrainingSetCreate,
     TrainingSetPublic,
 )
 from ferry_platform.features import PlannedChange
-from ferry_server.deps import PlatformDep
+from ferry_server.deps import PlatformDep, PrincipalDep, get_principal
+from ferry_server.routes.jobs import job_public
 
-router = APIRouter(prefix="/v1", tags=["features"])
+router = APIRouter(prefix="/v1", tags=["features"], dependencies=[Depends(get_principal)])
 
 
 def _plan(changes: list[PlannedChange], applied: bool) -> FeaturePlanPublic:
@@ -53,15 +56,27 @@ def plan_features(platform: PlatformDep) -> FeaturePlanPublic:
 
 
 @router.post("/features/apply", response_model=FeaturePlanPublic)
-def apply_features(platform: PlatformDep) -> FeaturePlanPublic:
-    return _plan(platform.features.apply(), applied=True)
+def apply_features(platform: PlatformDep, who: PrincipalDep) -> FeaturePlanPublic:
+    platform.access.require_any(who, "deployer", "apply feature definitions")
+    plan = _plan(platform.features.apply(), applied=True)
+    platform.access.audit(who, "features.apply", "features", None, details={
+        "changes": [c.description for c in plan.changes if c.change != "unchanged"]})
+    return plan
 
 
-@router.post("/features/materialize", response_model=list[FeatureViewPublic])
-def materialize_features(body: MaterializeCreate, platform: PlatformDep) -> list[FeatureViewPublic]:
-    """Load each view's active version into the online store for [start, end]."""
-    platform.features.materialize(body.start, body.end, body.views)
-    return list_feature_views(platform)
+@router.post("/features/materialize", response_model=JobPublic, status_code=202)
+def materialize_features(body: MaterializeCreate, platform: PlatformDep, who: PrincipalDep,
+                         response: Response) -> JobPublic:
+    """Start loading each view's active version into the online store for [start, end]:
+    answers with the materialize job (progress per view). Unknown views are refused here."""
+    if body.views:
+        known = {v.name for v in platform.features.views()}
+        unknown = [v for v in body.views if v not in known]
+        if unknown:
+            raise FeatureNotFound(f"no feature view(s) {unknown}; views: {sorted(known)}")
+    job = job_public(platform.submit_materialize(body, who))
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return job
 
 
 @router.post("/training-sets", response_model=TrainingSetPublic)

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from ferry_contract import Health, PlatformInfo, Protocol
 from ferry_platform import __version__
-from ferry_server.deps import PlatformDep
+from ferry_server.deps import PlatformDep, PrincipalDep
 
 router = APIRouter(prefix="/v1", tags=["platform"])
 
@@ -18,7 +18,7 @@ def get_health(platform: PlatformDep) -> Health:
 
 
 @router.get("/platform", response_model=PlatformInfo)
-def get_platform_info(platform: PlatformDep) -> PlatformInfo:
+def get_platform_info(platform: PlatformDep, _who: PrincipalDep) -> PlatformInfo:
     """What clients need: the MLflow tracking URI to log to, serving endpoints, defaults."""
     s = platform.settings
     return PlatformInfo(

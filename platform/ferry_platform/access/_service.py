@@ -1,0 +1,213 @@
+"""Who may do what: API tokens, users in teams with roles, and the audit log.
+
+Roles are per team and ordered: ``viewer`` < ``deployer`` < ``admin``. Everyone
+authenticated may read; a team's models and deployments are changed only by its deployers;
+its membership by its admins. A platform admin (the user the embedded platform creates on
+first start) may do everything. Tokens are random 256-bit secrets shown once; only their
+SHA-256 is stored. Messages never contain a token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from ferry_contract import Forbidden, IdentityNotFound, InvalidRequest, Unauthenticated
+
+log = logging.getLogger("ferry.access")
+
+ROLES = ("viewer", "deployer", "admin")
+RANK = {r: i for i, r in enumerate(ROLES)}
+TOKEN_PREFIX = "fy_"
+BOOTSTRAP_USER = "admin"
+DEFAULT_TEAM = "default"
+NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+
+
+class IdentityStore(Protocol):
+    def create_user(self, name: str, is_admin: bool = False) -> None: ...
+    def user(self, name: str) -> tuple[str, bool] | None: ...
+    def users(self) -> list[tuple[str, bool]]: ...
+    def create_team(self, name: str, description: str = "") -> None: ...
+    def teams(self) -> list[tuple[str, str]]: ...
+    def team_exists(self, name: str) -> bool: ...
+    def set_role(self, user: str, team: str, role: str) -> None: ...
+    def remove_member(self, user: str, team: str) -> None: ...
+    def roles(self, user: str) -> dict[str, str]: ...
+    def members(self, team: str) -> dict[str, str]: ...
+    def add_token(self, token_id: str, user: str, digest: str, description: str,
+                  expires_at: datetime | None) -> Any: ...
+    def token_by_digest(self, digest: str) -> Any: ...
+    def token(self, token_id: str) -> Any: ...
+    def tokens(self, user: str | None = None) -> list[Any]: ...
+    def revoke_token(self, token_id: str) -> None: ...
+    def model_owner(self, model: str) -> str | None: ...
+    def claim_model(self, model: str, team: str) -> str: ...
+    def audit(self, actor: str, action: str, resource: str, team: str | None, outcome: str,
+              details: dict[str, Any] | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller."""
+
+    user: str
+    is_admin: bool = False
+    roles: dict[str, str] = field(default_factory=dict)  # team -> role
+    token_id: str = ""
+
+    def role_in(self, team: str | None) -> str | None:
+        if self.is_admin:
+            return "admin"
+        return self.roles.get(team) if team else None
+
+    def can(self, role: str, team: str | None) -> bool:
+        have = self.role_in(team)
+        return have is not None and RANK[have] >= RANK[role]
+
+    def teams_with(self, role: str) -> list[str]:
+        return sorted(t for t, r in self.roles.items() if RANK[r] >= RANK[role])
+
+
+SYSTEM = Principal(user="ferry", is_admin=True)
+"""The control plane itself (reconciling after a restart)."""
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def check_name(kind: str, name: str) -> None:
+    if not NAME.match(name):
+        raise InvalidRequest(f"{kind} name {name!r} is not allowed: use lower-case letters, "
+                             "digits and dashes, starting with a letter (at most 63).")
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    id: str
+    user: str
+    secret: str  # shown once, never stored
+    expires_at: datetime | None
+    created_at: datetime
+
+
+class AccessService:
+    def __init__(self, store: IdentityStore) -> None:
+        self._store = store
+
+    # -- authentication -----------------------------------------------------------------
+    def authenticate(self, secret: str | None) -> Principal:
+        if not secret:
+            raise Unauthenticated(
+                "no API token: send 'Authorization: Bearer <token>'. Get one with "
+                "`ferry login` (the local platform's admin token is in $FERRY_HOME/admin-token).")
+        record = self._store.token_by_digest(digest(secret))
+        if record is None:
+            raise Unauthenticated("the API token is not valid (unknown); log in again with "
+                                  "`ferry login`.")
+        if record.revoked_at is not None:
+            raise Unauthenticated(f"the API token {record.id} was revoked; create a new one "
+                                  "with `ferry tokens create` or ask an admin.")
+        if record.expires_at is not None and _aware(record.expires_at) <= datetime.now(UTC):
+            raise Unauthenticated(f"the API token {record.id} expired at "
+                                  f"{_aware(record.expires_at):%Y-%m-%d %H:%M} UTC; create a "
+                                  "new one with `ferry tokens create`.")
+        user = self._store.user(record.user)
+        if user is None:  # pragma: no cover - tokens cascade with their user
+            raise Unauthenticated("the API token's user no longer exists")
+        return Principal(user=user[0], is_admin=user[1], roles=self._store.roles(user[0]),
+                         token_id=record.id)
+
+    # -- authorization ------------------------------------------------------------------
+    def require(self, who: Principal, role: str, team: str | None, doing: str) -> None:
+        """Raise :class:`Forbidden` (and audit the refusal) unless ``who`` has ``role`` in
+        ``team``."""
+        if who.can(role, team):
+            return
+        have = who.role_in(team)
+        where = f"team {team!r}" if team else "any team"
+        fix = (f"ask an admin of {team!r} for the {role} role "
+               f"(`ferry teams add-member {team} {who.user} --role {role}`)") if team else \
+            "ask a platform admin"
+        message = (f"{who.user!r} may not {doing}: that needs the {role} role in {where}, and "
+                   f"{who.user!r} is {'a ' + have + ' there' if have else 'not a member'}; "
+                   f"{fix}.")
+        self._store.audit(who.user, "denied", doing, team, "denied", {"needs": role})
+        raise Forbidden(message, details={"user": who.user, "team": team, "needs": role,
+                                          "has": have})
+
+    def require_any(self, who: Principal, role: str, doing: str) -> None:
+        """``role`` in at least one team (for platform-wide resources such as features)."""
+        if who.is_admin or who.teams_with(role):
+            return
+        self.require(who, role, None, doing)
+
+    def owning_team(self, who: Principal, model: str, team: str | None = None) -> str:
+        """The team that owns ``model``; a new model is claimed for ``team`` or, if not
+        given, the caller's one deployer team."""
+        owner = self._store.model_owner(model)
+        if owner is not None:
+            if team and team != owner:
+                raise InvalidRequest(f"model {model!r} belongs to team {owner!r}, not {team!r}")
+            return owner
+        if team is None:
+            options = who.teams_with("deployer") or ([DEFAULT_TEAM] if who.is_admin else [])
+            if len(options) != 1:
+                raise InvalidRequest(
+                    f"model {model!r} is new: name the team that will own it "
+                    f"(team=...; you deploy for {options or 'no team'}).",
+                    details={"teams": options})
+            team = options[0]
+        if not self._store.team_exists(team):
+            raise IdentityNotFound(f"no team {team!r}; teams: "
+                                   f"{[t for t, _ in self._store.teams()]}")
+        self.require(who, "deployer", team, f"register models for {team!r}")
+        return self._store.claim_model(model, team)
+
+    def model_team(self, model: str) -> str | None:
+        return self._store.model_owner(model)
+
+    def audit(self, who: Principal, action: str, resource: str, team: str | None,
+              outcome: str = "ok", details: dict[str, Any] | None = None) -> None:
+        self._store.audit(who.user, action, resource, team, outcome, details)
+
+    # -- identities ---------------------------------------------------------------------
+    def issue_token(self, user: str, description: str = "",
+                    ttl: timedelta | None = None) -> IssuedToken:
+        if self._store.user(user) is None:
+            raise IdentityNotFound(f"no user {user!r}")
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token_id = secrets.token_hex(6)
+        expires = datetime.now(UTC).replace(microsecond=0) + ttl if ttl else None
+        record = self._store.add_token(token_id, user, digest(secret), description, expires)
+        return IssuedToken(token_id, user, secret, expires, record.created_at)
+
+    def bootstrap(self, token_file: Path | None = None) -> IssuedToken | None:
+        """On a database with no users: an admin user, a ``default`` team and an admin
+        token (written to ``token_file`` with mode 600). None if users exist."""
+        if self._store.users():
+            return None
+        self._store.create_user(BOOTSTRAP_USER, is_admin=True)
+        if not self._store.team_exists(DEFAULT_TEAM):
+            self._store.create_team(DEFAULT_TEAM, "Created on first start.")
+        self._store.set_role(BOOTSTRAP_USER, DEFAULT_TEAM, "admin")
+        issued = self.issue_token(BOOTSTRAP_USER, "created on first start")
+        if token_file is not None:
+            token_file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(issued.secret + "\n")
+        self._store.audit("ferry", "bootstrap", f"user/{BOOTSTRAP_USER}", DEFAULT_TEAM, "ok", {})
+        return issued
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)

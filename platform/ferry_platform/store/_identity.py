@@ -1,0 +1,196 @@
+"""Users, teams, roles, API tokens (stored as SHA-256 digests), model ownership and the
+audit log, in the control plane's database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ferry_contract import Conflict, IdentityNotFound
+from ferry_platform.store._db import Database
+from ferry_platform.store._tables import (
+    AuditEvent,
+    Membership,
+    ModelOwner,
+    Team,
+    Token,
+    User,
+    now,
+)
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    id: str
+    user: str
+    description: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    resource: str
+    team: str | None
+    outcome: str
+    details: dict[str, Any]
+
+
+def _token(row: Token) -> TokenRecord:
+    return TokenRecord(row.id, row.user, row.description, row.created_at, row.expires_at,
+                       row.revoked_at)
+
+
+class SqlIdentityStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- users and teams ----------------------------------------------------------------
+    def create_user(self, name: str, is_admin: bool = False) -> None:
+        try:
+            with self.db.session() as s, s.begin():
+                s.add(User(name=name, is_admin=is_admin, created_at=now()))
+        except IntegrityError:
+            raise Conflict(f"user {name!r} already exists") from None
+
+    def user(self, name: str) -> tuple[str, bool] | None:
+        with self.db.session() as s:
+            row = s.get(User, name)
+            return (row.name, row.is_admin) if row else None
+
+    def users(self) -> list[tuple[str, bool]]:
+        with self.db.session() as s:
+            return [(r.name, r.is_admin) for r in s.scalars(select(User).order_by(User.name))]
+
+    def count_users(self) -> int:
+        return len(self.users())
+
+    def create_team(self, name: str, description: str = "") -> None:
+        try:
+            with self.db.session() as s, s.begin():
+                s.add(Team(name=name, description=description, created_at=now()))
+        except IntegrityError:
+            raise Conflict(f"team {name!r} already exists") from None
+
+    def teams(self) -> list[tuple[str, str]]:
+        with self.db.session() as s:
+            return [(r.name, r.description) for r in s.scalars(select(Team).order_by(Team.name))]
+
+    def team_exists(self, name: str) -> bool:
+        with self.db.session() as s:
+            return s.get(Team, name) is not None
+
+    def set_role(self, user: str, team: str, role: str) -> None:
+        with self.db.session() as s, s.begin():
+            if s.get(User, user) is None:
+                raise IdentityNotFound(f"no user {user!r}; create it first")
+            if s.get(Team, team) is None:
+                raise IdentityNotFound(f"no team {team!r}; create it first")
+            row = s.get(Membership, (user, team))
+            if row is None:
+                s.add(Membership(user=user, team=team, role=role))
+            else:
+                row.role = role
+
+    def remove_member(self, user: str, team: str) -> None:
+        with self.db.session() as s, s.begin():
+            row = s.get(Membership, (user, team))
+            if row is None:
+                raise IdentityNotFound(f"{user!r} is not a member of {team!r}")
+            s.delete(row)
+
+    def roles(self, user: str) -> dict[str, str]:
+        with self.db.session() as s:
+            return {m.team: m.role for m in s.scalars(
+                select(Membership).where(Membership.user == user))}
+
+    def members(self, team: str) -> dict[str, str]:
+        with self.db.session() as s:
+            return {m.user: m.role for m in s.scalars(
+                select(Membership).where(Membership.team == team).order_by(Membership.user))}
+
+    # -- tokens -------------------------------------------------------------------------
+    def add_token(self, token_id: str, user: str, digest: str, description: str,
+                  expires_at: datetime | None) -> TokenRecord:
+        with self.db.session() as s, s.begin():
+            row = Token(id=token_id, user=user, digest=digest, description=description,
+                        created_at=now(), expires_at=expires_at)
+            s.add(row)
+        return _token(row)
+
+    def token_by_digest(self, digest: str) -> TokenRecord | None:
+        with self.db.session() as s:
+            row = s.scalar(select(Token).where(Token.digest == digest))
+            return _token(row) if row else None
+
+    def token(self, token_id: str) -> TokenRecord | None:
+        with self.db.session() as s:
+            row = s.get(Token, token_id)
+            return _token(row) if row else None
+
+    def tokens(self, user: str | None = None) -> list[TokenRecord]:
+        q = select(Token).order_by(Token.created_at)
+        if user is not None:
+            q = q.where(Token.user == user)
+        with self.db.session() as s:
+            return [_token(r) for r in s.scalars(q)]
+
+    def revoke_token(self, token_id: str) -> None:
+        with self.db.session() as s, s.begin():
+            s.execute(update(Token).where(Token.id == token_id, Token.revoked_at.is_(None))
+                      .values(revoked_at=now()))
+
+    # -- ownership ----------------------------------------------------------------------
+    def model_owner(self, model: str) -> str | None:
+        with self.db.session() as s:
+            row = s.get(ModelOwner, model)
+            return row.team if row else None
+
+    def claim_model(self, model: str, team: str) -> str:
+        """Record ``team`` as the model's owner unless it has one; return the owner."""
+        try:
+            with self.db.session() as s, s.begin():
+                if s.get(ModelOwner, model) is None:
+                    s.add(ModelOwner(model=model, team=team))
+        except IntegrityError:
+            pass  # claimed concurrently: the first claim wins
+        owner = self.model_owner(model)
+        assert owner is not None
+        return owner
+
+    def forget_model(self, model: str) -> None:
+        with self.db.session() as s, s.begin():
+            s.execute(delete(ModelOwner).where(ModelOwner.model == model))
+
+    # -- audit --------------------------------------------------------------------------
+    def audit(self, actor: str, action: str, resource: str, team: str | None, outcome: str,
+              details: dict[str, Any] | None = None) -> None:
+        with self.db.session() as s, s.begin():
+            s.add(AuditEvent(at=now(), actor=actor, action=action, resource=resource, team=team,
+                             outcome=outcome, details=details or {}))
+
+    def audit_events(self, *, actor: str | None = None, resource: str | None = None,
+                     team: str | None = None, teams: list[str] | None = None,
+                     action: str | None = None, limit: int = 100,
+                     before_id: int | None = None) -> list[AuditRecord]:
+        q = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+        for col, value in ((AuditEvent.actor, actor), (AuditEvent.resource, resource),
+                           (AuditEvent.team, team), (AuditEvent.action, action)):
+            if value is not None:
+                q = q.where(col == value)
+        if teams is not None:
+            q = q.where(AuditEvent.team.in_(teams))
+        if before_id is not None:
+            q = q.where(AuditEvent.id < before_id)
+        with self.db.session() as s:
+            return [AuditRecord(r.id, r.at, r.actor, r.action, r.resource, r.team, r.outcome,
+                                dict(r.details)) for r in s.scalars(q)]

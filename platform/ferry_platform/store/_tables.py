@@ -1,0 +1,187 @@
+"""The control plane's tables. Schema changes go through Alembic (``migrations/``); a test
+checks that the migrations and these models agree on every database Ferry supports."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {"ix": "ix_%(column_0_label)s", "uq": "uq_%(table_name)s_%(column_0_name)s",
+          "ck": "ck_%(table_name)s_%(constraint_name)s",
+          "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+          "pk": "pk_%(table_name)s"}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC when read back (SQLite drops the
+    zone; PostgreSQL keeps it)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Release(Base):
+    __tablename__ = "ferry_releases"
+    release_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    model: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    manifest: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class Deployment(Base):
+    __tablename__ = "ferry_deployments"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    release_id: Mapped[str] = mapped_column(String(200))
+    previous_release_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    protocol: Mapped[str] = mapped_column(String(10))
+    replicas: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    team: Mapped[str | None] = mapped_column(String(63), nullable=True, index=True)
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    job_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # last writer
+
+
+class Job(Base):
+    __tablename__ = "ferry_jobs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    target: Mapped[str] = mapped_column(String(200), index=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    team: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    request: Mapped[dict] = mapped_column(JSON)  # type: ignore[type-arg]
+    step: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    percent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    result: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # type: ignore[type-arg]
+    error: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # type: ignore[type-arg]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class JobLog(Base):
+    __tablename__ = "ferry_job_logs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("ferry_jobs.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    line: Mapped[str] = mapped_column(Text)
+    __table_args__ = (Index("ix_ferry_job_logs_job_seq", "job_id", "seq", unique=True),)
+
+
+class Lock(Base):
+    """One row per resource with a change under way: the primary key serializes them."""
+
+    __tablename__ = "ferry_locks"
+    resource: Mapped[str] = mapped_column(String(200), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(32))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class Team(Base):
+    __tablename__ = "ferry_teams"
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    description: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class User(Base):
+    __tablename__ = "ferry_users"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class Membership(Base):
+    __tablename__ = "ferry_memberships"
+    user: Mapped[str] = mapped_column(ForeignKey("ferry_users.name", ondelete="CASCADE"),
+                                      primary_key=True)
+    team: Mapped[str] = mapped_column(ForeignKey("ferry_teams.name", ondelete="CASCADE"),
+                                      primary_key=True)
+    role: Mapped[str] = mapped_column(String(20))
+
+
+class Token(Base):
+    """An API token: only its SHA-256 is stored; ``id`` is the public handle."""
+
+    __tablename__ = "ferry_tokens"
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user: Mapped[str] = mapped_column(ForeignKey("ferry_users.name", ondelete="CASCADE"),
+                                      index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ModelOwner(Base):
+    """Which team owns a registered model (and so its deployments)."""
+
+    __tablename__ = "ferry_model_owners"
+    model: Mapped[str] = mapped_column(String(100), primary_key=True)
+    team: Mapped[str] = mapped_column(ForeignKey("ferry_teams.name"), index=True)
+
+
+class AuditEvent(Base):
+    __tablename__ = "ferry_audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)
+    actor: Mapped[str] = mapped_column(String(100), index=True)
+    action: Mapped[str] = mapped_column(String(60))
+    resource: Mapped[str] = mapped_column(String(200), index=True)
+    team: Mapped[str | None] = mapped_column(String(63), nullable=True, index=True)
+    outcome: Mapped[str] = mapped_column(String(20))
+    details: Mapped[dict] = mapped_column(JSON)  # type: ignore[type-arg]
+
+
+class CatalogModel(Base):
+    """Read model of a registered model (MLflow is the record; this answers reads fast)."""
+
+    __tablename__ = "ferry_catalog_models"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    payload: Mapped[dict] = mapped_column(JSON)  # type: ignore[type-arg]
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class CatalogVersion(Base):
+    """Read model of a model version and its lineage."""
+
+    __tablename__ = "ferry_catalog_versions"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    payload: Mapped[dict] = mapped_column(JSON)  # type: ignore[type-arg]
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)

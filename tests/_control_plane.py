@@ -1,0 +1,87 @@
+"""A control plane over a real database with fakes for MLflow/BentoML/Ray/Feast (which
+implement the real interfaces): for API tests of the control plane itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from _fakes import FakePackager, FakeRegistry, FakeRuntime
+from fastapi.testclient import TestClient
+
+import ferry
+from ferry_contract import FeatureNotFound
+from ferry_platform import Platform, Settings
+from ferry_platform.access import AccessService
+from ferry_platform.jobs import JobRunner
+from ferry_platform.releases import Defaults, ReleaseService
+from ferry_platform.store import Database, SqlIdentityStore, SqlJobStore, SqlStateStore
+from ferry_server import create_app
+
+
+class FakeFeatures:
+    fetcher = "x:y"
+
+    def apply(self) -> list[Any]:
+        return []
+
+    def views(self) -> list[Any]:
+        return []
+
+    def plan(self) -> list[Any]:
+        return []
+
+    def freshness(self) -> list[Any]:
+        return []
+
+    def materialize(self, start: Any, end: Any, views: Any, progress: Any = None) -> list[str]:
+        return []
+
+    def training_set(self, features: list[str], entities: Any) -> Any:
+        raise FeatureNotFound(f"no feature view for {features[:3]} (this platform has none)")
+
+
+class Env:
+    """One control plane over one database, with users of two teams."""
+
+    def __init__(self, url: str, home: Path) -> None:
+        db = Database(url)
+        db.upgrade()
+        self.runtime = FakeRuntime()
+        store, jobs, identity = SqlStateStore(db), SqlJobStore(db), SqlIdentityStore(db)
+        registry = FakeRegistry({"alpha-model": [1, 2], "beta-model": [1]})
+        releases = ReleaseService(registry, FakePackager(), self.runtime, store,
+                                  Defaults(replicas=1))
+        self.platform = Platform(Settings(home=home), registry, FakePackager(),  # type: ignore[arg-type]
+                                 self.runtime, store, releases, FakeFeatures(), db, jobs,  # type: ignore[arg-type]
+                                 JobRunner(jobs), identity, AccessService(identity))
+        self.app = create_app(platform_obj=self.platform, start_runtime=False)
+        self.admin = (home / "admin-token").read_text().strip()
+        self.tokens: dict[str, str] = {"admin": self.admin}
+        admin = self.client(self.admin)
+        for team in ("alpha", "beta"):
+            admin.create_team(team)
+        for user, team, role in [("viewer-a", "alpha", "viewer"), ("deployer-a", "alpha",
+                                  "deployer"), ("admin-a", "alpha", "admin"),
+                                 ("deployer-b", "beta", "deployer"), ("outsider", None, None),
+                                 ("bystander", None, None)]:
+            admin.create_user(user)
+            if team:
+                admin.set_member(team, user, role)  # type: ignore[arg-type]
+            self.tokens[user] = admin.create_token(user=user).token
+        self.identity = identity
+        # models owned by their teams
+        self.http(self.tokens["deployer-a"]).put("/v1/models/alpha-model", json={"team": "alpha"})
+        self.http(self.tokens["deployer-b"]).put("/v1/models/beta-model", json={"team": "beta"})
+
+    def http(self, token: str | None) -> TestClient:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return TestClient(self.app, base_url="http://ferry.test", headers=headers,
+                          raise_server_exceptions=False)
+
+    def client(self, token: str) -> ferry.Client:
+        return ferry.Client("http://ferry.test", http_client=self.http(None), token=token)
+
+    def deploy(self, user: str, model: str = "alpha-model", name: str | None = None) -> Any:
+        c = self.client(self.tokens[user])
+        return c.deploy(model, version=1, name=name)

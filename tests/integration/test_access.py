@@ -1,0 +1,223 @@
+"""The control plane's API in-process (real app, real database: SQLite and PostgreSQL) with
+fakes for MLflow/BentoML/Ray: tokens, the role matrix on every mutating endpoint, the audit
+log, jobs, and concurrent changes. Heavy capabilities are fakes implementing the real
+interfaces, so this suite is about the control plane itself."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from _control_plane import Env
+from _services import postgres_available, postgres_database
+from sqlalchemy import text
+
+import ferry
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def env(request, tmp_path_factory) -> Iterator[Env]:  # type: ignore[no-untyped-def]
+    home = tmp_path_factory.mktemp(f"access-{request.param}")
+    if request.param == "sqlite":
+        yield Env(f"sqlite:///{home / 'state.db'}", home)
+        return
+    if not postgres_available():
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    with postgres_database() as url:
+        e = Env(url.replace("postgresql://", "postgresql+psycopg://"), home)
+        yield e
+        e.platform.db.engine.dispose()
+
+
+# -- authentication -------------------------------------------------------------------------
+def test_missing_unknown_revoked_and_expired_tokens_are_401_without_echoing_them(env: Env) -> None:
+    r = env.http(None).get("/v1/models")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthenticated"
+    assert "ferry login" in r.json()["error"]["message"]
+    bogus = "fy_" + "x" * 43
+    r = env.http(bogus).get("/v1/models")
+    assert r.status_code == 401 and bogus not in r.text
+    r = env.http(None).get("/v1/models", headers={"Authorization": "Basic abc"})
+    assert r.status_code == 401
+
+    admin = env.client(env.admin)
+    issued = admin.create_token(user="viewer-a", description="short", ttl_days=0.00001)
+    time.sleep(1.2)
+    r = env.http(issued.token).get("/v1/models")
+    assert r.status_code == 401 and "expired" in r.json()["error"]["message"]
+    assert issued.token not in r.text
+
+    other = admin.create_token(user="viewer-a")
+    assert env.http(other.token).get("/v1/whoami").json()["user"] == "viewer-a"
+    admin.revoke_token(other.id)
+    r = env.http(other.token).get("/v1/whoami")
+    assert r.status_code == 401 and f"{other.id} was revoked" in r.json()["error"]["message"]
+    with pytest.raises(ferry.Unauthenticated):
+        env.client(other.token).models()
+    assert env.http(None).get("/v1/health").status_code == 200  # liveness stays open
+
+
+def test_tokens_are_stored_hashed(env: Env) -> None:
+    token = env.tokens["viewer-a"]
+    with env.platform.db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM ferry_tokens")).fetchall()
+    stored = " ".join(str(v) for row in rows for v in row)
+    assert token not in stored
+    assert hashlib.sha256(token.encode()).hexdigest() in stored
+
+
+# -- the role matrix ------------------------------------------------------------------------
+ROLES = ["viewer-a", "deployer-a", "admin-a", "deployer-b", "outsider", "admin"]
+
+# endpoint -> (method, path, body, users allowed)
+MATRIX: dict[str, tuple[str, str, Any, set[str]]] = {
+    "put model of alpha": ("PUT", "/v1/models/alpha-model", {},
+                           {"deployer-a", "admin-a", "admin"}),
+    "register version of alpha": ("POST", "/v1/models/alpha-model/versions",
+                                  {"model_uri": "models:/m-1", "run_id": "r", "framework":
+                                   "sklearn", "training_data_digest": "d", "code_version": "c"},
+                                  {"deployer-a", "admin-a", "admin"}),
+    "deploy alpha's model": ("POST", "/v1/deployments",
+                             {"model": "alpha-model", "version": 1, "name": "m-deploy"},
+                             {"deployer-a", "admin-a", "admin"}),
+    "undeploy alpha's deployment": ("DELETE", "/v1/deployments/m-alpha", None,
+                                    {"deployer-a", "admin-a", "admin"}),
+    "apply features": ("POST", "/v1/features/apply", None,
+                       {"deployer-a", "admin-a", "deployer-b", "admin"}),
+    "materialize features": ("POST", "/v1/features/materialize",
+                             {"start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z"},
+                             {"deployer-a", "admin-a", "deployer-b", "admin"}),
+    "create team": ("POST", "/v1/teams", {"name": "m-team"}, {"admin"}),
+    "add member to alpha": ("PUT", "/v1/teams/alpha/members/outsider", {"role": "viewer"},
+                            {"admin-a", "admin"}),
+    "remove member of alpha": ("DELETE", "/v1/teams/alpha/members/viewer-a", None,
+                               {"admin-a", "admin"}),
+    "create user": ("POST", "/v1/users", {"name": "m-user"}, {"admin"}),
+    "token for another user": ("POST", "/v1/tokens", {"user": "bystander"}, {"admin"}),
+}
+
+
+@pytest.mark.parametrize("endpoint", sorted(MATRIX))
+@pytest.mark.parametrize("user", ROLES)
+def test_role_matrix(env: Env, endpoint: str, user: str) -> None:
+    method, path, body, allowed = MATRIX[endpoint]
+    # the state each call needs, re-created before it: a deployment of alpha, a member
+    if "m-alpha" in path and "m-alpha" not in env.runtime.serving:
+        env.deploy("admin", name="m-alpha")
+    if "viewer-a" in path:
+        env.identity.set_role("viewer-a", "alpha", "viewer")
+    if "m-team" in str(body) and ("m-team", "") in env.identity.teams():
+        body = {"name": f"m-team-{user}"}
+    if "m-user" in str(body):
+        body = {"name": f"m-user-{user}"}
+    kwargs = {"json": body} if body is not None else {}
+    r = env.http(env.tokens[user]).request(method, path, **kwargs)
+    if user in allowed:
+        assert r.status_code not in (401, 403), (r.status_code, r.text)
+        assert r.status_code < 500, r.text
+    else:
+        assert r.status_code == 403, (r.status_code, r.text)
+        err = r.json()["error"]
+        assert err["code"] == "forbidden" and user in err["message"]
+        assert "role" in err["message"]  # says what is needed
+    if method == "POST" and path == "/v1/deployments" and r.status_code == 202:
+        env.platform.jobs.wait(r.json()["id"], timeout=10)
+
+
+def test_cross_team_deploy_is_403_and_audited_as_denied(env: Env) -> None:
+    with pytest.raises(ferry.Forbidden, match="deployer role in team 'alpha'") as e:
+        env.deploy("deployer-b", model="alpha-model", name="b-tries-alpha")
+    assert e.value.status == 403
+    [event] = env.client(env.admin).audit(actor="deployer-b", action="denied", limit=1)
+    assert event.outcome == "denied" and event.team == "alpha"
+    # and a team cannot take over another team's deployment name with its own model
+    env.deploy("deployer-a", name="shared-name")
+    with pytest.raises(ferry.Forbidden, match="replace deployment 'shared-name'"):
+        env.deploy("deployer-b", model="beta-model", name="shared-name")
+
+
+# -- audit and jobs -------------------------------------------------------------------------
+def test_every_change_is_audited_with_its_release_transition(env: Env) -> None:
+    first = env.deploy("deployer-a", name="audited")
+    c = env.client(env.tokens["deployer-a"])
+    second = c.deploy("alpha-model", version=2, name="audited")
+    c.undeploy("audited")
+    events = [e for e in env.client(env.admin).audit(resource="deployment/audited")
+              if e.outcome in ("succeeded", "failed")]
+    assert [(e.action, e.actor) for e in events] == [("undeploy", "deployer-a"),
+                                                     ("deploy", "deployer-a"),
+                                                     ("deploy", "deployer-a")]
+    assert events[1].details["from_release"] == first.release_id
+    assert events[1].details["to_release"] == second.release_id
+    assert events[0].details["from_release"] == second.release_id
+    # a team sees its own events, not another team's
+    seen_by_b = env.client(env.tokens["deployer-b"]).audit(resource="deployment/audited")
+    assert seen_by_b == []
+
+
+def test_jobs_are_listed_with_logs_and_unknown_ids_are_404(env: Env) -> None:
+    c = env.client(env.tokens["viewer-a"])
+    dep = env.deploy("deployer-a", name="with-logs")
+    [job] = c.jobs(kind="deploy", target="with-logs", limit=1)
+    assert job.state.value == "succeeded" and job.actor == "deployer-a" and job.team == "alpha"
+    assert job.result["release"]["release_id"] == dep.release_id
+    assert [line.seq for line in c.job_logs(job.id)] == list(range(1, len(c.job_logs(job.id)) + 1))
+    with pytest.raises(ferry.NotFound, match="no job"):
+        c.job("0" * 16)
+    r = env.http(env.tokens["viewer-a"]).get("/v1/jobs/not-a-job-id")
+    assert r.status_code == 400
+
+
+def test_concurrent_deploys_of_one_name_let_exactly_one_through(env: Env) -> None:
+    gate = threading.Event()
+    env.runtime.gate = gate
+    http = env.http(env.tokens["deployer-a"])
+    body = {"model": "alpha-model", "version": 1, "name": "raced"}
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: http.post("/v1/deployments", json=body), range(8)))
+    finally:
+        gate.set()
+        env.runtime.gate = None
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [202] + [409] * 7, codes
+    winner = next(r for r in answers if r.status_code == 202).json()["id"]
+    assert all(winner in r.json()["error"]["message"] for r in answers if r.status_code == 409)
+    assert env.platform.jobs.wait(winner, timeout=10).state == "succeeded"
+
+
+def test_concurrent_membership_changes_lose_nothing(env: Env) -> None:
+    admin = env.client(env.admin)
+    names = [f"crowd-{i}" for i in range(12)]
+    for n in names:
+        admin.create_user(n)
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(lambda n: admin.set_member("beta", n, "viewer"), names))
+    members = {t.name: t.members for t in admin.teams()}["beta"]
+    assert set(names) <= set(members)
+
+
+def test_oversized_and_malformed_bodies_are_4xx_with_error_bodies(env: Env) -> None:
+    http = env.http(env.tokens["deployer-a"])
+    limit = int(env.platform.settings.max_body_mb * 2**20)
+    r = http.post("/v1/training-sets", content=b"x" * (limit + 1),
+                  headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+    assert "FERRY_MAX_BODY_MB" in r.json()["error"]["message"]
+
+    def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(limit // 2**20 + 2):
+            yield b"x" * 2**20
+    r = http.post("/v1/training-sets", content=chunks(),
+                  headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    r = http.post("/v1/deployments", content=b"{not json",
+                  headers={"content-type": "application/json"})
+    assert r.status_code in (400, 422) and "error" in r.json()
+    r = http.post("/v1/deployments", json={"model": "alpha-model", "version": "one"})
+    assert r.status_code == 400 and "version" in r.json()["error"]["message"]
