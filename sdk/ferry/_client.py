@@ -32,6 +32,7 @@ from ferry_contract import (
     PlatformUnavailable,
     PrincipalPublic,
     Protocol,
+    ReleasePublic,
     Role,
     TeamCreate,
     TeamPublic,
@@ -290,6 +291,12 @@ class Client:
             raise InvalidRequest(f"invalid deploy request: {e}") from e
         return JobPublic.model_validate(
             self._request("POST", "/v1/deployments", json=req.model_dump(mode="json")))
+
+    def releases(self, model: str | None = None, limit: int = 100) -> list[ReleasePublic]:
+        """Built releases, newest first (``model`` to narrow)."""
+        params = {k: v for k, v in {"model": model, "limit": limit}.items() if v is not None}
+        return [ReleasePublic.model_validate(r)
+                for r in self._request("GET", "/v1/releases", params=params)]
 
     # -- jobs ---------------------------------------------------------------------------
     def jobs(self, *, kind: str | None = None, target: str | None = None,

@@ -14,7 +14,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ferry_contract import ErrorBody, FerryError, InvalidRequest
 from ferry_platform import Platform, Settings, __version__
 from ferry_server._limits import BodyLimit
-from ferry_server.routes import access, audit, deployments, features, jobs, models, platform
+from ferry_server.routes import (
+    access,
+    audit,
+    deployments,
+    features,
+    jobs,
+    models,
+    platform,
+    releases,
+)
 
 log = logging.getLogger("ferry.server")
 
@@ -109,7 +118,7 @@ def _api(lifespan: Any = None) -> FastAPI:
     app = FastAPI(title="Ferry control plane", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan, generate_unique_id_function=_operation_id,
                   responses=ERROR_RESPONSES)
-    for module in (platform, models, deployments, jobs, features, access, audit):
+    for module in (platform, models, releases, deployments, jobs, features, access, audit):
         app.include_router(module.router)
     return app
 

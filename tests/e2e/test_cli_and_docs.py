@@ -54,7 +54,7 @@ def python_blocks(doc: Path) -> list[str]:
 
 @pytest.mark.ray
 def test_up_guide_cli_down(env: dict[str, str]) -> None:
-    ferry(env, "up")
+    assert "Logged in as the local admin" in ferry(env, "up").stdout
     pid = int(Path(env["FERRY_HOME"], "control-plane.pid").read_text())
     try:
         # the getting-started guide, as written, against this platform
@@ -80,6 +80,35 @@ def test_up_guide_cli_down(env: dict[str, str]) -> None:
         assert bad.returncode == 2 and "monthly_charges" in bad.stderr
         missing = ferry(env, "deploy", "churn", "--version", "7", check=False)
         assert missing.returncode == 2 and "no version 7" in missing.stderr
+
+        # who, which jobs, what the audit log says
+        assert json.loads(ferry(env, "whoami", "-o", "json").stdout)["user"] == "admin"
+        [job] = json.loads(ferry(env, "jobs", "--kind", "deploy", "-o", "json").stdout)
+        assert job["state"] == "succeeded" and job["target"] == "churn"
+        shown = ferry(env, "jobs", "show", job["id"]).stdout
+        assert "is serving" in shown
+        events = json.loads(ferry(env, "audit", "--resource", "deployment/churn",
+                                  "-o", "json").stdout)
+        assert any(e["action"] == "deploy" and e["outcome"] == "succeeded" and
+                   e["details"]["to_release"] == status["release"]["release_id"] for e in events)
+
+        # a restart of the platform (Ray included) serves the same deployment again
+        ferry(env, "down")
+        ferry(env, "up")
+        pid = int(Path(env["FERRY_HOME"], "control-plane.pid").read_text())
+        deadline = time.monotonic() + 240
+        while True:
+            again = json.loads(ferry(env, "status", "churn", "-o", "json").stdout)
+            if again["status"] == "running" or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        assert again["status"] == "running"
+        assert again["release"]["release_id"] == status["release"]["release_id"]
+        pred = json.loads(ferry(env, "predict", "churn",
+                                '{"tenure_months": 3, "monthly_charges": 70.5}', "-o", "json").stdout)
+        assert pred["release_id"] == status["release"]["release_id"]
+        reconciled = json.loads(ferry(env, "jobs", "--kind", "reconcile", "-o", "json").stdout)
+        assert reconciled and reconciled[0]["state"] in ("running", "succeeded")
         ferry(env, "undeploy", "churn")
     finally:
         ferry(env, "down")

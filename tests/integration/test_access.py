@@ -221,3 +221,28 @@ def test_oversized_and_malformed_bodies_are_4xx_with_error_bodies(env: Env) -> N
     assert r.status_code in (400, 422) and "error" in r.json()
     r = http.post("/v1/deployments", json={"model": "alpha-model", "version": "one"})
     assert r.status_code == 400 and "version" in r.json()["error"]["message"]
+
+
+def test_tokens_never_reach_logs_or_error_messages(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    admin = env.client(env.admin)
+    issued = admin.create_token(user="viewer-a")
+    admin.revoke_token(issued.id)
+    with caplog.at_level(logging.DEBUG):
+        bad = env.http(issued.token).get("/v1/models")
+        unknown = env.http(issued.token + "x").get("/v1/models")
+        env.http(env.tokens["viewer-a"]).post("/v1/deployments", json={"model": "alpha-model",
+                                                                       "version": 1})
+    assert bad.status_code == unknown.status_code == 401
+    for secret in (issued.token, env.tokens["viewer-a"], env.admin):
+        assert secret not in caplog.text
+        assert secret not in bad.text + unknown.text
+
+
+def test_releases_are_listed_and_unknown_ones_are_404(env: Env) -> None:
+    dep = env.deploy("deployer-a", name="rel-list")
+    c = env.client(env.tokens["viewer-a"])
+    assert dep.release_id in [r.release_id for r in c.releases(model="alpha-model")]
+    r = env.http(env.tokens["viewer-a"]).get("/v1/releases/nope-v1-x")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"

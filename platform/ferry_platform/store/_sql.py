@@ -69,6 +69,13 @@ class SqlStateStore:
             row = s.get(_Release, release_id)
             return ReleaseManifest.model_validate(json.loads(row.manifest)) if row else None
 
+    def list_releases(self, model: str | None = None, limit: int = 100) -> list[ReleaseManifest]:
+        q = select(_Release).order_by(_Release.created_at.desc(), _Release.release_id).limit(limit)
+        if model is not None:
+            q = q.where(_Release.model == model)
+        with self._session() as s:
+            return [ReleaseManifest.model_validate(json.loads(r.manifest)) for r in s.scalars(q)]
+
     def put_deployment(self, record: DeploymentRecord) -> DeploymentRecord:
         now = _now()
         with self._session() as s, s.begin():
