@@ -10,6 +10,9 @@ clients read for a fixed time:
   list-versions   GET /v1/models/{m}/versions      (100 versions each)
   list-models     GET /v1/models                   (100 models)
   health          GET /v1/health                   (no database, no auth: the baseline)
+  detail-uncached the detail reads again on a restarted control plane with the token and
+                  version caches off (FERRY_AUTH_CACHE_S=0, FERRY_CATALOG_CACHE_VERSIONS=0):
+                  every request queries the database
 
 Deploy-job overhead: 30 deploys through the control plane's job path (authorization, lock,
 job record, progress, audit, deployment record) with a runtime and packager that do no
@@ -158,13 +161,9 @@ def deploy_overhead(env: dict[str, str], n: int = 30) -> dict[str, float]:
     return {"p50_ms": times[len(times) // 2] * 1000, "p99_ms": times[-1] * 1000, "n": n}
 
 
-def run_db(label: str, state_url: str, mlflow_url: str, home: Path,
-           args: argparse.Namespace) -> dict[str, Any]:
-    per_model = args.versions // args.models
-    console.print(f"[bold]{label}[/bold]: seeding {args.models * per_model:,} model versions")
-    seeded_s = seed(mlflow_url, args.models, per_model)
-    env = {"FERRY_HOME": str(home), "FERRY_DATABASE_URL": state_url,
-           "FERRY_MLFLOW_TRACKING_URI": mlflow_url}
+@contextmanager
+def control_plane(env: dict[str, str]) -> Any:
+    """Start the API-only control plane; yields the seconds it took to answer."""
     t0 = time.monotonic()
     proc = subprocess.Popen([sys.executable, str(HERE / "_control_plane_app.py"), str(PORT)],
                             env={**os.environ, **env})
@@ -179,12 +178,26 @@ def run_db(label: str, state_url: str, mlflow_url: str, home: Path,
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("the control plane did not start")
             time.sleep(0.5)
-        start_s = time.monotonic() - t0
+        yield time.monotonic() - t0
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def run_db(label: str, state_url: str, mlflow_url: str, home: Path,
+           args: argparse.Namespace) -> dict[str, Any]:
+    per_model = args.versions // args.models
+    console.print(f"[bold]{label}[/bold]: seeding {args.models * per_model:,} model versions")
+    seeded_s = seed(mlflow_url, args.models, per_model)
+    env = {"FERRY_HOME": str(home), "FERRY_DATABASE_URL": state_url,
+           "FERRY_MLFLOW_TRACKING_URI": mlflow_url}
+    rng = random.Random(3)
+    models = [f"bench-{m:03d}" for m in range(args.models)]
+    detail = [f"/v1/models/{rng.choice(models)}/versions/{rng.randint(1, per_model)}"
+              for _ in range(2000)]
+    results = {}
+    with control_plane(env) as start_s:
         token = (home / "admin-token").read_text().strip()
-        rng = random.Random(3)
-        models = [f"bench-{m:03d}" for m in range(args.models)]
-        detail = [f"/v1/models/{rng.choice(models)}/versions/{rng.randint(1, per_model)}"
-                  for _ in range(2000)]
         check = httpx.get(f"http://127.0.0.1:{PORT}{detail[0]}",
                           headers={"Authorization": f"Bearer {token}"})
         assert check.status_code == 200 and check.json()["model_digest"].startswith("sha256:")
@@ -194,18 +207,19 @@ def run_db(label: str, state_url: str, mlflow_url: str, home: Path,
             "list-models": (["/v1/models"], token),
             "health": (["/v1/health"], None),
         }
-        results = {}
         for name, (paths, tok) in variants.items():
             with console.status(f"{label}: {name}, {args.concurrency} clients, "
                                 f"{args.duration:.0f}s"):
                 results[name] = load(paths, tok, args.duration, args.concurrency)
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    # the same detail reads with the token and version caches off: every request queries
+    cold_env = {**env, "FERRY_AUTH_CACHE_S": "0", "FERRY_CATALOG_CACHE_VERSIONS": "0"}
+    with control_plane(cold_env) as restart_s:
+        with console.status(f"{label}: detail, caches off"):
+            results["detail-uncached"] = load(detail, token, args.duration, args.concurrency)
     with console.status(f"{label}: deploy-job overhead"):
         overhead = deploy_overhead(env)
-    return {"seed_s": seeded_s, "first_start_s": start_s, "reads": results,
-            "deploy_job": overhead}
+    return {"seed_s": seeded_s, "first_start_s": start_s, "restart_s": restart_s,
+            "reads": results, "deploy_job": overhead}
 
 
 def main() -> int:
@@ -246,7 +260,8 @@ def main() -> int:
         console.print(f"{label}: detail reads {d['rps']:.0f} req/s, p99 {d['p99_ms']:.1f} ms "
                       f"(goal >= 500 req/s, p99 < 50 ms: {verdict}); seeding MLflow "
                       f"{f['seed_s']:.0f}s; first start with catalog import "
-                      f"{f['first_start_s']:.1f}s; deploy-job overhead p50 "
+                      f"{f['first_start_s']:.1f}s, restart {f['restart_s']:.1f}s; "
+                      "deploy-job overhead p50 "
                       f"{f['deploy_job']['p50_ms']:.1f} ms, max {f['deploy_job']['p99_ms']:.1f} ms "
                       f"over {f['deploy_job']['n']} deploys")
     if args.json:

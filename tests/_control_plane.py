@@ -13,9 +13,10 @@ import ferry
 from ferry_contract import FeatureNotFound
 from ferry_platform import Platform, Settings
 from ferry_platform.access import AccessService
+from ferry_platform.catalog import CatalogRegistry
 from ferry_platform.jobs import JobRunner
 from ferry_platform.releases import Defaults, ReleaseService
-from ferry_platform.store import Database, SqlIdentityStore, SqlJobStore, SqlStateStore
+from ferry_platform.store import Database, SqlCatalog, SqlIdentityStore, SqlJobStore, SqlStateStore
 from ferry_server import create_app
 
 
@@ -49,7 +50,8 @@ class Env:
         db.upgrade()
         self.runtime = FakeRuntime()
         store, jobs, identity = SqlStateStore(db), SqlJobStore(db), SqlIdentityStore(db)
-        registry = FakeRegistry({"alpha-model": [1, 2], "beta-model": [1]})
+        registry = CatalogRegistry(FakeRegistry({"alpha-model": [1, 2], "beta-model": [1]}),
+                                   SqlCatalog(db))
         releases = ReleaseService(registry, FakePackager(), self.runtime, store,
                                   Defaults(replicas=1))
         self.platform = Platform(Settings(home=home), registry, FakePackager(),  # type: ignore[arg-type]

@@ -56,7 +56,7 @@ class Platform:
         registry = CatalogRegistry(
             MlflowRegistry(settings.mlflow_tracking_uri, settings.mlflow_artifact_root,
                            client_uri=settings.mlflow_public_uri),
-            SqlCatalog(db))
+            SqlCatalog(db), max_cached_versions=settings.catalog_cache_versions)
         packager = BentoPackager(bentoml_home=settings.bentoml_home,
                                  release_store_uri=settings.release_store_uri,
                                  ferry_version=__version__)
@@ -72,7 +72,8 @@ class Platform:
                                   Defaults(replicas=settings.default_replicas), features)
         identity = SqlIdentityStore(db)
         return cls(settings, registry, packager, runtime, store, releases, features, db,
-                   job_store, JobRunner(job_store), identity, AccessService(identity))
+                   job_store, JobRunner(job_store), identity,
+                   AccessService(identity, cache_s=settings.auth_cache_s))
 
     def prepare(self) -> str | None:
         """What every start of the control plane does before serving requests: bring the

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     port: int = Field(8700, description="Control-plane port.")
     public_url: str = Field("", description="URL clients use for the control plane.")
     max_body_mb: float = Field(64.0, gt=0, description="Largest request body accepted.")
+    auth_cache_s: float = Field(2.0, ge=0, description="Reuse of a token's roles (seconds).")
+    catalog_cache_versions: int = Field(50_000, ge=0, description="Versions kept in memory.")
 
     database_url: str = Field("", description="Control-plane state DB (default SQLite).")
     mlflow_tracking_uri: str = Field("", description="MLflow backend (default SQLite).")

@@ -246,3 +246,19 @@ def test_releases_are_listed_and_unknown_ones_are_404(env: Env) -> None:
     assert dep.release_id in [r.release_id for r in c.releases(model="alpha-model")]
     r = env.http(env.tokens["viewer-a"]).get("/v1/releases/nope-v1-x")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_a_revocation_through_another_process_applies_within_the_auth_cache_time(env: Env) -> None:
+    from ferry_contract import Unauthenticated
+    from ferry_platform.access import AccessService
+    from ferry_platform.store import SqlIdentityStore
+
+    issued = env.client(env.admin).create_token(user="viewer-a")
+    here = AccessService(SqlIdentityStore(env.platform.db), cache_s=0.5)
+    elsewhere = SqlIdentityStore(env.platform.db)  # another control-plane process
+    assert here.authenticate(issued.token).user == "viewer-a"
+    elsewhere.revoke_token(issued.id)
+    assert here.authenticate(issued.token).user == "viewer-a"  # still within cache_s
+    time.sleep(0.6)
+    with pytest.raises(Unauthenticated, match="revoked"):
+        here.authenticate(issued.token)

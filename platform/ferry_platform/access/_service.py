@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +33,7 @@ NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 
 
 class IdentityStore(Protocol):
+    generation: int  # bumped on every change of roles or tokens made through this process
     def create_user(self, name: str, is_admin: bool = False) -> None: ...
     def user(self, name: str) -> tuple[str, bool] | None: ...
     def users(self) -> list[tuple[str, bool]]: ...
@@ -45,6 +47,7 @@ class IdentityStore(Protocol):
     def add_token(self, token_id: str, user: str, digest: str, description: str,
                   expires_at: datetime | None) -> Any: ...
     def token_by_digest(self, digest: str) -> Any: ...
+    def credentials(self, digest: str) -> tuple[Any, bool, dict[str, str]] | None: ...
     def token(self, token_id: str) -> Any: ...
     def tokens(self, user: str | None = None) -> list[Any]: ...
     def revoke_token(self, token_id: str) -> None: ...
@@ -100,8 +103,15 @@ class IssuedToken:
 
 
 class AccessService:
-    def __init__(self, store: IdentityStore) -> None:
+    """``cache_s``: how long an authenticated token's user and roles are reused without
+    asking the database (0: never). Changes made through this process apply at once;
+    changes made through another control-plane process within ``cache_s``. Expiry is
+    checked on every request."""
+
+    def __init__(self, store: IdentityStore, cache_s: float = 2.0) -> None:
         self._store = store
+        self._cache_s = cache_s
+        self._cache: dict[str, tuple[float, int, Any, bool, dict[str, str]]] = {}
 
     # -- authentication -----------------------------------------------------------------
     def authenticate(self, secret: str | None) -> Principal:
@@ -109,10 +119,21 @@ class AccessService:
             raise Unauthenticated(
                 "no API token: send 'Authorization: Bearer <token>'. Get one with "
                 "`ferry login` (the local platform's admin token is in $FERRY_HOME/admin-token).")
-        record = self._store.token_by_digest(digest(secret))
-        if record is None:
-            raise Unauthenticated("the API token is not valid (unknown); log in again with "
-                                  "`ferry login`.")
+        key = digest(secret)
+        hit = self._cache.get(key)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < self._cache_s and hit[1] == self._store.generation:
+            record, is_admin, roles = hit[2], hit[3], hit[4]
+        else:
+            found = self._store.credentials(key)
+            if found is None:
+                raise Unauthenticated("the API token is not valid (unknown); log in again "
+                                      "with `ferry login`.")
+            record, is_admin, roles = found
+            if self._cache_s > 0:
+                if len(self._cache) > 10_000:
+                    self._cache.clear()
+                self._cache[key] = (now, self._store.generation, record, is_admin, roles)
         if record.revoked_at is not None:
             raise Unauthenticated(f"the API token {record.id} was revoked; create a new one "
                                   "with `ferry tokens create` or ask an admin.")
@@ -120,11 +141,7 @@ class AccessService:
             raise Unauthenticated(f"the API token {record.id} expired at "
                                   f"{_aware(record.expires_at):%Y-%m-%d %H:%M} UTC; create a "
                                   "new one with `ferry tokens create`.")
-        user = self._store.user(record.user)
-        if user is None:  # pragma: no cover - tokens cascade with their user
-            raise Unauthenticated("the API token's user no longer exists")
-        return Principal(user=user[0], is_admin=user[1], roles=self._store.roles(user[0]),
-                         token_id=record.id)
+        return Principal(user=record.user, is_admin=is_admin, roles=roles, token_id=record.id)
 
     # -- authorization ------------------------------------------------------------------
     def require(self, who: Principal, role: str, team: str | None, doing: str) -> None:

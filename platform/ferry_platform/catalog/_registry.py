@@ -10,6 +10,7 @@ everything MLflow has that the catalog lacks, at every start of the control plan
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,9 +33,13 @@ class Catalog(Protocol):
 class CatalogRegistry:
     """A :class:`ModelRegistry` whose reads are served from the catalog."""
 
-    def __init__(self, registry: ModelRegistry, catalog: Catalog) -> None:
+    def __init__(self, registry: ModelRegistry, catalog: Catalog,
+                 max_cached_versions: int = 50_000) -> None:
         self._registry = registry
         self._catalog = catalog
+        # A registered version never changes: its catalog row is kept in memory once read.
+        self._versions: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
+        self._max_versions = max_cached_versions
 
     def client_tracking_uri(self) -> str:
         return self._registry.client_tracking_uri()
@@ -82,16 +87,45 @@ class CatalogRegistry:
     def download_version(self, name: str, version: int, dst: Path) -> Path:
         return self._registry.download_version(name, version, dst)
 
+    # -- fast paths: the catalog's JSON as stored (None: ask the registry) --------------
+    def cached_model(self, name: str) -> dict[str, Any] | None:
+        return self._catalog.model(name)
+
+    def cached_models(self) -> list[dict[str, Any]]:
+        return self._catalog.models()
+
+    def cached_version(self, name: str, version: int) -> dict[str, Any] | None:
+        key = (name, version)
+        found = self._versions.get(key)
+        if found is None:
+            found = self._catalog.version(name, version)
+            if found is not None:
+                self._versions[key] = found
+                if len(self._versions) > self._max_versions:
+                    self._versions.popitem(last=False)
+        return found
+
+    def cached_versions(self, name: str) -> list[dict[str, Any]] | None:
+        if self._catalog.model(name) is None:
+            return None
+        return self._catalog.versions(name)
+
     # -- start --------------------------------------------------------------------------
     def sync(self) -> int:
         """Import every model and version MLflow has and the catalog lacks; returns how
-        many versions were added."""
+        many versions were added. Models whose newest version the catalog already has
+        are skipped (versions are only ever added)."""
         have = self._catalog.version_keys()
+        newest: dict[str, int] = {}
+        for name, number in have:
+            newest[name] = max(newest.get(name, 0), number)
         known_models = {m["name"] for m in self._catalog.models()}
         added = 0
         for model in self._registry.list_models():
             if model.name not in known_models:
                 self._keep_model(model)
+            if model.latest_version is not None and newest.get(model.name) == model.latest_version:
+                continue
             for version in self._registry.list_versions(model.name):
                 if (version.name, version.version) not in have:
                     self._keep_version(version)

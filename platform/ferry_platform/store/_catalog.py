@@ -30,9 +30,10 @@ class SqlCatalog:
         self._upsert(CatalogVersion, {"name": name, "version": version}, payload)
 
     def model(self, name: str) -> dict[str, Any] | None:
-        with self.db.session() as s:
-            row = s.get(CatalogModel, name)
-            return dict(row.payload) if row else None
+        table = CatalogModel.__table__
+        with self.db.engine.connect() as conn:
+            payload = conn.execute(select(table.c.payload).where(table.c.name == name)).scalar()
+        return dict(payload) if payload is not None else None
 
     def models(self) -> list[dict[str, Any]]:
         with self.db.session() as s:
@@ -40,9 +41,11 @@ class SqlCatalog:
                                                .order_by(CatalogModel.name))]
 
     def version(self, name: str, version: int) -> dict[str, Any] | None:
-        with self.db.session() as s:
-            row = s.get(CatalogVersion, (name, version))
-            return dict(row.payload) if row else None
+        table = CatalogVersion.__table__
+        q = select(table.c.payload).where(table.c.name == name, table.c.version == version)
+        with self.db.engine.connect() as conn:  # Core: the hot read path
+            payload = conn.execute(q).scalar()
+        return dict(payload) if payload is not None else None
 
     def versions(self, name: str) -> list[dict[str, Any]]:
         with self.db.session() as s:

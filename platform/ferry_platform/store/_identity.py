@@ -45,6 +45,17 @@ class AuditRecord:
     details: dict[str, Any]
 
 
+def _utc(value: Any) -> Any:
+    """Core queries bypass the ORM's UTC type on SQLite; make timestamps aware again."""
+    from datetime import UTC
+
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
 def _token(row: Token) -> TokenRecord:
     return TokenRecord(row.id, row.user, row.description, row.created_at, row.expires_at,
                        row.revoked_at)
@@ -53,6 +64,7 @@ def _token(row: Token) -> TokenRecord:
 class SqlIdentityStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.generation = 0  # bumped by every change made through this process
 
     # -- users and teams ----------------------------------------------------------------
     def create_user(self, name: str, is_admin: bool = False) -> None:
@@ -90,6 +102,7 @@ class SqlIdentityStore:
             return s.get(Team, name) is not None
 
     def set_role(self, user: str, team: str, role: str) -> None:
+        self.generation += 1
         with self.db.session() as s, s.begin():
             if s.get(User, user) is None:
                 raise IdentityNotFound(f"no user {user!r}; create it first")
@@ -100,13 +113,16 @@ class SqlIdentityStore:
                 s.add(Membership(user=user, team=team, role=role))
             else:
                 row.role = role
+        self.generation += 1  # again after the commit: nothing cached in between survives
 
     def remove_member(self, user: str, team: str) -> None:
+        self.generation += 1
         with self.db.session() as s, s.begin():
             row = s.get(Membership, (user, team))
             if row is None:
                 raise IdentityNotFound(f"{user!r} is not a member of {team!r}")
             s.delete(row)
+        self.generation += 1
 
     def roles(self, user: str) -> dict[str, str]:
         with self.db.session() as s:
@@ -132,6 +148,25 @@ class SqlIdentityStore:
             row = s.scalar(select(Token).where(Token.digest == digest))
             return _token(row) if row else None
 
+    def credentials(self, digest: str) -> tuple[TokenRecord, bool, dict[str, str]] | None:
+        """A token by digest with its user's admin flag and roles: one query (Core, not
+        the ORM), the path every authenticated request takes."""
+        t, u, m = Token.__table__, User.__table__, Membership.__table__
+        q = (select(t.c.id, t.c.user, t.c.description, t.c.created_at, t.c.expires_at,
+                    t.c.revoked_at, u.c.is_admin, m.c.team, m.c.role)
+             .select_from(t.join(u, u.c.name == t.c.user)
+                          .outerjoin(m, m.c.user == t.c.user))
+             .where(t.c.digest == digest))
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        if not rows:
+            return None
+        first = rows[0]
+        record = TokenRecord(first.id, first.user, first.description,
+                             _utc(first.created_at), _utc(first.expires_at),
+                             _utc(first.revoked_at))
+        return record, bool(first.is_admin), {r.team: r.role for r in rows if r.team}
+
     def token(self, token_id: str) -> TokenRecord | None:
         with self.db.session() as s:
             row = s.get(Token, token_id)
@@ -145,9 +180,11 @@ class SqlIdentityStore:
             return [_token(r) for r in s.scalars(q)]
 
     def revoke_token(self, token_id: str) -> None:
+        self.generation += 1
         with self.db.session() as s, s.begin():
             s.execute(update(Token).where(Token.id == token_id, Token.revoked_at.is_(None))
                       .values(revoked_at=now()))
+        self.generation += 1
 
     # -- ownership ----------------------------------------------------------------------
     def model_owner(self, model: str) -> str | None:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path
+from fastapi import APIRouter, Body, Depends, Path, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from ferry_contract import (
@@ -27,9 +29,16 @@ class ModelUpsert(BaseModel):
                              description="owning team of a new model (default: the caller's)")
 
 
+def _json(payload: Any) -> Response:
+    """The catalog's JSON as stored (validated when written): no re-validation per read."""
+    return Response(json.dumps(payload, separators=(",", ":")), media_type="application/json")
+
+
+# Reads are async and served from the catalog in the event loop (one indexed row, well
+# under a millisecond); a catalog miss asks MLflow on a worker thread.
 @router.get("", response_model=list[ModelPublic])
-def list_models(platform: PlatformDep) -> list[ModelPublic]:
-    return platform.registry.list_models()
+async def list_models(platform: PlatformDep) -> Response:
+    return _json(platform.registry.cached_models())
 
 
 @router.put("/{name}", response_model=ModelPublic)
@@ -45,13 +54,21 @@ def put_model(name: ModelName, platform: PlatformDep, who: PrincipalDep,
 
 
 @router.get("/{name}", response_model=ModelPublic)
-def get_model(name: ModelName, platform: PlatformDep) -> ModelPublic:
-    return platform.registry.get_model(name)
+async def get_model(name: ModelName, platform: PlatformDep) -> Response:
+    found = platform.registry.cached_model(name)
+    if found is None:
+        found = (await run_in_threadpool(platform.registry.get_model, name)).model_dump(
+            mode="json")
+    return _json(found)
 
 
 @router.get("/{name}/versions", response_model=list[ModelVersionPublic])
-def list_model_versions(name: ModelName, platform: PlatformDep) -> list[ModelVersionPublic]:
-    return platform.registry.list_versions(name)
+async def list_model_versions(name: ModelName, platform: PlatformDep) -> Response:
+    found = platform.registry.cached_versions(name)
+    if found is None:
+        found = [v.model_dump(mode="json") for v in
+                 await run_in_threadpool(platform.registry.list_versions, name)]
+    return _json(found)
 
 
 @router.post("/{name}/versions", response_model=ModelVersionPublic, status_code=201)
@@ -68,6 +85,9 @@ def create_model_version(name: ModelName, body: ModelVersionCreate,
 
 
 @router.get("/{name}/versions/{version}", response_model=ModelVersionPublic)
-def get_model_version(name: ModelName, version: Version,
-                      platform: PlatformDep) -> ModelVersionPublic:
-    return platform.registry.get_version(name, version)
+async def get_model_version(name: ModelName, version: Version, platform: PlatformDep) -> Response:
+    found = platform.registry.cached_version(name, version)
+    if found is None:
+        found = (await run_in_threadpool(platform.registry.get_version, name, version)
+                 ).model_dump(mode="json")
+    return _json(found)
