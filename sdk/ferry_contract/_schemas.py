@@ -123,8 +123,11 @@ class DeploymentPublic(_Schema):
     release: ReleasePublic
     protocol: Protocol
     replicas: int
-    status: str
+    status: str = Field(description="health on the runtime: running, deploying, unhealthy, ...")
     endpoints: Endpoints
+    traffic: dict[str, int] = Field(default_factory=dict,
+                                    description="percent of requests per release id")
+    team: str | None = Field(default=None, description="the owning team")
     previous_release_id: str | None = None
     updated_at: datetime | None = None
 

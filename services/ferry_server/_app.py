@@ -15,7 +15,6 @@ from ferry_contract import ErrorBody, FerryError, InvalidRequest
 from ferry_platform import Platform, Settings, __version__
 from ferry_server._limits import BodyLimit
 from ferry_server.routes import (
-    access,
     audit,
     deployments,
     features,
@@ -23,6 +22,9 @@ from ferry_server.routes import (
     models,
     platform,
     releases,
+    teams,
+    tokens,
+    users,
 )
 
 log = logging.getLogger("ferry.server")
@@ -118,7 +120,8 @@ def _api(lifespan: Any = None) -> FastAPI:
     app = FastAPI(title="Ferry control plane", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan, generate_unique_id_function=_operation_id,
                   responses=ERROR_RESPONSES)
-    for module in (platform, models, releases, deployments, jobs, features, access, audit):
+    for module in (platform, models, releases, deployments, jobs, features, teams, users,
+                   tokens, audit):
         app.include_router(module.router)
     return app
 

@@ -39,6 +39,7 @@ def test_deploy_uses_platform_defaults_and_records_the_release() -> None:
     dep = svc.deploy(req(1))
     assert dep.replicas == 2 and dep.protocol is Protocol.auto
     assert dep.release.release_id == "churn-v1-x" and rt.serving == {"churn": "churn-v1-x"}
+    assert dep.traffic == {"churn-v1-x": 100}
     assert svc.get("churn").release.version == 1
 
 

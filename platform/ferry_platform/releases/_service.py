@@ -264,6 +264,8 @@ class ReleaseService:
             replicas=record.replicas,
             status=state.status,
             endpoints=self._runtime.endpoints(record.name, record.protocol),
+            traffic={manifest.release_id: 100},
+            team=record.team,
             previous_release_id=record.previous_release_id,
             updated_at=record.updated_at,
         )
