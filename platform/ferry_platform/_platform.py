@@ -108,7 +108,8 @@ class Platform:
         """Check the caller may deploy this model under this name, then start the job."""
         name = req.name or req.model
         team = self.access.model_team(req.model)
-        if team is None:  # unknown (404 here), or registered before teams: claimed now
+        resolved = team is None
+        if resolved:  # unknown (404 here), or registered before teams: claimed now
             self.registry.get_version(req.model, req.version)
             team = self.access.owning_team(who, req.model)
         self.access.require(who, "deployer", team, f"deploy {req.model!r} (team {team!r})")
@@ -116,7 +117,8 @@ class Platform:
         if current is not None and current.team and current.team != team:
             self.access.require(who, "deployer", current.team,
                                 f"replace deployment {name!r} of team {current.team!r}")
-        self.registry.get_version(req.model, req.version)  # unknown: 404 now, not a failed job
+        if not resolved:  # an unknown version: 404 now, not a failed job
+            self.registry.get_version(req.model, req.version)
 
         def work(ctx: JobContext) -> dict[str, Any]:
             before = self.store.get_deployment(name)

@@ -37,9 +37,7 @@ def load(home: Path, url: str) -> str | None:
     return None
 
 
-def save(home: Path, url: str, token: str) -> Path:
-    data = _read(home)
-    data[url.rstrip("/")] = token
+def _write(home: Path, data: dict[str, str]) -> Path:
     path = _path(home)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -48,12 +46,15 @@ def save(home: Path, url: str, token: str) -> Path:
     return path
 
 
+def save(home: Path, url: str, token: str) -> Path:
+    data = _read(home)
+    data[url.rstrip("/")] = token
+    return _write(home, data)
+
+
 def forget(home: Path, url: str) -> bool:
     data = _read(home)
     if data.pop(url.rstrip("/"), None) is None:
         return False
-    save_all = _path(home)
-    fd = os.open(save_all, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
+    _write(home, data)
     return True

@@ -22,14 +22,12 @@ PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
 async def get_principal(
-    request: Request,
     platform: PlatformDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The caller, from its bearer token (401 without a valid one). Async: the lookup is
     one indexed query, cheaper than a hop to the thread pool."""
     principal = platform.access.authenticate(credentials.credentials if credentials else None)
-    request.state.principal = principal
     return principal
 
 

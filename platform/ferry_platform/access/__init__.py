@@ -8,8 +8,7 @@ from ferry_platform.access._service import (
     IdentityStore,
     IssuedToken,
     Principal,
-    check_name,
 )
 
 __all__ = ["DEFAULT_TEAM", "ROLES", "SYSTEM", "AccessService", "IdentityStore", "IssuedToken",
-           "Principal", "check_name"]
+           "Principal"]

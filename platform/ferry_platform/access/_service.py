@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -29,7 +28,6 @@ RANK = {r: i for i, r in enumerate(ROLES)}
 TOKEN_PREFIX = "fy_"
 BOOTSTRAP_USER = "admin"
 DEFAULT_TEAM = "default"
-NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 
 
 class IdentityStore(Protocol):
@@ -46,7 +44,6 @@ class IdentityStore(Protocol):
     def members(self, team: str) -> dict[str, str]: ...
     def add_token(self, token_id: str, user: str, digest: str, description: str,
                   expires_at: datetime | None) -> Any: ...
-    def token_by_digest(self, digest: str) -> Any: ...
     def credentials(self, digest: str) -> tuple[Any, bool, dict[str, str]] | None: ...
     def token(self, token_id: str) -> Any: ...
     def tokens(self, user: str | None = None) -> list[Any]: ...
@@ -85,12 +82,6 @@ SYSTEM = Principal(user="ferry", is_admin=True)
 
 def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def check_name(kind: str, name: str) -> None:
-    if not NAME.match(name):
-        raise InvalidRequest(f"{kind} name {name!r} is not allowed: use lower-case letters, "
-                             "digits and dashes, starting with a letter (at most 63).")
 
 
 @dataclass(frozen=True)
@@ -137,9 +128,9 @@ class AccessService:
         if record.revoked_at is not None:
             raise Unauthenticated(f"the API token {record.id} was revoked; create a new one "
                                   "with `ferry tokens create` or ask an admin.")
-        if record.expires_at is not None and _aware(record.expires_at) <= datetime.now(UTC):
+        if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
             raise Unauthenticated(f"the API token {record.id} expired at "
-                                  f"{_aware(record.expires_at):%Y-%m-%d %H:%M} UTC; create a "
+                                  f"{record.expires_at:%Y-%m-%d %H:%M} UTC; create a "
                                   "new one with `ferry tokens create`.")
         return Principal(user=record.user, is_admin=is_admin, roles=roles, token_id=record.id)
 
@@ -224,7 +215,3 @@ class AccessService:
                 f.write(issued.secret + "\n")
         self._store.audit("ferry", "bootstrap", f"user/{BOOTSTRAP_USER}", DEFAULT_TEAM, "ok", {})
         return issued
-
-
-def _aware(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)

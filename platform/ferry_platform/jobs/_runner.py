@@ -106,9 +106,5 @@ class JobRunner:
             raise JobNotFound(f"no job {job_id!r}")
         return job
 
-    def running(self) -> list[str]:
-        with self._guard:
-            return list(self._futures)
-
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=True)

@@ -45,17 +45,6 @@ class AuditRecord:
     details: dict[str, Any]
 
 
-def _utc(value: Any) -> Any:
-    """Core queries bypass the ORM's UTC type on SQLite; make timestamps aware again."""
-    from datetime import UTC
-
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 def _token(row: Token) -> TokenRecord:
     return TokenRecord(row.id, row.user, row.description, row.created_at, row.expires_at,
                        row.revoked_at)
@@ -82,9 +71,6 @@ class SqlIdentityStore:
     def users(self) -> list[tuple[str, bool]]:
         with self.db.session() as s:
             return [(r.name, r.is_admin) for r in s.scalars(select(User).order_by(User.name))]
-
-    def count_users(self) -> int:
-        return len(self.users())
 
     def create_team(self, name: str, description: str = "") -> None:
         try:
@@ -143,11 +129,6 @@ class SqlIdentityStore:
             s.add(row)
         return _token(row)
 
-    def token_by_digest(self, digest: str) -> TokenRecord | None:
-        with self.db.session() as s:
-            row = s.scalar(select(Token).where(Token.digest == digest))
-            return _token(row) if row else None
-
     def credentials(self, digest: str) -> tuple[TokenRecord, bool, dict[str, str]] | None:
         """A token by digest with its user's admin flag and roles: one query (Core, not
         the ORM), the path every authenticated request takes."""
@@ -162,9 +143,8 @@ class SqlIdentityStore:
         if not rows:
             return None
         first = rows[0]
-        record = TokenRecord(first.id, first.user, first.description,
-                             _utc(first.created_at), _utc(first.expires_at),
-                             _utc(first.revoked_at))
+        record = TokenRecord(first.id, first.user, first.description, first.created_at,
+                             first.expires_at, first.revoked_at)
         return record, bool(first.is_admin), {r.team: r.role for r in rows if r.team}
 
     def token(self, token_id: str) -> TokenRecord | None:

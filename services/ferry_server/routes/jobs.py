@@ -16,9 +16,7 @@ JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="job id")]
 
 
 def job_public(record: Any) -> JobPublic:
-    data = asdict(record)
-    data.pop("logs", None)
-    return JobPublic.model_validate(data)
+    return JobPublic.model_validate(asdict(record))
 
 
 def get_job_record(platform: Any, job_id: str) -> Any:
