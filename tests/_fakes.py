@@ -19,7 +19,7 @@ from ferry_contract import (
     VersionNotFound,
 )
 from ferry_platform.core import FeatureBinding, ReleaseManifest
-from ferry_platform.serving import AppState
+from ferry_platform.serving import AppState, Route
 
 SIG = [ColumnSpec(name="x", type="double")]
 
@@ -96,6 +96,8 @@ class FakeRuntime:
     applied: list[tuple[str, str]] = field(default_factory=list)
     gate: threading.Event | None = None
     bindings: list[FeatureBinding | None] = field(default_factory=list)
+    routes: dict[str, dict[str, int]] = field(default_factory=dict)
+    sticky: dict[str, str | None] = field(default_factory=dict)
 
     def start(self) -> None: ...
 
@@ -107,18 +109,23 @@ class FakeRuntime:
         if manifest.release_id in self.broken:
             raise ReleaseFailed(f"release {manifest.release_id} cannot be loaded: boom")
 
-    def apply(self, name: str, manifest: ReleaseManifest, replicas: int, protocol: Protocol,
-              features: FeatureBinding | None = None) -> None:
+    def apply(self, name: str, routes: list[Route], sticky_key: str | None = None) -> None:
         if self.gate is not None:
             self.gate.wait(5)
-        self.applied.append((name, manifest.release_id))
-        if manifest.release_id in self.unschedulable:
-            self.serving.pop(name, None)
-            raise ReleaseFailed("replicas never started")
-        self.serving[name] = manifest.release_id
+        for r in routes:
+            if r.manifest.release_id in self.unschedulable:
+                # Like Ray Serve here: a release that never starts gets no traffic and
+                # what served keeps serving.
+                raise ReleaseFailed("replicas never started")
+        top = max(routes, key=lambda r: r.weight)
+        self.applied.append((name, top.manifest.release_id))
+        self.serving[name] = top.manifest.release_id
+        self.routes[name] = {r.manifest.release_id: r.weight for r in routes}
+        self.sticky[name] = sticky_key
 
     def delete(self, name: str) -> None:
         self.serving.pop(name, None)
+        self.routes.pop(name, None)
 
     def state(self, name: str) -> AppState:
         return AppState("running" if name in self.serving else "not_found")
@@ -126,8 +133,11 @@ class FakeRuntime:
     def names(self) -> list[str]:
         return sorted(self.serving)
 
-    def release_of(self, name: str) -> str | None:
-        return self.serving.get(name)
+    def routes_of(self, name: str) -> dict[str, int]:
+        return dict(self.routes.get(name, {}))
+
+    def shadow_report(self, name: str) -> dict[str, object] | None:
+        return None
 
     def endpoints(self, name: str, protocol: Protocol) -> Endpoints:
         return Endpoints(rest=f"http://x/{name}")

@@ -69,7 +69,8 @@ class Platform:
                                  redis=settings.feature_redis,
                                  offline_store=settings.feature_offline_store)
         releases = ReleaseService(registry, packager, runtime, store,
-                                  Defaults(replicas=settings.default_replicas), features)
+                                  Defaults(replicas=settings.default_replicas,
+                                           keep_previous=settings.keep_previous), features)
         identity = SqlIdentityStore(db)
         return cls(settings, registry, packager, runtime, store, releases, features, db,
                    job_store, JobRunner(job_store), identity,
@@ -220,11 +221,11 @@ class Platform:
                 self.runtime.delete(name)
         jobs = []
         for name, record in known.items():
-            serving = self.runtime.release_of(name)
-            if serving == record.release_id:
+            serving = self.runtime.routes_of(name)
+            if serving == self.releases.desired_routes(record):
                 continue
-            log.info("%s: recorded release %s, runtime serves %s: re-applying", name,
-                     record.release_id, serving or "nothing")
+            log.info("%s: recorded routes %s, runtime routes %s: re-applying", name,
+                     self.releases.desired_routes(record), serving or "nothing")
 
             def work(ctx: JobContext, name: str = name) -> dict[str, Any]:
                 try:
@@ -234,6 +235,6 @@ class Platform:
 
             jobs.append(self.jobs.submit(
                 "reconcile", name, "ferry", record.team,
-                {"name": name, "release_id": record.release_id, "runtime": serving}, work,
+                {"name": name, "release_id": record.release_id, "runtime": serving or None}, work,
                 lock=f"deployment/{name}"))
         return jobs

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     default_replicas: int = Field(2, ge=1)
     replica_num_cpus: float = Field(0.25, gt=0)
     max_ongoing_requests: int = Field(100, ge=1)
+    router_replicas: int = Field(2, ge=1, description="Replicas of each deployment's router.")
+    keep_previous: bool = Field(
+        True, description="Keep the previous release running (no traffic) for instant rollback.")
     deploy_timeout_s: float = Field(300.0, gt=0)
 
     feature_repo: str = Field("", description="Feature definitions (default $FERRY_HOME/features).")

@@ -19,6 +19,10 @@ that body back into the same class with :func:`error_from_body`.
     ├── Unauthenticated (401, unauthenticated)     no token, or an unknown/expired/revoked one
     ├── Forbidden (403, forbidden)                 the caller's role does not allow it
     ├── Conflict (409, conflict)                   e.g. a deploy of that name is under way
+    │   ├── RolloutInProgress (409, rollout_in_progress)  promote, abort or roll it back first
+    │   ├── NoRollout (409, no_rollout)                weights, promote or abort without one
+    │   └── NoPreviousRelease (409, no_previous_release)  nothing to roll back to
+    ├── GateFailed (422, gate_failed)              the version failed its promotion gate
     ├── ReleaseFailed (422, release_failed)        the model could not be packaged or loaded
     ├── IncompatibleRelease (422, incompatible_release)  code/data do not match the model
     └── PlatformUnavailable (503, platform_unavailable)  control plane or runtime unreachable
@@ -118,6 +122,31 @@ class Forbidden(FerryError):
 class Conflict(FerryError):
     code = "conflict"
     status = 409
+
+
+class RolloutInProgress(Conflict):
+    """A rollout of this deployment is under way."""
+
+    code = "rollout_in_progress"
+
+
+class NoRollout(Conflict):
+    """The deployment has no rollout to change, promote or abort."""
+
+    code = "no_rollout"
+
+
+class NoPreviousRelease(Conflict):
+    """Rollback asked of a deployment with no previous release."""
+
+    code = "no_previous_release"
+
+
+class GateFailed(FerryError):
+    """The version did not pass its evaluation gate (details name each failing check)."""
+
+    code = "gate_failed"
+    status = 422
 
 
 class ReleaseFailed(FerryError):

@@ -118,6 +118,73 @@ class ReleasePublic(_Schema):
     created_at: datetime | None = None
 
 
+class RolloutMode(str, Enum):
+    """How a candidate meets traffic: a random share, a share sticky per entity, or a copy."""
+
+    canary = "canary"
+    ab = "ab"
+    shadow = "shadow"
+
+
+class RolloutCreate(_Schema):
+    """Start a candidate release beside the one serving."""
+
+    version: int = Field(ge=1, description="the model version to roll out")
+    model: str | None = Field(default=None, pattern=NAME_PATTERN,
+                              description="default: the model the deployment serves")
+    weight: int = Field(10, ge=0, le=100,
+                        description="percent of requests the candidate gets (canary, ab)")
+    mode: RolloutMode = RolloutMode.canary
+    sticky_key: str | None = Field(
+        default=None, min_length=1, max_length=200,
+        description="ab: the request column whose value pins an entity to one release")
+    override_reason: str | None = Field(
+        default=None, min_length=10, max_length=1000,
+        description="admins only: start although the version failed its gate (audited)")
+
+    @model_validator(mode="after")
+    def _sticky(self) -> RolloutCreate:
+        if self.mode is RolloutMode.ab and not self.sticky_key:
+            raise ValueError("mode 'ab' needs sticky_key: the entity key column (e.g. "
+                             "'customer_id') that keeps each entity on one release")
+        if self.mode is not RolloutMode.ab and self.sticky_key:
+            raise ValueError("sticky_key applies to mode 'ab' only")
+        return self
+
+
+class RolloutUpdate(_Schema):
+    weight: int = Field(ge=0, le=100, description="percent of requests the candidate gets")
+
+
+class RolloutAction(_Schema):
+    """Body of promote / rollback / abort."""
+
+    reason: str | None = Field(
+        default=None, min_length=10, max_length=1000,
+        description="promote, admins only: make it champion although it failed its gate")
+
+
+class RolloutPublic(_Schema):
+    candidate: ReleasePublic
+    mode: RolloutMode
+    weight: int
+    sticky_key: str | None = None
+    started_at: datetime | None = None
+
+
+class ShadowReportPublic(_Schema):
+    """How the shadow release's answers compared with the ones clients got."""
+
+    deployment: str
+    shadow_release_id: str | None = None
+    requests: int = 0
+    agreed: int = 0
+    disagreed: int = 0
+    shadow_errors: int = 0
+    agreement: float | None = None
+    samples: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class DeploymentPublic(_Schema):
     name: str
     release: ReleasePublic
@@ -129,6 +196,7 @@ class DeploymentPublic(_Schema):
                                     description="percent of requests per release id")
     team: str | None = Field(default=None, description="the owning team")
     previous_release_id: str | None = None
+    rollout: RolloutPublic | None = Field(default=None, description="a rollout under way")
     updated_at: datetime | None = None
 
 

@@ -294,8 +294,8 @@ def evaluate(task: Task, y: Any, scorers: Sequence[Scorer], *,
             result.robustness.setdefault("errors", {})[name] = scored[name].error
             continue
         result.metrics[name], result.std[name] = {}, {}
-        for metric, values in fold_values.get(name, {}).items():
-            result.metrics[name][metric], result.std[name][metric] = _mean_std(values)
+        for metric, per_fold in fold_values.get(name, {}).items():
+            result.metrics[name][metric], result.std[name][metric] = _mean_std(per_fold)
     if task == "classification":
         for name, s in scored.items():
             if s.error is None:

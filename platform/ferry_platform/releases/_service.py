@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from typing import Protocol as TypingProtocol
 
@@ -23,16 +23,20 @@ from ferry_contract import (
     DeploymentNotFound,
     DeploymentPublic,
     FeatureNotFound,
-    FerryError,
     IncompatibleRelease,
     ModelVersionPublic,
+    NoPreviousRelease,
+    NoRollout,
     Protocol,
-    ReleaseFailed,
+    RolloutCreate,
+    RolloutInProgress,
+    RolloutMode,
+    RolloutPublic,
 )
 from ferry_platform.core import FeatureBinding, ReleaseManifest
 from ferry_platform.packaging import Packager
 from ferry_platform.registry import ModelRegistry
-from ferry_platform.serving import ServingRuntime
+from ferry_platform.serving import Route, ServingRuntime
 from ferry_platform.store import DeploymentRecord, StateStore
 
 log = logging.getLogger("ferry.releases")
@@ -86,6 +90,7 @@ class Defaults:
 
     replicas: int = 2
     protocol: Protocol = Protocol.auto
+    keep_previous: bool = True  # the previous release stays up (no traffic): instant rollback
 
 
 class ReleaseService:
@@ -126,35 +131,209 @@ class ReleaseService:
     # -- use cases ----------------------------------------------------------------------
     def deploy(self, req: DeploymentCreate, progress: Progress | None = None,
                team: str | None = None, job_id: str | None = None) -> DeploymentPublic:
+        """A plain upgrade: the new release starts beside the serving one and takes all
+        traffic once healthy; the old one stays up without traffic for rollback."""
         say = progress or (lambda msg, _pct: log.info(msg))
         name = req.name or req.model
         replicas = req.replicas or self._defaults.replicas
         protocol = self._defaults.protocol if req.protocol is Protocol.auto else req.protocol
         with self._exclusive(name, "deploy"):
-            say(f"resolving {req.model} v{req.version} in the registry", 5)
-            version = self._registry.get_version(req.model, req.version)
-            binding = self._feature_binding(version)
-            say(f"building release of {req.model} v{req.version}", 15)
-            manifest = self._packager.build(version)
-            self._store.save_release(manifest)
-            say(f"loading release {manifest.release_id} in isolation", 40)
-            self._runtime.preflight(manifest, protocol, binding)
             previous = self._store.get_deployment(name)
-            say(f"rolling {manifest.release_id} onto {replicas} replica(s)", 65)
-            try:
-                self._runtime.apply(name, manifest, replicas, protocol, binding)
-            except FerryError as e:
-                self._restore(name, previous, e)
-                raise
+            if previous is not None and previous.rollout:
+                raise self._in_progress(previous)
+            manifest = self._prepare(req.model, req.version, protocol, say)
             prev_id = previous.release_id if previous else None
             if prev_id == manifest.release_id and previous is not None:
                 prev_id = previous.previous_release_id
-            record = self._store.put_deployment(DeploymentRecord(
+            record = DeploymentRecord(
                 name=name, release_id=manifest.release_id, protocol=protocol,
                 replicas=replicas, previous_release_id=prev_id,
-                team=team or (previous.team if previous else None), job_id=job_id))
+                team=team or (previous.team if previous else None), job_id=job_id)
+            say(f"starting {manifest.release_id} on {replicas} replica(s) beside what serves",
+                65)
+            self._apply(record)
+            record = self._store.put_deployment(record)
             say(f"{name} is serving {manifest.release_id}", 100)
             return self._public(record, manifest)
+
+    def _prepare(self, model: str, version: int, protocol: Protocol,
+                 say: Progress) -> ReleaseManifest:
+        """Resolve, build (or reuse) and preflight a release: everything refusable first."""
+        say(f"resolving {model} v{version} in the registry", 5)
+        found = self._registry.get_version(model, version)
+        binding = self._feature_binding(found)
+        say(f"building release of {model} v{version}", 15)
+        manifest = self._packager.build(found)
+        self._store.save_release(manifest)
+        say(f"loading release {manifest.release_id} in isolation", 40)
+        self._runtime.preflight(manifest, protocol, binding)
+        return manifest
+
+    def _routes(self, record: DeploymentRecord) -> tuple[list[Route], str | None]:
+        """What the runtime must run for ``record``: the stable release, a candidate if a
+        rollout is under way, and (no traffic) the previous release for instant rollback."""
+        rollout = record.rollout or {}
+        candidate = rollout.get("candidate")
+        mode = rollout.get("mode")
+        weight = int(rollout.get("weight", 0)) if mode != RolloutMode.shadow.value else 0
+        plan: list[tuple[str, int, bool]] = [(record.release_id, 100 - weight, False)]
+        if candidate and candidate != record.release_id:
+            plan.append((candidate, weight, mode == RolloutMode.shadow.value))
+        prev = record.previous_release_id
+        if self._defaults.keep_previous and prev and prev not in {p[0] for p in plan}:
+            plan.append((prev, 0, False))
+        routes = []
+        for release_id, w, shadow in plan:
+            manifest = self._store.get_release(release_id)
+            if manifest is None:  # pragma: no cover - releases are never deleted
+                continue
+            binding = self._feature_binding(
+                self._registry.get_version(manifest.model, manifest.version))
+            routes.append(Route(manifest, w, record.replicas, record.protocol, binding, shadow))
+        return routes, rollout.get("sticky_key")
+
+    def _apply(self, record: DeploymentRecord) -> None:
+        routes, sticky = self._routes(record)
+        self._runtime.apply(record.name, routes, sticky)
+
+    # -- rollouts -----------------------------------------------------------------------
+    @staticmethod
+    def _in_progress(record: DeploymentRecord) -> RolloutInProgress:
+        r = record.rollout or {}
+        return RolloutInProgress(
+            f"a {r.get('mode')} rollout of {r.get('candidate')} on {record.name!r} is under way "
+            f"({r.get('weight')}%); promote, abort or roll it back first.",
+            details={"deployment": record.name, "rollout": r})
+
+    def _current(self, name: str) -> DeploymentRecord:
+        record = self._store.get_deployment(name)
+        if record is None:
+            raise DeploymentNotFound(self._unknown(name))
+        return record
+
+    def _no_rollout(self, record: DeploymentRecord, action: str) -> NoRollout:
+        return NoRollout(
+            f"{record.name!r} has no rollout under way to {action}; it serves "
+            f"{record.release_id}. Start one with: ferry rollout {record.name} --version N "
+            "--canary 10", details={"deployment": record.name})
+
+    def rollout(self, name: str, req: RolloutCreate, progress: Progress | None = None,
+                job_id: str | None = None) -> DeploymentPublic:
+        """Start ``req.version`` beside the serving release with ``req.weight`` percent of
+        the traffic (canary, or A/B sticky by ``sticky_key``), or a copy of it (shadow)."""
+        say = progress or (lambda msg, _pct: log.info(msg))
+        with self._exclusive(name, "rollout"):
+            record = self._current(name)
+            if record.rollout:
+                raise self._in_progress(record)
+            stable = self._store.get_release(record.release_id)
+            model = req.model or (stable.model if stable else name)
+            manifest = self._prepare(model, req.version, record.protocol, say)
+            if manifest.release_id == record.release_id:
+                raise Conflict(
+                    f"{name!r} already serves {model} v{req.version} "
+                    f"({manifest.release_id}); roll out a different version.",
+                    details={"deployment": name, "release_id": manifest.release_id})
+            from datetime import UTC, datetime
+
+            weight = 0 if req.mode is RolloutMode.shadow else req.weight
+            record = replace(record, job_id=job_id, rollout={
+                "candidate": manifest.release_id, "weight": weight, "mode": req.mode.value,
+                "sticky_key": req.sticky_key, "started_at": datetime.now(UTC).isoformat()})
+            what = "a copy of the traffic" if req.mode is RolloutMode.shadow \
+                else f"{weight}% of the traffic"
+            say(f"starting {manifest.release_id} beside {record.release_id}; it gets {what} "
+                "once healthy", 60)
+            self._apply(record)
+            record = self._store.put_deployment(record)
+            say(f"{name}: {manifest.release_id} gets {what}", 100)
+            return self.get(name)
+
+    def set_weight(self, name: str, weight: int, progress: Progress | None = None,
+                   job_id: str | None = None) -> DeploymentPublic:
+        say = progress or (lambda msg, _pct: log.info(msg))
+        with self._exclusive(name, "weight change"):
+            record = self._current(name)
+            if not record.rollout:
+                raise self._no_rollout(record, "re-weight")
+            if record.rollout.get("mode") == RolloutMode.shadow.value:
+                raise Conflict(
+                    f"{name!r} runs a shadow rollout: its candidate answers no client. Abort it "
+                    "and start a canary to give it traffic.", details={"deployment": name})
+            rollout = {**record.rollout, "weight": weight}
+            record = replace(record, rollout=rollout, job_id=job_id)
+            say(f"routing {weight}% of {name}'s traffic to {rollout['candidate']}", 50)
+            self._apply(record)
+            self._store.put_deployment(record)
+            say(f"{name}: candidate at {weight}%", 100)
+            return self.get(name)
+
+    def promote(self, name: str, progress: Progress | None = None,
+                job_id: str | None = None) -> tuple[DeploymentPublic, ReleaseManifest]:
+        """The candidate takes all traffic; the old release stays up for rollback.
+        Returns the deployment and the release it served before."""
+        say = progress or (lambda msg, _pct: log.info(msg))
+        with self._exclusive(name, "promote"):
+            record = self._current(name)
+            if not record.rollout:
+                raise self._no_rollout(record, "promote")
+            old = self._store.get_release(record.release_id)
+            assert old is not None
+            record = DeploymentRecord(
+                name=name, release_id=record.rollout["candidate"], protocol=record.protocol,
+                replicas=record.replicas, previous_release_id=record.release_id,
+                team=record.team, job_id=job_id, rollout=None)
+            say(f"routing all of {name}'s traffic to {record.release_id}", 50)
+            self._apply(record)
+            self._store.put_deployment(record)
+            say(f"{name} is serving {record.release_id}; {old.release_id} kept for rollback",
+                100)
+            return self.get(name), old
+
+    def abort(self, name: str, progress: Progress | None = None,
+              job_id: str | None = None) -> DeploymentPublic:
+        say = progress or (lambda msg, _pct: log.info(msg))
+        with self._exclusive(name, "abort"):
+            record = self._current(name)
+            if not record.rollout:
+                raise self._no_rollout(record, "abort")
+            return self._end_rollout(record, say, job_id)
+
+    def _end_rollout(self, record: DeploymentRecord, say: Progress,
+                     job_id: str | None) -> DeploymentPublic:
+        candidate = (record.rollout or {}).get("candidate")
+        record = replace(record, rollout=None, job_id=job_id)
+        say(f"routing all of {record.name}'s traffic back to {record.release_id}; stopping "
+            f"{candidate}", 50)
+        self._apply(record)
+        self._store.put_deployment(record)
+        say(f"{record.name} is serving {record.release_id}", 100)
+        return self.get(record.name)
+
+    def rollback(self, name: str, progress: Progress | None = None,
+                 job_id: str | None = None) -> tuple[DeploymentPublic, ReleaseManifest | None]:
+        """Back to the previous release at once (a rollout under way is aborted instead).
+        Returns the deployment and the release rolled back from (None for an abort)."""
+        say = progress or (lambda msg, _pct: log.info(msg))
+        with self._exclusive(name, "rollback"):
+            record = self._current(name)
+            if record.rollout:
+                return self._end_rollout(record, say, job_id), None
+            if not record.previous_release_id:
+                raise NoPreviousRelease(
+                    f"{name!r} has no previous release to roll back to: it has served only "
+                    f"{record.release_id}. Deploy the version you want instead.",
+                    details={"deployment": name, "release_id": record.release_id})
+            bad = self._store.get_release(record.release_id)
+            record = DeploymentRecord(
+                name=name, release_id=record.previous_release_id, protocol=record.protocol,
+                replicas=record.replicas, previous_release_id=None, team=record.team,
+                job_id=job_id, rollout=None)
+            say(f"routing all of {name}'s traffic back to {record.release_id}", 50)
+            self._apply(record)
+            self._store.put_deployment(record)
+            say(f"{name} is serving {record.release_id} again", 100)
+            return self.get(name), bad
 
     def _feature_binding(self, version: ModelVersionPublic) -> FeatureBinding | None:
         """Refuse a model whose pinned features cannot be served as it was trained on them."""
@@ -188,23 +367,6 @@ class ReleaseService:
                               config=self._features.online_config(), refs=list(refs),
                               entity_keys=self._features.join_key_types(refs))
 
-    def _restore(self, name: str, previous: DeploymentRecord | None, cause: FerryError) -> None:
-        if previous is None:
-            self._runtime.delete(name)
-            return
-        manifest = self._store.get_release(previous.release_id)
-        if manifest is None:
-            return
-        log.warning("rolling %s back to %s after: %s", name, previous.release_id, cause)
-        try:
-            binding = self._feature_binding(
-                self._registry.get_version(manifest.model, manifest.version))
-            self._runtime.apply(name, manifest, previous.replicas, previous.protocol, binding)
-        except FerryError as e:
-            raise ReleaseFailed(
-                f"{cause.message} Restoring the previous release {previous.release_id} "
-                f"also failed: {e.message}") from e
-
     def reapply(self, name: str, progress: Progress | None = None) -> DeploymentPublic:
         """Make the runtime serve ``name``'s recorded release again (after a restart of the
         runtime, or an interrupted change)."""
@@ -212,9 +374,7 @@ class ReleaseService:
         with self._exclusive(name, "reconcile"):
             record, manifest = self._recorded(name)
             say(f"re-applying {record.release_id} to {name} ({record.replicas} replica(s))", 10)
-            binding = self._feature_binding(
-                self._registry.get_version(manifest.model, manifest.version))
-            self._runtime.apply(name, manifest, record.replicas, record.protocol, binding)
+            self._apply(record)
             say(f"{name} is serving {record.release_id} again", 100)
             return self._public(record, manifest)
 
@@ -255,8 +415,25 @@ class ReleaseService:
         return (f"no deployment named {name!r}; deployments: {known or 'none'}. "
                 "Deploy one with client.deploy(model, version=...).")
 
+    def desired_routes(self, record: DeploymentRecord) -> dict[str, int]:
+        """Release id -> percent of requests the runtime must route by for ``record``
+        (a shadow and the standby previous release at 0)."""
+        return {r.manifest.release_id: r.weight for r in self._routes(record)[0]}
+
     def _public(self, record: DeploymentRecord, manifest: ReleaseManifest) -> DeploymentPublic:
         state = self._runtime.state(record.name)
+        rollout = None
+        if record.rollout:
+            candidate = self._store.get_release(record.rollout["candidate"])
+            if candidate is not None:
+                rollout = RolloutPublic(candidate=candidate.to_public(),
+                                        mode=RolloutMode(record.rollout["mode"]),
+                                        weight=int(record.rollout["weight"]),
+                                        sticky_key=record.rollout.get("sticky_key"),
+                                        started_at=record.rollout.get("started_at"))
+        traffic = {manifest.release_id: 100 - (rollout.weight if rollout else 0)}
+        if rollout is not None:
+            traffic[rollout.candidate.release_id] = rollout.weight
         return DeploymentPublic(
             name=record.name,
             release=manifest.to_public(),
@@ -264,7 +441,8 @@ class ReleaseService:
             replicas=record.replicas,
             status=state.status,
             endpoints=self._runtime.endpoints(record.name, record.protocol),
-            traffic={manifest.release_id: 100},
+            traffic=traffic,
+            rollout=rollout,
             team=record.team,
             previous_release_id=record.previous_release_id,
             updated_at=record.updated_at,

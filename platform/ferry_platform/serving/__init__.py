@@ -1,7 +1,7 @@
 """Serving capability: run releases on Ray Serve, REST and gRPC over one data plane."""
 
 from ferry_platform.serving._dataplane import MAX_ROWS, DataPlane
-from ferry_platform.serving._interface import AppState, ServingRuntime
+from ferry_platform.serving._interface import AppState, Route, ServingRuntime
 from ferry_platform.serving._ray import (
     RayServeRuntime,
     ferry_replica_actor_names,
@@ -14,6 +14,7 @@ __all__ = [
     "AppState",
     "DataPlane",
     "RayServeRuntime",
+    "Route",
     "ServingRuntime",
     "ferry_replica_actor_names",
     "replica_nodes",

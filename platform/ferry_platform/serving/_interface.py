@@ -16,6 +16,18 @@ class AppState:
     replicas: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Route:
+    """One release of a deployment and the share of its traffic (percent, 0-100)."""
+
+    manifest: ReleaseManifest
+    weight: int
+    replicas: int
+    protocol: Protocol
+    features: FeatureBinding | None = None
+    shadow: bool = False
+
+
 class ServingRuntime(TypingProtocol):
     """Runs releases as named, replicated services reachable over REST and gRPC."""
 
@@ -28,9 +40,10 @@ class ServingRuntime(TypingProtocol):
         """Load the release in isolation; raise ReleaseFailed with the reason if it cannot."""
         ...
 
-    def apply(self, name: str, manifest: ReleaseManifest, replicas: int, protocol: Protocol,
-              features: FeatureBinding | None = None) -> None:
-        """Make ``name`` serve ``manifest`` with ``replicas`` replicas; wait until it does."""
+    def apply(self, name: str, routes: list[Route], sticky_key: str | None = None) -> None:
+        """Make ``name`` serve exactly ``routes``: releases not running yet are started and
+        waited for until healthy before they get traffic (ReleaseFailed, nothing changed, if
+        they never are); then the weights change; releases no longer routed stop last."""
         ...
 
     def delete(self, name: str) -> None: ...
@@ -39,8 +52,12 @@ class ServingRuntime(TypingProtocol):
 
     def names(self) -> list[str]: ...
 
-    def release_of(self, name: str) -> str | None:
-        """The release ``name``'s replicas serve now (None if it does not run)."""
+    def routes_of(self, name: str) -> dict[str, int]:
+        """Release id -> weight that ``name`` routes by now (empty if it does not run)."""
+        ...
+
+    def shadow_report(self, name: str) -> dict[str, object] | None:
+        """Shadow comparisons counted for ``name`` since its shadow started."""
         ...
 
     def endpoints(self, name: str, protocol: Protocol) -> Endpoints: ...

@@ -1,10 +1,14 @@
 """Ray Serve as Ferry's serving runtime.
 
-One Serve application per deployment name, route prefix ``/<name>``, its ingress one
-deployment (``release``) of :class:`FerryReplica`. A new release of the same name is a
-rolling update of that deployment. REST and gRPC reach the same replicas: Ferry's
-``ferry.v1.Predictor`` servicer is registered with Serve's gRPC options, and gRPC callers
-pick the application with ``application`` metadata.
+Applications are deployed declaratively (the controller's ``apply_config``, as
+``serve deploy`` does), always as the whole set Ferry runs. Each deployment name is one
+router application ``<name>`` (route ``/<name>``, gRPC application ``<name>``) in front of
+one application per live release, ``<name>.<release id>``, each a deployment of
+:class:`FerryReplica` without an HTTP route. The router's weights are its ``user_config``:
+Serve reconfigures running routers in place, so weight changes, promotion and rollback
+restart nothing; a new release starts beside the old one and only gets traffic once it
+is healthy. REST and gRPC reach the same routers: Ferry's ``ferry.v1.Predictor``
+servicer is registered with Serve's gRPC options.
 
 By default Serve runs in Ray's throughput-optimized mode behind its bundled HAProxy
 (``FERRY_SERVE_MODE=throughput``): requests go from one stable port straight to the
@@ -17,19 +21,39 @@ import hashlib
 import logging
 import os
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ferry_contract import Endpoints, PlatformUnavailable, Protocol, ReleaseFailed
 from ferry_contract.proto import SERVICER_FUNCTION
 from ferry_platform._settings import ServeMode, Settings
 from ferry_platform.core import FeatureBinding, ReleaseManifest
-from ferry_platform.serving._interface import AppState
+from ferry_platform.serving._apps import RELEASE_DEPLOYMENT, ROUTER_DEPLOYMENT
+from ferry_platform.serving._interface import AppState, Route
+from ferry_platform.serving._router import NAMESPACE, SHADOW_LOG, ShadowLog
 
 log = logging.getLogger("ferry.serving")
 
-DEPLOYMENT = "release"
+RELEASE_APP = "ferry_platform.serving._apps:release_app"
+ROUTER_APP = "ferry_platform.serving._apps:router_app"
+
+
+def release_app_name(name: str, release_id: str) -> str:
+    return f"{name}.{release_id}"
+
+
+def _owner(app: str) -> str:
+    return app.split(".", 1)[0]
+
+
+def _without(apps: list[str]) -> Callable[[dict[str, dict[str, Any]]], None]:
+    def edit(configs: dict[str, dict[str, Any]]) -> None:
+        for app in apps:
+            configs.pop(app, None)
+    return edit
 
 
 def haproxy_dir(settings: Settings) -> Path:
@@ -86,6 +110,7 @@ class RayServeRuntime:
         self._settings = settings
         self._started = False
         self._owns_cluster = not settings.ray_address
+        self._config_lock = threading.Lock()
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -116,6 +141,8 @@ class RayServeRuntime:
                                      grpc_servicer_functions=[SERVICER_FUNCTION]),
             controller_options=ControllerOptions(runtime_env={"env_vars": env}),
         )
+        ray.remote(ShadowLog).options(name=SHADOW_LOG, namespace=NAMESPACE, lifetime="detached",
+                                      get_if_exists=True, num_cpus=0).remote()
         self._started = True
 
     def stop(self) -> None:
@@ -174,91 +201,252 @@ class RayServeRuntime:
                 details={"release_id": manifest.release_id, "reason": _cause(e)},
             ) from e
 
-    def apply(self, name: str, manifest: ReleaseManifest, replicas: int, protocol: Protocol,
-              features: FeatureBinding | None = None) -> None:
-        from ray import serve
-        from ray.serve.api import RunTarget, run_many
+    # -- the declarative config ---------------------------------------------------------
+    def _client(self) -> Any:
+        from ray.serve.context import _get_global_client
 
-        from ferry_platform.serving._replica import FerryReplica
+        return _get_global_client()
 
+    def _configs(self) -> dict[str, dict[str, Any]]:
+        """The declarative config of every application now applied, by application name."""
+        details = self._client().get_serve_details()
+        out = {}
+        for app, info in (details.get("applications") or {}).items():
+            cfg = info.get("deployed_app_config")
+            if cfg:
+                out[app] = cfg
+        return out
+
+    def _change(self, edit: Callable[[dict[str, dict[str, Any]]], None]) -> None:
+        """Read the whole set, edit it, apply it: one change at a time in this process."""
+        from ray.serve.schema import ServeApplicationSchema, ServeDeploySchema
+
+        with self._config_lock:
+            configs = self._configs()
+            edit(configs)
+            apps = [ServeApplicationSchema(**cfg) for cfg in configs.values()]
+            self._client().deploy_apps(ServeDeploySchema(applications=apps))
+
+    def _release_config(self, name: str, route: Route) -> dict[str, Any]:
         s = self._settings
-        base: Any = serve.deployment(FerryReplica)
-        deployment = base.options(
-            name=DEPLOYMENT,
-            num_replicas=replicas,
-            max_ongoing_requests=s.max_ongoing_requests,
-            ray_actor_options={
-                "num_cpus": s.replica_num_cpus,
-                "runtime_env": {"env_vars": serve_env(s)},
+        return {
+            "name": release_app_name(name, route.manifest.release_id),
+            "route_prefix": None,
+            "import_path": RELEASE_APP,
+            "args": {
+                "spec": self._spec(route.manifest, route.protocol, route.features),
+                "options": {
+                    "max_ongoing_requests": s.max_ongoing_requests,
+                    "ray_actor_options": {"num_cpus": s.replica_num_cpus,
+                                          "runtime_env": {"env_vars": serve_env(s)}},
+                    "health_check_period_s": 10,
+                    "graceful_shutdown_timeout_s": 5,
+                },
             },
-            health_check_period_s=10,
-            graceful_shutdown_timeout_s=5,
-        )
-        app = deployment.bind(self._spec(manifest, protocol, features))
-        run_many([RunTarget(target=app, name=name, route_prefix=f"/{name}")],
-                 wait_for_ingress_deployment_creation=False,
-                 wait_for_applications_running=False)
-        self._wait_running(name, manifest.release_id)
+            # Replica counts are config, not build args: scaling never rebuilds.
+            "deployments": [{"name": RELEASE_DEPLOYMENT, "num_replicas": route.replicas}],
+        }
 
-    def _wait_running(self, name: str, release_id: str) -> None:
+    def _router_config(self, name: str, user_config: dict[str, Any]) -> dict[str, Any]:
+        s = self._settings
+        return {
+            "name": name,
+            "route_prefix": f"/{name}",
+            "import_path": ROUTER_APP,
+            "args": {"name": name, "options": {
+                "max_ongoing_requests": s.max_ongoing_requests * 4,
+                "ray_actor_options": {"num_cpus": 0,
+                                      "runtime_env": {"env_vars": serve_env(s)}},
+                "health_check_period_s": 10,
+                "graceful_shutdown_timeout_s": 5,
+            }},
+            "deployments": [{"name": ROUTER_DEPLOYMENT, "num_replicas": s.router_replicas,
+                             "user_config": user_config}],
+        }
+
+    @staticmethod
+    def _user_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
+        for dep in (cfg or {}).get("deployments", []):
+            if dep.get("name") == ROUTER_DEPLOYMENT:
+                return dict(dep.get("user_config") or {})
+        return {}
+
+    # -- releases -----------------------------------------------------------------------
+    def apply(self, name: str, routes: list[Route], sticky_key: str | None = None) -> None:
+        if not routes:
+            raise ValueError("apply needs at least one route; use delete() to remove")
+        wanted = {release_app_name(name, r.manifest.release_id): r for r in routes}
+        configs = self._configs()
+        starting = [app for app in wanted if app not in configs]
+        # 1. Start the releases that do not run yet, beside the ones that do; no traffic.
+        if starting:
+            self._change(lambda c: c.update(
+                {app: self._release_config(name, wanted[app]) for app in starting}))
+            try:
+                for app in starting:
+                    self._wait_app(app, wanted[app].manifest.release_id)
+            except ReleaseFailed:
+                self._change(_without(starting))
+                raise
+        # 2. Route: only the router's user_config changes (and replica counts, if asked).
+        generation = int(self._user_config(configs.get(name)).get("generation", 0)) + 1
+        shadow = next((r for r in routes if r.shadow), None)
+        user_config = {
+            "generation": generation,
+            "routes": [{"release_id": r.manifest.release_id, "weight": r.weight,
+                        "app": release_app_name(name, r.manifest.release_id)}
+                       for r in routes if not r.shadow],
+            "sticky_key": sticky_key,
+            "shadow": {"release_id": shadow.manifest.release_id,
+                       "app": release_app_name(name, shadow.manifest.release_id)}
+            if shadow else None,
+        }
+
+        def route(c: dict[str, dict[str, Any]]) -> None:
+            for app, r in wanted.items():
+                if app in c:  # scale a running release without rebuilding it
+                    c[app]["deployments"] = [{"name": RELEASE_DEPLOYMENT,
+                                              "num_replicas": r.replicas}]
+                else:
+                    c[app] = self._release_config(name, r)
+            c[name] = self._router_config(name, user_config)
+
+        self._change(route)
+        self._wait_router(name, generation)
+        # 3. Stop the releases no longer routed (their in-flight requests drain).
+        stale = [app for app in self._configs() if _owner(app) == name and app != name
+                 and app not in wanted]
+        if stale:
+            self._change(_without(stale))
+
+    def _wait_app(self, app: str, release_id: str) -> None:
         deadline = time.monotonic() + self._settings.deploy_timeout_s
-        state = self.state(name)
+        state = self._app_state(app)
         while time.monotonic() < deadline:
-            state = self.state(name)
+            state = self._app_state(app)
             if state.status == "running":
                 return
-            if state.status == "deploy_failed":
+            if state.status in ("deploy_failed", "unhealthy"):
                 break
             time.sleep(0.25)
         raise ReleaseFailed(
             f"release {release_id} did not become healthy on Ray Serve "
-            f"(status {state.status}): {state.message or 'timed out'}",
+            f"(status {state.status}): {state.message or 'timed out'}. It received no "
+            "traffic; what was serving keeps serving.",
             details={"release_id": release_id, "status": state.status},
         )
+
+    def _wait_router(self, name: str, generation: int) -> None:
+        """Until the router runs and its replicas route by ``generation``."""
+        deadline = time.monotonic() + self._settings.deploy_timeout_s
+        seen = 0
+        while time.monotonic() < deadline:
+            state = self._app_state(name)
+            if state.status in ("deploy_failed",):
+                raise ReleaseFailed(f"the router of {name} failed to deploy: {state.message}")
+            if state.status == "running":
+                answer = self._ask(name, "config_generation")
+                seen = seen + 1 if isinstance(answer, int) and answer >= generation else 0
+                # Several answers in a row: every router replica has been reconfigured.
+                if seen >= 4 * self._settings.router_replicas:
+                    return
+                time.sleep(0.02)
+                continue
+            time.sleep(0.1)
+        raise ReleaseFailed(f"the router of {name} did not take its new routes within "
+                            f"{self._settings.deploy_timeout_s:.0f}s")
 
     def delete(self, name: str) -> None:
         from ray import serve
 
-        if name in self.names():
-            serve.delete(name, _blocking=True)
+        configs = self._configs()
+        mine = [app for app in configs if _owner(app) == name]
+        if mine:
+            self._change(_without(mine))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            left = [a for a in serve.status().applications if _owner(a) == name]
+            if not left:
+                return
+            for app in left:
+                if app not in configs:  # an imperatively deployed app (older Ferry)
+                    serve.delete(app, _blocking=True)
+            time.sleep(0.2)
 
-    def state(self, name: str) -> AppState:
+    def _app_state(self, app: str) -> AppState:
         from ray import serve
 
-        app = serve.status().applications.get(name)
-        if app is None:
+        info = serve.status().applications.get(app)
+        if info is None:
             return AppState(status="not_found")
         replicas: dict[str, int] = {}
-        dep = app.deployments.get(DEPLOYMENT)
-        if dep is not None:
-            replicas = {str(k.value if hasattr(k, "value") else k).lower(): int(v)
-                        for k, v in dep.replica_states.items()}
-        status = str(getattr(app.status, "value", app.status)).lower()
-        return AppState(status=status, message=app.message or "", replicas=replicas)
+        for dep in info.deployments.values():
+            for k, v in dep.replica_states.items():
+                key = str(k.value if hasattr(k, "value") else k).lower()
+                replicas[key] = replicas.get(key, 0) + int(v)
+        status = str(getattr(info.status, "value", info.status)).lower()
+        return AppState(status=status, message=info.message or "", replicas=replicas)
+
+    def state(self, name: str) -> AppState:
+        """The router's state, or the worst of its releases'; replicas of the releases."""
+        from ray import serve
+
+        apps = [a for a in serve.status().applications if _owner(a) == name]
+        if name not in apps:
+            return AppState(status="not_found")
+        router = self._app_state(name)
+        worst, replicas = router, dict[str, int]()
+        for app in apps:
+            if app == name:
+                continue
+            st = self._app_state(app)
+            for k, v in st.replicas.items():
+                replicas[k] = replicas.get(k, 0) + v
+            if worst.status == "running" and st.status != "running":
+                worst = st
+        return AppState(status=worst.status, message=worst.message, replicas=replicas)
 
     def names(self) -> list[str]:
         from ray import serve
 
-        return sorted(serve.status().applications.keys())
+        return sorted({_owner(a) for a in serve.status().applications})
 
-    def release_of(self, name: str) -> str | None:
+    def routes_of(self, name: str) -> dict[str, int]:
+        if self.state(name).status != "running":
+            return {}
+        config = self._user_config(self._configs().get(name))
+        out = {r["release_id"]: int(r["weight"]) for r in config.get("routes", [])}
+        if config.get("shadow"):
+            out.setdefault(config["shadow"]["release_id"], 0)
+        return out
+
+    def shadow_report(self, name: str) -> dict[str, Any] | None:
+        import ray
+
+        try:
+            actor = ray.get_actor(SHADOW_LOG, namespace=NAMESPACE)
+            return cast("dict[str, Any] | None",
+                        ray.get(actor.report.remote(name), timeout=30))
+        except Exception as e:  # noqa: BLE001 - no report is "nothing recorded"
+            log.warning("no shadow report for %s: %s", name, e)
+            return None
+
+    def _ask(self, app: str, method: str) -> Any:
+        """Call ``method`` on ``app``'s ingress once (None if it does not answer)."""
         import asyncio
         from concurrent.futures import ThreadPoolExecutor
 
         from ray import serve
 
-        if self.state(name).status != "running":
-            return None
-
-        async def ask() -> str:
+        async def ask() -> Any:
             # In throughput mode handles route on the caller's event loop: give it one.
-            return str(await serve.get_app_handle(name).release_id.remote())
+            return await getattr(serve.get_app_handle(app), method).remote()
 
         try:
             with ThreadPoolExecutor(1, thread_name_prefix="ferry-ask") as pool:
                 return pool.submit(asyncio.run, ask()).result(timeout=60)
         except Exception as e:  # noqa: BLE001 - not answering is "not serving"
-            log.warning("could not ask %s for its release: %s", name, e)
+            log.debug("%s did not answer %s: %s", app, method, e)
             return None
 
     def endpoints(self, name: str, protocol: Protocol) -> Endpoints:
@@ -274,7 +462,7 @@ def replica_nodes(app: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for info in ray._private.state.actors(actor_state_name="ALIVE").values():
         name = str(info.get("Name", ""))
-        if name.startswith(f"SERVE_REPLICA::{app}#"):
+        if name.startswith(f"SERVE_REPLICA::{app}.") and "#router#" not in name:
             out[name] = str(info.get("Address", {}).get("NodeID", ""))
     return out
 

@@ -115,31 +115,34 @@ class FerryReplica:
     async def __call__(self, request: Any) -> Any:
         from starlette.responses import Response
 
-        path = request.url.path.rstrip("/")
+        body = await request.body() if request.method == "POST" else b""
+        status, payload, _ = await self.handle(request.method, request.url.path, body)
+        return Response(payload, status_code=status, media_type="application/json",
+                        headers=self._headers)
+
+    async def handle(self, method: str, path: str, body: bytes) -> tuple[int, bytes, str]:
+        """One REST call, as the router forwards it: (status, JSON body, release id)."""
+        path = path.rstrip("/")
         leaf = path.rsplit("/", 1)[-1]
+        rid = self.manifest.release_id
         try:
             if leaf == "predict":
-                if request.method != "POST":
-                    return self._error_response(405, "method_not_allowed",
-                                                "use POST for /predict")
+                if method != "POST":
+                    return self._error(405, "method_not_allowed", "use POST for /predict")
                 if self.protocol is Protocol.grpc:
-                    return self._error_response(
+                    return self._error(
                         404, "protocol_not_served",
                         f"deployment {self.manifest.model!r} serves gRPC only; call it over "
                         "gRPC or redeploy with protocol='auto'")
-                body = await request.body()
-                return Response(self._predict_json(body), media_type="application/json",
-                                headers=self._headers)
+                return 200, self._predict_json(body), rid
             if leaf == "metadata":
-                return Response(self._metadata, media_type="application/json",
-                                headers=self._headers)
+                return 200, self._metadata, rid
             if leaf == "healthz":
-                return Response(b'{"status":"ok"}', media_type="application/json",
-                                headers=self._headers)
-            return self._error_response(
+                return 200, b'{"status":"ok"}', rid
+            return self._error(
                 404, "not_found", f"no route {path!r}; use POST .../predict or GET .../metadata")
         except FerryError as e:
-            return self._error_response(e.status, e.code, e.message, e.details)
+            return self._error(e.status, e.code, e.message, e.details)
 
     def _predict_json(self, body: bytes) -> bytes:
         if len(body) > MAX_BODY_BYTES:
@@ -163,16 +166,13 @@ class FerryReplica:
         predictions = self._predict(columns)
         return _dumps({"predictions": predictions, **self._answer_tail})
 
-    def _error_response(self, status: int, code: str, message: str,
-                        details: dict[str, Any] | None = None) -> Any:
-        from starlette.responses import Response
-
+    def _error(self, status: int, code: str, message: str,
+               details: dict[str, Any] | None = None) -> tuple[int, bytes, str]:
         body: dict[str, Any] = {"code": code, "message": message, "release_id":
                                 self.manifest.release_id}
         if details:
             body["details"] = details
-        return Response(_dumps({"error": body}), status_code=status,
-                        media_type="application/json", headers=self._headers)
+        return status, _dumps({"error": body}), self.manifest.release_id
 
     # -- gRPC ---------------------------------------------------------------------------
     async def Predict(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802 - RPC name
@@ -202,6 +202,30 @@ class FerryReplica:
             model_version=str(self.manifest.version),
             feature_refs=self._binding.refs if self._binding else [],
         )
+
+    async def grpc(self, request: bytes) -> tuple[str | None, str, bytes, str]:
+        """One gRPC call as the router forwards it: (status code name or None, details,
+        serialized PredictResponse, release id)."""
+        from ferry_contract.proto import decode_request, encode_column, predict_pb2
+
+        rid = self.manifest.release_id
+        if self.protocol is Protocol.rest:
+            return ("UNIMPLEMENTED", f"deployment {self.manifest.model!r} serves REST only; "
+                    "redeploy with protocol='auto' to enable gRPC", b"", rid)
+        try:
+            predictions = self._predict(decode_request(
+                predict_pb2.PredictRequest.FromString(request)))
+        except FerryError as e:
+            code = "NOT_FOUND" if isinstance(e, NotFound) else "INVALID_ARGUMENT"
+            return code, e.message, predict_pb2.PredictResponse(
+                release_id=rid).SerializeToString(), rid
+        return None, "", predict_pb2.PredictResponse(
+            predictions=encode_column(predictions),
+            release_id=rid,
+            model_name=self.manifest.model,
+            model_version=str(self.manifest.version),
+            feature_refs=self._binding.refs if self._binding else [],
+        ).SerializeToString(), rid
 
     def release_id(self) -> str:
         """Which release this replica serves (asked by the control plane when reconciling)."""

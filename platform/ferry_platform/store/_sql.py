@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from typing import Protocol as TypingProtocol
 
 from sqlalchemy import select
@@ -29,6 +30,7 @@ class DeploymentRecord:
     team: str | None = None
     revision: int = 0
     job_id: str | None = None  # the job that wrote this record
+    rollout: dict[str, Any] | None = None  # candidate, weight, mode, sticky_key, started_at
 
 
 class StateStore(TypingProtocol):
@@ -91,16 +93,17 @@ class SqlStateStore:
             row.team = record.team
             row.revision = (row.revision or 0) + 1
             row.job_id = record.job_id
+            row.rollout = record.rollout
             revision = row.revision
         return DeploymentRecord(record.name, record.release_id, record.protocol, record.replicas,
                                 record.previous_release_id, now, record.team, revision,
-                                record.job_id)
+                                record.job_id, record.rollout)
 
     @staticmethod
     def _record(row: _Deployment) -> DeploymentRecord:
         return DeploymentRecord(row.name, row.release_id, Protocol(row.protocol), row.replicas,
                                 row.previous_release_id, row.updated_at, row.team, row.revision,
-                                row.job_id)
+                                row.job_id, row.rollout)
 
     def get_deployment(self, name: str) -> DeploymentRecord | None:
         with self._session() as s:

@@ -72,6 +72,8 @@ class Deployment(Base):
     team: Mapped[str | None] = mapped_column(String(63), nullable=True, index=True)
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     job_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # last writer
+    # A rollout under way: {"candidate", "weight", "mode", "sticky_key", "started_at"}.
+    rollout: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class Job(Base):

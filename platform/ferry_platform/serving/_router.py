@@ -1,0 +1,226 @@
+"""The ingress of every Ferry deployment: splits traffic between its live releases.
+
+Each release runs as its own Serve application (``<name>.<release id>``, no HTTP route);
+the router application ``<name>`` owns the route ``/<name>`` and the gRPC application name.
+Its routes live in the deployment's ``user_config``:
+
+    {"generation": 7,
+     "routes": [{"release_id": "r-…", "app": "churn.r-…", "weight": 90}, …],
+     "sticky_key": "customer_id" | null,
+     "shadow": {"release_id": "r-…", "app": "churn.r-…"} | null}
+
+Ray Serve applies a changed ``user_config`` by calling :meth:`FerryRouter.reconfigure` on
+the running replicas: weights change without restarting anything.
+
+- Weighted split: each request draws uniformly; with ``sticky_key`` the value of that
+  column in the request's first row is hashed instead, so one entity always meets one
+  release while the split holds (send one entity per request for strict stickiness).
+- Shadow: the shadow release gets a copy of each predict request after the answer is
+  chosen; its answer is compared with the one returned and counted in the ``ShadowLog``
+  actor, never returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import random
+from typing import Any
+
+from ferry_contract import RELEASE_HEADER
+
+log = logging.getLogger("ferry.router")
+
+SHADOW_LOG = "ferry-shadow-log"
+NAMESPACE = "ferry"
+
+
+def bucket(value: Any) -> float:
+    """A stable position in [0, 100) for an entity key value."""
+    digest = hashlib.blake2b(str(value).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64 * 100
+
+
+def pick(routes: list[tuple[float, str, str]], position: float) -> tuple[str, str]:
+    """The (release id, app) whose cumulative weight covers ``position`` in [0, 100)."""
+    for upper, release_id, app in routes:
+        if position < upper:
+            return release_id, app
+    return routes[-1][1], routes[-1][2]
+
+
+def same_answer(a: Any, b: Any) -> bool:
+    """Equal predictions; numbers within a relative 1e-6."""
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_answer(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) \
+            and not isinstance(a, bool) and not isinstance(b, bool):
+        return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+    return bool(a == b)
+
+
+class ShadowLog:
+    """Counts and samples of shadow comparisons, per deployment (one named Ray actor)."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, dict[str, Any]] = {}
+
+    def record(self, name: str, primary: str, shadow: str, agreed: bool | None,
+               sample: dict[str, Any] | None) -> None:
+        entry = self._by_name.setdefault(name, {
+            "primary_releases": {}, "shadow_release": shadow, "requests": 0, "agreed": 0,
+            "disagreed": 0, "shadow_errors": 0, "samples": []})
+        if entry["shadow_release"] != shadow:  # a new shadow: start counting again
+            self._by_name.pop(name)
+            return self.record(name, primary, shadow, agreed, sample)
+        entry["requests"] += 1
+        entry["primary_releases"][primary] = entry["primary_releases"].get(primary, 0) + 1
+        if agreed is None:
+            entry["shadow_errors"] += 1
+        elif agreed:
+            entry["agreed"] += 1
+        else:
+            entry["disagreed"] += 1
+        if sample is not None and len(entry["samples"]) < 20:
+            entry["samples"].append(sample)
+        return None
+
+    def report(self, name: str) -> dict[str, Any] | None:
+        return self._by_name.get(name)
+
+    def reset(self, name: str) -> None:
+        self._by_name.pop(name, None)
+
+
+class FerryRouter:
+    """The Serve deployment class of every deployment's ingress (decorated by the runtime)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.generation = -1
+        self._routes: list[tuple[float, str, str]] = []
+        self._sticky: str | None = None
+        self._shadow: tuple[str, str] | None = None
+        self._handles: dict[str, Any] = {}
+        self._shadow_log: Any = None
+        self._pending: set[asyncio.Task[Any]] = set()
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        routes, total = [], 0.0
+        for r in config.get("routes", []):
+            if r["weight"] > 0:
+                total += float(r["weight"])
+                routes.append((total, r["release_id"], r["app"]))
+        if routes:
+            scale = 100.0 / total
+            routes = [(upper * scale, rid, app) for upper, rid, app in routes]
+        shadow = config.get("shadow")
+        self._routes = routes
+        self._sticky = config.get("sticky_key")
+        self._shadow = (shadow["release_id"], shadow["app"]) if shadow else None
+        self.generation = int(config.get("generation", 0))
+
+    def config_generation(self) -> int:
+        return self.generation
+
+    def _handle(self, app: str) -> Any:
+        handle = self._handles.get(app)
+        if handle is None:
+            from ray import serve
+
+            handle = self._handles[app] = serve.get_app_handle(app)
+        return handle
+
+    def _choose(self, key_value: Any = None) -> tuple[str, str]:
+        position = bucket(key_value) if key_value is not None else random.random() * 100
+        return pick(self._routes, position)
+
+    def _sticky_value(self, body: bytes) -> Any:
+        if self._sticky is None:
+            return None
+        try:
+            rows = json.loads(body).get("inputs")
+            first = rows[0] if isinstance(rows, list) else rows
+            return first.get(self._sticky) if isinstance(first, dict) else None
+        except (ValueError, AttributeError, IndexError, TypeError):
+            return None  # the release answers the malformed request with a 400
+
+    # -- REST ---------------------------------------------------------------------------
+    async def __call__(self, request: Any) -> Any:
+        from starlette.responses import Response
+
+        body = await request.body() if request.method == "POST" else b""
+        path = request.url.path
+        if not self._routes:
+            payload = json.dumps({"error": {
+                "code": "no_release", "message": f"deployment {self.name!r} has no release "
+                "taking traffic; deploy one or finish its rollout"}}).encode()
+            return Response(payload, status_code=503, media_type="application/json")
+        release_id, app = self._choose(self._sticky_value(body) if body else None)
+        status, payload, served = await self._handle(app).handle.remote(
+            request.method, path, body)
+        if self._shadow is not None and status == 200 and path.rstrip("/").endswith("predict"):
+            self._spawn(self._mirror(path, body, payload, served))
+        return Response(payload, status_code=status, media_type="application/json",
+                        headers={RELEASE_HEADER: served})
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _mirror(self, path: str, body: bytes, answer: bytes, primary: str) -> None:
+        assert self._shadow is not None
+        shadow_id, app = self._shadow
+        agreed: bool | None
+        sample = None
+        try:
+            status, payload, _ = await self._handle(app).handle.remote("POST", path, body)
+            mine = json.loads(answer).get("predictions")
+            theirs = json.loads(payload).get("predictions") if status == 200 else None
+            agreed = None if status != 200 else same_answer(mine, theirs)
+            if not agreed:
+                sample = {"primary": mine[:5] if isinstance(mine, list) else mine,
+                          "shadow": theirs[:5] if isinstance(theirs, list) else
+                          payload[:300].decode(errors="replace"), "status": status}
+        except Exception as e:  # noqa: BLE001 - a shadow must never hurt the answer
+            agreed, sample = None, {"error": f"{type(e).__name__}: {e}"[:300]}
+        try:
+            if self._shadow_log is None:
+                import ray
+
+                self._shadow_log = ray.get_actor(SHADOW_LOG, namespace=NAMESPACE)
+            self._shadow_log.record.remote(self.name, primary, shadow_id, agreed, sample)
+        except Exception as e:  # noqa: BLE001
+            log.warning("cannot record a shadow comparison of %s: %s", self.name, e)
+
+    # -- gRPC ---------------------------------------------------------------------------
+    async def Predict(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802 - RPC name
+        import grpc
+
+        from ferry_contract.proto import predict_pb2
+
+        if not self._routes:
+            grpc_context.set_code(grpc.StatusCode.UNAVAILABLE)
+            grpc_context.set_details(f"deployment {self.name!r} has no release taking traffic")
+            return predict_pb2.PredictResponse()
+        key_value = None
+        if self._sticky is not None and self._sticky in request.columns:
+            from ferry_contract.proto import decode_request
+
+            key_value = (decode_request(request).get(self._sticky) or [None])[0]
+        release_id, app = self._choose(key_value)
+        raw = request.SerializeToString()
+        code, details, payload, served = await self._handle(app).grpc.remote(raw)
+        grpc_context.set_trailing_metadata([(RELEASE_HEADER, served)])
+        if code is not None:
+            grpc_context.set_code(getattr(grpc.StatusCode, code))
+            grpc_context.set_details(details)
+        return predict_pb2.PredictResponse.FromString(payload)
+
+    async def check_health(self) -> None:
+        """Healthy while it knows where to send traffic (or was told there is none)."""
+        return None
