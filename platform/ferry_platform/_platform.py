@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ferry_contract import DeploymentCreate, DeploymentNotFound, MaterializeCreate
+from ferry_contract import (
+    DeploymentCreate,
+    DeploymentNotFound,
+    EvaluationPublic,
+    GateFailed,
+    MaterializeCreate,
+    ModelPublic,
+    RolloutCreate,
+    ShadowReportPublic,
+)
 from ferry_platform._settings import Settings
 from ferry_platform._version import __version__
 from ferry_platform.access import SYSTEM, AccessService, Principal
 from ferry_platform.catalog import CatalogRegistry
+from ferry_platform.evaluation import EvaluationService
 from ferry_platform.features import FeastFeatures
 from ferry_platform.jobs import JobContext, JobRunner
 from ferry_platform.packaging import BentoPackager
-from ferry_platform.registry import MlflowRegistry
+from ferry_platform.registry import MlflowEvaluationStore, MlflowRegistry
 from ferry_platform.releases import Defaults, ReleaseService
 from ferry_platform.serving import RayServeRuntime
 from ferry_platform.store import (
@@ -43,6 +54,7 @@ class Platform:
     jobs: JobRunner
     identity: SqlIdentityStore
     access: AccessService
+    evaluations: EvaluationService | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Platform:
@@ -53,10 +65,11 @@ class Platform:
             Path(settings.mlflow_artifact_root).mkdir(parents=True, exist_ok=True)
         db = Database(settings.database_url)
         db.upgrade()
-        registry = CatalogRegistry(
-            MlflowRegistry(settings.mlflow_tracking_uri, settings.mlflow_artifact_root,
-                           client_uri=settings.mlflow_public_uri),
-            SqlCatalog(db), max_cached_versions=settings.catalog_cache_versions)
+        mlflow_registry = MlflowRegistry(settings.mlflow_tracking_uri,
+                                         settings.mlflow_artifact_root,
+                                         client_uri=settings.mlflow_public_uri)
+        registry = CatalogRegistry(mlflow_registry, SqlCatalog(db),
+                                   max_cached_versions=settings.catalog_cache_versions)
         packager = BentoPackager(bentoml_home=settings.bentoml_home,
                                  release_store_uri=settings.release_store_uri,
                                  ferry_version=__version__)
@@ -72,9 +85,11 @@ class Platform:
                                   Defaults(replicas=settings.default_replicas,
                                            keep_previous=settings.keep_previous), features)
         identity = SqlIdentityStore(db)
+        evaluations = EvaluationService(MlflowEvaluationStore(mlflow_registry), registry,
+                                        features)
         return cls(settings, registry, packager, runtime, store, releases, features, db,
                    job_store, JobRunner(job_store), identity,
-                   AccessService(identity, cache_s=settings.auth_cache_s))
+                   AccessService(identity, cache_s=settings.auth_cache_s), evaluations)
 
     def prepare(self) -> str | None:
         """What every start of the control plane does before serving requests: bring the
@@ -165,6 +180,191 @@ class Platform:
         job = self.jobs.submit("undeploy", name, who.user, team, {"name": name}, work,
                                lock=f"deployment/{name}")
         return self.jobs.wait(job.id)  # type: ignore[no-any-return]
+
+    # -- rollouts ----------------------------------------------------------------------
+    def _deployment_team(self, name: str) -> str | None:
+        record = self.store.get_deployment(name)
+        if record is None:
+            self.releases.get(name)  # raises DeploymentNotFound naming what exists
+            return None
+        if record.team is None:
+            release = self.store.get_release(record.release_id)
+            return self.access.model_team(release.model) if release else None
+        return record.team
+
+    def _rollout_job(self, kind: str, name: str, who: Principal, payload: dict[str, Any],
+                     run: Callable[[JobContext], dict[str, Any]]) -> JobRecord:
+        """A change of ``name``'s traffic as a recorded, audited, exclusive job."""
+        team = self._deployment_team(name)
+        self.access.require(who, "deployer", team, f"{kind} {name!r}")
+
+        def work(ctx: JobContext) -> dict[str, Any]:
+            before = self.store.get_deployment(name)
+            what = {**payload, "job": ctx.job_id,
+                    "from_traffic": self.releases.desired_routes(before) if before else None}
+            try:
+                result = run(ctx)
+            except Exception as e:
+                self.access.audit(who, kind, f"deployment/{name}", team, "failed",
+                                  {**what, "error": str(e)[:300]})
+                raise
+            self.access.audit(who, kind, f"deployment/{name}", team, "succeeded",
+                              {**what, "to_traffic": result.get("traffic")})
+            return result
+
+        job = self.jobs.submit(kind, name, who.user, team, payload, work,
+                               lock=f"deployment/{name}")
+        self.access.audit(who, f"{kind}.start", f"deployment/{name}", team, "accepted",
+                          {**payload, "job": job.id})
+        return job
+
+    # -- the gate ----------------------------------------------------------------------
+    def _gate_plan(self, model: str, version: int, who: Principal, reason: str | None,
+                   action: str) -> tuple[bool, int | None]:
+        """Before a job: refuse at once what is known to fail its gate. Returns (whether
+        the job must evaluate first, the champion it is compared with)."""
+        ev = self.evaluations
+        if ev is None:
+            return False, None
+        team = self.access.model_team(model)
+        if reason:  # an explicit override: admins only, and on the record
+            self.access.require(who, "admin", team, f"override the gate of {model!r}")
+            self.access.audit(who, "gate.override", f"model/{model}", team, "accepted",
+                              {"version": version, "action": action, "reason": reason})
+            return False, None
+        if not ev.has_eval_set(model):
+            raise GateFailed(
+                f"{model} has no evaluation set, so v{version} cannot {action}: every "
+                "candidate is compared with the champion and a baseline first. Create one: "
+                f"client.create_eval_set({model!r}, rows, label=...) or `ferry eval set "
+                f"{model} FILE --label COLUMN` (admins may override with a reason).",
+                details={"model": model, "version": version})
+        champion = ev.champion(model)
+        against = None if champion == version else champion
+        found = ev.latest(model, version, against)
+        if found is not None:
+            ev.require_passed(model, version, found, action)
+        return found is None, against
+
+    def _gate_in_job(self, ctx: JobContext, model: str, version: int, against: int | None,
+                     action: str) -> EvaluationPublic:
+        assert self.evaluations is not None
+        ctx.step(f"evaluating {model} v{version} against "
+                 f"{f'v{against}' if against else 'the baseline'}", 2)
+        found = self.evaluations.evaluate(model, version, against)
+        self.evaluations.require_passed(model, version, found, action)
+        return found
+
+    def set_champion(self, model: str, version: int, who: Principal = SYSTEM,
+                     reason: str | None = None) -> ModelPublic:
+        """Move the champion alias, through the gate (evaluating now if needed)."""
+        team = self.access.model_team(model)
+        self.access.require(who, "deployer", team, f"set the champion of {model!r}")
+        self.registry.get_version(model, version)
+        evaluate, against = self._gate_plan(model, version, who, reason, "become champion")
+        if evaluate:
+            assert self.evaluations is not None
+            found = self.evaluations.evaluate(model, version, against)
+            self.evaluations.require_passed(model, version, found, "become champion")
+        return self._move_champion(model, version, who, team, reason)
+
+    def _move_champion(self, model: str, version: int, who: Principal, team: str | None,
+                       reason: str | None) -> ModelPublic:
+        if self.evaluations is None:
+            return self.registry.get_model(model)
+        before = self.evaluations.champion(model)
+        self.evaluations.set_champion(model, version)
+        self.access.audit(who, "champion", f"model/{model}", team, "succeeded",
+                          {"from_version": before, "to_version": version, "reason": reason})
+        return self.registry.refresh_model(model)
+
+    def submit_rollout(self, name: str, req: RolloutCreate,
+                       who: Principal = SYSTEM) -> JobRecord:
+        """Start a canary, A/B or shadow rollout of ``req.version`` on ``name``. What can be
+        refused at once is (unknown deployment or version, a rollout under way)."""
+        record = self.store.get_deployment(name)
+        if record is None:
+            self.releases.get(name)
+        assert record is not None
+        if record.rollout:
+            raise self.releases.in_progress(record)
+        stable = self.store.get_release(record.release_id)
+        model = req.model or (stable.model if stable else name)
+        self.registry.get_version(model, req.version)  # 404 now, not a failed job
+        team = self._deployment_team(name)
+        self.access.require(who, "deployer", team, f"roll out on {name!r}")
+        evaluate, against = self._gate_plan(model, req.version, who, req.override_reason,
+                                            "be rolled out")
+
+        def run(ctx: JobContext) -> dict[str, Any]:
+            if evaluate:
+                self._gate_in_job(ctx, model, req.version, against, "be rolled out")
+            return self.releases.rollout(name, req, ctx.step, ctx.job_id).model_dump(mode="json")
+
+        return self._rollout_job("rollout", name, who, req.model_dump(mode="json"), run)
+
+    def submit_weight(self, name: str, weight: int, who: Principal = SYSTEM) -> JobRecord:
+        return self._rollout_job(
+            "rollout.weight", name, who, {"weight": weight},
+            lambda ctx: self.releases.set_weight(name, weight, ctx.step, ctx.job_id)
+            .model_dump(mode="json"))
+
+    def submit_promote(self, name: str, who: Principal = SYSTEM,
+                       reason: str | None = None) -> JobRecord:
+        """The candidate takes all traffic and, through the gate, becomes champion."""
+        dep = self.releases.get(name)
+        if dep.rollout is None:
+            record = self.store.get_deployment(name)
+            assert record is not None
+            raise self.releases.no_rollout(record, "promote")
+        model, version = dep.rollout.candidate.model, dep.rollout.candidate.version
+        team = self._deployment_team(name)
+        self.access.require(who, "deployer", team, f"promote on {name!r}")
+        evaluate, against = self._gate_plan(model, version, who, reason, "become champion")
+
+        def run(ctx: JobContext) -> dict[str, Any]:
+            if evaluate:
+                self._gate_in_job(ctx, model, version, against, "become champion")
+            promoted, _old = self.releases.promote(name, ctx.step, ctx.job_id)
+            self._move_champion(model, version, who, team, reason)
+            return promoted.model_dump(mode="json")
+
+        return self._rollout_job("rollout.promote", name, who, {"reason": reason}, run)
+
+    def submit_abort(self, name: str, who: Principal = SYSTEM) -> JobRecord:
+        return self._rollout_job(
+            "rollout.abort", name, who, {},
+            lambda ctx: self.releases.abort(name, ctx.step, ctx.job_id).model_dump(mode="json"))
+
+    def submit_rollback(self, name: str, who: Principal = SYSTEM) -> JobRecord:
+        team = self._deployment_team(name)
+
+        def run(ctx: JobContext) -> dict[str, Any]:
+            dep, bad = self.releases.rollback(name, ctx.step, ctx.job_id)
+            # The champion follows a rollback of the release it names.
+            ev = self.evaluations
+            if bad is not None and ev is not None and ev.champion(bad.model) == bad.version \
+                    and dep.release.model == bad.model:
+                self._move_champion(bad.model, dep.release.version, who, team,
+                                    f"rollback of {name} from {bad.release_id}")
+            return dep.model_dump(mode="json")
+
+        return self._rollout_job("rollback", name, who, {}, run)
+
+    def shadow_report(self, name: str) -> ShadowReportPublic:
+        dep = self.releases.get(name)
+        shadow = dep.rollout.candidate.release_id if dep.rollout and \
+            dep.rollout.mode.value == "shadow" else None
+        raw = self.runtime.shadow_report(name) or {}
+        if shadow is None or raw.get("shadow_release") != shadow:
+            return ShadowReportPublic(deployment=name, shadow_release_id=shadow)
+        compared = int(raw.get("agreed", 0)) + int(raw.get("disagreed", 0))
+        return ShadowReportPublic(
+            deployment=name, shadow_release_id=shadow, requests=int(raw.get("requests", 0)),
+            agreed=int(raw.get("agreed", 0)), disagreed=int(raw.get("disagreed", 0)),
+            shadow_errors=int(raw.get("shadow_errors", 0)),
+            agreement=(raw.get("agreed", 0) / compared) if compared else None,
+            samples=list(raw.get("samples", [])))
 
     def submit_materialize(self, body: MaterializeCreate, who: Principal = SYSTEM) -> JobRecord:
         self.access.require_any(who, "deployer", "materialize features")

@@ -11,15 +11,22 @@ from pydantic import ValidationError
 
 from ferry import _credentials as credentials
 from ferry._config import ClientSettings
-from ferry._deployment import Deployment
+from ferry._deployment import Deployment, to_columns, to_records
 from ferry._features import ENTITY_TIMESTAMP, TrainingSet
 from ferry_contract import (
     AuditEventPublic,
+    ChampionUpdate,
     DeploymentCreate,
     DeploymentPublic,
+    EvalSetCreate,
+    EvalSetPublic,
+    EvalTask,
+    EvaluationCreate,
+    EvaluationPublic,
     FeatureFreshnessPublic,
     FeaturePlanPublic,
     FeatureViewPublic,
+    GateConfig,
     InvalidRequest,
     JobLogLine,
     JobPublic,
@@ -34,6 +41,11 @@ from ferry_contract import (
     Protocol,
     ReleasePublic,
     Role,
+    RolloutAction,
+    RolloutCreate,
+    RolloutMode,
+    RolloutUpdate,
+    ShadowReportPublic,
     TeamCreate,
     TeamPublic,
     TokenCreate,
@@ -351,6 +363,167 @@ class Client:
 
     def undeploy(self, name: str) -> None:
         self._request("DELETE", f"/v1/deployments/{name}")
+
+    # -- continuous evaluation ----------------------------------------------------------
+    def create_eval_set(self, model: str, rows: Any, *, label: str,
+                        slice_column: str | None = None, task: EvalTask | str = EvalTask.auto,
+                        start: Any = None, end: Any = None) -> EvalSetPublic:
+        """Upload labelled rows as the model's next evaluation set version.
+
+        ``rows`` (a DataFrame or row dicts) hold the model's inputs, or for a model trained
+        on features its entity keys and ``event_timestamp`` (``start``/``end`` keep a
+        fixed window of them), plus ``label`` and optionally ``slice_column``, whose
+        groups are scored separately so a model worse for one group shows.
+        """
+        import pandas as pd
+
+        frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+        if ENTITY_TIMESTAMP in frame.columns:
+            frame = frame.assign(**{ENTITY_TIMESTAMP: pd.to_datetime(
+                frame[ENTITY_TIMESTAMP], utc=True).map(lambda t: t.isoformat())})
+        try:
+            body = EvalSetCreate(rows=to_records(to_columns(frame)), label=label,
+                                 slice_column=slice_column, task=EvalTask(task),
+                                 start=start, end=end)
+        except ValueError as e:
+            raise InvalidRequest(f"invalid evaluation set: {e}") from e
+        return EvalSetPublic.model_validate(self._request(
+            "POST", f"/v1/models/{model}/eval-sets", json=body.model_dump(mode="json")))
+
+    def eval_sets(self, model: str) -> list[EvalSetPublic]:
+        return [EvalSetPublic.model_validate(e)
+                for e in self._request("GET", f"/v1/models/{model}/eval-sets")]
+
+    def gate(self, model: str) -> GateConfig:
+        return GateConfig.model_validate(self._request("GET", f"/v1/models/{model}/gate"))
+
+    def set_gate(self, model: str, **fields: Any) -> GateConfig:
+        """Set the gate (admins): ``primary_metric``, ``tolerance``, ``baseline_margin``,
+        ``slice_tolerance``, ``min_slice_rows``; unnamed fields keep their defaults."""
+        try:
+            body = GateConfig(**fields)
+        except ValueError as e:
+            raise InvalidRequest(f"invalid gate: {e}") from e
+        return GateConfig.model_validate(self._request(
+            "PUT", f"/v1/models/{model}/gate", json=body.model_dump(mode="json")))
+
+    def evaluate(self, model: str, version: int, *, against: int | None = None,
+                 on_progress: Progress | None = None,
+                 timeout_s: float | None = None) -> EvaluationPublic:
+        """Evaluate ``version`` against the champion (or ``against``) and a trivial
+        baseline on the current evaluation set; the result is kept in MLflow."""
+        body = EvaluationCreate(version=version, against=against).model_dump()
+        job = JobPublic.model_validate(
+            self._request("POST", f"/v1/models/{model}/evaluations", json=body))
+        done = self.wait(job, on_progress=on_progress, timeout_s=timeout_s)
+        return EvaluationPublic.model_validate(done.result)
+
+    def evaluations(self, model: str, version: int | None = None) -> list[EvaluationPublic]:
+        params = {"version": version} if version is not None else None
+        return [EvaluationPublic.model_validate(e) for e in
+                self._request("GET", f"/v1/models/{model}/evaluations", params=params)]
+
+    def compare(self, model: str, base: int, candidate: int, *,
+                on_progress: Progress | None = None) -> EvaluationPublic:
+        """``candidate`` vs ``base`` vs the baseline, side by side with every gate check;
+        evaluates first if that comparison was not run on the current evaluation set."""
+        from ferry_contract import NotFound
+
+        try:
+            return EvaluationPublic.model_validate(self._request(
+                "GET", f"/v1/models/{model}/compare",
+                params={"base": base, "candidate": candidate}))
+        except NotFound as e:
+            if e.details.get("against") != base:
+                raise
+        return self.evaluate(model, candidate, against=base, on_progress=on_progress)
+
+    def set_champion(self, model: str, version: int, *, reason: str | None = None) -> ModelPublic:
+        """Make ``version`` the champion, through its gate (admins may override it with a
+        ``reason``, which is audited)."""
+        try:
+            body = ChampionUpdate(version=version, reason=reason).model_dump()
+        except ValueError as e:
+            raise InvalidRequest(f"invalid champion change: {e}") from e
+        return ModelPublic.model_validate(
+            self._request("PUT", f"/v1/models/{model}/champion", json=body))
+
+    # -- rollouts -----------------------------------------------------------------------
+    def _follow(self, path: str, body: dict[str, Any] | None, on_progress: Progress | None,
+                timeout_s: float | None, method: str = "POST") -> Deployment:
+        job = JobPublic.model_validate(self._request(method, path, json=body))
+        done = self.wait(job, on_progress=on_progress, timeout_s=timeout_s)
+        return self._handle(DeploymentPublic.model_validate(done.result))
+
+    def rollout(
+        self,
+        name: str,
+        *,
+        version: int,
+        canary: int | None = None,
+        ab: int | None = None,
+        sticky_key: str | None = None,
+        shadow: bool = False,
+        model: str | None = None,
+        override_reason: str | None = None,
+        on_progress: Progress | None = None,
+        timeout_s: float | None = None,
+    ) -> Deployment:
+        """Start ``version`` beside what ``name`` serves; returns once it takes its share.
+
+        Pick one: ``canary=10`` (10% of requests, at random), ``ab=50, sticky_key=
+        "customer_id"`` (50%, each customer always on one release) or ``shadow=True`` (a
+        copy of every request; answers compared, never returned). Default: a 10% canary.
+        Then :meth:`set_weight`, :meth:`promote`, :meth:`rollback` or :meth:`abort`.
+        """
+        chosen = [m for m, on in (("canary", canary is not None), ("ab", ab is not None),
+                                  ("shadow", shadow)) if on]
+        if len(chosen) > 1:
+            raise InvalidRequest(f"choose one of canary, ab and shadow; got {chosen}")
+        mode = RolloutMode(chosen[0]) if chosen else RolloutMode.canary
+        weight = ab if ab is not None else (canary if canary is not None else 10)
+        try:
+            req = RolloutCreate(version=version, model=model, weight=0 if shadow else weight,
+                                mode=mode, sticky_key=sticky_key,
+                                override_reason=override_reason)
+        except ValueError as e:
+            raise InvalidRequest(f"invalid rollout: {e}") from e
+        return self._follow(f"/v1/deployments/{name}/rollout", req.model_dump(mode="json"),
+                            on_progress, timeout_s)
+
+    def set_weight(self, name: str, weight: int, *, on_progress: Progress | None = None,
+                   timeout_s: float | None = None) -> Deployment:
+        """Give the candidate ``weight`` percent of the traffic (no replica restarts)."""
+        try:
+            body = RolloutUpdate(weight=weight).model_dump()
+        except ValueError as e:
+            raise InvalidRequest(f"invalid weight {weight!r}: it must be 0-100 ({e})") from e
+        return self._follow(f"/v1/deployments/{name}/rollout", body, on_progress, timeout_s,
+                            method="PATCH")
+
+    def promote(self, name: str, *, reason: str | None = None,
+                on_progress: Progress | None = None, timeout_s: float | None = None) -> Deployment:
+        """The candidate takes all traffic; the old release is kept for :meth:`rollback`."""
+        try:
+            body = RolloutAction(reason=reason).model_dump() if reason else None
+        except ValueError as e:
+            raise InvalidRequest(f"invalid promote: {e}") from e
+        return self._follow(f"/v1/deployments/{name}/promote", body, on_progress, timeout_s)
+
+    def abort(self, name: str, *, on_progress: Progress | None = None,
+              timeout_s: float | None = None) -> Deployment:
+        """Stop the candidate; the serving release takes all traffic again."""
+        return self._follow(f"/v1/deployments/{name}/abort", None, on_progress, timeout_s)
+
+    def rollback(self, name: str, *, on_progress: Progress | None = None,
+                 timeout_s: float | None = None) -> Deployment:
+        """Back to the previous release at once (during a rollout: abort it)."""
+        return self._follow(f"/v1/deployments/{name}/rollback", None, on_progress, timeout_s)
+
+    def shadow_report(self, name: str) -> ShadowReportPublic:
+        """How the shadow candidate's answers compare with those clients got."""
+        return ShadowReportPublic.model_validate(
+            self._request("GET", f"/v1/deployments/{name}/shadow"))
 
     # -- access -------------------------------------------------------------------------
     def whoami(self) -> PrincipalPublic:

@@ -23,7 +23,7 @@ from ferry import _credentials as credentials
 from ferry._client import Client
 from ferry._config import ClientSettings
 from ferry._local import LocalPlatform
-from ferry_contract import FerryError
+from ferry_contract import FerryError, InvalidRequest
 
 app = typer.Typer(
     name="ferry",
@@ -294,10 +294,88 @@ def deploy(
     _emit(dep.info, output, _deployment_table([dep.info]))
 
 
+class RolloutAction(str, Enum):
+    start = "start"
+    promote = "promote"
+    rollback = "rollback"
+    abort = "abort"
+    status = "status"
+    shadow = "shadow"
+
+
+@app.command()
+def rollout(
+    name: Annotated[str, typer.Argument(help="deployment name")],
+    action: Annotated[RolloutAction, typer.Argument(
+        help="start (default), promote, rollback, abort, status, or shadow (its report)")]
+    = RolloutAction.start,
+    version: Annotated[int | None, typer.Option("--version", "-v",
+                                                help="start: the model version to roll out")] = None,
+    canary: Annotated[int | None, typer.Option(min=0, max=100,
+                                               help="start: percent of requests, at random")] = None,
+    ab: Annotated[int | None, typer.Option(min=0, max=100, help="start: percent of "
+                                           "entities, sticky by --sticky-key")] = None,
+    sticky_key: Annotated[str | None, typer.Option(help="A/B: the entity key column")] = None,
+    shadow: Annotated[bool, typer.Option("--shadow", help="start: mirror traffic to the "
+                                         "candidate; its answers are compared, never returned")] = False,
+    weight: Annotated[int | None, typer.Option(help="change the candidate's percent of "
+                                               "requests (no restarts)")] = None,
+    reason: Annotated[str | None, typer.Option(help="promote, admins: make it champion "
+                                               "although its gate failed (audited)")] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Roll a new version out safely: canary, A/B or shadow, then promote or roll back.
+
+    \b
+    ferry rollout churn --version 4 --canary 10      # 10% of requests to v4
+    ferry rollout churn --weight 50                  # now 50% (no restarts)
+    ferry rollout churn promote                      # v4 takes all traffic
+    ferry rollout churn rollback                     # back to the previous release at once
+    ferry rollout churn --version 4 --ab 50 --sticky-key customer_id
+    ferry rollout churn --version 4 --shadow; ferry rollout churn shadow
+    """
+    client = _client()
+    with _user_errors():
+        if action is RolloutAction.status:
+            info = client.status(name)
+            _emit(info, output, _deployment_table([info]))
+            return
+        if action is RolloutAction.shadow:
+            report = client.shadow_report(name)
+            table = Table("shadow release", "requests", "agreed", "disagreed", "errors",
+                          "agreement")
+            table.add_row(report.shadow_release_id or "-", str(report.requests),
+                          str(report.agreed), str(report.disagreed), str(report.shadow_errors),
+                          "-" if report.agreement is None else f"{report.agreement:.1%}")
+            _emit(report, output, table)
+            return
+        with _job_progress(f"{action.value} {name}") as progress:
+            if action is RolloutAction.promote:
+                dep = client.promote(name, reason=reason, on_progress=progress)
+            elif action is RolloutAction.rollback:
+                dep = client.rollback(name, on_progress=progress)
+            elif action is RolloutAction.abort:
+                dep = client.abort(name, on_progress=progress)
+            elif weight is not None and version is None:
+                dep = client.set_weight(name, weight, on_progress=progress)
+            elif version is None:
+                raise InvalidRequest(
+                    "say what to roll out: --version N (with --canary P, --ab P --sticky-key "
+                    "COL or --shadow), or --weight P to re-weight the rollout under way")
+            else:
+                dep = client.rollout(name, version=version, canary=canary, ab=ab,
+                                     sticky_key=sticky_key, shadow=shadow, on_progress=progress)
+    _emit(dep.info, output, _deployment_table([dep.info]))
+
+
 def _deployment_table(deps: list[Any]) -> Table:
-    table = Table("name", "release", "status", "replicas", "protocol", "REST", "gRPC")
+    table = Table("name", "release", "traffic", "status", "replicas", "protocol", "REST", "gRPC")
     for d in deps:
-        table.add_row(d.name, d.release.release_id, d.status, str(d.replicas), d.protocol.value,
+        traffic = ", ".join(f"{rid}: {pct}%" for rid, pct in d.traffic.items())
+        if d.rollout is not None:
+            traffic += f" ({d.rollout.mode.value})"
+        table.add_row(d.name, d.release.release_id, traffic, d.status, str(d.replicas),
+                      d.protocol.value,
                       d.endpoints.rest or "-",
                       f"{d.endpoints.grpc} (application={d.endpoints.grpc_application})"
                       if d.endpoints.grpc else "-")
@@ -401,6 +479,149 @@ def whoami(output: OutputOpt = Output.table) -> None:
     table.add_row(who.user, "yes" if who.is_admin else "no",
                   ", ".join(f"{t}: {r.value}" for t, r in who.roles.items()) or "-", who.token_id)
     _emit(who, output, table)
+
+
+eval_app = typer.Typer(
+    help="Continuous evaluation: every candidate vs its champion and a trivial baseline.",
+    no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _evaluation_tables(e: Any) -> list[Table]:
+    ref = f"v{e.against}" if e.against else "champion"
+    metrics = Table("metric", "baseline", ref, f"v{e.version}", f"Δ v{e.version} - {ref}",
+                    title=f"{e.model} v{e.version} vs {ref if e.against else 'no champion'} "
+                    f"vs baseline — eval set v{e.eval_set_version}, {e.rows} rows, "
+                    f"{e.folds} fold(s)")
+    names = list(e.metrics.get("candidate", {}))
+    for name in names:
+        cand = e.metrics.get("candidate", {}).get(name)
+        champ = e.metrics.get("champion", {}).get(name)
+        delta = cand - champ if cand is not None and champ is not None else None
+        mark = " (primary)" if name == e.primary_metric else ""
+        metrics.add_row(name + mark, _fmt(e.metrics.get("baseline", {}).get(name)),
+                        _fmt(champ), _fmt(cand), _fmt(delta))
+    gates = Table("gate", "passed", "detail",
+                  title="gate: " + ("PASSED" if e.passed else "FAILED"))
+    for c in e.gates:
+        gates.add_row(c.name, "yes" if c.passed else "NO", c.detail)
+    return [metrics, gates]
+
+
+def _emit_evaluation(e: Any, output: Output) -> None:
+    if output is Output.json:
+        _emit(e, output)
+        return
+    for table in _evaluation_tables(e):
+        console.print(table)
+
+
+@eval_app.command("set")
+def eval_set(
+    model: str,
+    path: Annotated[Path, typer.Argument(help="CSV or Parquet file of labelled rows")],
+    label: Annotated[str, typer.Option(help="the column with the true outcome")],
+    slice_column: Annotated[str | None, typer.Option("--slice", help="score each group "
+                                                     "of this column separately")] = None,
+    task: Annotated[str, typer.Option(help="auto, classification or regression")] = "auto",
+    output: OutputOpt = Output.table,
+) -> None:
+    """Upload the model's next evaluation set version (kept in MLflow)."""
+    import pandas as pd
+
+    with _user_errors():
+        if not path.exists():
+            raise InvalidRequest(f"no file {str(path)!r}")
+        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        created = _client().create_eval_set(model, frame, label=label,
+                                            slice_column=slice_column, task=task)
+    table = Table("model", "version", "rows", "label", "task", "slice", "digest")
+    table.add_row(created.model, str(created.version), str(created.rows), created.label,
+                  created.task, created.slice_column or "-", created.digest)
+    _emit(created, output, table)
+
+
+@eval_app.command("run")
+def eval_run(
+    model: str,
+    version: int,
+    against: Annotated[int | None, typer.Option(help="reference version "
+                                                "(default: the champion)")] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Evaluate a version against the champion and a trivial baseline (a job)."""
+    with _user_errors(), _job_progress(f"evaluating {model} v{version}") as progress:
+        found = _client().evaluate(model, version, against=against, on_progress=progress)
+    _emit_evaluation(found, output)
+
+
+@eval_app.command("compare")
+def eval_compare(model: str, base: int, candidate: int, output: OutputOpt = Output.table) -> None:
+    """Candidate vs base vs baseline side by side, with the deltas and every gate check.
+
+    \b
+    ferry eval compare churn 3 4     # v4 against v3 (evaluates first if needed)
+    """
+    with _user_errors(), _job_progress(f"comparing {model} v{candidate} with v{base}") as p:
+        found = _client().compare(model, base, candidate, on_progress=p)
+    _emit_evaluation(found, output)
+
+
+@eval_app.command("list")
+def eval_list(model: str, version: int | None = None, output: OutputOpt = Output.table) -> None:
+    """Stored evaluations, newest first."""
+    with _user_errors():
+        found = _client().evaluations(model, version)
+    table = Table("version", "against", "eval set", "primary", "value", "passed", "run")
+    for e in found:
+        table.add_row(str(e.version), str(e.against or "-"), str(e.eval_set_version),
+                      e.primary_metric, _fmt(e.metrics.get("candidate", {}).get(e.primary_metric)),
+                      "yes" if e.passed else "NO", e.run_id)
+    _emit(found, output, table)
+
+
+@eval_app.command("gate")
+def eval_gate(
+    model: str,
+    primary_metric: Annotated[str | None, typer.Option(help="e.g. roc_auc, f1_macro, rmse")] = None,
+    tolerance: Annotated[float | None, typer.Option(help="allowed loss vs the champion")] = None,
+    baseline_margin: Annotated[float | None, typer.Option(help="required gain over the "
+                                                          "baseline")] = None,
+    slice_tolerance: Annotated[float | None, typer.Option(help="allowed loss per slice")] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Show the model's gate, or set it (admins) with any of the options."""
+    with _user_errors():
+        client = _client()
+        fields = {k: v for k, v in {"primary_metric": primary_metric, "tolerance": tolerance,
+                                    "baseline_margin": baseline_margin,
+                                    "slice_tolerance": slice_tolerance}.items() if v is not None}
+        gate = client.set_gate(model, **{**client.gate(model).model_dump(), **fields}) \
+            if fields else client.gate(model)
+    table = Table("setting", "value")
+    for k, v in gate.model_dump().items():
+        table.add_row(k, _fmt(v))
+    _emit(gate, output, table)
+
+
+@eval_app.command("champion")
+def eval_champion(
+    model: str,
+    version: int,
+    reason: Annotated[str | None, typer.Option(help="admins: override a failed gate "
+                                               "(audited)")] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Make a version the champion, only through its gate."""
+    with _user_errors():
+        found = _client().set_champion(model, version, reason=reason)
+    table = Table("model", "champion")
+    table.add_row(found.name, str(found.aliases.get("champion", "-")))
+    _emit(found, output, table)
 
 
 teams_app = typer.Typer(help="Teams and their members (roles: viewer, deployer, admin).",

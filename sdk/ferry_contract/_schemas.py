@@ -391,3 +391,102 @@ class AuditEventPublic(_Schema):
     team: str | None = None
     outcome: str = Field(description="ok, accepted, succeeded, failed or denied")
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+# -- continuous evaluation ---------------------------------------------------------------
+class EvalTask(str, Enum):
+    auto = "auto"
+    classification = "classification"
+    regression = "regression"
+
+
+class EvalSetCreate(_Schema):
+    """A labelled evaluation set for one model name; every upload is a new version.
+
+    Rows hold the model's inputs, or for a model trained on Feast features its entity keys
+    and ``event_timestamp`` (each version is then evaluated on its own pinned features,
+    joined point-in-time for the same rows), plus the label and optionally a slice column.
+    """
+
+    rows: list[dict[str, Any]] = Field(min_length=10, max_length=200_000)
+    label: str = Field(min_length=1, description="the column holding the true outcome")
+    task: EvalTask = EvalTask.auto
+    slice_column: str | None = Field(
+        default=None, description="a column whose groups are scored separately")
+    start: datetime | None = Field(default=None, description="keep rows at or after (UTC)")
+    end: datetime | None = Field(default=None, description="keep rows before (UTC)")
+
+
+class EvalSetPublic(_Schema):
+    model: str
+    version: int
+    digest: str
+    rows: int
+    label: str
+    task: str
+    slice_column: str | None = None
+    columns: list[str]
+    start: datetime | None = None
+    end: datetime | None = None
+    run_id: str
+    created_at: datetime | None = None
+
+
+class GateConfig(_Schema):
+    """When a version may become champion. Missing fields keep their defaults."""
+
+    primary_metric: str | None = Field(
+        default=None, description="default: roc_auc (classification), rmse (regression)")
+    tolerance: float = Field(0.01, ge=0, description="how much worse than the champion is "
+                                                     "allowed on the primary metric")
+    baseline_margin: float = Field(0.0, ge=0, description="how much better than the trivial "
+                                                          "baseline it must be")
+    slice_tolerance: float = Field(0.05, ge=0, description="per slice, vs the champion")
+    min_slice_rows: int = Field(30, ge=1, description="smaller slices are shown, not gated")
+
+
+class EvaluationCreate(_Schema):
+    version: int = Field(ge=1)
+    against: int | None = Field(default=None, ge=1,
+                                description="the reference version (default: the champion)")
+
+
+class GateCheck(_Schema):
+    name: str
+    passed: bool
+    metric: str | None = None
+    value: float | None = None
+    reference: float | None = None
+    threshold: float | None = None
+    detail: str
+
+
+class EvaluationPublic(_Schema):
+    """A candidate vs its champion (or a chosen reference) vs a trivial baseline."""
+
+    model: str
+    version: int
+    against: int | None = Field(default=None, description="the champion or reference version")
+    eval_set_version: int
+    task: str
+    primary_metric: str
+    rows: int
+    folds: int
+    metrics: dict[str, dict[str, float | None]] = Field(
+        description="candidate / champion / baseline -> metric -> mean over the folds")
+    std: dict[str, dict[str, float | None]] = Field(default_factory=dict)
+    per_class: dict[str, dict[str, dict[str, float]]] = Field(default_factory=dict)
+    slices: list[dict[str, Any]] = Field(default_factory=list)
+    robustness: dict[str, Any] = Field(default_factory=dict)
+    gates: list[GateCheck]
+    passed: bool
+    gate: GateConfig
+    run_id: str = ""
+    created_at: datetime | None = None
+
+
+class ChampionUpdate(_Schema):
+    version: int = Field(ge=1)
+    reason: str | None = Field(
+        default=None, min_length=10, max_length=1000,
+        description="admins only: make it champion although it failed its gate (audited)")

@@ -17,6 +17,7 @@ from ferry_server._limits import BodyLimit
 from ferry_server.routes import (
     audit,
     deployments,
+    evaluations,
     features,
     jobs,
     models,
@@ -108,8 +109,9 @@ def create_app(settings: Settings | None = None, *, platform_obj: Platform | Non
 
 DESCRIPTION = """\
 The one API every Ferry surface (SDK, CLI, portal) goes through: register models, deploy
-them as releases on Ray Serve, follow long operations as jobs, manage versioned features,
-teams, tokens and the audit log.
+them as releases on Ray Serve, evaluate candidates against their champion and a baseline,
+roll them out (canary, A/B, shadow; promote, rollback), follow long operations as jobs,
+manage versioned features, teams, tokens and the audit log.
 
 Authenticate with `Authorization: Bearer <token>` (`ferry login`); only `/v1/health` is
 open. Errors are `{"error": {"code", "message", "details"}}` with a stable `code`.
@@ -120,8 +122,8 @@ def _api(lifespan: Any = None) -> FastAPI:
     app = FastAPI(title="Ferry control plane", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan, generate_unique_id_function=_operation_id,
                   responses=ERROR_RESPONSES)
-    for module in (platform, models, releases, deployments, jobs, features, teams, users,
-                   tokens, audit):
+    for module in (platform, models, evaluations, releases, deployments, jobs, features, teams,
+                   users, tokens, audit):
         app.include_router(module.router)
     return app
 

@@ -37,7 +37,13 @@ def rows(seed: int = 21, n: int = 40):  # type: ignore[no-untyped-def]
     return training_frame(seed)[FEATURES].head(n)
 
 
-def replicas_of(app: str) -> list[str]:
+def replicas_of(app: str, release: str | None = None) -> list[str]:
+    """Replica actors of ``app``'s releases (of one release if given; routers excluded)."""
+    prefix = f"SERVE_REPLICA::{app}.{release}#" if release else f"SERVE_REPLICA::{app}."
+    return [a for a in ferry_replica_actor_names() if a.startswith(prefix)]
+
+
+def routers_of(app: str) -> list[str]:
     return [a for a in ferry_replica_actor_names() if a.startswith(f"SERVE_REPLICA::{app}#")]
 
 
@@ -205,10 +211,13 @@ def test_upgrade_then_undeploy_leaves_no_orphans(client, deployed, v1) -> None: 
     got = dep2.predict(rows(), protocol="grpc")
     assert got.release_id == dep2.release_id
     assert got.predictions == sklearn_pipeline(c=0.05).predict(rows()).tolist()
-    assert wait_for(lambda: len(replicas_of("e2e-churn")) == 2)
+    assert wait_for(lambda: len(replicas_of("e2e-churn", dep2.release_id)) == 2)
+    # The previous release stays up without traffic, so a rollback is a weight change.
+    assert replicas_of("e2e-churn", deployed.release_id)
+    assert dep2.info.traffic == {dep2.release_id: 100}
 
     client.undeploy("e2e-churn")
-    assert wait_for(lambda: replicas_of("e2e-churn") == [])
+    assert wait_for(lambda: replicas_of("e2e-churn") == [] and routers_of("e2e-churn") == [])
     assert "e2e-churn" not in client.health()["serve_applications"]
     with pytest.raises(ferry.DeploymentNotFound, match="e2e-churn"):
         client.status("e2e-churn")
@@ -222,4 +231,4 @@ def test_upgrade_then_undeploy_leaves_no_orphans(client, deployed, v1) -> None: 
     assert again.release_id == deployed.release_id
     assert wait_for(lambda: len(replicas_of("e2e-churn")) == 1)
     client.undeploy("e2e-churn")
-    assert wait_for(lambda: replicas_of("e2e-churn") == [])
+    assert wait_for(lambda: replicas_of("e2e-churn") == [] and routers_of("e2e-churn") == [])

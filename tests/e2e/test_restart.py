@@ -13,10 +13,9 @@ pytestmark = pytest.mark.ray
 
 def test_restart_finishes_interrupted_jobs_and_reconciles_serve(  # type: ignore[no-untyped-def]
         client, running_platform, settings) -> None:
-    from ray import serve
-
     from ferry_contract import Protocol
     from ferry_platform import Platform
+    from ferry_platform.serving import Route
 
     mv = client.register(sklearn_pipeline(c=0.3), name="e2e-restart",
                          training_data=training_frame(), target="churned")
@@ -31,9 +30,9 @@ def test_restart_finishes_interrupted_jobs_and_reconciles_serve(  # type: ignore
                           lock="deployment/e2e-restart")
         jobs.start(cut.id)
         jobs.progress(cut.id, f"rolling {dep.release_id} onto 1 replica(s)", 65)
-        serve.delete("e2e-restart", _blocking=True)
-        running_platform.runtime.apply("e2e-orphan", release, 1, Protocol.rest)
-        assert running_platform.runtime.release_of("e2e-restart") is None
+        running_platform.runtime.delete("e2e-restart")
+        running_platform.runtime.apply("e2e-orphan", [Route(release, 100, 1, Protocol.rest)])
+        assert running_platform.runtime.routes_of("e2e-restart") == {}
 
         restarted = Platform.from_settings(settings)  # a new control plane, same database
         t0 = time.monotonic()
@@ -46,7 +45,7 @@ def test_restart_finishes_interrupted_jobs_and_reconciles_serve(  # type: ignore
         assert done.state == "succeeded", done.error
         took = time.monotonic() - t0
 
-        assert restarted.runtime.release_of("e2e-restart") == dep.release_id
+        assert restarted.runtime.routes_of("e2e-restart") == {dep.release_id: 100}
         assert "e2e-orphan" not in restarted.runtime.names()
         rows = training_frame(seed=5)[FEATURES].head(10)
         got = client.deployment("e2e-restart").predict(rows)

@@ -61,6 +61,10 @@ class CatalogRegistry:
     def list_models(self) -> list[ModelPublic]:
         return [ModelPublic.model_validate(m) for m in self._catalog.models()]
 
+    def refresh_model(self, name: str) -> ModelPublic:
+        """Read ``name`` from the registry again (after its aliases moved)."""
+        return self._keep_model(self._registry.get_model(name))
+
     # -- versions -----------------------------------------------------------------------
     def _keep_version(self, version: ModelVersionPublic) -> ModelVersionPublic:
         self._catalog.put_version(version.name, version.version,

@@ -10,10 +10,13 @@ from ferry_platform.evaluation._metrics import (
     infer_task,
     robustness,
 )
+from ferry_platform.evaluation._service import EvaluationService, EvaluationStore
 
 __all__ = [
     "HIGHER_IS_BETTER",
     "EvaluationResult",
+    "EvaluationService",
+    "EvaluationStore",
     "GateConfig",
     "Scorer",
     "evaluate",

@@ -441,12 +441,18 @@ def gates(result: EvaluationResult, config: GateConfig,
                     "detail": f"the candidate has no {metric}: {err or 'undefined on this data'}"})
         return out
     margin = better(metric, cand, base) if base is not None else math.inf
+    # Better than the baseline beyond the folds' noise (two standard errors), and by
+    # more than the configured margin: a lucky guesser does not pass.
+    spread = result.std.get("candidate", {}).get(metric) or 0.0
+    noise = 2 * spread / math.sqrt(result.folds) if result.folds > 1 else 0.0
+    needed = max(config.baseline_margin, noise)
     out.append({
         "name": "beats_baseline", "metric": metric, "value": cand, "reference": base,
-        "threshold": config.baseline_margin,
-        "passed": margin > config.baseline_margin,
+        "threshold": needed,
+        "passed": margin > needed,
         "detail": f"{metric} {cand:.4f} vs baseline {base if base is None else round(base, 4)} "
-                  f"({arrow} is better); must be better by more than {config.baseline_margin}",
+                  f"({arrow} is better); must be better by more than {needed:.4f} "
+                  f"(margin {config.baseline_margin}, fold noise {noise:.4f})",
     })
     champ = result.metrics.get(champion or "", {}).get(metric) if champion else None
     if champion and champion in result.metrics and champ is not None:

@@ -140,7 +140,7 @@ class ReleaseService:
         with self._exclusive(name, "deploy"):
             previous = self._store.get_deployment(name)
             if previous is not None and previous.rollout:
-                raise self._in_progress(previous)
+                raise self.in_progress(previous)
             manifest = self._prepare(req.model, req.version, protocol, say)
             prev_id = previous.release_id if previous else None
             if prev_id == manifest.release_id and previous is not None:
@@ -198,7 +198,7 @@ class ReleaseService:
 
     # -- rollouts -----------------------------------------------------------------------
     @staticmethod
-    def _in_progress(record: DeploymentRecord) -> RolloutInProgress:
+    def in_progress(record: DeploymentRecord) -> RolloutInProgress:
         r = record.rollout or {}
         return RolloutInProgress(
             f"a {r.get('mode')} rollout of {r.get('candidate')} on {record.name!r} is under way "
@@ -211,7 +211,7 @@ class ReleaseService:
             raise DeploymentNotFound(self._unknown(name))
         return record
 
-    def _no_rollout(self, record: DeploymentRecord, action: str) -> NoRollout:
+    def no_rollout(self, record: DeploymentRecord, action: str) -> NoRollout:
         return NoRollout(
             f"{record.name!r} has no rollout under way to {action}; it serves "
             f"{record.release_id}. Start one with: ferry rollout {record.name} --version N "
@@ -225,7 +225,7 @@ class ReleaseService:
         with self._exclusive(name, "rollout"):
             record = self._current(name)
             if record.rollout:
-                raise self._in_progress(record)
+                raise self.in_progress(record)
             stable = self._store.get_release(record.release_id)
             model = req.model or (stable.model if stable else name)
             manifest = self._prepare(model, req.version, record.protocol, say)
@@ -255,7 +255,7 @@ class ReleaseService:
         with self._exclusive(name, "weight change"):
             record = self._current(name)
             if not record.rollout:
-                raise self._no_rollout(record, "re-weight")
+                raise self.no_rollout(record, "re-weight")
             if record.rollout.get("mode") == RolloutMode.shadow.value:
                 raise Conflict(
                     f"{name!r} runs a shadow rollout: its candidate answers no client. Abort it "
@@ -276,7 +276,7 @@ class ReleaseService:
         with self._exclusive(name, "promote"):
             record = self._current(name)
             if not record.rollout:
-                raise self._no_rollout(record, "promote")
+                raise self.no_rollout(record, "promote")
             old = self._store.get_release(record.release_id)
             assert old is not None
             record = DeploymentRecord(
@@ -296,7 +296,7 @@ class ReleaseService:
         with self._exclusive(name, "abort"):
             record = self._current(name)
             if not record.rollout:
-                raise self._no_rollout(record, "abort")
+                raise self.no_rollout(record, "abort")
             return self._end_rollout(record, say, job_id)
 
     def _end_rollout(self, record: DeploymentRecord, say: Progress,

@@ -111,6 +111,7 @@ class RayServeRuntime:
         self._started = False
         self._owns_cluster = not settings.ray_address
         self._config_lock = threading.Lock()
+        self._loop: Any = None
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -432,19 +433,25 @@ class RayServeRuntime:
             return None
 
     def _ask(self, app: str, method: str) -> Any:
-        """Call ``method`` on ``app``'s ingress once (None if it does not answer)."""
+        """Call ``method`` on ``app``'s ingress once (None if it does not answer).
+
+        Handles are bound to the event loop that first used them, and in throughput mode
+        route on it: every call goes through one loop thread owned by the runtime."""
         import asyncio
-        from concurrent.futures import ThreadPoolExecutor
 
         from ray import serve
 
+        if self._loop is None:
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="ferry-serve-handles",
+                             daemon=True).start()
+            self._loop = loop
+
         async def ask() -> Any:
-            # In throughput mode handles route on the caller's event loop: give it one.
             return await getattr(serve.get_app_handle(app), method).remote()
 
         try:
-            with ThreadPoolExecutor(1, thread_name_prefix="ferry-ask") as pool:
-                return pool.submit(asyncio.run, ask()).result(timeout=60)
+            return asyncio.run_coroutine_threadsafe(ask(), self._loop).result(timeout=30)
         except Exception as e:  # noqa: BLE001 - not answering is "not serving"
             log.debug("%s did not answer %s: %s", app, method, e)
             return None

@@ -1,0 +1,109 @@
+"""Continuous evaluation through the API with the real MLflow (no Ray): evaluation sets,
+candidate vs champion vs baseline, the gate at champion time, comparisons, overrides.
+
+Models come from a hidden generator with wide margins: a good model, a weak one (only the
+weakest features) and one that guesses from the class priors."""
+
+from __future__ import annotations
+
+import pytest
+from _models import FEATURES, sklearn_pipeline, training_frame
+from _synth import churn
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+
+import ferry
+
+MODEL = "eval-churn"
+
+
+def weak_model():  # type: ignore[no-untyped-def]
+    """Sees only income and tickets: a real, worse model behind the same signature."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+
+    train = training_frame()
+    keep = ColumnTransformer([("keep", "passthrough", ["income", "tickets"])])
+    return make_pipeline(keep, LogisticRegression(max_iter=1000)).fit(train[FEATURES],
+                                                                      train["churned"])
+
+
+@pytest.fixture(scope="module")
+def models(registry_client):  # type: ignore[no-untyped-def]
+    c = registry_client
+    train = training_frame()
+    weak = weak_model()
+    guess = DummyClassifier(strategy="stratified", random_state=0).fit(train[FEATURES],
+                                                                        train["churned"])
+    v_weak = c.register(weak, name=MODEL, training_data=train, target="churned").version
+    v_good = c.register(sklearn_pipeline(), name=MODEL, training_data=train,
+                        target="churned").version
+    v_guess = c.register(guess, name=MODEL, training_data=train, target="churned").version
+    rows = churn(2000, seed=31)
+    c.create_eval_set(MODEL, rows, label="churned", slice_column="plan")
+    return {"weak": v_weak, "good": v_good, "guess": v_guess}
+
+
+def test_an_eval_set_is_versioned_and_checked(registry_client, models) -> None:  # type: ignore[no-untyped-def]
+    c = registry_client
+    [first] = c.eval_sets(MODEL)
+    assert first.version == 1 and first.rows == 2000 and first.task == "classification"
+    assert first.slice_column == "plan" and len(first.digest) == 16
+    with pytest.raises(ferry.InvalidRequest, match="'outcome'"):
+        c.create_eval_set(MODEL, churn(50, seed=1), label="outcome")
+    with pytest.raises(ferry.ModelNotFound):
+        c.create_eval_set("no-such-model", churn(50, seed=1), label="churned")
+
+
+def test_better_passes_worse_and_trivial_are_refused(registry_client, models) -> None:  # type: ignore[no-untyped-def]
+    c = registry_client
+    first = c.evaluate(MODEL, models["weak"])
+    assert first.against is None and first.passed  # no champion yet; beats the baseline
+    assert first.metrics["baseline"]["roc_auc"] == pytest.approx(0.5)
+    c.set_champion(MODEL, models["weak"])
+    assert c.model(MODEL).aliases["champion"] == models["weak"]
+
+    better = c.evaluate(MODEL, models["good"])
+    assert better.against == models["weak"] and better.passed, better.gates
+    assert better.metrics["candidate"]["roc_auc"] > better.metrics["champion"]["roc_auc"] + 0.05
+    assert {"beats_baseline", "vs_champion", "slice:basic", "slice:pro"} <= \
+        {g.name for g in better.gates}
+    assert better.per_class["candidate"]["1"]["support"] > 0
+    assert better.robustness["candidate"]["scales"]["ratio"] > 100
+    c.set_champion(MODEL, models["good"])
+
+    # the weak model against the good champion: refused, naming the metric and numbers
+    with pytest.raises(ferry.GateFailed, match=r"roc_auc 0\.\d+ vs champion 0\.\d+") as exc:
+        c.set_champion(MODEL, models["weak"])
+    failed = {f["name"] for f in exc.value.details["failed"]}
+    assert "vs_champion" in failed
+    # a model no better than guessing is refused against the baseline too
+    with pytest.raises(ferry.GateFailed, match="baseline"):
+        c.set_champion(MODEL, models["guess"])
+    assert c.model(MODEL).aliases["champion"] == models["good"]
+
+
+def test_compare_shows_both_versions_and_the_baseline(registry_client, models) -> None:  # type: ignore[no-untyped-def]
+    c = registry_client
+    found = c.compare(MODEL, models["weak"], models["good"])
+    assert found.version == models["good"] and found.against == models["weak"]
+    assert set(found.metrics) == {"candidate", "champion", "baseline"}
+    assert found.passed
+    stored = c.evaluations(MODEL, models["good"])
+    assert any(e.run_id == found.run_id for e in stored)
+    r = c._http.get(f"/v1/models/{MODEL}/compare",
+                    params={"base": models["guess"], "candidate": models["weak"]})
+    assert r.status_code == 404 and "ferry eval run" in r.json()["error"]["message"]
+
+
+def test_admins_may_override_with_a_reason_and_it_is_audited(registry_client, models) -> None:  # type: ignore[no-untyped-def]
+    c = registry_client
+    with pytest.raises(ferry.InvalidRequest, match="reason"):
+        c.set_champion(MODEL, models["guess"], reason="short")
+    model = c.set_champion(MODEL, models["guess"],
+                           reason="INC-42: the good model leaks; guessing is safer for a day")
+    assert model.aliases["champion"] == models["guess"]
+    audit = c.audit(limit=20)
+    override = next(e for e in audit if e.action == "gate.override")
+    assert "INC-42" in str(override.details)
+    c.set_champion(MODEL, models["good"])  # back through the gate

@@ -1,0 +1,132 @@
+"""Rollouts through the control plane's API (real app and database, fakes for the heavy
+capabilities): the state machine, the traffic it asks the runtime for, its refusals (4xx
+naming the fix), 409 for concurrent rollouts, roles and the audit trail."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from _control_plane import Env
+
+import ferry
+
+
+@pytest.fixture()
+def env(tmp_path) -> Iterator[Env]:  # type: ignore[no-untyped-def]
+    yield Env(f"sqlite:///{tmp_path / 'state.db'}", tmp_path)
+
+
+def rid(version: int) -> str:
+    return f"alpha-model-v{version}-x"  # FakePackager's release ids
+
+
+def test_canary_weight_promote_rollback(env: Env) -> None:
+    c = env.client(env.tokens["deployer-a"])
+    c.deploy("alpha-model", version=1)
+    assert env.runtime.routes["alpha-model"] == {rid(1): 100}
+
+    dep = c.rollout("alpha-model", version=2, canary=10)
+    assert dep.info.traffic == {rid(1): 90, rid(2): 10}
+    assert dep.info.rollout is not None and dep.info.rollout.mode.value == "canary"
+    assert env.runtime.routes["alpha-model"] == {rid(1): 90, rid(2): 10}
+
+    dep = c.set_weight("alpha-model", 50)
+    assert env.runtime.routes["alpha-model"] == {rid(1): 50, rid(2): 50}
+
+    dep = c.promote("alpha-model")
+    assert dep.release_id == rid(2) and dep.info.rollout is None
+    # the old release is kept, without traffic, for an instant rollback
+    assert env.runtime.routes["alpha-model"] == {rid(2): 100, rid(1): 0}
+
+    dep = c.rollback("alpha-model")
+    assert dep.release_id == rid(1)
+    assert env.runtime.routes["alpha-model"] == {rid(1): 100}
+    with pytest.raises(ferry.NoPreviousRelease, match="no previous release"):
+        c.rollback("alpha-model")
+
+    actions = [e.action for e in env.client(env.admin).audit(limit=50)]
+    for action in ("rollout", "rollout.weight", "rollout.promote", "rollback"):
+        assert action in actions, actions
+
+
+def test_ab_is_sticky_and_shadow_takes_no_traffic(env: Env) -> None:
+    c = env.client(env.tokens["deployer-a"])
+    c.deploy("alpha-model", version=1)
+    c.rollout("alpha-model", version=2, ab=30, sticky_key="customer_id")
+    assert env.runtime.sticky["alpha-model"] == "customer_id"
+    assert env.runtime.routes["alpha-model"] == {rid(1): 70, rid(2): 30}
+    c.abort("alpha-model")
+    assert env.runtime.routes["alpha-model"] == {rid(1): 100}
+
+    dep = c.rollout("alpha-model", version=2, shadow=True)
+    assert env.runtime.routes["alpha-model"] == {rid(1): 100, rid(2): 0}
+    assert dep.info.traffic == {rid(1): 100, rid(2): 0}
+    with pytest.raises(ferry.Conflict, match="shadow"):
+        c.set_weight("alpha-model", 20)
+    assert c.shadow_report("alpha-model").shadow_release_id == rid(2)
+
+
+def test_refusals_are_4xx_naming_the_fix(env: Env) -> None:
+    c = env.client(env.tokens["deployer-a"])
+    http = env.http(env.tokens["deployer-a"])
+    with pytest.raises(ferry.DeploymentNotFound):
+        c.rollout("alpha-model", version=2)
+    c.deploy("alpha-model", version=1)
+    for weight in (-1, 101, "ten"):
+        r = http.patch("/v1/deployments/alpha-model/rollout", json={"weight": weight})
+        assert r.status_code == 400, r.text
+        r = http.post("/v1/deployments/alpha-model/rollout", json={"version": 2, "weight": weight})
+        assert r.status_code == 400, r.text
+    with pytest.raises(ferry.InvalidRequest, match="0-100"):
+        c.set_weight("alpha-model", 150)
+    with pytest.raises(ferry.VersionNotFound, match="no version 9"):
+        c.rollout("alpha-model", version=9)
+    with pytest.raises(ferry.NoRollout, match="--canary"):
+        c.set_weight("alpha-model", 20)
+    with pytest.raises(ferry.NoRollout):
+        c.promote("alpha-model")
+    with pytest.raises(ferry.NoPreviousRelease):
+        c.rollback("alpha-model")
+    with pytest.raises(ferry.Conflict, match="already serves"):
+        c.rollout("alpha-model", version=1)
+    r = http.post("/v1/deployments/alpha-model/rollout",
+                  json={"version": 2, "mode": "ab"})
+    assert r.status_code == 400 and "sticky_key" in r.json()["error"]["message"]
+    c.rollout("alpha-model", version=2, canary=5)
+    with pytest.raises(ferry.RolloutInProgress, match="promote, abort"):
+        c.rollout("alpha-model", version=2, canary=5)
+    with pytest.raises(ferry.RolloutInProgress):
+        c.deploy("alpha-model", version=2)
+    # nothing was lost: the rollout under way is intact
+    assert env.runtime.routes["alpha-model"] == {rid(1): 95, rid(2): 5}
+
+
+def test_two_rollouts_at_once_let_one_through(env: Env) -> None:
+    c = env.client(env.tokens["deployer-a"])
+    c.deploy("alpha-model", version=1)
+    gate = threading.Event()
+    env.runtime.gate = gate
+    http = env.http(env.tokens["deployer-a"])
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda _: http.post(
+                "/v1/deployments/alpha-model/rollout", json={"version": 2, "weight": 10}),
+                range(6)))
+    finally:
+        gate.set()
+        env.runtime.gate = None
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [202] + [409] * 5, codes
+
+
+def test_viewers_and_other_teams_cannot_change_traffic(env: Env) -> None:
+    env.client(env.tokens["deployer-a"]).deploy("alpha-model", version=1)
+    for user in ("viewer-a", "deployer-b", "outsider"):
+        c = env.client(env.tokens[user])
+        with pytest.raises(ferry.Forbidden, match="deployer"):
+            c.rollout("alpha-model", version=2)
+        with pytest.raises(ferry.Forbidden):
+            c.rollback("alpha-model")
