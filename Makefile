@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint bench bench-features install proto clean
+.PHONY: demo test lint bench bench-features bench-rollout install proto clean
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv $(CURDIR)/.tools
@@ -26,6 +26,9 @@ lint: install
 
 bench: install  ## serving benchmark; see docs/performance.md
 	$(UV) run --locked python benchmarks/serving.py
+
+bench-rollout: install  ## traffic transitions under load, evaluation time; see docs/performance.md
+	$(UV) run --locked python benchmarks/rollout.py
 
 bench-features: install  ## online lookups, enriched serving, point-in-time joins
 	$(UV) run --locked python benchmarks/features.py

@@ -2,7 +2,9 @@
 
 Starts the local platform, trains a churn classifier on synthetic data, registers it in
 MLflow, deploys it through the SDK with 2 replicas over REST and gRPC, predicts over both
-protocols (checking the answers equal the model's own). Then the features part
+protocols (checking the answers equal the model's own). Then evaluation and rollout
+(``demo_rollout.py``): champion through the gate, a side-by-side comparison, a worse
+version refused, a canary measured from the answers, promote, rollback. Then the features part
 (``demo_features.py``): a model trained on a point-in-time Feast training set, served with
 the same features read online by customer id, and each deploy Ferry refuses, with why.
 Finally shuts everything down.
@@ -16,6 +18,7 @@ import time
 from pathlib import Path
 
 import demo_features
+import demo_rollout
 import numpy as np
 import pandas as pd
 from rich.console import Console
@@ -88,6 +91,9 @@ def main() -> int:
         status = client.status("churn")
         console.print(f"status: {status.status}, {status.replicas} replicas, "
                       f"release {status.release.release_id}")
+
+        console.rule("continuous evaluation and safe rollout")
+        ok &= demo_rollout.run(client, console, make_churn, mv.version)
         client.undeploy("churn")
         console.print("undeployed churn")
 

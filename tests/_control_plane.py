@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from _fakes import FakePackager, FakeRegistry, FakeRuntime
+from _fakes import FakeEvaluationStore, FakePackager, FakeRegistry, FakeRuntime
 from fastapi.testclient import TestClient
 
 import ferry
@@ -14,6 +14,7 @@ from ferry_contract import FeatureNotFound
 from ferry_platform import Platform, Settings
 from ferry_platform.access import AccessService
 from ferry_platform.catalog import CatalogRegistry
+from ferry_platform.evaluation import EvaluationService
 from ferry_platform.jobs import JobRunner
 from ferry_platform.releases import Defaults, ReleaseService
 from ferry_platform.store import Database, SqlCatalog, SqlIdentityStore, SqlJobStore, SqlStateStore
@@ -49,6 +50,7 @@ class Env:
         db = Database(url)
         db.upgrade()
         self.runtime = FakeRuntime()
+        self.evaluation_store = FakeEvaluationStore()
         store, jobs, identity = SqlStateStore(db), SqlJobStore(db), SqlIdentityStore(db)
         registry = CatalogRegistry(FakeRegistry({"alpha-model": [1, 2], "beta-model": [1]}),
                                    SqlCatalog(db))
@@ -56,7 +58,8 @@ class Env:
                                   Defaults(replicas=1))
         self.platform = Platform(Settings(home=home), registry, FakePackager(),  # type: ignore[arg-type]
                                  self.runtime, store, releases, FakeFeatures(), db, jobs,  # type: ignore[arg-type]
-                                 JobRunner(jobs), identity, AccessService(identity))
+                                 JobRunner(jobs), identity, AccessService(identity),
+                                 EvaluationService(self.evaluation_store, registry))
         self.app = create_app(platform_obj=self.platform, start_runtime=False)
         self.admin = (home / "admin-token").read_text().strip()
         self.tokens: dict[str, str] = {"admin": self.admin}

@@ -144,3 +144,59 @@ class FakeRuntime:
 
     def health(self) -> str:
         return "connected"
+
+
+class FakeEvaluationStore:
+    """In memory :class:`EvaluationStore`: one evaluation set, and every version already
+    evaluated as passing (the control-plane suites test traffic and access, not metrics;
+    the real store is tested with MLflow in test_evaluation)."""
+
+    def __init__(self) -> None:
+        self.sets: list[dict[str, object]] = [{
+            "model": "any", "version": 1, "digest": "0" * 16, "rows": 10, "label": "y",
+            "task": "classification", "slice_column": None, "columns": ["x", "y"],
+            "run_id": "fake"}]
+        self.gates: dict[str, dict[str, object]] = {}
+        self.champions: dict[str, int] = {}
+        self.saved: list[dict[str, object]] = []
+
+    def save_eval_set(self, model: str, frame: object, meta: dict[str, object]) -> dict[str, object]:
+        out = {**meta, "model": model, "version": len(self.sets) + 1, "run_id": "fake"}
+        self.sets.insert(0, out)
+        return out
+
+    def eval_sets(self, model: str) -> list[dict[str, object]]:
+        return [{**s, "model": model} for s in self.sets]
+
+    def eval_set(self, model: str, version: int | None = None) -> tuple[dict[str, object], object]:
+        import pandas as pd
+
+        return self.eval_sets(model)[0], pd.DataFrame({"x": range(10), "y": [0, 1] * 5})
+
+    def save_evaluation(self, model: str, result: dict[str, object]) -> str:
+        self.saved.append(result)
+        return "fake-run"
+
+    def evaluations(self, model: str, version: int | None = None, against: int | None = None,
+                    eval_set: int | None = None, limit: int = 20) -> list[dict[str, object]]:
+        return [{"model": model, "version": version or 1, "against": against,
+                 "eval_set_version": eval_set or 1, "task": "classification",
+                 "primary_metric": "roc_auc", "rows": 10, "folds": 5,
+                 "metrics": {"candidate": {"roc_auc": 0.9}, "baseline": {"roc_auc": 0.5}},
+                 "gates": [{"name": "beats_baseline", "passed": True, "detail": "fake"}],
+                 "passed": True, "gate": {}, "run_id": "fake-run"}]
+
+    def gate(self, model: str) -> dict[str, object]:
+        return dict(self.gates.get(model, {}))
+
+    def set_gate(self, model: str, config: dict[str, object]) -> None:
+        self.gates[model] = config
+
+    def champion(self, model: str) -> int | None:
+        return self.champions.get(model)
+
+    def set_champion(self, model: str, version: int) -> None:
+        self.champions[model] = version
+
+    def load_scorer(self, model: str, version: int) -> tuple[object, object, list[object] | None]:
+        raise ReleaseFailed(f"{model} v{version}: the fake store loads no models")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ferry_contract import (
+    Conflict,
     DeploymentCreate,
     DeploymentNotFound,
     EvaluationPublic,
@@ -322,7 +323,14 @@ class Platform:
         self.access.require(who, "deployer", team, f"promote on {name!r}")
         evaluate, against = self._gate_plan(model, version, who, reason, "become champion")
 
+        candidate = dep.rollout.candidate.release_id
+
         def run(ctx: JobContext) -> dict[str, Any]:
+            now = self.store.get_deployment(name)
+            if now is None or (now.rollout or {}).get("candidate") != candidate:
+                raise Conflict(f"the rollout on {name!r} changed since this promote was "
+                               f"asked for ({candidate} is no longer its candidate); look "
+                               "again and retry", details={"deployment": name})
             if evaluate:
                 self._gate_in_job(ctx, model, version, against, "become champion")
             promoted, _old = self.releases.promote(name, ctx.step, ctx.job_id)
@@ -396,10 +404,12 @@ class Platform:
         database does not know (a first deploy cut off mid-way) are removed."""
         finished = []
         for job in self.job_store.active():
-            record = self.store.get_deployment(job.target) if job.kind == "deploy" else None
+            changes = job.kind == "deploy" or job.kind.startswith("rollout") or \
+                job.kind == "rollback"
+            record = self.store.get_deployment(job.target) if changes else None
             if record is not None and record.job_id == job.id:
-                self.job_store.log(job.id, "the control plane stopped after this deploy was "
-                                           "recorded; it is complete")
+                self.job_store.log(job.id, f"the control plane stopped after this {job.kind} "
+                                           "was recorded; it is complete")
                 finished.append(self.job_store.finish(job.id, result={
                     "name": record.name, "release_id": record.release_id}))
                 continue

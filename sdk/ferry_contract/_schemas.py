@@ -16,6 +16,10 @@ NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 """Model and deployment names: lower-case, digits and dashes; they become URL path parts."""
 
 
+MAX_VERSION = 2**31 - 1
+"""Version numbers fit a 32-bit integer (MLflow stores them as one)."""
+
+
 class Protocol(str, Enum):
     """How clients reach a deployment. ``auto`` serves REST and gRPC and lets the SDK pick."""
 
@@ -129,7 +133,7 @@ class RolloutMode(str, Enum):
 class RolloutCreate(_Schema):
     """Start a candidate release beside the one serving."""
 
-    version: int = Field(ge=1, description="the model version to roll out")
+    version: int = Field(ge=1, le=MAX_VERSION, description="the model version to roll out")
     model: str | None = Field(default=None, pattern=NAME_PATTERN,
                               description="default: the model the deployment serves")
     weight: int = Field(10, ge=0, le=100,
@@ -432,11 +436,17 @@ class EvalSetPublic(_Schema):
     created_at: datetime | None = None
 
 
+METRICS = ("roc_auc", "log_loss", "accuracy", "balanced_accuracy", "f1_macro", "rmse", "mae",
+           "r2")
+"""Metrics an evaluation reports (and a gate may use as its primary metric)."""
+
+
 class GateConfig(_Schema):
     """When a version may become champion. Missing fields keep their defaults."""
 
     primary_metric: str | None = Field(
-        default=None, description="default: roc_auc (classification), rmse (regression)")
+        default=None, description="default: roc_auc (classification), rmse (regression); "
+                                  "one of " + ", ".join(METRICS))
     tolerance: float = Field(0.01, ge=0, description="how much worse than the champion is "
                                                      "allowed on the primary metric")
     baseline_margin: float = Field(0.0, ge=0, description="how much better than the trivial "
@@ -444,10 +454,17 @@ class GateConfig(_Schema):
     slice_tolerance: float = Field(0.05, ge=0, description="per slice, vs the champion")
     min_slice_rows: int = Field(30, ge=1, description="smaller slices are shown, not gated")
 
+    @model_validator(mode="after")
+    def _known_metric(self) -> GateConfig:
+        if self.primary_metric is not None and self.primary_metric not in METRICS:
+            raise ValueError(f"primary_metric {self.primary_metric!r} is not one Ferry "
+                             f"reports; use one of {', '.join(METRICS)}")
+        return self
+
 
 class EvaluationCreate(_Schema):
-    version: int = Field(ge=1)
-    against: int | None = Field(default=None, ge=1,
+    version: int = Field(ge=1, le=MAX_VERSION)
+    against: int | None = Field(default=None, ge=1, le=MAX_VERSION,
                                 description="the reference version (default: the champion)")
 
 
@@ -486,7 +503,7 @@ class EvaluationPublic(_Schema):
 
 
 class ChampionUpdate(_Schema):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
     reason: str | None = Field(
         default=None, min_length=10, max_length=1000,
         description="admins only: make it champion although it failed its gate (audited)")

@@ -36,6 +36,11 @@ def versions(client):  # type: ignore[no-untyped-def]
     v1 = client.register(stable_model(), name=NAME, training_data=frame, target="churned")
     v2 = client.register(candidate_model(), name=NAME, training_data=training_frame(12),
                          target="churned")
+    # Rollouts pass the gate: every candidate is evaluated first (here against the baseline;
+    # v1 is not champion yet) on this evaluation set.
+    client.create_eval_set(NAME, training_frame(33), label="churned", slice_column="plan")
+    # These tests are about traffic: a loose gate, so v2 may stand in for v1 either way.
+    client.set_gate(NAME, tolerance=0.3, slice_tolerance=0.3)
     return v1.version, v2.version
 
 
@@ -80,9 +85,10 @@ def test_transitions_under_load_fail_no_request(client, deployment, versions) ->
     assert promoted.release_id == rel2 and back.release_id == rel1
     assert upgraded.release_id == rel2
     marks = dict(loop.marks)
-    # Between the weight change and promote both answered; after rollback only v1 did
-    # until the upgrade; every answer named its release.
-    assert set(loop.releases_between(marks["start"], marks["canary"])) == {rel1}
+    # Before the rollout only v1 answered; at 50% both did; after rollback only v1 until
+    # the upgrade's new release was healthy; every answer named its release.
+    assert set(loop.releases_between(0, marks["start"])) == {rel1}
+    assert set(loop.releases_between(marks["weight"], marks["promote"])) == {rel1, rel2}
     assert set(loop.releases_between(marks["rollback"] + 0.5, marks["rollback"] + 1.0)) <= {rel1}
     assert set(loop.releases_between(marks["upgrade"] + 0.5, marks["end"])) == {rel2}
     assert None not in loop.releases_between(marks["start"], marks["end"])

@@ -106,13 +106,16 @@ def score(scorer: Scorer, task: Task, classes: list[Any]) -> Scored:
         labels = np.asarray(scorer.predict(scorer.frame))
         if labels.ndim > 1:
             labels = labels.reshape(len(labels), -1)[:, 0]
-        proba = None
+    except Exception as e:  # noqa: BLE001 - a broken model is a finding
+        return Scored(labels=np.array([]), error=f"{type(e).__name__}: {e}"[:500])
+    proba = None
+    try:
         if task == "classification" and scorer.predict_proba is not None:
             raw = np.asarray(scorer.predict_proba(scorer.frame), dtype="float64")
             proba = _align_proba(raw, list(scorer.classes or []), classes)
-        return Scored(labels=labels, proba=proba)
-    except Exception as e:  # noqa: BLE001 - a broken model is a finding
-        return Scored(labels=np.array([]), error=f"{type(e).__name__}: {e}"[:500])
+    except Exception:  # noqa: BLE001 - labels still count; probability metrics are None
+        proba = None
+    return Scored(labels=labels, proba=proba)
 
 
 def _align_proba(raw: np.ndarray, model_classes: list[Any], classes: list[Any]) -> np.ndarray:
@@ -282,14 +285,18 @@ def evaluate(task: Task, y: Any, scorers: Sequence[Scorer], *,
         per_model = {"baseline": base.metrics(y_test)}
         for name, s in scored.items():
             if s.error is None:
-                per_model[name] = metrics_for(task, y_test, s.labels[test],
-                                              None if s.proba is None else s.proba[test],
-                                              classes)
+                try:
+                    per_model[name] = metrics_for(task, y_test, s.labels[test],
+                                                  None if s.proba is None else s.proba[test],
+                                                  classes)
+                except (ValueError, TypeError) as e:  # answers the metrics cannot take
+                    s.error = f"{type(e).__name__}: {e}"[:500]
         for name, values in per_model.items():
             for metric, value in values.items():
                 fold_values.setdefault(name, {}).setdefault(metric, []).append(value)
     for name in names:
         if name != "baseline" and scored[name].error is not None:
+            fold_values.pop(name, None)
             result.metrics[name] = {}
             result.robustness.setdefault("errors", {})[name] = scored[name].error
             continue
@@ -299,7 +306,10 @@ def evaluate(task: Task, y: Any, scorers: Sequence[Scorer], *,
     if task == "classification":
         for name, s in scored.items():
             if s.error is None:
-                result.per_class[name] = per_class(y_arr, s.labels, classes)
+                try:
+                    result.per_class[name] = per_class(y_arr, s.labels, classes)
+                except (ValueError, TypeError):
+                    pass
     if slices is not None:
         result.slices = slice_metrics(task, y_arr, scored, slices, classes, primary,
                                       label_stats, gate.min_slice_rows)
@@ -337,9 +347,12 @@ def slice_metrics(task: Task, y: np.ndarray, scored: dict[str, Scored], slices: 
         row["metrics"]["baseline"] = base.metrics(y[idx]).get(primary)
         for name, s in scored.items():
             if s.error is None:
-                row["metrics"][name] = metrics_for(
-                    task, y[idx], s.labels[idx], None if s.proba is None else s.proba[idx],
-                    classes).get(primary)
+                try:
+                    row["metrics"][name] = metrics_for(
+                        task, y[idx], s.labels[idx], None if s.proba is None else s.proba[idx],
+                        classes).get(primary)
+                except (ValueError, TypeError):
+                    row["metrics"][name] = None
         out.append(row)
     return out
 
@@ -455,7 +468,16 @@ def gates(result: EvaluationResult, config: GateConfig,
                   f"(margin {config.baseline_margin}, fold noise {noise:.4f})",
     })
     champ = result.metrics.get(champion or "", {}).get(metric) if champion else None
-    if champion and champion in result.metrics and champ is not None:
+    errors = result.robustness.get("errors", {})
+    scored_champion = bool(champion) and (champion in result.metrics or champion in errors)
+    if scored_champion and champ is None:
+        err = result.robustness.get("errors", {}).get(champion)
+        out.append({"name": "vs_champion", "metric": metric, "value": cand, "reference": None,
+                    "threshold": None, "passed": False,
+                    "detail": f"the champion could not be scored on {metric} "
+                              f"({err or 'undefined on this data'}): no comparison, no "
+                              "promotion; fix the champion or override with a reason"})
+    elif scored_champion and champ is not None:
         delta = better(metric, cand, champ)
         out.append({
             "name": "vs_champion", "metric": metric, "value": cand, "reference": champ,

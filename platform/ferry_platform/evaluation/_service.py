@@ -76,7 +76,10 @@ class EvaluationService:
     def create_eval_set(self, model: str, body: EvalSetCreate) -> EvalSetPublic:
         import pandas as pd
 
-        frame = pd.DataFrame(body.rows)
+        try:
+            frame = pd.DataFrame(body.rows)
+        except (ValueError, TypeError) as e:
+            raise InvalidRequest(f"the rows do not form a table: {e}") from e
         problems = [c for c in (body.label, body.slice_column) if c and c not in frame.columns]
         if problems:
             raise InvalidRequest(
@@ -89,7 +92,11 @@ class EvaluationService:
         if body.start or body.end:
             if ENTITY_TIMESTAMP not in frame.columns:
                 raise InvalidRequest(f"a window (start/end) needs an {ENTITY_TIMESTAMP!r} column")
-            times = pd.to_datetime(frame[ENTITY_TIMESTAMP], utc=True)
+            try:
+                times = pd.to_datetime(frame[ENTITY_TIMESTAMP], utc=True)
+            except (ValueError, TypeError) as e:
+                raise InvalidRequest(f"{ENTITY_TIMESTAMP!r} holds values that are not "
+                                     f"times: {e}") from e
             keep = pd.Series(True, index=frame.index)
             if body.start:
                 keep &= times >= _utc(body.start)
@@ -100,8 +107,12 @@ class EvaluationService:
             raise InvalidRequest(f"only {len(frame)} rows are left in the window; an evaluation "
                                  "set needs at least 10")
         task = m.infer_task(frame[body.label]) if body.task.value == "auto" else body.task.value
-        digest = hashlib.sha256(
-            pd.util.hash_pandas_object(frame, index=False).values.tobytes()).hexdigest()[:16]
+        try:
+            digest = hashlib.sha256(
+                pd.util.hash_pandas_object(frame, index=False).values.tobytes()).hexdigest()[:16]
+        except TypeError as e:
+            raise InvalidRequest(f"the rows hold values that are not plain numbers, strings or "
+                                 f"booleans (e.g. nested lists): {e}") from e
         meta = self._store.save_eval_set(model, frame, {
             "label": body.label, "task": task, "slice_column": body.slice_column,
             "digest": digest, "rows": len(frame), "columns": list(frame.columns),
@@ -171,8 +182,15 @@ class EvaluationService:
         slice_column = meta.get("slice_column")
         say(f"scoring {len(rows)} rows ({'5-fold' if len(rows) <= m.SMALL_DATA_ROWS else 'one pass'})",
             55)
-        result = m.evaluate(meta["task"], rows[label], scorers,
-                            slices=rows[slice_column] if slice_column else None, gate=config)
+        try:
+            result = m.evaluate(meta["task"], rows[label], scorers,
+                                slices=rows[slice_column] if slice_column else None,
+                                gate=config)
+        except (ValueError, TypeError, KeyError) as e:
+            raise InvalidRequest(
+                f"{model} v{version} cannot be scored on evaluation set v{meta['version']}: "
+                f"{type(e).__name__}: {e}. Check that the label {label!r} holds what the "
+                "model predicts.", details={"model": model, "version": version}) from e
         say("robustness checks: scales, perturbation, nulls", 75)
         result.robustness["candidate"] = m.robustness(meta["task"], scorers[0])
         checks = m.gates(result, config, "champion" if reference is not None else None)

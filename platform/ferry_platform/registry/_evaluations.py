@@ -56,9 +56,10 @@ class MlflowEvaluationStore:
         exp = self._client.get_experiment_by_name(prefix + model)
         if exp is None:
             return []
+        finished = "attributes.status = 'FINISHED'"
         return list(self._client.search_runs(
-            [exp.experiment_id], filter_string=where, order_by=["attributes.start_time DESC"],
-            max_results=1000))
+            [exp.experiment_id], filter_string=f"{where} and {finished}" if where else finished,
+            order_by=["attributes.start_time DESC"], max_results=1000))
 
     def _json_artifact(self, run_id: str, path: str) -> dict[str, Any]:
         import mlflow
@@ -73,19 +74,26 @@ class MlflowEvaluationStore:
     def save_eval_set(self, model: str, frame: Any, meta: dict[str, Any]) -> dict[str, Any]:
         self._registry._registered(model)
         exp = self._experiment(EVAL_SETS, model)
-        version = len(self._runs(EVAL_SETS, model)) + 1
+        versions = [int(r.data.tags.get("ferry.eval_set", 0)) for r in self._runs(EVAL_SETS, model)]
+        version = max(versions, default=0) + 1
         client = self._client
-        run = client.create_run(exp, run_name=f"{model}-eval-set-v{version}",
-                                tags={"ferry.model": model, "ferry.eval_set": str(version)})
-        meta = {**meta, "model": model, "version": version, "run_id": run.info.run_id}
         with tempfile.TemporaryDirectory(prefix="ferry-eval-set-") as tmp:
-            frame.to_parquet(Path(tmp, "rows.parquet"), index=False)
+            try:  # before any run exists: rows Parquet cannot hold are refused cleanly
+                frame.to_parquet(Path(tmp, "rows.parquet"), index=False)
+            except (ValueError, TypeError, ArithmeticError) as e:
+                raise InvalidRequest(
+                    f"the rows cannot be stored as a table: {type(e).__name__}: {e}. Give "
+                    "each column one type (numbers, strings or booleans; no nested values).",
+                ) from e
+            run = client.create_run(exp, run_name=f"{model}-eval-set-v{version}",
+                                    tags={"ferry.model": model, "ferry.eval_set": str(version)})
+            meta = {**meta, "model": model, "version": version, "run_id": run.info.run_id}
             Path(tmp, "eval_set.json").write_text(json.dumps(meta, default=str))
             client.log_artifact(run.info.run_id, str(Path(tmp, "rows.parquet")))
             client.log_artifact(run.info.run_id, str(Path(tmp, "eval_set.json")))
         for key in ("label", "task", "slice_column", "digest", "rows"):
             client.log_param(run.info.run_id, key, str(meta.get(key)))
-        client.set_terminated(run.info.run_id)
+        client.set_terminated(run.info.run_id)  # only finished runs are evaluation sets
         return meta
 
     def eval_sets(self, model: str) -> list[dict[str, Any]]:

@@ -23,11 +23,13 @@ from ferry_contract import (
     DeploymentNotFound,
     DeploymentPublic,
     FeatureNotFound,
+    FerryError,
     IncompatibleRelease,
     ModelVersionPublic,
     NoPreviousRelease,
     NoRollout,
     Protocol,
+    ReleaseFailed,
     RolloutCreate,
     RolloutInProgress,
     RolloutMode,
@@ -182,19 +184,39 @@ class ReleaseService:
         prev = record.previous_release_id
         if self._defaults.keep_previous and prev and prev not in {p[0] for p in plan}:
             plan.append((prev, 0, False))
+        running = self._runtime.routes_of(record.name)
         routes = []
         for release_id, w, shadow in plan:
             manifest = self._store.get_release(release_id)
             if manifest is None:  # pragma: no cover - releases are never deleted
                 continue
-            binding = self._feature_binding(
+            # Releases already running keep what they were started with; only a release
+            # about to start is checked against the registry and the feature store.
+            binding = None if release_id in running else self._feature_binding(
                 self._registry.get_version(manifest.model, manifest.version))
             routes.append(Route(manifest, w, record.replicas, record.protocol, binding, shadow))
         return routes, rollout.get("sticky_key")
 
     def _apply(self, record: DeploymentRecord) -> None:
+        """Make the runtime serve ``record``; if that fails part-way, put the recorded
+        state back (records are written after the runtime changed, so the stored one is
+        the state before; the runtime never routes to a release that is not healthy)."""
+        before = self._store.get_deployment(record.name)
         routes, sticky = self._routes(record)
-        self._runtime.apply(record.name, routes, sticky)
+        try:
+            self._runtime.apply(record.name, routes, sticky)
+        except FerryError as e:
+            if before is None or (self.desired_routes(before) == self.desired_routes(record)
+                                  and before.rollout == record.rollout):
+                raise
+            log.warning("%s: restoring the recorded routes after: %s", record.name, e)
+            try:
+                old, old_sticky = self._routes(before)
+                self._runtime.apply(before.name, old, old_sticky)
+            except FerryError as again:
+                raise ReleaseFailed(f"{e.message} Restoring the previous routes also failed: "
+                                    f"{again.message}") from again
+            raise
 
     # -- rollouts -----------------------------------------------------------------------
     @staticmethod
@@ -416,9 +438,19 @@ class ReleaseService:
                 "Deploy one with client.deploy(model, version=...).")
 
     def desired_routes(self, record: DeploymentRecord) -> dict[str, int]:
-        """Release id -> percent of requests the runtime must route by for ``record``
-        (a shadow and the standby previous release at 0)."""
-        return {r.manifest.release_id: r.weight for r in self._routes(record)[0]}
+        """Release id -> percent of requests the runtime must route by for ``record`` (a
+        shadow and the standby previous release at 0), from the record alone."""
+        rollout = record.rollout or {}
+        candidate = rollout.get("candidate")
+        weight = 0 if rollout.get("mode") == RolloutMode.shadow.value \
+            else int(rollout.get("weight", 0))
+        out = {record.release_id: 100 - weight}
+        if candidate and candidate != record.release_id:
+            out[candidate] = weight
+        prev = record.previous_release_id
+        if self._defaults.keep_previous and prev and prev not in out:
+            out[prev] = 0
+        return out
 
     def _public(self, record: DeploymentRecord, manifest: ReleaseManifest) -> DeploymentPublic:
         state = self._runtime.state(record.name)

@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -47,6 +48,26 @@ def release_app_name(name: str, release_id: str) -> str:
 
 def _owner(app: str) -> str:
     return app.split(".", 1)[0]
+
+
+# Serve caches handles per process and binds each to the event loop that first used it:
+# one loop thread per process for every handle call the control plane makes, and one lock
+# for every read-modify-write of the declarative config.
+_CONFIG_LOCK = threading.Lock()
+_LOOP_LOCK = threading.Lock()
+_LOOP: Any = None
+
+
+def _handle_loop() -> Any:
+    import asyncio
+
+    global _LOOP
+    with _LOOP_LOCK:
+        if _LOOP is None:
+            _LOOP = asyncio.new_event_loop()
+            threading.Thread(target=_LOOP.run_forever, name="ferry-serve-handles",
+                             daemon=True).start()
+        return _LOOP
 
 
 def _without(apps: list[str]) -> Callable[[dict[str, dict[str, Any]]], None]:
@@ -110,8 +131,7 @@ class RayServeRuntime:
         self._settings = settings
         self._started = False
         self._owns_cluster = not settings.ray_address
-        self._config_lock = threading.Lock()
-        self._loop: Any = None
+        self._config_lock = _CONFIG_LOCK
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -305,9 +325,15 @@ class RayServeRuntime:
 
         def route(c: dict[str, dict[str, Any]]) -> None:
             for app, r in wanted.items():
-                if app in c:  # scale a running release without rebuilding it
+                spec = (c.get(app) or {}).get("args", {}).get("spec", {})
+                if app in c and spec.get("protocol") == r.protocol.value:
+                    # scale a running release without rebuilding it
                     c[app]["deployments"] = [{"name": RELEASE_DEPLOYMENT,
                                               "num_replicas": r.replicas}]
+                elif app in c:  # a new protocol: rebuilt, keeping its feature binding
+                    binding = r.features or (FeatureBinding.model_validate(spec["features"])
+                                             if spec.get("features") else None)
+                    c[app] = self._release_config(name, replace(r, features=binding))
                 else:
                     c[app] = self._release_config(name, r)
             c[name] = self._router_config(name, user_config)
@@ -318,6 +344,7 @@ class RayServeRuntime:
         stale = [app for app in self._configs() if _owner(app) == name and app != name
                  and app not in wanted]
         if stale:
+            time.sleep(1.0)  # requests the routers sent before the switch finish first
             self._change(_without(stale))
 
     def _wait_app(self, app: str, release_id: str) -> None:
@@ -413,7 +440,11 @@ class RayServeRuntime:
         return sorted({_owner(a) for a in serve.status().applications})
 
     def routes_of(self, name: str) -> dict[str, int]:
-        if self.state(name).status != "running":
+        """From the applied config (the router exists); not from the status, which flickers
+        to DEPLOYING for every application whenever the whole set is applied."""
+        from ray import serve
+
+        if name not in serve.status().applications:
             return {}
         config = self._user_config(self._configs().get(name))
         out = {r["release_id"]: int(r["weight"]) for r in config.get("routes", [])}
@@ -441,17 +472,11 @@ class RayServeRuntime:
 
         from ray import serve
 
-        if self._loop is None:
-            loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="ferry-serve-handles",
-                             daemon=True).start()
-            self._loop = loop
-
         async def ask() -> Any:
             return await getattr(serve.get_app_handle(app), method).remote()
 
         try:
-            return asyncio.run_coroutine_threadsafe(ask(), self._loop).result(timeout=30)
+            return asyncio.run_coroutine_threadsafe(ask(), _handle_loop()).result(timeout=30)
         except Exception as e:  # noqa: BLE001 - not answering is "not serving"
             log.debug("%s did not answer %s: %s", app, method, e)
             return None

@@ -35,6 +35,8 @@ from ferry_contract import RELEASE_HEADER
 log = logging.getLogger("ferry.router")
 
 SHADOW_LOG = "ferry-shadow-log"
+MAX_SHADOW_IN_FLIGHT = 256
+"""Shadow copies in flight per router replica; beyond it copies are skipped, not queued."""
 NAMESPACE = "ferry"
 
 
@@ -131,7 +133,10 @@ class FerryRouter:
         if handle is None:
             from ray import serve
 
-            handle = self._handles[app] = serve.get_app_handle(app)
+            from ferry_platform.serving._apps import RELEASE_DEPLOYMENT
+
+            # By deployment id: no blocking lookup of the app's ingress in this event loop.
+            handle = self._handles[app] = serve.get_deployment_handle(RELEASE_DEPLOYMENT, app)
         return handle
 
     def _choose(self, key_value: Any = None) -> tuple[str, str]:
@@ -160,10 +165,21 @@ class FerryRouter:
                 "taking traffic; deploy one or finish its rollout"}}).encode()
             return Response(payload, status_code=503, media_type="application/json")
         release_id, app = self._choose(self._sticky_value(body) if body else None)
-        status, payload, served = await self._handle(app).handle.remote(
-            request.method, path, body)
-        if self._shadow is not None and status == 200 and path.rstrip("/").endswith("predict"):
-            self._spawn(self._mirror(path, body, payload, served))
+        try:
+            status, payload, served = await self._handle(app).handle.remote(
+                request.method, path, body)
+        except Exception as e:  # noqa: BLE001 - the release went away or failed
+            log.warning("%s: release %s did not answer: %s", self.name, release_id, e)
+            payload = json.dumps({"error": {
+                "code": "release_unavailable", "release_id": release_id,
+                "message": f"release {release_id} of {self.name!r} did not answer "
+                f"({type(e).__name__}); retry"}}).encode()
+            return Response(payload, status_code=503, media_type="application/json",
+                            headers={RELEASE_HEADER: release_id})
+        shadow = self._shadow
+        if shadow is not None and status == 200 and path.rstrip("/").endswith("predict"):
+            if len(self._pending) < MAX_SHADOW_IN_FLIGHT:
+                self._spawn(self._mirror(shadow, path, body, payload, served))
         return Response(payload, status_code=status, media_type="application/json",
                         headers={RELEASE_HEADER: served})
 
@@ -172,9 +188,9 @@ class FerryRouter:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _mirror(self, path: str, body: bytes, answer: bytes, primary: str) -> None:
-        assert self._shadow is not None
-        shadow_id, app = self._shadow
+    async def _mirror(self, shadow: tuple[str, str], path: str, body: bytes, answer: bytes,
+                      primary: str) -> None:
+        shadow_id, app = shadow
         agreed: bool | None
         sample = None
         try:
@@ -214,7 +230,14 @@ class FerryRouter:
             key_value = (decode_request(request).get(self._sticky) or [None])[0]
         release_id, app = self._choose(key_value)
         raw = request.SerializeToString()
-        code, details, payload, served = await self._handle(app).grpc.remote(raw)
+        try:
+            code, details, payload, served = await self._handle(app).grpc.remote(raw)
+        except Exception as e:  # noqa: BLE001 - the release went away or failed
+            grpc_context.set_trailing_metadata([(RELEASE_HEADER, release_id)])
+            grpc_context.set_code(grpc.StatusCode.UNAVAILABLE)
+            grpc_context.set_details(f"release {release_id} of {self.name!r} did not answer "
+                                     f"({type(e).__name__}); retry")
+            return predict_pb2.PredictResponse()
         grpc_context.set_trailing_metadata([(RELEASE_HEADER, served)])
         if code is not None:
             grpc_context.set_code(getattr(grpc.StatusCode, code))
