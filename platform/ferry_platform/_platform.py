@@ -256,6 +256,20 @@ class Platform:
         self.evaluations.require_passed(model, version, found, action)
         return found
 
+    def evaluate_on_register(self, model: str, version: int,
+                             who: Principal = SYSTEM) -> JobRecord | None:
+        """Every new version of a model with an evaluation set is evaluated at once,
+        against the champion and the baseline (a job; None if there is no set)."""
+        ev = self.evaluations
+        if ev is None or not ev.has_eval_set(model):
+            return None
+
+        def work(ctx: JobContext) -> dict[str, Any]:
+            return ev.evaluate(model, version, None, ctx.step).model_dump(mode="json")
+
+        return self.jobs.submit("evaluate", model, who.user, self.access.model_team(model),
+                                {"version": version, "on": "register"}, work)
+
     def set_champion(self, model: str, version: int, who: Principal = SYSTEM,
                      reason: str | None = None) -> ModelPublic:
         """Move the champion alias, through the gate (evaluating now if needed)."""

@@ -52,6 +52,14 @@ def deployment(client, versions):  # type: ignore[no-untyped-def]
     client.undeploy(NAME)
 
 
+def serve_actors(app: str) -> list[str]:
+    """Live Serve replica actors of ``app`` (routers and releases), by unique name."""
+    from ferry_platform.serving import ferry_replica_actor_names
+
+    return [a for a in ferry_replica_actor_names()
+            if a.startswith((f"SERVE_REPLICA::{app}#", f"SERVE_REPLICA::{app}."))]
+
+
 def one_row(i: int = 0) -> dict:  # type: ignore[type-arg]
     return training_frame(21)[FEATURES].iloc[i].to_dict()
 
@@ -69,8 +77,11 @@ def test_transitions_under_load_fail_no_request(client, deployment, versions) ->
         loop.mark("start")
         canary = client.rollout(NAME, version=v2, canary=10)
         loop.mark("canary")
+        actors = serve_actors(NAME)
         client.set_weight(NAME, 50)
         loop.mark("weight")
+        # A weight change reconfigures the router: no replica (router or release) restarted.
+        assert serve_actors(NAME) == actors
         promoted = client.promote(NAME)
         loop.mark("promote")
         back = client.rollback(NAME)

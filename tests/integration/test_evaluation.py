@@ -107,3 +107,15 @@ def test_admins_may_override_with_a_reason_and_it_is_audited(registry_client, mo
     override = next(e for e in audit if e.action == "gate.override")
     assert "INC-42" in str(override.details)
     c.set_champion(MODEL, models["good"])  # back through the gate
+
+
+def test_a_new_version_is_evaluated_on_registration(registry_client, models) -> None:  # type: ignore[no-untyped-def]
+    c = registry_client
+    v = c.register(weak_model(), name=MODEL, training_data=training_frame(),
+                   target="churned").version
+    [job] = [j for j in c.jobs(limit=20) if j.kind == "evaluate" and j.target == MODEL
+             and j.request.get("version") == v]
+    done = c.wait(job, timeout_s=120)
+    assert done.result["version"] == v and done.result["against"] == models["good"]
+    assert not done.result["passed"]  # the weak model against the good champion
+    assert any(e.version == v for e in c.evaluations(MODEL, v))

@@ -74,13 +74,15 @@ async def list_model_versions(name: ModelName, platform: PlatformDep) -> Respons
 @router.post("/{name}/versions", response_model=ModelVersionPublic, status_code=201)
 def create_model_version(name: ModelName, body: ModelVersionCreate,
                          platform: PlatformDep, who: PrincipalDep) -> ModelVersionPublic:
-    """Register a logged MLflow model as a new version; the platform records its digest."""
+    """Register a logged MLflow model as a new version; the platform records its digest.
+    If the model has an evaluation set, the version is evaluated at once (a job)."""
     team = platform.access.owning_team(who, name)
     platform.access.require(who, "deployer", team, f"register versions of {name!r}")
     version = platform.registry.register_version(name, body)
     platform.access.audit(who, "model.register", f"model/{name}", team,
                           details={"version": version.version, "run_id": body.run_id,
                                    "model_digest": version.model_digest})
+    platform.evaluate_on_register(name, version.version, who)
     return version
 
 
