@@ -152,10 +152,16 @@ def main() -> int:
             versions.append(client.register(model, name="bench-roll",
                                              training_data=train[[*FEATURES, "churned"]],
                                              target="churned").version)
+        with console.status("evaluation set; evaluating the candidates before the clock"):
+            client.create_eval_set("bench-roll", data(2000, 4)[[*FEATURES, "churned"]],
+                                   label="churned")
+            client.set_gate("bench-roll", tolerance=0.5)  # this measures traffic, not models
+            for v in versions[1:]:
+                client.evaluate("bench-roll", v)
         with console.status("deploying v1"):
             dep = client.deploy("bench-roll", version=versions[0], replicas=1)
         assert dep.info.endpoints.rest
-        loop = Loop(dep.info.endpoints.rest, train[FEATURES].iloc[0].to_dict())
+        loop = Loop(dep.info.endpoints.rest, train[FEATURES].head(1).to_dict("records")[0])
         loop.start()
         time.sleep(args.settle)
         rows = []

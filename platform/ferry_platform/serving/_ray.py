@@ -312,7 +312,8 @@ class RayServeRuntime:
         # 2. Route: only the router's user_config changes (and replica counts, if asked).
         generation = int(self._user_config(configs.get(name)).get("generation", 0)) + 1
         shadow = next((r for r in routes if r.shadow), None)
-        user_config = {
+        primary = max((r for r in routes if not r.shadow), key=lambda r: r.weight)
+        user_config: dict[str, Any] = {
             "generation": generation,
             "routes": [{"release_id": r.manifest.release_id, "weight": r.weight,
                         "app": release_app_name(name, r.manifest.release_id)}
@@ -321,6 +322,9 @@ class RayServeRuntime:
             "shadow": {"release_id": shadow.manifest.release_id,
                        "app": release_app_name(name, shadow.manifest.release_id)}
             if shadow else None,
+            # The release with the most traffic is also loaded inside the router replicas
+            # and answered there (no second hop); set below from its application's spec.
+            "local": {"release_id": primary.manifest.release_id, "spec": None},
         }
 
         def route(c: dict[str, dict[str, Any]]) -> None:
@@ -336,6 +340,8 @@ class RayServeRuntime:
                     c[app] = self._release_config(name, replace(r, features=binding))
                 else:
                     c[app] = self._release_config(name, r)
+            local_app = release_app_name(name, primary.manifest.release_id)
+            user_config["local"]["spec"] = c[local_app]["args"]["spec"]
             c[name] = self._router_config(name, user_config)
 
         self._change(route)

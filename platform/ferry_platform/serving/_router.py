@@ -15,6 +15,10 @@ the running replicas: weights change without restarting anything.
 - Weighted split: each request draws uniformly; with ``sticky_key`` the value of that
   column in the request's first row is hashed instead, so one entity always meets one
   release while the split holds (send one entity per request for strict stickiness).
+- The release with the most traffic is also loaded *inside* each router replica (in a
+  background thread, after each reconfigure that changes it) and answered there without
+  a second hop; until it is loaded, its requests go to its own application. The other
+  releases are always reached through deployment handles.
 - Shadow: the shadow release gets a copy of each predict request after the answer is
   chosen; its answer is compared with the one returned and counted in the ``ShadowLog``
   actor, never returned.
@@ -28,6 +32,7 @@ import json
 import logging
 import math
 import random
+import threading
 from typing import Any
 
 from ferry_contract import RELEASE_HEADER
@@ -109,6 +114,8 @@ class FerryRouter:
         self._handles: dict[str, Any] = {}
         self._shadow_log: Any = None
         self._pending: set[asyncio.Task[Any]] = set()
+        self._local: tuple[str, Any] | None = None  # (release id, FerryReplica) in-process
+        self._loading: str | None = None
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         routes, total = [], 0.0
@@ -124,6 +131,40 @@ class FerryRouter:
         self._sticky = config.get("sticky_key")
         self._shadow = (shadow["release_id"], shadow["app"]) if shadow else None
         self.generation = int(config.get("generation", 0))
+        local = config.get("local") or {}
+        wanted = local.get("release_id")
+        if self._local is not None and self._local[0] != wanted:
+            self._local = None  # its requests go through the handle until the new one loads
+        if wanted and local.get("spec") and self._loading != wanted and \
+                (self._local is None or self._local[0] != wanted):
+            self._loading = wanted
+            threading.Thread(target=self._load_local, args=(wanted, local["spec"]),
+                             name=f"ferry-load-{wanted}", daemon=True).start()
+
+    def _load_local(self, release_id: str, spec: dict[str, Any]) -> None:
+        try:
+            from ferry_platform.serving._replica import FerryReplica
+
+            replica = FerryReplica(spec)
+        except Exception as e:  # noqa: BLE001 - the handle path keeps serving it
+            log.warning("%s: could not load %s in the router: %s", self.name, release_id, e)
+            if self._loading == release_id:
+                self._loading = None
+            return
+        if self._loading == release_id:  # still the one wanted
+            self._local = (release_id, replica)
+            self._loading = None
+
+    async def _rest(self, release_id: str, app: str, method: str, path: str,
+                    body: bytes) -> tuple[int, bytes, str]:
+        local = self._local
+        if local is not None and local[0] == release_id:
+            return await local[1].handle(method, path, body)  # type: ignore[no-any-return]
+        return await self._handle(app).handle.remote(method, path, body)  # type: ignore[no-any-return]
+
+    def local_release(self) -> str | None:
+        """The release this router replica answers in-process (None: all via handles)."""
+        return self._local[0] if self._local else None
 
     def config_generation(self) -> int:
         return self.generation
@@ -166,8 +207,8 @@ class FerryRouter:
             return Response(payload, status_code=503, media_type="application/json")
         release_id, app = self._choose(self._sticky_value(body) if body else None)
         try:
-            status, payload, served = await self._handle(app).handle.remote(
-                request.method, path, body)
+            status, payload, served = await self._rest(release_id, app, request.method, path,
+                                                       body)
         except Exception as e:  # noqa: BLE001 - the release went away or failed
             log.warning("%s: release %s did not answer: %s", self.name, release_id, e)
             payload = json.dumps({"error": {
@@ -231,7 +272,11 @@ class FerryRouter:
         release_id, app = self._choose(key_value)
         raw = request.SerializeToString()
         try:
-            code, details, payload, served = await self._handle(app).grpc.remote(raw)
+            local = self._local
+            if local is not None and local[0] == release_id:
+                code, details, payload, served = await local[1].grpc(raw)
+            else:
+                code, details, payload, served = await self._handle(app).grpc.remote(raw)
         except Exception as e:  # noqa: BLE001 - the release went away or failed
             grpc_context.set_trailing_metadata([(RELEASE_HEADER, release_id)])
             grpc_context.set_code(grpc.StatusCode.UNAVAILABLE)
@@ -245,5 +290,7 @@ class FerryRouter:
         return predict_pb2.PredictResponse.FromString(payload)
 
     async def check_health(self) -> None:
-        """Healthy while it knows where to send traffic (or was told there is none)."""
-        return None
+        """Healthy while its in-process release (if loaded) still predicts."""
+        local = self._local
+        if local is not None:
+            local[1].check_health()
