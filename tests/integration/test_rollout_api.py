@@ -130,3 +130,16 @@ def test_viewers_and_other_teams_cannot_change_traffic(env: Env) -> None:
             c.rollout("alpha-model", version=2)
         with pytest.raises(ferry.Forbidden):
             c.rollback("alpha-model")
+
+
+def test_a_candidate_that_never_starts_gets_no_traffic_and_the_job_says_why(env: Env) -> None:
+    c = env.client(env.tokens["deployer-a"])
+    c.deploy("alpha-model", version=1)
+    env.runtime.unschedulable.add(rid(2))
+    with pytest.raises(ferry.ReleaseFailed, match="never started"):
+        c.rollout("alpha-model", version=2, canary=50)
+    assert env.runtime.routes["alpha-model"] == {rid(1): 100}
+    status = c.status("alpha-model")
+    assert status.rollout is None and status.traffic == {rid(1): 100}
+    [job] = c.jobs(kind="rollout", target="alpha-model", limit=1)
+    assert job.state.value == "failed" and "never started" in job.error["message"]  # type: ignore[index]
