@@ -1,7 +1,7 @@
 """The evaluation and rollout part of `make demo`: evidence first, then safe traffic.
 
 On the `churn` deployment the main demo made: an evaluation set, v1 made champion through
-its gate, a better v2 compared side by side with v1 and the baseline, a weak v3 refused
+its gate, a v2 of another algorithm compared side by side with v1 and the baseline, a weak v3 refused
 with its numbers, v2 rolled out as a 20% canary (the share measured from the release id
 on each answer), raised to 50%, promoted (champion moves), then rolled back at once.
 """
@@ -83,7 +83,7 @@ def run(client: ferry.Client, console: Console, make_churn: Any, v1: int) -> boo
     dep = client.rollout("churn", version=v2, canary=20)
     assert dep.info.rollout is not None and dep.info.endpoints.rest
     candidate = dep.info.rollout.candidate.release_id
-    row = X.iloc[0].to_dict()
+    row = X.head(1).to_dict("records")[0]
     seen = _share(dep.info.endpoints.rest, row, 400)
     console.print(f"canary 20%: {seen[candidate]} of 400 requests answered by {candidate}")
     client.set_weight("churn", 50)
