@@ -10,7 +10,8 @@ REST clients predict in a loop the whole time; for each transition
   upgrade        a plain deploy of a third version (a release start), the baseline
 
 it prints the API call's duration, the seconds until the clients observe the new split
-(first answer of the new release, or last answer of the one leaving), and the failed
+(first answer of the new release, last answer of the one leaving, or for the weight change
+the candidate's share over 100 answers first reaching 30%), and the failed
 requests (must be 0). Baseline: the plain upgrade, which starts replicas; the ratio shows
 what keeping weights in the router's user_config saves. Then the evaluation time of a
 10k-row evaluation set (candidate, champion, baseline, 5 metrics, slices, robustness)
@@ -96,7 +97,15 @@ class Loop:
 
 
 def observed(answers: list[tuple[float, int | str, str | None]], start: float, *,
-             first_of: str | None = None, last_of: str | None = None) -> float | None:
+             first_of: str | None = None, last_of: str | None = None,
+             share_of: tuple[str, float] | None = None) -> float | None:
+    if share_of is not None:  # first time its share over the last 100 answers reaches it
+        release, share = share_of
+        for i in range(100, len(answers) + 1):
+            window = answers[i - 100:i]
+            if sum(a[2] == release for a in window) >= share * 100:
+                return round(window[-1][0] - start, 2)
+        return None
     if first_of is not None:
         hits = [a[0] for a in answers if a[2] == first_of]
         return round(min(hits) - start, 2) if hits else None
@@ -186,10 +195,9 @@ def main() -> int:
                       lambda: client.rollout("bench-roll", version=versions[1], canary=10),
                       lambda d: {"first_of": d.info.rollout.candidate.release_id})
         r2 = canary.info.rollout.candidate.release_id
-        # 10% -> 50%: the share moves; its first sign is the candidate answering more often,
-        # so the figure is the API time (the router is reconfigured when the call returns).
+        # 10% -> 50%: observed when the candidate's share over 100 answers first reaches 30%.
         step("weight 10% -> 50%", lambda: client.set_weight("bench-roll", 50),
-             lambda d: {"first_of": r2})
+             lambda d: {"share_of": (r2, 0.30)})
         step("promote", lambda: client.promote("bench-roll"), lambda d: {"last_of": r1})
         step("rollback", lambda: client.rollback("bench-roll"), lambda d: {"last_of": r2})
         step("plain upgrade (baseline)",

@@ -31,6 +31,7 @@ from ferry_platform.releases import Defaults, ReleaseService
 from ferry_platform.serving import RayServeRuntime
 from ferry_platform.store import (
     Database,
+    DeploymentRecord,
     JobRecord,
     SqlCatalog,
     SqlIdentityStore,
@@ -163,10 +164,7 @@ class Platform:
         record = self.store.get_deployment(name)
         if record is None and name not in self.runtime.names():
             self.releases.undeploy(name)  # raises DeploymentNotFound naming what exists
-        team = record.team if record else None
-        if team is None and record is not None:  # deployed before teams existed
-            release = self.store.get_release(record.release_id)
-            team = self.access.model_team(release.model) if release else None
+        team = self._team_of(record)
         self.access.require(who, "deployer", team, f"undeploy {name!r}")
 
         def work(ctx: JobContext) -> dict[str, Any]:
@@ -183,21 +181,28 @@ class Platform:
         return self.jobs.wait(job.id)  # type: ignore[no-any-return]
 
     # -- rollouts ----------------------------------------------------------------------
-    def _deployment_team(self, name: str) -> str | None:
+    def _team_of(self, record: DeploymentRecord | None) -> str | None:
+        """The team owning a deployment (its model's, for one recorded before teams)."""
+        if record is None or record.team is not None:
+            return record.team if record else None
+        release = self.store.get_release(record.release_id)
+        return self.access.model_team(release.model) if release else None
+
+    def _authorize(self, name: str, who: Principal, action: str) -> str | None:
+        """Check ``who`` may change deployment ``name`` (404 if unknown); its team."""
         record = self.store.get_deployment(name)
         if record is None:
             self.releases.get(name)  # raises DeploymentNotFound naming what exists
-            return None
-        if record.team is None:
-            release = self.store.get_release(record.release_id)
-            return self.access.model_team(release.model) if release else None
-        return record.team
+        team = self._team_of(record)
+        self.access.require(who, "deployer", team, f"{action} {name!r}")
+        return team
 
     def _rollout_job(self, kind: str, name: str, who: Principal, payload: dict[str, Any],
-                     run: Callable[[JobContext], dict[str, Any]]) -> JobRecord:
+                     run: Callable[[JobContext], dict[str, Any]],
+                     team: str | None = None, authorized: bool = False) -> JobRecord:
         """A change of ``name``'s traffic as a recorded, audited, exclusive job."""
-        team = self._deployment_team(name)
-        self.access.require(who, "deployer", team, f"{kind} {name!r}")
+        if not authorized:
+            team = self._authorize(name, who, kind)
 
         def work(ctx: JobContext) -> dict[str, Any]:
             before = self.store.get_deployment(name)
@@ -263,12 +268,19 @@ class Platform:
         ev = self.evaluations
         if ev is None or not ev.has_eval_set(model):
             return None
+        return self.submit_evaluation(model, version, None, who, on="register")
+
+    def submit_evaluation(self, model: str, version: int, against: int | None,
+                          who: Principal = SYSTEM, on: str = "request") -> JobRecord:
+        """Evaluate ``version`` against ``against`` (default: the champion) as a job."""
+        ev = self.evaluations
+        assert ev is not None
 
         def work(ctx: JobContext) -> dict[str, Any]:
-            return ev.evaluate(model, version, None, ctx.step).model_dump(mode="json")
+            return ev.evaluate(model, version, against, ctx.step).model_dump(mode="json")
 
         return self.jobs.submit("evaluate", model, who.user, self.access.model_team(model),
-                                {"version": version, "on": "register"}, work)
+                                {"version": version, "against": against, "on": on}, work)
 
     def set_champion(self, model: str, version: int, who: Principal = SYSTEM,
                      reason: str | None = None) -> ModelPublic:
@@ -306,8 +318,7 @@ class Platform:
         stable = self.store.get_release(record.release_id)
         model = req.model or (stable.model if stable else name)
         self.registry.get_version(model, req.version)  # 404 now, not a failed job
-        team = self._deployment_team(name)
-        self.access.require(who, "deployer", team, f"roll out on {name!r}")
+        team = self._authorize(name, who, "roll out on")
         evaluate, against = self._gate_plan(model, req.version, who, req.override_reason,
                                             "be rolled out")
 
@@ -316,7 +327,8 @@ class Platform:
                 self._gate_in_job(ctx, model, req.version, against, "be rolled out")
             return self.releases.rollout(name, req, ctx.step, ctx.job_id).model_dump(mode="json")
 
-        return self._rollout_job("rollout", name, who, req.model_dump(mode="json"), run)
+        return self._rollout_job("rollout", name, who, req.model_dump(mode="json"), run,
+                                 team, authorized=True)
 
     def submit_weight(self, name: str, weight: int, who: Principal = SYSTEM) -> JobRecord:
         return self._rollout_job(
@@ -333,8 +345,7 @@ class Platform:
             assert record is not None
             raise self.releases.no_rollout(record, "promote")
         model, version = dep.rollout.candidate.model, dep.rollout.candidate.version
-        team = self._deployment_team(name)
-        self.access.require(who, "deployer", team, f"promote on {name!r}")
+        team = self._authorize(name, who, "promote on")
         evaluate, against = self._gate_plan(model, version, who, reason, "become champion")
 
         candidate = dep.rollout.candidate.release_id
@@ -351,7 +362,8 @@ class Platform:
             self._move_champion(model, version, who, team, reason)
             return promoted.model_dump(mode="json")
 
-        return self._rollout_job("rollout.promote", name, who, {"reason": reason}, run)
+        return self._rollout_job("rollout.promote", name, who, {"reason": reason}, run,
+                                 team, authorized=True)
 
     def submit_abort(self, name: str, who: Principal = SYSTEM) -> JobRecord:
         return self._rollout_job(
@@ -359,7 +371,7 @@ class Platform:
             lambda ctx: self.releases.abort(name, ctx.step, ctx.job_id).model_dump(mode="json"))
 
     def submit_rollback(self, name: str, who: Principal = SYSTEM) -> JobRecord:
-        team = self._deployment_team(name)
+        team = self._authorize(name, who, "rollback")
 
         def run(ctx: JobContext) -> dict[str, Any]:
             dep, bad = self.releases.rollback(name, ctx.step, ctx.job_id)
@@ -371,7 +383,7 @@ class Platform:
                                     f"rollback of {name} from {bad.release_id}")
             return dep.model_dump(mode="json")
 
-        return self._rollout_job("rollback", name, who, {}, run)
+        return self._rollout_job("rollback", name, who, {}, run, team, authorized=True)
 
     def shadow_report(self, name: str) -> ShadowReportPublic:
         dep = self.releases.get(name)

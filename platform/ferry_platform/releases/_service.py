@@ -175,18 +175,11 @@ class ReleaseService:
         """What the runtime must run for ``record``: the stable release, a candidate if a
         rollout is under way, and (no traffic) the previous release for instant rollback."""
         rollout = record.rollout or {}
-        candidate = rollout.get("candidate")
-        mode = rollout.get("mode")
-        weight = int(rollout.get("weight", 0)) if mode != RolloutMode.shadow.value else 0
-        plan: list[tuple[str, int, bool]] = [(record.release_id, 100 - weight, False)]
-        if candidate and candidate != record.release_id:
-            plan.append((candidate, weight, mode == RolloutMode.shadow.value))
-        prev = record.previous_release_id
-        if self._defaults.keep_previous and prev and prev not in {p[0] for p in plan}:
-            plan.append((prev, 0, False))
+        shadow = rollout.get("candidate") if rollout.get("mode") == RolloutMode.shadow.value \
+            else None
         running = self._runtime.routes_of(record.name)
         routes = []
-        for release_id, w, shadow in plan:
+        for release_id, w in self.desired_routes(record).items():
             manifest = self._store.get_release(release_id)
             if manifest is None:  # pragma: no cover - releases are never deleted
                 continue
@@ -194,7 +187,8 @@ class ReleaseService:
             # about to start is checked against the registry and the feature store.
             binding = None if release_id in running else self._feature_binding(
                 self._registry.get_version(manifest.model, manifest.version))
-            routes.append(Route(manifest, w, record.replicas, record.protocol, binding, shadow))
+            routes.append(Route(manifest, w, record.replicas, record.protocol, binding,
+                                release_id == shadow))
         return routes, rollout.get("sticky_key")
 
     def _apply(self, record: DeploymentRecord) -> None:

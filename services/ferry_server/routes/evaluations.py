@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
@@ -90,12 +90,7 @@ def create_evaluation(name: ModelName, body: EvaluationCreate, platform: Platfor
     platform.access.require(who, "deployer", team, f"evaluate {name!r}")
     if not service.has_eval_set(name):
         service.eval_set_required(name)  # 404 naming how to create one
-
-    def work(ctx: Any) -> dict[str, Any]:
-        found = service.evaluate(name, body.version, body.against, ctx.step)
-        return found.model_dump(mode="json")
-
-    job = platform.jobs.submit("evaluate", name, who.user, team, body.model_dump(), work)
+    job = platform.submit_evaluation(name, body.version, body.against, who)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return job_public(job)
 
