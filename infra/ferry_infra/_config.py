@@ -1,0 +1,233 @@
+"""Typed stack configuration: what `Pulumi.<stack>.yaml` may say, validated before any resource
+is declared. Stacks differ in these values (sizes, counts, retention), never in code.
+
+Keys are camelCase under the `ferry:` namespace (`ferry:cpuNodes`), as Pulumi config is; unknown
+keys are refused, so a typo is an error rather than a silently ignored setting. Every key is
+described in docs/infrastructure.md.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from ._errors import StackConfigError, describe
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class NodeGroupConfig(_Model):
+    """A managed node group's size. Nodes always live in the private subnets."""
+
+    instance_types: list[str] = Field(min_length=1)
+    min_size: int = Field(ge=0)
+    desired_size: int = Field(ge=0)
+    max_size: int = Field(ge=1)
+    disk_gib: int = Field(default=100, ge=20)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NodeGroupConfig:
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise ValueError(
+                f"need minSize <= desiredSize <= maxSize, got {self.min_size} <= "
+                f"{self.desired_size} <= {self.max_size}"
+            )
+        return self
+
+
+class GpuNodeGroupConfig(NodeGroupConfig):
+    """The optional GPU group: created only when ``enabled``; tainted so only GPU work lands."""
+
+    enabled: bool = False
+    instance_types: list[str] = Field(default=["g5.xlarge"], min_length=1)
+    min_size: int = Field(default=0, ge=0)
+    desired_size: int = Field(default=0, ge=0)
+    max_size: int = Field(default=2, ge=1)
+
+
+class DatabaseConfig(_Model):
+    """RDS PostgreSQL for MLflow and the control plane."""
+
+    name: str = Field(default="ferry", pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    username: str = Field(default="ferry", pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    instance_class: str = "db.t4g.medium"
+    engine_version: str = "17"
+    allocated_storage_gib: int = Field(default=20, ge=20)
+    max_allocated_storage_gib: int = Field(default=100, ge=20)
+    backup_retention_days: int = Field(default=7, ge=1, le=35)
+    multi_az: bool = False
+    deletion_protection: bool = True
+
+
+class RedisConfig(_Model):
+    """ElastiCache Redis, the Feast online store."""
+
+    node_type: str = "cache.t4g.small"
+    engine_version: str = "7.1"
+    num_cache_clusters: int = Field(default=1, ge=1, le=6)
+    snapshot_retention_days: int = Field(default=1, ge=0, le=35)
+
+
+class StorageConfig(_Model):
+    """Lifecycle of the S3 buckets (versioning and SSE-KMS are not configurable)."""
+
+    noncurrent_version_days: int = Field(default=30, ge=1)
+    abort_multipart_days: int = Field(default=7, ge=1)
+    force_destroy: bool = False
+
+
+class RayConfig(_Model):
+    """The KubeRay operator and Ferry's Ray cluster (head + CPU workers, + GPU workers if enabled)."""
+
+    image: str = "ghcr.io/example/ferry-ray:latest"
+    gpu_image: str = "ghcr.io/example/ferry-ray:latest-gpu"
+    kuberay_version: str = "1.4.2"
+    head_cpu: int = Field(default=2, ge=1)
+    head_memory_gib: int = Field(default=8, ge=2)
+    worker_cpu: int = Field(default=4, ge=1)
+    worker_memory_gib: int = Field(default=16, ge=2)
+    min_workers: int = Field(default=1, ge=0)
+    max_workers: int = Field(default=4, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RayConfig:
+        if self.min_workers > self.max_workers:
+            raise ValueError(f"need minWorkers <= maxWorkers, got {self.min_workers} > {self.max_workers}")
+        return self
+
+
+class StackConfig(_Model):
+    """Everything a stack may vary. ``region`` is Pulumi's ``aws:region``; the rest is ``ferry:*``."""
+
+    stack: str = Field(pattern=r"^[a-z][a-z0-9-]{1,20}$")
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    platform_team: str = Field(pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+    cost_centre: str = Field(min_length=1, max_length=64)
+    availability_zones: list[str] = Field(min_length=2, max_length=4)
+    vpc_cidr: str = "10.40.0.0/16"
+    cluster_version: str = Field(default="1.33", pattern=r"^1\.\d{2}$")
+    api_public_cidrs: list[str] = Field(default_factory=list)
+    high_availability_nat: bool = False
+    cpu_nodes: NodeGroupConfig
+    gpu_nodes: GpuNodeGroupConfig = GpuNodeGroupConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    redis: RedisConfig = RedisConfig()
+    storage: StorageConfig = StorageConfig()
+    ray: RayConfig = RayConfig()
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _vpc(cls, v: str) -> str:
+        net = ipaddress.ip_network(v)  # ValueError names the value
+        if not 16 <= net.prefixlen <= 20:
+            raise ValueError(f"must be a /16 to /20 so each zone gets a private and a public subnet, got {v}")
+        return v
+
+    @field_validator("api_public_cidrs")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        for c in v:
+            if ipaddress.ip_network(c).prefixlen == 0:
+                raise ValueError(
+                    "the Kubernetes API must not be open to 0.0.0.0/0; list your "
+                    "offices' or VPN's CIDRs, or none for a private-only endpoint"
+                )
+        return v
+
+    @model_validator(mode="after")
+    def _zones(self) -> StackConfig:
+        bad = [z for z in self.availability_zones if not z.startswith(self.region)]
+        if bad:
+            raise ValueError(f"availabilityZones {bad} are not in region {self.region}")
+        return self
+
+    @property
+    def name_prefix(self) -> str:
+        return f"ferry-{self.stack}"
+
+    def tags(self, team: str | None = None, cost_centre: str | None = None) -> dict[str, str]:
+        """The tags every AWS resource carries (labels on Kubernetes objects)."""
+        return {
+            "project": "ferry",
+            "stack": self.stack,
+            "team": team or self.platform_team,
+            "cost-centre": cost_centre or self.cost_centre,
+        }
+
+    @classmethod
+    def from_mapping(cls, stack: str, values: dict[str, Any]) -> StackConfig:
+        """From `{"aws:region": ..., "ferry:cpuNodes": ...}` (a stack file's ``config:``)."""
+        data: dict[str, Any] = {"stack": stack}
+        unknown = []
+        for key, value in values.items():
+            ns, _, name = key.partition(":")
+            if key == "aws:region":
+                data["region"] = value
+            elif ns == "ferry" and name not in _SECRET_KEYS:
+                data[name] = value
+            elif ns not in ("aws", "kubernetes", "ferry"):
+                unknown.append(key)
+        problems = [f"{k}: unknown namespace; Ferry reads ferry:* and aws:region" for k in unknown]
+        try:
+            config = cls.model_validate(data)
+        except ValidationError as e:
+            problems += describe(e, prefix="ferry:")
+            config = None
+        if problems or config is None:
+            raise StackConfigError(
+                f"stack {stack!r} config is invalid:\n  "
+                + "\n  ".join(problems)
+                + "\nFix the keys above in Pulumi."
+                + stack
+                + ".yaml "
+                "(see docs/infrastructure.md for each key)."
+            )
+        return config
+
+    @classmethod
+    def from_stack_file(cls, path: Path) -> StackConfig:
+        """From ``Pulumi.<stack>.yaml``; secrets (``secure:`` values) are not read here."""
+        stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        if not path.is_file():
+            raise StackConfigError(
+                f"no stack file {path}; stacks here: "
+                f"{sorted(p.name for p in path.parent.glob('Pulumi.*.yaml'))}"
+            )
+        doc = yaml.safe_load(path.read_text()) or {}
+        return cls.from_mapping(stack, doc.get("config") or {})
+
+    @classmethod
+    def from_pulumi(cls) -> StackConfig:
+        """From the running Pulumi program's config (`pulumi preview/up`)."""
+        import pulumi
+
+        ferry = pulumi.Config("ferry")
+        values: dict[str, Any] = {"aws:region": pulumi.Config("aws").require("region")}
+        for field in cls.model_fields.values():
+            key = field.alias or ""
+            if key in ("stack", "region"):
+                continue
+            raw = ferry.get(key)
+            if raw is not None:
+                values[f"ferry:{key}"] = _decode(raw)
+        return cls.from_mapping(pulumi.get_stack(), values)
+
+
+_SECRET_KEYS = {"dbPassword", "redisAuthToken"}
+"""Read as Pulumi secrets (``pulumi config set --secret``), never from the typed config."""
+
+
+def _decode(raw: str) -> Any:
+    """Pulumi hands structured values over as JSON text and plain ones as strings."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw

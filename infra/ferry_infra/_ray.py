@@ -1,0 +1,192 @@
+"""The Ray runtime on EKS: the KubeRay operator (Helm release) and Ferry's RayCluster, whose Serve
+instance Ferry's control plane configures declaratively (ADR 0004 says why a RayCluster and not a
+RayService). Service accounts carry the IRSA roles; an internal load balancer exposes Serve."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from ._cluster import GPU_TAINT
+from ._config import RayConfig
+
+NAMESPACE = "ferry-system"
+RAY_CLUSTER = "ferry-ray"
+SERVICE_ACCOUNTS = ("ferry-control-plane", "ferry-serving", "ferry-materialization")
+KUBERAY_CHART = "https://ray-project.github.io/kuberay-helm/"
+HTTP_PORT, GRPC_PORT, CLIENT_PORT, DASHBOARD_PORT = 8000, 9000, 10001, 8265
+
+SERVE_ENV = {
+    # What `ferry_platform.serving.serve_env` sets for the default (throughput) serve mode; a test
+    # checks the two agree.
+    "RAY_AUTH_MODE": "disabled",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
+    "BENTOML_HOME": "/home/ray/bentoml",
+    "BENTOML_DO_NOT_TRACK": "True",
+    "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+    "RAY_SERVE_ENABLE_HA_PROXY": "1",
+    "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
+    "RAY_SERVE_HAPROXY_STATS_PORT": "8404",
+    "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": "/tmp/ferry-haproxy/haproxy.cfg",
+    "RAY_SERVE_HAPROXY_SOCKET_PATH": "/tmp/ferry-haproxy/admin.sock",
+    "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": "/tmp/ferry-haproxy",
+    "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": "/tmp/ferry-haproxy/server-state",
+    "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2",
+}
+
+
+@dataclass
+class RayRuntimeArgs:
+    provider: k8s.Provider
+    config: RayConfig
+    role_arns: dict[str, pulumi.Output[str]]  # service account -> IAM role
+    gpu: bool
+    region: str
+    release_store_uri: pulumi.Input[str]
+    labels: dict[str, str]
+
+
+class RayRuntime(pulumi.ComponentResource):
+    ray_address: pulumi.Output[str]
+    serve_host: pulumi.Output[str]
+
+    def __init__(self, name: str, args: RayRuntimeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ferry:infra:RayRuntime", name, None, opts)
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        labels = {f"ferry.dev/{k}": v for k, v in args.labels.items()}
+        ns = k8s.core.v1.Namespace(name, metadata={"name": NAMESPACE, "labels": labels}, opts=k8s_opts)
+        in_ns = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[ns])
+        for sa in SERVICE_ACCOUNTS:
+            k8s.core.v1.ServiceAccount(
+                sa,
+                metadata={
+                    "name": sa,
+                    "namespace": NAMESPACE,
+                    "labels": labels,
+                    "annotations": {"eks.amazonaws.com/role-arn": args.role_arns[sa]},
+                },
+                opts=in_ns,
+            )
+        operator = k8s.helm.v3.Release(
+            f"{name}-kuberay-operator",
+            chart="kuberay-operator",
+            version=args.config.kuberay_version,
+            namespace=NAMESPACE,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=KUBERAY_CHART),
+            values={"labels": labels},
+            opts=in_ns,
+        )
+
+        cfg = args.config
+        env: list[dict[str, Any]] = [
+            {"name": k, "value": v} for k, v in {**SERVE_ENV, "AWS_REGION": args.region}.items()
+        ]
+        env.append({"name": "FERRY_RELEASE_STORE_URI", "value": args.release_store_uri})
+        ports = [
+            {"containerPort": p, "name": n}
+            for p, n in (
+                (6379, "gcs"),
+                (DASHBOARD_PORT, "dashboard"),
+                (CLIENT_PORT, "client"),
+                (HTTP_PORT, "serve"),
+                (GRPC_PORT, "grpc"),
+            )
+        ]
+
+        def pod(container: str, image: str, cpu: int, mem: int, pool: str, gpus: int = 0) -> dict:
+            limits = {
+                "cpu": str(cpu),
+                "memory": f"{mem}Gi",
+                **({"nvidia.com/gpu": str(gpus)} if gpus else {}),
+            }
+            spec: dict = {
+                "serviceAccountName": "ferry-serving",
+                "nodeSelector": {"ferry.dev/pool": pool},
+                "containers": [
+                    {
+                        "name": container,
+                        "image": image,
+                        "env": env,
+                        "ports": ports,
+                        "resources": {"requests": limits, "limits": limits},
+                    }
+                ],
+            }
+            if gpus:
+                spec["tolerations"] = [{"key": GPU_TAINT, "operator": "Exists", "effect": "NoSchedule"}]
+            return {"metadata": {"labels": labels}, "spec": spec}
+
+        workers = [
+            {
+                "groupName": "cpu",
+                "replicas": cfg.min_workers,
+                "minReplicas": cfg.min_workers,
+                "maxReplicas": cfg.max_workers,
+                "rayStartParams": {},
+                "template": pod("ray-worker", cfg.image, cfg.worker_cpu, cfg.worker_memory_gib, "cpu"),
+            }
+        ]
+        if args.gpu:
+            workers.append(
+                {
+                    "groupName": "gpu",
+                    "replicas": 0,
+                    "minReplicas": 0,
+                    "maxReplicas": cfg.max_workers,
+                    "rayStartParams": {},
+                    "template": pod(
+                        "ray-worker", cfg.gpu_image, cfg.worker_cpu, cfg.worker_memory_gib, "gpu", gpus=1
+                    ),
+                }
+            )
+        k8s.apiextensions.CustomResource(
+            RAY_CLUSTER,
+            api_version="ray.io/v1",
+            kind="RayCluster",
+            metadata={"name": RAY_CLUSTER, "namespace": NAMESPACE, "labels": labels},
+            spec={
+                "enableInTreeAutoscaling": True,
+                "headGroupSpec": {
+                    "rayStartParams": {"num-cpus": "0", "dashboard-host": "0.0.0.0"},
+                    "template": pod("ray-head", cfg.image, cfg.head_cpu, cfg.head_memory_gib, "cpu"),
+                },
+                "workerGroupSpecs": workers,
+            },
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[operator]),
+        )
+        serve = k8s.core.v1.Service(  # type: ignore[call-overload]  # plain dicts for the TypedDicts
+            f"{name}-serve",
+            metadata={
+                "name": "ferry-serve",
+                "namespace": NAMESPACE,
+                "labels": labels,
+                "annotations": {
+                    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+                    "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+                },
+            },
+            spec={
+                "type": "LoadBalancer",
+                "selector": {"ray.io/cluster": RAY_CLUSTER},
+                "ports": [
+                    {"name": "http", "port": HTTP_PORT, "targetPort": HTTP_PORT},
+                    {"name": "grpc", "port": GRPC_PORT, "targetPort": GRPC_PORT},
+                ],
+            },
+            opts=in_ns,
+        )
+        self.ray_address = pulumi.Output.from_input(
+            f"ray://{RAY_CLUSTER}-head-svc.{NAMESPACE}.svc.cluster.local:{CLIENT_PORT}"
+        )
+        self.serve_host = serve.status.apply(
+            lambda s: (
+                (s.load_balancer.ingress or [None])[0].hostname
+                if s and s.load_balancer and s.load_balancer.ingress
+                else ""
+            )
+        )
+        self.register_outputs({"ray_address": self.ray_address, "serve_host": self.serve_host})
