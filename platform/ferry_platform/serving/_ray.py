@@ -97,6 +97,9 @@ def serve_env(settings: Settings) -> dict[str, str]:
         "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
         "BENTOML_HOME": settings.bentoml_home,
         "BENTOML_DO_NOT_TRACK": "True",
+        # Serve kills a proxy that is not ready within 5 s of starting; on a loaded 2-core
+        # machine HAProxy's manager can take longer, and `serve.start` then fails outright.
+        "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "30",
     }
     # An S3-compatible endpoint and region reach replicas too (releases and the feature
     # registry may live on S3); credentials do not: replicas use their node's role.
@@ -155,13 +158,22 @@ class RayServeRuntime:
                 f"cannot start or reach Ray (FERRY_RAY_ADDRESS={self._settings.ray_address!r}): "
                 f"{e}"
             ) from e
-        serve.start(
-            http_options=HTTPOptions(host=self._settings.serve_host,
-                                     port=self._settings.serve_http_port),
-            grpc_options=gRPCOptions(port=self._settings.serve_grpc_port,
-                                     grpc_servicer_functions=[SERVICER_FUNCTION]),
-            controller_options=ControllerOptions(runtime_env={"env_vars": env}),
-        )
+        def start_serve() -> None:
+            serve.start(
+                http_options=HTTPOptions(host=self._settings.serve_host,
+                                         port=self._settings.serve_http_port),
+                grpc_options=gRPCOptions(port=self._settings.serve_grpc_port,
+                                         grpc_servicer_functions=[SERVICER_FUNCTION]),
+                controller_options=ControllerOptions(runtime_env={"env_vars": env}),
+            )
+
+        try:
+            start_serve()
+        except ray.exceptions.ActorDiedError as e:
+            # The controller replaced a proxy that missed its readiness deadline (it restarts
+            # proxies on its own); the controller exists now, so a second start just connects.
+            log.warning("a Serve proxy died while starting (%s); the controller restarts it", _cause(e))
+            start_serve()
         ray.remote(ShadowLog).options(name=SHADOW_LOG, namespace=NAMESPACE, lifetime="detached",
                                       get_if_exists=True, num_cpus=0).remote()
         self._started = True

@@ -1,0 +1,3 @@
+from ferry_infra._cli import main
+
+main()
