@@ -53,8 +53,8 @@ S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
 
 
 @contextmanager
-def moto_s3(bucket: str) -> Iterator[str]:
-    """moto's S3 server on loopback with ``bucket`` created; yields its endpoint URL and
+def moto_s3(bucket: str, *more: str) -> Iterator[str]:
+    """moto's S3 server on loopback with ``bucket`` (and ``more``) created; yields its endpoint URL and
     points boto3, s3fs and pyarrow at it through AWS_ENDPOINT_URL while it runs."""
     port = free_port()
     exe = Path(sys.executable).with_name("moto_server")
@@ -76,6 +76,8 @@ def moto_s3(bucket: str) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
+        for name in more:
+            boto3.client("s3").create_bucket(Bucket=name)
         yield endpoint
     finally:
         proc.terminate()
@@ -94,3 +96,37 @@ def _forget_s3_clients() -> None:
     import s3fs
 
     s3fs.S3FileSystem.clear_instance_cache()
+
+
+@contextmanager
+def tls_redis(tmp: Path, password: str) -> Iterator[tuple[int, Path]]:
+    """A redis-server speaking only TLS, with AUTH, as ElastiCache is configured: yields its port
+    and the CA file clients must trust (a self-signed certificate for 127.0.0.1)."""
+    cert, key = tmp / "redis.crt", tmp / "redis.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+         "--tls-cert-file", str(cert), "--tls-key-file", str(key), "--tls-ca-cert-file", str(cert),
+         "--tls-auth-clients", "no", "--requirepass", password, "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=port, ssl=True, ssl_ca_certs=str(cert),
+                             password=password)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                break
+            except Exception:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        yield port, cert
+    finally:
+        proc.terminate()
+        proc.wait(10)

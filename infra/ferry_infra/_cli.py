@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ._errors import InfraError
-from ._teams import TeamQuotas, TeamSpec, load_teams
+from ._teams import TeamSpec, load_teams
 
 app = typer.Typer(
     name="ferry infra",
@@ -113,12 +113,14 @@ def team_add(
     from ._teams import write_team
 
     try:
-        spec = TeamSpec(
-            name=name,
-            members=member,
-            cost_centre=cost_centre,
-            gpu=gpus > 0,
-            quotas=TeamQuotas(cpu=cpu, memory_gib=memory_gib, gpus=gpus, pods=pods),
+        spec = TeamSpec.model_validate(
+            {
+                "name": name,
+                "members": member,
+                "cost_centre": cost_centre,
+                "gpu": gpus > 0,
+                "quotas": {"cpu": cpu, "memory_gib": memory_gib, "gpus": gpus, "pods": pods},
+            }
         )
     except ValidationError as e:
         raise _fail(InfraError(f"team {name!r} is invalid:\n  " + "\n  ".join(describe(e)))) from None

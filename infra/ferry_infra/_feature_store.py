@@ -10,8 +10,25 @@ import pulumi
 import pulumi_aws as aws
 
 from ._config import RedisConfig
+from ._errors import StackConfigError
 
 PORT = 6379
+
+
+FORBIDDEN_IN_TOKEN = ',@"/ '
+
+
+def check_auth_token(token: str) -> str:
+    """ElastiCache's AUTH token rules, plus what Feast's connection string cannot carry."""
+    bad = sorted({c for c in token if c in FORBIDDEN_IN_TOKEN or not c.isprintable()})
+    if not 16 <= len(token) <= 128 or bad:
+        found = f", with {bad!r}" if bad else ""
+        raise StackConfigError(
+            f"ferry:redisAuthToken must be 16-128 printable characters without {list(FORBIDDEN_IN_TOKEN)} "
+            f"(got {len(token)} characters{found}); set one with "
+            "`pulumi config set --secret ferry:redisAuthToken $(openssl rand -hex 32)`"
+        )
+    return token
 
 
 @dataclass
@@ -56,6 +73,7 @@ class FeatureStore(pulumi.ComponentResource):
         subnets = aws.elasticache.SubnetGroup(
             f"{name}-redis", subnet_ids=args.subnet_ids, tags=args.tags, opts=child
         )
+        token = pulumi.Output.secret(args.auth_token).apply(check_auth_token)
         ha = cfg.num_cache_clusters > 1
         group = aws.elasticache.ReplicationGroup(
             f"{name}-online",
@@ -73,16 +91,21 @@ class FeatureStore(pulumi.ComponentResource):
             kms_key_id=args.kms_key_arn,
             transit_encryption_enabled=True,
             transit_encryption_mode="required",
-            auth_token=args.auth_token,
+            auth_token=token,
             snapshot_retention_limit=cfg.snapshot_retention_days,
             auto_minor_version_upgrade=True,
             tags=args.tags,
             opts=child,
         )
-        self.redis_endpoint = pulumi.Output.format("{0}:{1}", group.primary_endpoint_address, PORT)
-        # Feast's connection string (redis.py `_parse_connection_string`): TLS on, AUTH token.
+        self.redis_endpoint = pulumi.Output.format("{0}:{1}", group.primary_endpoint_address, group.port)
+        # Feast's connection string (redis.py `_parse_connection_string`): TLS on, AUTH token, and
+        # timeouts, so a client pointed at the wrong endpoint fails instead of hanging in the handshake.
         self.connection_string = pulumi.Output.secret(
-            pulumi.Output.format("{0},ssl=true,password={1}", self.redis_endpoint, args.auth_token)
+            pulumi.Output.format(
+                "{0},ssl=true,password={1},socket_connect_timeout=5,socket_timeout=30",
+                self.redis_endpoint,
+                token,
+            )
         )
         self.offline_uri = pulumi.Output.from_input(args.offline_uri)
         self.registry_uri = pulumi.Output.from_input(args.registry_uri)

@@ -297,3 +297,16 @@ def test_bad_stack_config_is_refused_naming_the_key(change: dict, says: str) -> 
     with pytest.raises(StackConfigError) as e:
         dev_config(**change)
     assert says in str(e.value) and "Pulumi.dev.yaml" in str(e.value)
+
+
+@pytest.mark.parametrize("token", ["short", "has,a-comma-in-the-middle"])
+def test_a_redis_token_feast_cannot_carry_is_refused(token: str) -> None:
+    import pulumi
+
+    from ferry_infra import Secrets
+
+    secrets = Secrets(
+        db_password=pulumi.Output.secret("x" * 20), redis_auth_token=pulumi.Output.secret(token)
+    )
+    with pytest.raises(StackConfigError, match="ferry:redisAuthToken must be 16-128"):
+        simulate(dev_config(), [], secrets=secrets)

@@ -469,7 +469,9 @@ class FeastFeatures:
         host, _, port = host_port.partition(":")
         opts = dict(p.split("=", 1) for p in params if "=" in p)
         client = redis.Redis(host=host, port=int(port or 6379), db=int(opts.get("db", 0)),
-                             password=opts.get("password"), ssl=opts.get("ssl") == "true")
+                             password=opts.get("password"), ssl=opts.get("ssl") == "true",
+                             socket_connect_timeout=float(opts.get("socket_connect_timeout", 10)),
+                             socket_timeout=float(opts.get("socket_timeout", 30)))
         field = f"_ts:{view_table}"
         newest: datetime | None = None
         # Feast's Redis keys end with the project name; other keys in the DB are not ours.
