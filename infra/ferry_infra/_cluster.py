@@ -27,6 +27,9 @@ class ClusterArgs:
     cpu_nodes: NodeGroupConfig
     gpu_nodes: GpuNodeGroupConfig
     kms_key_arn: pulumi.Input[str]
+    region: str
+    autoscaler_version: str
+    device_plugin_version: str
     tags: dict[str, str]
 
 
@@ -52,13 +55,17 @@ class Cluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = args.tags
         role = aws.iam.Role(
-            f"{name}-control-plane", assume_role_policy=_assume("eks.amazonaws.com"), tags=tags, opts=child
+            f"{name}-eks", assume_role_policy=_assume("eks.amazonaws.com"), tags=tags, opts=child
         )
         aws.iam.RolePolicyAttachment(
-            f"{name}-control-plane",
+            f"{name}-eks",
             role=role.name,
             policy_arn="arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",
             opts=child,
+        )
+        # EKS would create this log group untagged and keep it forever; declared, it is tagged and expires.
+        logs = aws.cloudwatch.LogGroup(
+            f"{name}-logs", name=f"/aws/eks/{name}/cluster", retention_in_days=30, tags=tags, opts=child
         )
         cluster = aws.eks.Cluster(
             name,
@@ -78,7 +85,7 @@ class Cluster(pulumi.ComponentResource):
             ),
             enabled_cluster_log_types=["api", "audit", "authenticator"],
             tags=tags,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs]),
         )
 
         node_role = aws.iam.Role(
@@ -137,7 +144,81 @@ class Cluster(pulumi.ComponentResource):
             ).apply(lambda a: _kubeconfig(*a))
         )
         self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, opts=child)
+        self._autoscaling(name, args)
         self.register_outputs({"name": self.name, "oidc_provider_arn": provider.arn})
+
+    def _autoscaling(self, name: str, args: ClusterArgs) -> None:
+        """Cluster Autoscaler (node groups follow pending pods, GPU from zero) and, with GPUs, the
+        NVIDIA device plugin, so nodes advertise ``nvidia.com/gpu``."""
+        trust = pulumi.Output.all(self.oidc.provider_arn, self.oidc.issuer).apply(
+            lambda a: json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Federated": a[0]},
+                            "Action": "sts:AssumeRoleWithWebIdentity",
+                            "Condition": {
+                                "StringEquals": {
+                                    f"{a[1]}:sub": "system:serviceaccount:kube-system:cluster-autoscaler",
+                                    f"{a[1]}:aud": "sts.amazonaws.com",
+                                }
+                            },
+                        }
+                    ],
+                }
+            )
+        )
+        role = aws.iam.Role(
+            f"{name}-autoscaler",
+            assume_role_policy=trust,
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.iam.RolePolicy(
+            f"{name}-autoscaler",
+            role=role.id,
+            policy=_autoscaler_policy(name),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=self.provider)
+        labels = {f"ferry.dev/{k}": v for k, v in args.tags.items()}
+        k8s.helm.v3.Release(
+            f"{name}-cluster-autoscaler",
+            chart="cluster-autoscaler",
+            version=args.autoscaler_version,
+            namespace="kube-system",
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo="https://kubernetes.github.io/autoscaler"),
+            values={
+                "autoDiscovery": {"clusterName": name},
+                "awsRegion": args.region,
+                "additionalLabels": labels,
+                "rbac": {
+                    "serviceAccount": {
+                        "name": "cluster-autoscaler",
+                        "annotations": {"eks.amazonaws.com/role-arn": role.arn},
+                    }
+                },
+                "extraArgs": {"balance-similar-node-groups": True, "skip-nodes-with-system-pods": False},
+            },
+            opts=k8s_opts,
+        )
+        if self.has_gpu:
+            k8s.helm.v3.Release(
+                f"{name}-nvidia-device-plugin",
+                chart="nvidia-device-plugin",
+                version=args.device_plugin_version,
+                namespace="kube-system",
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(
+                    repo="https://nvidia.github.io/k8s-device-plugin"
+                ),
+                values={
+                    "nodeSelector": {"ferry.dev/pool": "gpu"},
+                    "tolerations": [{"key": GPU_TAINT, "operator": "Exists", "effect": "NoSchedule"}],
+                },
+                opts=k8s_opts,
+            )
 
     def _node_group(
         self,
@@ -151,6 +232,30 @@ class Cluster(pulumi.ComponentResource):
         taint: aws.eks.NodeGroupTaintArgs | None,
         tags: dict[str, str],
     ) -> aws.eks.NodeGroup:
+        # Node group tags stay on the group; the launch template's tag the instances and volumes.
+        template = aws.ec2.LaunchTemplate(
+            name,
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name="/dev/xvda",
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=cfg.disk_gib,
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_tokens="required", http_put_response_hop_limit=1, http_endpoint="enabled"
+            ),
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags={**tags, "Name": name})
+                for kind in ("instance", "volume", "network-interface")
+            ],
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         return aws.eks.NodeGroup(
             name,
             cluster_name=cluster.name,
@@ -158,7 +263,9 @@ class Cluster(pulumi.ComponentResource):
             subnet_ids=subnet_ids,
             instance_types=cfg.instance_types,
             ami_type=ami,
-            disk_size=cfg.disk_gib,
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=template.id, version=template.latest_version.apply(str)
+            ),
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                 min_size=cfg.min_size, desired_size=cfg.desired_size, max_size=cfg.max_size
             ),
@@ -168,6 +275,45 @@ class Cluster(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["scalingConfig.desiredSize"]),
         )
+
+
+AUTOSCALER_ACTIONS = [
+    # Read-only discovery (these APIs take no resource-level permissions, hence Resource "*").
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeAutoScalingInstances",
+    "autoscaling:DescribeLaunchConfigurations",
+    "autoscaling:DescribeScalingActivities",
+    "autoscaling:DescribeTags",
+    "ec2:DescribeImages",
+    "ec2:DescribeInstanceTypes",
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:GetInstanceTypesFromInstanceRequirements",
+    "eks:DescribeNodegroup",
+]
+
+
+def _autoscaler_policy(cluster: str) -> str:
+    """Scale only this cluster's node groups (EKS tags their Auto Scaling groups as owned)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "Discover", "Effect": "Allow", "Action": AUTOSCALER_ACTIONS, "Resource": "*"},
+                {
+                    "Sid": "ScaleOwnGroups",
+                    "Effect": "Allow",
+                    "Action": [
+                        "autoscaling:SetDesiredCapacity",
+                        "autoscaling:TerminateInstanceInAutoScalingGroup",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster}": "owned"}
+                    },
+                },
+            ],
+        }
+    )
 
 
 def _issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity] | None) -> str:

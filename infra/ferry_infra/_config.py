@@ -110,12 +110,15 @@ class StackConfig(_Model):
     stack: str = Field(pattern=r"^[a-z][a-z0-9-]{1,20}$")
     region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     platform_team: str = Field(pattern=r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
-    cost_centre: str = Field(min_length=1, max_length=64)
+    # Also a Kubernetes label value: letters, digits, '.', '_', '-', at most 63 characters.
+    cost_centre: str = Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
     availability_zones: list[str] = Field(min_length=2, max_length=4)
     vpc_cidr: str = "10.40.0.0/16"
     cluster_version: str = Field(default="1.33", pattern=r"^1\.\d{2}$")
     api_public_cidrs: list[str] = Field(default_factory=list)
     high_availability_nat: bool = False
+    cluster_autoscaler_version: str = "9.46.6"
+    nvidia_device_plugin_version: str = "0.17.1"
     cpu_nodes: NodeGroupConfig
     gpu_nodes: GpuNodeGroupConfig = GpuNodeGroupConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -226,8 +229,12 @@ _SECRET_KEYS = {"dbPassword", "redisAuthToken"}
 
 
 def _decode(raw: str) -> Any:
-    """Pulumi hands structured values over as JSON text and plain ones as strings."""
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
+    """Pulumi hands structured values over as JSON text and plain ones as strings. Scalars stay
+    strings (the model converts "3" or "true" where a number or flag is expected, and keeps
+    ``clusterVersion: "1.33"`` a string)."""
+    if raw.lstrip().startswith(("[", "{")):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+    return raw

@@ -38,6 +38,7 @@ def irsa_role(
     service_account: str,
     grants: Sequence[S3Grant],
     kms_key_arn: pulumi.Input[str],
+    region: str,
     tags: dict[str, str],
     parent: pulumi.Resource,
 ) -> aws.iam.Role:
@@ -67,13 +68,13 @@ def irsa_role(
     role = aws.iam.Role(name, assume_role_policy=trust, tags=tags, opts=child)
     arns = [g.bucket_arn for g in grants]
     policy = pulumi.Output.all(kms_key_arn, *arns).apply(
-        lambda a: json.dumps(_policy(a[0], list(zip(a[1:], grants, strict=True))))
+        lambda a: json.dumps(_policy(a[0], region, list(zip(a[1:], grants, strict=True))))
     )
     aws.iam.RolePolicy(name, role=role.id, policy=policy, opts=child)
     return role
 
 
-def _policy(kms_arn: str, grants: list[tuple[str, S3Grant]]) -> dict:
+def _policy(kms_arn: str, region: str, grants: list[tuple[str, S3Grant]]) -> dict:
     statements: list[dict[str, Any]] = []
     for i, (arn, g) in enumerate(grants):
         objects = f"{arn}/{g.prefix}*"
@@ -100,7 +101,7 @@ def _policy(kms_arn: str, grants: list[tuple[str, S3Grant]]) -> dict:
             "Effect": "Allow",
             "Action": ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
             "Resource": kms_arn,
-            "Condition": {"StringEquals": {"kms:ViaService": "s3.amazonaws.com"}},
+            "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
         }
     )
     return {"Version": "2012-10-17", "Statement": statements}
@@ -112,6 +113,7 @@ class ServiceRolesArgs:
     namespace: str
     bucket_arns: dict[str, pulumi.Output[str]]  # purpose -> bucket ARN
     kms_key_arn: pulumi.Input[str]
+    region: str
     tags: dict[str, str]
 
 
@@ -154,6 +156,7 @@ class ServiceRoles(pulumi.ComponentResource):
                 service_account=account,
                 grants=grants,
                 kms_key_arn=args.kms_key_arn,
+                region=args.region,
                 tags=args.tags,
                 parent=self,
             )

@@ -120,8 +120,12 @@ def _subnet_tiers(sim: Simulation) -> dict[str, str]:
     }
     tiers = {}
     for s in sim.of_type("aws:ec2/subnet:Subnet"):
-        routes = tables.get(assoc.get(s.id) or "", SimResource("", "", {}, "")).inputs.get("routes", [])
-        via_igw = any(r.get("gatewayId") for r in routes)
+        table = assoc.get(s.id)
+        routes = tables[table].inputs.get("routes", []) if table in tables else []
+        routes = routes + [
+            r.inputs for r in sim.of_type("aws:ec2/route:Route") if r.inputs.get("routeTableId") == table
+        ]
+        via_igw = table not in tables or any(r.get("gatewayId") for r in routes)
         private = (
             s.inputs.get("tags", {}).get("ferry:tier") == "private"
             and not via_igw
@@ -144,6 +148,14 @@ def _in_private(
 def _sg_open(sim: Simulation, sg_ids: list[str], policy: str) -> list[Violation]:
     sgs = sim.by_id()
     out = []
+    if not sg_ids:
+        out.append(
+            Violation(
+                policy,
+                "(no security group)",
+                "a data store without its own security group gets the VPC's default one",
+            )
+        )
     for sg in (sgs[i] for i in sg_ids if i in sgs):
         for rule in sg.inputs.get("ingress", []):
             if rule.get("cidrBlocks") or rule.get("ipv6CidrBlocks"):
@@ -184,6 +196,8 @@ def data_stores_private(sim: Simulation) -> list[Violation]:
         for flag in ("atRestEncryptionEnabled", "transitEncryptionEnabled"):
             if not i.get(flag):
                 out.append(Violation("data-private", rg.name, f"{flag} must be true"))
+        if i.get("transitEncryptionMode", "required") != "required":
+            out.append(Violation("data-private", rg.name, "transitEncryptionMode must be required"))
         if not i.get("authToken"):
             out.append(Violation("data-private", rg.name, "needs an AUTH token"))
         group = groups.get(i.get("subnetGroupName") or "")
@@ -208,37 +222,89 @@ def nodes_private(sim: Simulation) -> list[Violation]:
     return out
 
 
+READ_VERBS = ("Describe", "Get", "List")
+EKS_MANAGED_POLICIES = frozenset(
+    {
+        "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",
+        "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+        "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+        "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+    }
+)
+
+
+def _listed(value: Any) -> list[str]:
+    return value if isinstance(value, list) else [value]
+
+
+def _team_of(name: str, teams: set[str]) -> str | None:
+    """The team a resource belongs to, by its ``team-<name>`` prefix (longest team name wins)."""
+    found = [t for t in teams if name == f"team-{t}" or name.startswith(f"team-{t}-")]
+    return max(found, key=len) if found else None
+
+
+def _teams(sim: Simulation) -> set[str]:
+    return {r.name.removeprefix("team-") for r in sim.of_type("ferry:infra:Team")}
+
+
 def iam_scoped(sim: Simulation) -> list[Violation]:
-    """No wildcard actions or resources; S3 access only to the stack's buckets; team roles only
-    to their own ``teams/<team>/`` prefix; each role assumable by one service account."""
+    """No wildcard actions; ``Resource: "*"`` only for read-only discovery or under a resource-tag
+    condition; S3 access only to the stack's buckets, team roles only to ``teams/<team>/``; no
+    managed policies beyond EKS's own; each role assumable by one service account of the cluster."""
     out = []
     buckets = {b.inputs.get("bucket") or b.id for b in _bucket_ids(sim)}
     roles = {r.id: r for r in sim.of_type("aws:iam/role:Role")}
+    teams = _teams(sim)
+    providers = tuple(
+        f":oidc-provider/{r.inputs.get('url', '').removeprefix('https://')}"
+        for r in sim.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    )
+    for a in sim.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment"):
+        if a.inputs.get("policyArn") not in EKS_MANAGED_POLICIES:
+            out.append(
+                Violation(
+                    "iam-scoped",
+                    a.name,
+                    f"managed policy {a.inputs.get('policyArn')!r} "
+                    "is not EKS's own; grant exactly what the service needs inline",
+                )
+            )
     for p in sim.of_type("aws:iam/rolePolicy:RolePolicy"):
         doc = json.loads(p.inputs.get("policy", "{}"))
-        team = p.name.removeprefix("team-") if p.name.startswith("team-") else None
+        team = _team_of(p.name, teams)
         for s in doc.get("Statement", []):
-            actions = s.get("Action") if isinstance(s.get("Action"), list) else [s.get("Action")]
-            resources = s.get("Resource") if isinstance(s.get("Resource"), list) else [s.get("Resource")]
-            if any(a in ("*", "s3:*") or a.endswith(":*") for a in actions):
+            if s.get("Effect") != "Allow":
+                continue
+            if "NotAction" in s or "NotResource" in s:
+                out.append(Violation("iam-scoped", p.name, "NotAction/NotResource grant everything else"))
+            actions = [a for a in _listed(s.get("Action")) if a]
+            resources = [r for r in _listed(s.get("Resource")) if r]
+            if any("*" in a for a in actions):
                 out.append(Violation("iam-scoped", p.name, f"wildcard action in {actions}"))
             for res in resources:
-                if res == "*" or (
-                    res.startswith("arn:aws:s3:::")
-                    and res.removeprefix("arn:aws:s3:::").split("/")[0] not in buckets
-                ):
-                    out.append(
-                        Violation("iam-scoped", p.name, f"resource {res!r} is not one of the stack's buckets")
+                if res == "*":
+                    read_only = all(
+                        not a.startswith("s3:") and a.split(":")[-1].startswith(READ_VERBS) for a in actions
                     )
-                elif (
-                    team
-                    and res.startswith("arn:aws:s3:::")
-                    and "/" in res
-                    and not res.split("/", 1)[1].startswith(f"teams/{team}/")
-                ):
-                    out.append(
-                        Violation("iam-scoped", p.name, f"team role reaches {res!r} outside teams/{team}/")
+                    tag_bound = any(
+                        k.startswith("aws:ResourceTag/") for c in s.get("Condition", {}).values() for k in c
                     )
+                    if not (read_only or tag_bound):
+                        out.append(Violation("iam-scoped", p.name, f"Resource '*' for {actions}"))
+                elif res.startswith("arn:aws:s3:::"):
+                    bucket, _, key = res.removeprefix("arn:aws:s3:::").partition("/")
+                    if bucket not in buckets:
+                        out.append(
+                            Violation(
+                                "iam-scoped", p.name, f"resource {res!r} is not one of the stack's buckets"
+                            )
+                        )
+                    elif team and key and not key.startswith(f"teams/{team}/"):
+                        out.append(
+                            Violation(
+                                "iam-scoped", p.name, f"team role reaches {res!r} outside teams/{team}/"
+                            )
+                        )
             if team and "s3:ListBucket" in actions:
                 prefixes = s.get("Condition", {}).get("StringLike", {}).get("s3:prefix", [])
                 if not prefixes or any(not x.startswith(f"teams/{team}/") for x in prefixes):
@@ -246,13 +312,37 @@ def iam_scoped(sim: Simulation) -> list[Violation]:
         role = roles.get(p.inputs.get("role", ""))
         trust = json.loads(role.inputs.get("assumeRolePolicy", "{}")) if role else {}
         for s in trust.get("Statement", []):
-            subs = [
-                v for k, v in s.get("Condition", {}).get("StringEquals", {}).items() if k.endswith(":sub")
-            ]
-            if len(subs) != 1 or "*" in subs[0]:
+            cond = s.get("Condition", {}).get("StringEquals", {})
+            subs = [v for k, v in cond.items() if k.endswith(":sub")]
+            auds = [v for k, v in cond.items() if k.endswith(":aud")]
+            federated = s.get("Principal", {}).get("Federated")
+            ours = str(federated).endswith(providers or ("-",))
+            if len(subs) != 1 or "*" in subs[0] or auds != ["sts.amazonaws.com"] or not ours:
                 out.append(
-                    Violation("iam-scoped", p.name, "role must be assumable by exactly one service account")
+                    Violation(
+                        "iam-scoped",
+                        p.name,
+                        "role must be assumable by exactly one service account of the cluster",
+                    )
                 )
+    return out
+
+
+def load_balancers_internal(sim: Simulation) -> list[Violation]:
+    """Every Kubernetes ``LoadBalancer`` Service is internal (Serve has no auth of its own)."""
+    out = []
+    for svc in sim.of_type("kubernetes:core/v1:Service"):
+        if (svc.inputs.get("spec") or {}).get("type") != "LoadBalancer":
+            continue
+        notes = svc.inputs.get("metadata", {}).get("annotations") or {}
+        if notes.get("service.beta.kubernetes.io/aws-load-balancer-internal") != "true":
+            out.append(
+                Violation(
+                    "load-balancers-internal",
+                    svc.name,
+                    "needs service.beta.kubernetes.io/aws-load-balancer-internal: 'true'",
+                )
+            )
     return out
 
 
@@ -262,22 +352,24 @@ def _taggable(type_: str) -> bool:
     if pkg != "aws":
         return False
     module, cls = mod_cls.split("/")[0], type_.rsplit(":", 1)[1]
-    resource = getattr(importlib.import_module(f"pulumi_aws.{module}"), cls, None)
-    return resource is not None and "tags" in inspect.signature(resource._internal_init).parameters
+    # The resource's Args class says whether it takes tags (the resource class itself may be wrapped).
+    args = getattr(importlib.import_module(f"pulumi_aws.{module}"), f"{cls}Args", None)
+    return args is not None and "tags" in inspect.signature(args.__init__).parameters
 
 
 def tagged(sim: Simulation) -> list[Violation]:
     """Every AWS resource that takes tags carries project, stack, team and cost centre; every
     Kubernetes object carries them as ``ferry.dev/*`` labels; team resources name their team."""
     out = []
+    teams = _teams(sim)
     for r in sim.resources:
-        team = r.name.removeprefix("team-").split("-")[0] if r.name.startswith("team-") else None
+        team = _team_of(r.name, teams)
         if _taggable(r.type):
             tags: dict[str, Any] = r.inputs.get("tags") or {}
             missing = [t for t in REQUIRED_TAGS if not tags.get(t)]
             if missing:
                 out.append(Violation("tagged", f"{r.type} {r.name}", f"missing tags {missing}"))
-            elif team and not tags["team"].startswith(team):
+            elif team and tags["team"] != team:
                 out.append(Violation("tagged", f"{r.type} {r.name}", f"team tag {tags['team']!r}"))
         elif r.type.startswith("kubernetes:") and "metadata" in r.inputs:
             labels = r.inputs["metadata"].get("labels") or {}
@@ -294,6 +386,7 @@ POLICIES: dict[str, Callable[[Simulation], list[Violation]]] = {
     "data-private": data_stores_private,
     "nodes-private": nodes_private,
     "iam-scoped": iam_scoped,
+    "load-balancers-internal": load_balancers_internal,
     "tagged": tagged,
 }
 

@@ -92,6 +92,9 @@ def build(config: StackConfig, teams: list[TeamSpec], secrets: Secrets) -> dict[
             cpu_nodes=config.cpu_nodes,
             gpu_nodes=config.gpu_nodes,
             kms_key_arn=storage.kms_key_arn,
+            region=config.region,
+            autoscaler_version=config.cluster_autoscaler_version,
+            device_plugin_version=config.nvidia_device_plugin_version,
             tags=tags,
         ),
     )
@@ -131,6 +134,7 @@ def build(config: StackConfig, teams: list[TeamSpec], secrets: Secrets) -> dict[
             namespace=NAMESPACE,
             bucket_arns={p: b.arn for p, b in storage.buckets.items()},
             kms_key_arn=storage.kms_key_arn,
+            region=config.region,
             tags=tags,
         ),
     )
@@ -157,7 +161,8 @@ def build(config: StackConfig, teams: list[TeamSpec], secrets: Secrets) -> dict[
                 oidc=cluster.oidc,
                 buckets=storage.buckets,
                 kms_key_arn=storage.kms_key_arn,
-                feature_registry_uri=registry_uri,
+                redis_connection=features.connection_string,
+                region=config.region,
                 tags=config.tags(team=spec.name, cost_centre=spec.cost_centre),
             ),
         )

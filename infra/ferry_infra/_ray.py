@@ -166,8 +166,14 @@ class RayRuntime(pulumi.ComponentResource):
                 "namespace": NAMESPACE,
                 "labels": labels,
                 "annotations": {
+                    # The in-tree AWS cloud provider reads `-internal` (the Load Balancer Controller
+                    # reads `-scheme`); both keep Serve, which has no auth of its own, off the internet.
+                    "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
                     "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
                     "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+                    "service.beta.kubernetes.io/aws-load-balancer-additional-resource-tags": ",".join(
+                        f"{k}={v}" for k, v in args.labels.items()
+                    ),
                 },
             },
             spec={

@@ -49,6 +49,7 @@ class SimResource:
 class Simulation:
     resources: list[SimResource]
     outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
 
     def of_type(self, type_: str) -> list[SimResource]:
         return [r for r in self.resources if r.type == type_]
@@ -61,10 +62,14 @@ class _Mocks(_mocks.Mocks):
     def __init__(self, stand_ins: StandIns) -> None:
         self.stand_ins = stand_ins
         self.resources: list[SimResource] = []
+        self._ids: set[str] = set()
 
     def new_resource(self, args: _mocks.MockResourceArgs) -> tuple[str | None, dict]:
         state = dict(args.inputs)
         rid = f"{args.typ.rsplit(':', 1)[1].lower()}-{args.name}"  # unique across types
+        while rid in self._ids:  # and across parents (URNs differ, names may not)
+            rid += "-2"
+        self._ids.add(rid)
         typ = args.typ
         if typ == "aws:s3/bucket:Bucket":
             name = state.get("bucket") or f"{state.get('bucketPrefix', args.name)}mock"
@@ -126,12 +131,21 @@ def simulate(
         redis_auth_token=pulumi.Output.secret("mock-redis-auth-token"),
     )
 
+    secret: dict[str, bool] = {}
+
     def program() -> pulumi.Output:
         outputs = build(config, teams, secrets)
-        return pulumi.Output.all(**outputs).apply(result.update)
+        flags: dict[str, pulumi.Output[bool]] = {
+            k: pulumi.Output.from_input(o.is_secret()) for k, o in outputs.items()
+        }
+        return pulumi.Output.all(
+            pulumi.Output.all(**outputs).apply(result.update), pulumi.Output.all(**flags).apply(secret.update)
+        )
 
     _mocks.test(program)()
-    return Simulation(resources=mocks.resources, outputs=result)
+    return Simulation(
+        resources=mocks.resources, outputs=result, secret_outputs={k for k, v in secret.items() if v}
+    )
 
 
 def simulate_stack(infra_dir: Path, stack: str, teams_dir: Path | None = None, **kw: Any) -> Simulation:

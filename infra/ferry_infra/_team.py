@@ -24,7 +24,8 @@ class TeamArgs:
     oidc: Oidc
     buckets: dict[str, aws.s3.Bucket]  # purpose -> bucket
     kms_key_arn: pulumi.Input[str]
-    feature_registry_uri: pulumi.Input[str]
+    redis_connection: pulumi.Input[str]  # a secret
+    region: str
     tags: dict[str, str]
 
 
@@ -70,6 +71,7 @@ class Team(pulumi.ComponentResource):
         grants = [
             S3Grant(args.buckets["artifacts"].arn, self.prefix, write=True),
             S3Grant(args.buckets["feature-offline"].arn, self.prefix, write=True),
+            S3Grant(args.buckets["feature-registry"].arn, self.prefix, write=True),
         ]
         role = irsa_role(
             name,
@@ -78,6 +80,7 @@ class Team(pulumi.ComponentResource):
             service_account=SERVICE_ACCOUNT,
             grants=grants,
             kms_key_arn=args.kms_key_arn,
+            region=args.region,
             tags=args.tags,
             parent=self,
         )
@@ -91,7 +94,7 @@ class Team(pulumi.ComponentResource):
             },
             opts=in_ns,
         )
-        for purpose in ("artifacts", "feature-offline"):
+        for purpose in ("artifacts", "feature-offline", "feature-registry"):
             aws.s3.BucketObjectv2(
                 f"{name}-{purpose}-prefix",
                 bucket=args.buckets[purpose].id,
@@ -104,14 +107,17 @@ class Team(pulumi.ComponentResource):
             )
 
         offline = args.buckets["feature-offline"].bucket.apply(lambda b: f"s3://{b}/{self.prefix}")
-        store = pulumi.Output.all(args.feature_registry_uri, offline).apply(
+        registry = args.buckets["feature-registry"].bucket.apply(
+            lambda b: f"s3://{b}/{self.prefix}registry.pb"
+        )
+        store = pulumi.Output.all(registry, offline).apply(
             lambda a: yaml.safe_dump(
                 {
                     "project": spec.name.replace("-", "_"),
                     "registry": a[0],
                     "provider": "aws",
                     "offline_store": {"type": "file"},
-                    # The connection string (TLS, AUTH token) comes from the pod's environment.
+                    # The connection string (TLS, AUTH token) comes from the Secret below, as env.
                     "online_store": {"type": "redis", "connection_string": "${FERRY_FEATURE_REDIS}"},
                     "entity_key_serialization_version": 3,
                 },
@@ -122,6 +128,12 @@ class Team(pulumi.ComponentResource):
             name,
             metadata={"name": "feast-project", "namespace": spec.namespace, "labels": labels},
             data={"feature_store.yaml": store, "offline_prefix": offline},
+            opts=in_ns,
+        )
+        k8s.core.v1.Secret(
+            name,
+            metadata={"name": "feast-online", "namespace": spec.namespace, "labels": labels},
+            string_data={"FERRY_FEATURE_REDIS": args.redis_connection},
             opts=in_ns,
         )
         self.role_arn = role.arn

@@ -49,7 +49,9 @@ class TeamSpec(BaseModel):
     name: str = Field(description="DNS label: lowercase letters, digits and '-', 3-32 chars")
     members: list[str] = Field(min_length=1, description="members' e-mail addresses (Kubernetes users)")
     cost_centre: str | None = Field(
-        default=None, min_length=1, max_length=64, description="billing code; the stack's when absent"
+        default=None,
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$",
+        description="billing code (a Kubernetes label value); the stack's when absent",
     )
     gpu: bool = Field(default=False, description="whether the team may schedule onto the GPU nodes")
     quotas: TeamQuotas

@@ -20,6 +20,13 @@ def _widen(doc: dict) -> dict:
     return doc
 
 
+def _get_star(doc: dict) -> dict:
+    for s in doc["Statement"]:
+        if s.get("Sid") == "Objects0":
+            s["Action"] = ["s3:Get*"]
+    return doc
+
+
 def _any_service_account(doc: dict) -> dict:
     for s in doc["Statement"]:
         for k in list(s.get("Condition", {}).get("StringEquals", {})):
@@ -184,6 +191,32 @@ MUTATIONS = [
         "iam-scoped",
         lambda mp: override(mp, aws.iam, "Role", assume_role_policy=edit_json(_any_service_account)),
         "ferry-dev-materialization",
+    ),
+    Mutation(
+        "redis-transit-preferred",
+        "data-private",
+        lambda mp: override(mp, aws.elasticache, "ReplicationGroup", transit_encryption_mode="preferred"),
+        "ferry-dev-online",
+    ),
+    Mutation(
+        "s3-full-access-attached",
+        "iam-scoped",
+        lambda mp: override(
+            mp, aws.iam, "RolePolicyAttachment", policy_arn="arn:aws:iam::aws:policy/AmazonS3FullAccess"
+        ),
+        "ferry-dev-eks",
+    ),
+    Mutation(
+        "action-wildcard",
+        "iam-scoped",
+        lambda mp: override(mp, aws.iam, "RolePolicy", policy=edit_json(_get_star)),
+        "team-fraud",
+    ),
+    Mutation(
+        "serve-on-a-public-load-balancer",
+        "load-balancers-internal",
+        lambda mp: override(mp, k8s.core.v1, "Service", metadata=lambda m: {**m, "annotations": {}}),
+        "ferry-dev-serve",
     ),
     Mutation(
         "subnet-untagged",

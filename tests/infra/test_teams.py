@@ -8,6 +8,7 @@ import json
 import random
 from pathlib import Path
 
+import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pytest
@@ -101,6 +102,13 @@ def team_problems(sim: Simulation, specs: list[TeamSpec], stack_cost_centre: str
         store = yaml.safe_load(cms[0]["data"]["feature_store.yaml"]) if cms else {}
         if store.get("project") != spec.name.replace("-", "_"):
             problems.append(f"{spec.name}: Feast project {store.get('project')!r}")
+        if f"/teams/{spec.name}/" not in str(store.get("registry")):
+            problems.append(
+                f"{spec.name}: Feast registry {store.get('registry')!r} outside the team's prefix"
+            )
+        secrets = in_ns("kubernetes:core/v1:Secret")
+        if not any("FERRY_FEATURE_REDIS" in json.dumps(s.get("stringData"), default=str) for s in secrets):
+            problems.append(f"{spec.name}: no Secret with the online store's connection")
         tags = {
             r.inputs.get("tags", {}).get("cost-centre")
             for r in sim.resources
@@ -145,7 +153,10 @@ BROKEN_TEAM_PROGRAMS = {
     ),
     "members-left-out": lambda mp: override(mp, k8s.rbac.v1, "RoleBinding", subjects=[]),
     "role-on-shared-prefix": lambda mp: override(
-        mp, aws.iam, "RolePolicy", policy=lambda p: p.apply(lambda s: s.replace("/teams/", "/shared/"))
+        mp,
+        aws.iam,
+        "RolePolicy",
+        policy=lambda p: pulumi.Output.from_input(p).apply(lambda s: s.replace("/teams/", "/shared/")),
     ),
     "feast-project-fixed": lambda mp: override(
         mp, k8s.core.v1, "ConfigMap", data=lambda d: {**d, "feature_store.yaml": "project: ferry\n"}
@@ -194,7 +205,10 @@ def gpu_problems(sim: Simulation, enabled: bool) -> list[str]:
     problems = []
     if bool(gpu) != enabled:
         problems.append(f"GPU node groups {[g.name for g in gpu]} with gpuNodes.enabled={enabled}")
-    if gpu and not all(t.get("key") == "nvidia.com/gpu" for g in gpu for t in g.inputs.get("taints", [])):
+    if gpu and not all(
+        g.inputs.get("taints") and all(t.get("key") == "nvidia.com/gpu" for t in g.inputs["taints"])
+        for g in gpu
+    ):
         problems.append("GPU nodes must be tainted so only GPU work lands there")
     [ray] = sim.of_type("kubernetes:ray.io/v1:RayCluster")
     worker_groups = {w["groupName"] for w in ray.inputs["spec"]["workerGroupSpecs"]}
