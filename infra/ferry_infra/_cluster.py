@@ -144,6 +144,16 @@ class Cluster(pulumi.ComponentResource):
             ).apply(lambda a: _kubeconfig(*a))
         )
         self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, opts=child)
+        # The VPC CNI enforces Kubernetes NetworkPolicies (RayRuntime isolates Ray with one).
+        aws.eks.Addon(
+            f"{name}-vpc-cni",
+            cluster_name=cluster.name,
+            addon_name="vpc-cni",
+            configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
+            resolve_conflicts_on_update="OVERWRITE",
+            tags=tags,
+            opts=child,
+        )
         self._autoscaling(name, args)
         self.register_outputs({"name": self.name, "oidc_provider_arn": provider.arn})
 

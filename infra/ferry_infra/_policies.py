@@ -328,6 +328,41 @@ def iam_scoped(sim: Simulation) -> list[Violation]:
     return out
 
 
+def ray_isolated(sim: Simulation) -> list[Violation]:
+    """Each RayCluster is selected by a NetworkPolicy that admits other namespaces only on Serve's
+    ports (Ray's client, dashboard and GCS have no auth)."""
+    out = []
+    policies = sim.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    for ray in sim.of_type("kubernetes:ray.io/v1:RayCluster"):
+        meta = ray.inputs.get("metadata", {})
+        guarded = False
+        for p in policies:
+            spec = p.inputs.get("spec", {})
+            if p.inputs.get("metadata", {}).get("namespace") != meta.get("namespace") or spec.get(
+                "podSelector", {}
+            ).get("matchLabels", {}).get("ray.io/cluster") != meta.get("name"):
+                continue
+            open_rules = [r for r in spec.get("ingress", []) if not r.get("from")]
+            ports = {q.get("port") for r in open_rules for q in r.get("ports") or [{"port": "all"}]}
+            own_only = all(
+                f.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+                == meta.get("namespace")
+                for r in spec.get("ingress", [])
+                if r.get("from")
+                for f in r["from"]
+            )
+            guarded = "Ingress" in spec.get("policyTypes", []) and ports <= {8000, 9000} and own_only
+        if not guarded:
+            out.append(
+                Violation(
+                    "ray-isolated",
+                    ray.name,
+                    "needs a NetworkPolicy admitting other namespaces only on Serve's ports 8000/9000",
+                )
+            )
+    return out
+
+
 def load_balancers_internal(sim: Simulation) -> list[Violation]:
     """Every Kubernetes ``LoadBalancer`` Service is internal (Serve has no auth of its own)."""
     out = []
@@ -387,6 +422,7 @@ POLICIES: dict[str, Callable[[Simulation], list[Violation]]] = {
     "nodes-private": nodes_private,
     "iam-scoped": iam_scoped,
     "load-balancers-internal": load_balancers_internal,
+    "ray-isolated": ray_isolated,
     "tagged": tagged,
 }
 

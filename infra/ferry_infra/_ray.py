@@ -159,6 +159,31 @@ class RayRuntime(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[operator]),
         )
+        # Ray's head runs with auth disabled: only Ferry's own namespace may reach its client,
+        # dashboard and GCS ports (a team pod could otherwise run code as `ferry-serving`).
+        # Serve's ports take traffic from anywhere the internal load balancer forwards.
+        k8s.networking.v1.NetworkPolicy(  # type: ignore[call-overload]  # plain dicts for the TypedDicts
+            f"{name}-ray-ingress",
+            metadata={"name": "ferry-ray-ingress", "namespace": NAMESPACE, "labels": labels},
+            spec={
+                "podSelector": {"matchLabels": {"ray.io/cluster": RAY_CLUSTER}},
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {
+                        "from": [
+                            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}}}
+                        ]
+                    },
+                    {
+                        "ports": [
+                            {"port": HTTP_PORT, "protocol": "TCP"},
+                            {"port": GRPC_PORT, "protocol": "TCP"},
+                        ]
+                    },
+                ],
+            },
+            opts=in_ns,
+        )
         serve = k8s.core.v1.Service(  # type: ignore[call-overload]  # plain dicts for the TypedDicts
             f"{name}-serve",
             metadata={

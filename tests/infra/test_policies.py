@@ -219,6 +219,23 @@ MUTATIONS = [
         "ferry-dev-serve",
     ),
     Mutation(
+        "ray-open-to-every-namespace",
+        "ray-isolated",
+        lambda mp: drop(mp, k8s.networking.v1, "NetworkPolicy"),
+        "ferry-ray",
+    ),
+    Mutation(
+        "ray-client-port-open",
+        "ray-isolated",
+        lambda mp: override(
+            mp,
+            k8s.networking.v1,
+            "NetworkPolicy",
+            spec=lambda s: {**s, "ingress": [*s["ingress"], {"ports": [{"port": 10001, "protocol": "TCP"}]}]},
+        ),
+        "ferry-ray",
+    ),
+    Mutation(
         "subnet-untagged",
         "tagged",
         lambda mp: override(mp, aws.ec2, "Subnet", tags=lambda t: {"Name": t["Name"]}),
