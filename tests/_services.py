@@ -91,11 +91,14 @@ def moto_s3(bucket: str, *more: str) -> Iterator[str]:
 
 
 def _forget_s3_clients() -> None:
-    """s3fs caches filesystem instances by their arguments, not the endpoint they read from
-    the environment: one made for an earlier moto server would be reused for this one."""
+    """s3fs and MLflow cache S3 clients by their arguments, not the endpoint they read from the
+    environment: one made for an earlier moto server would be reused for this one (MLflow's
+    cache rotates every 5 minutes, so two moto-backed modules close together failed in CI)."""
     import s3fs
+    from mlflow.store.artifact.s3_artifact_repo import _cached_get_s3_client
 
     s3fs.S3FileSystem.clear_instance_cache()
+    _cached_get_s3_client.cache_clear()
 
 
 @contextmanager
