@@ -17,7 +17,7 @@ from ._feature_store import FeatureStore, FeatureStoreArgs
 from ._iam import S3Grant, ServiceRoles, ServiceRolesArgs, service_grants
 from ._metadata import Metadata, MetadataArgs
 from ._network import Network, NetworkArgs
-from ._program import OUTPUTS, SECRET_OUTPUTS, Secrets, build, check_teams
+from ._program import SECRET_OUTPUTS, Secrets, build, check_teams
 from ._ray import RayRuntime, RayRuntimeArgs
 from ._settings import render_settings, settings_from_outputs
 from ._simulate import Change, SimResource, Simulation, StandIns, diff, simulate, simulate_stack
@@ -26,7 +26,6 @@ from ._team import Team, TeamArgs
 from ._teams import TeamQuotas, TeamSpec, load_teams, parse_team, write_team
 
 __all__ = [
-    "OUTPUTS",
     "SECRET_OUTPUTS",
     "Change",
     "Cluster",

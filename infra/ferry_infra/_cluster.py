@@ -12,8 +12,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from ._config import GpuNodeGroupConfig, NodeGroupConfig
-from ._iam import Oidc
+from ._config import GpuNodeGroupConfig, NodeGroupConfig, k8s_labels
+from ._iam import Oidc, irsa_trust
 
 GPU_TAINT = "nvidia.com/gpu"
 
@@ -160,26 +160,7 @@ class Cluster(pulumi.ComponentResource):
     def _autoscaling(self, name: str, args: ClusterArgs) -> None:
         """Cluster Autoscaler (node groups follow pending pods, GPU from zero) and, with GPUs, the
         NVIDIA device plugin, so nodes advertise ``nvidia.com/gpu``."""
-        trust = pulumi.Output.all(self.oidc.provider_arn, self.oidc.issuer).apply(
-            lambda a: json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Federated": a[0]},
-                            "Action": "sts:AssumeRoleWithWebIdentity",
-                            "Condition": {
-                                "StringEquals": {
-                                    f"{a[1]}:sub": "system:serviceaccount:kube-system:cluster-autoscaler",
-                                    f"{a[1]}:aud": "sts.amazonaws.com",
-                                }
-                            },
-                        }
-                    ],
-                }
-            )
-        )
+        trust = irsa_trust(self.oidc, "kube-system", "cluster-autoscaler")
         role = aws.iam.Role(
             f"{name}-autoscaler",
             assume_role_policy=trust,
@@ -193,7 +174,7 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=self.provider)
-        labels = {f"ferry.dev/{k}": v for k, v in args.tags.items()}
+        labels = k8s_labels(args.tags)
         k8s.helm.v3.Release(
             f"{name}-cluster-autoscaler",
             chart="cluster-autoscaler",

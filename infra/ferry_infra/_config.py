@@ -20,6 +20,11 @@ from pydantic.alias_generators import to_camel
 from ._errors import StackConfigError, describe
 
 
+def k8s_labels(tags: dict[str, str]) -> dict[str, str]:
+    """The AWS tags as Kubernetes labels (``ferry.dev/<tag>``)."""
+    return {f"ferry.dev/{k}": v for k, v in tags.items()}
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 

@@ -11,6 +11,7 @@ import pulumi_aws as aws
 
 from ._config import RedisConfig
 from ._errors import StackConfigError
+from ._network import client_only_security_group
 
 PORT = 6379
 
@@ -55,20 +56,14 @@ class FeatureStore(pulumi.ComponentResource):
         super().__init__("ferry:infra:FeatureStore", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         cfg = args.config
-        sg = aws.ec2.SecurityGroup(
+        sg = client_only_security_group(
             f"{name}-redis",
             vpc_id=args.vpc_id,
+            port=PORT,
+            client_security_group_id=args.client_security_group_id,
             description="Redis from the cluster's nodes only",
-            ingress=[
-                aws.ec2.SecurityGroupIngressArgs(
-                    protocol="tcp",
-                    from_port=PORT,
-                    to_port=PORT,
-                    security_groups=[args.client_security_group_id],
-                )
-            ],
             tags=args.tags,
-            opts=child,
+            parent=self,
         )
         subnets = aws.elasticache.SubnetGroup(
             f"{name}-redis", subnet_ids=args.subnet_ids, tags=args.tags, opts=child

@@ -30,22 +30,9 @@ class Oidc:
     issuer: pulumi.Input[str]  # without https://
 
 
-def irsa_role(
-    name: str,
-    *,
-    oidc: Oidc,
-    namespace: str,
-    service_account: str,
-    grants: Sequence[S3Grant],
-    kms_key_arn: pulumi.Input[str],
-    region: str,
-    tags: dict[str, str],
-    parent: pulumi.Resource,
-) -> aws.iam.Role:
-    """A role only ``system:serviceaccount:<namespace>:<service_account>`` can assume, with S3
-    access to exactly ``grants`` and use of the stack's key for those objects."""
-    child = pulumi.ResourceOptions(parent=parent)
-    trust = pulumi.Output.all(oidc.provider_arn, oidc.issuer).apply(
+def irsa_trust(oidc: Oidc, namespace: str, service_account: str) -> pulumi.Output[str]:
+    """Trust policy: only ``system:serviceaccount:<namespace>:<service_account>`` of this cluster."""
+    return pulumi.Output.all(oidc.provider_arn, oidc.issuer).apply(
         lambda a: json.dumps(
             {
                 "Version": "2012-10-17",
@@ -65,6 +52,24 @@ def irsa_role(
             }
         )
     )
+
+
+def irsa_role(
+    name: str,
+    *,
+    oidc: Oidc,
+    namespace: str,
+    service_account: str,
+    grants: Sequence[S3Grant],
+    kms_key_arn: pulumi.Input[str],
+    region: str,
+    tags: dict[str, str],
+    parent: pulumi.Resource,
+) -> aws.iam.Role:
+    """A role only ``system:serviceaccount:<namespace>:<service_account>`` can assume, with S3
+    access to exactly ``grants`` and use of the stack's key for those objects."""
+    child = pulumi.ResourceOptions(parent=parent)
+    trust = irsa_trust(oidc, namespace, service_account)
     role = aws.iam.Role(name, assume_role_policy=trust, tags=tags, opts=child)
     arns = [g.bucket_arn for g in grants]
     policy = pulumi.Output.all(kms_key_arn, *arns).apply(

@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ._config import DatabaseConfig
+from ._network import client_only_security_group
 
 
 @dataclass
@@ -34,20 +35,14 @@ class Metadata(pulumi.ComponentResource):
         super().__init__("ferry:infra:Metadata", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         cfg = args.config
-        sg = aws.ec2.SecurityGroup(
+        sg = client_only_security_group(
             f"{name}-db",
             vpc_id=args.vpc_id,
+            port=5432,
+            client_security_group_id=args.client_security_group_id,
             description="PostgreSQL from the cluster's nodes only",
-            ingress=[
-                aws.ec2.SecurityGroupIngressArgs(
-                    protocol="tcp",
-                    from_port=5432,
-                    to_port=5432,
-                    security_groups=[args.client_security_group_id],
-                )
-            ],
             tags=args.tags,
-            opts=child,
+            parent=self,
         )
         subnets = aws.rds.SubnetGroup(f"{name}-db", subnet_ids=args.subnet_ids, tags=args.tags, opts=child)
         db = aws.rds.Instance(

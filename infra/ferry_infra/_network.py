@@ -10,6 +10,31 @@ import pulumi
 import pulumi_aws as aws
 
 
+def client_only_security_group(
+    name: str,
+    *,
+    vpc_id: pulumi.Input[str],
+    port: int,
+    client_security_group_id: pulumi.Input[str],
+    description: str,
+    tags: dict[str, str],
+    parent: pulumi.Resource,
+) -> aws.ec2.SecurityGroup:
+    """A data store's security group: ``port`` from the clients' security group, nothing else."""
+    return aws.ec2.SecurityGroup(
+        name,
+        vpc_id=vpc_id,
+        description=description,
+        ingress=[
+            aws.ec2.SecurityGroupIngressArgs(
+                protocol="tcp", from_port=port, to_port=port, security_groups=[client_security_group_id]
+            )
+        ],
+        tags=tags,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
 @dataclass
 class NetworkArgs:
     name: str

@@ -11,7 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ._cluster import GPU_TAINT
-from ._config import RayConfig
+from ._config import RayConfig, k8s_labels
 
 NAMESPACE = "ferry-system"
 RAY_CLUSTER = "ferry-ray"
@@ -58,7 +58,7 @@ class RayRuntime(pulumi.ComponentResource):
     def __init__(self, name: str, args: RayRuntimeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ferry:infra:RayRuntime", name, None, opts)
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
-        labels = {f"ferry.dev/{k}": v for k, v in args.labels.items()}
+        labels = k8s_labels(args.labels)
         ns = k8s.core.v1.Namespace(name, metadata={"name": NAMESPACE, "labels": labels}, opts=k8s_opts)
         in_ns = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[ns])
         for sa in SERVICE_ACCOUNTS:

@@ -114,6 +114,14 @@ class _Mocks(_mocks.Mocks):
         return {}, None
 
 
+def install_mocks(stack: str, stand_ins: StandIns | None = None) -> _Mocks:
+    """Point Pulumi's runtime at fresh recording mocks (and a fresh root stack) for ``stack``."""
+    mocks = _Mocks(stand_ins or StandIns())
+    pulumi.runtime.settings.set_root_resource(None)  # type: ignore[arg-type]
+    pulumi.runtime.set_mocks(mocks, project="ferry", stack=stack, preview=False)
+    return mocks
+
+
 def simulate(
     config: StackConfig,
     teams: list[TeamSpec],
@@ -122,9 +130,7 @@ def simulate(
     secrets: Secrets | None = None,
 ) -> Simulation:
     """Run :func:`build` under mocks; returns every declared resource and the resolved outputs."""
-    mocks = _Mocks(stand_ins or StandIns())
-    pulumi.runtime.settings.set_root_resource(None)  # type: ignore[arg-type]
-    pulumi.runtime.set_mocks(mocks, project="ferry", stack=config.stack, preview=False)
+    mocks = install_mocks(config.stack, stand_ins)
     result: dict[str, Any] = {}
     secrets = secrets or Secrets(
         db_password=pulumi.Output.secret("mock-db-password"),

@@ -11,6 +11,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import yaml
 
+from ._config import k8s_labels
 from ._iam import Oidc, S3Grant, irsa_role
 from ._teams import TeamSpec
 
@@ -39,7 +40,7 @@ class Team(pulumi.ComponentResource):
         spec = args.spec
         self.namespace = spec.namespace
         self.prefix = f"teams/{spec.name}/"
-        labels = {f"ferry.dev/{k}": v for k, v in args.tags.items()}
+        labels = k8s_labels(args.tags)
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
         ns = k8s.core.v1.Namespace(name, metadata={"name": spec.namespace, "labels": labels}, opts=k8s_opts)
         in_ns = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[ns])

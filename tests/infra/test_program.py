@@ -16,7 +16,7 @@ from _infra import INFRA
 from pulumi.runtime import mocks
 
 from ferry_infra import simulate_stack
-from ferry_infra._simulate import StandIns, _Mocks
+from ferry_infra._simulate import install_mocks
 
 
 def _run_main(stack: str, secrets: dict[str, str]) -> list[Any]:
@@ -26,9 +26,7 @@ def _run_main(stack: str, secrets: dict[str, str]) -> list[Any]:
     }  # as the CLI hands them over
     values.update(secrets)
     pulumi.runtime.set_all_config(values, list(secrets))
-    recorder = _Mocks(StandIns())
-    pulumi.runtime.settings.set_root_resource(None)  # type: ignore[arg-type]
-    pulumi.runtime.set_mocks(recorder, project="ferry", stack=stack, preview=False)
+    recorder = install_mocks(stack)
     try:
         mocks.test(lambda: runpy.run_path(str(INFRA / "__main__.py"), run_name="__main__"))()
     finally:
