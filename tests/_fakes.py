@@ -19,7 +19,7 @@ from ferry_contract import (
     VersionNotFound,
 )
 from ferry_platform.core import FeatureBinding, ReleaseManifest
-from ferry_platform.serving import AppState, Route
+from ferry_platform.serving import AccessSource, AppState, Route, RouterAccess
 
 SIG = [ColumnSpec(name="x", type="double")]
 
@@ -98,6 +98,7 @@ class FakeRuntime:
     bindings: list[FeatureBinding | None] = field(default_factory=list)
     routes: dict[str, dict[str, int]] = field(default_factory=dict)
     sticky: dict[str, str | None] = field(default_factory=dict)
+    access: dict[str, RouterAccess] = field(default_factory=dict)  # what each router admits
 
     def start(self) -> None: ...
 
@@ -109,7 +110,8 @@ class FakeRuntime:
         if manifest.release_id in self.broken:
             raise ReleaseFailed(f"release {manifest.release_id} cannot be loaded: boom")
 
-    def apply(self, name: str, routes: list[Route], sticky_key: str | None = None) -> None:
+    def apply(self, name: str, routes: list[Route], sticky_key: str | None = None,
+              access: AccessSource | None = None) -> None:
         if self.gate is not None:
             self.gate.wait(5)
         for r in routes:
@@ -122,10 +124,21 @@ class FakeRuntime:
         self.serving[name] = top.manifest.release_id
         self.routes[name] = {r.manifest.release_id: r.weight for r in routes}
         self.sticky[name] = sticky_key
+        if access is not None:
+            self.access[name] = access()
+        else:
+            self.access.setdefault(name, RouterAccess())
+
+    def set_access(self, name: str, access: AccessSource) -> bool:
+        if name not in self.serving:
+            return False
+        self.access[name] = access()
+        return True
 
     def delete(self, name: str) -> None:
         self.serving.pop(name, None)
         self.routes.pop(name, None)
+        self.access.pop(name, None)
 
     def state(self, name: str) -> AppState:
         return AppState("running" if name in self.serving else "not_found")

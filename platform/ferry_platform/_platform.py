@@ -3,35 +3,24 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from ferry_contract import (
-    Conflict,
-    DeploymentCreate,
-    DeploymentNotFound,
-    EvaluationPublic,
-    GateFailed,
-    MaterializeCreate,
-    ModelPublic,
-    RolloutCreate,
-    ShadowReportPublic,
-)
+from ferry_contract import DeploymentNotFound
 from ferry_platform._settings import Settings
 from ferry_platform._version import __version__
-from ferry_platform.access import SYSTEM, AccessService, Principal
+from ferry_platform.access import AccessService, IdentityStore
+from ferry_platform.application import Application, FeaturePort
 from ferry_platform.catalog import CatalogRegistry
 from ferry_platform.evaluation import EvaluationService
 from ferry_platform.features import FeastFeatures
 from ferry_platform.jobs import JobContext, JobRunner
-from ferry_platform.packaging import BentoPackager
+from ferry_platform.packaging import BentoPackager, Packager
 from ferry_platform.registry import MlflowEvaluationStore, MlflowRegistry
 from ferry_platform.releases import Defaults, ReleaseService
-from ferry_platform.serving import RayServeRuntime
+from ferry_platform.serving import RayServeRuntime, ServingRuntime
 from ferry_platform.store import (
     Database,
-    DeploymentRecord,
     JobRecord,
     SqlCatalog,
     SqlIdentityStore,
@@ -44,19 +33,31 @@ log = logging.getLogger("ferry.platform")
 
 @dataclass
 class Platform:
+    """The capabilities and use cases of one control-plane process, and the application
+    layer (:attr:`app`) every client goes through."""
+
     settings: Settings
     registry: CatalogRegistry
-    packager: BentoPackager
-    runtime: RayServeRuntime
+    packager: Packager
+    runtime: ServingRuntime
     store: SqlStateStore
     releases: ReleaseService
-    features: FeastFeatures
+    features: FeaturePort
     db: Database
     job_store: SqlJobStore
     jobs: JobRunner
-    identity: SqlIdentityStore
+    identity: IdentityStore
     access: AccessService
-    evaluations: EvaluationService | None = None
+    evaluation: EvaluationService | None = None
+    app: Application = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.app = Application.build(
+            access=self.access, identity_store=self.identity, runner=self.jobs,
+            job_store=self.job_store, registry=self.registry, releases=self.releases,
+            store=self.store, runtime=self.runtime, features=self.features,
+            evaluation=self.evaluation, max_token_ttl_days=self.settings.token_max_ttl_days,
+            training_set_concurrency=self.settings.training_set_concurrency)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Platform:
@@ -120,304 +121,6 @@ class Platform:
     def stop(self) -> None:
         self.jobs.shutdown(wait=True)
         self.runtime.stop()
-
-    # -- long operations, as jobs ------------------------------------------------------
-    def submit_deploy(self, req: DeploymentCreate, who: Principal = SYSTEM) -> JobRecord:
-        """Check the caller may deploy this model under this name, then start the job."""
-        name = req.name or req.model
-        team = self.access.model_team(req.model)
-        resolved = team is None
-        if resolved:  # unknown (404 here), or registered before teams: claimed now
-            self.registry.get_version(req.model, req.version)
-            team = self.access.owning_team(who, req.model)
-        self.access.require(who, "deployer", team, f"deploy {req.model!r} (team {team!r})")
-        current = self.store.get_deployment(name)
-        if current is not None and current.team and current.team != team:
-            self.access.require(who, "deployer", current.team,
-                                f"replace deployment {name!r} of team {current.team!r}")
-        if not resolved:  # an unknown version: 404 now, not a failed job
-            self.registry.get_version(req.model, req.version)
-
-        def work(ctx: JobContext) -> dict[str, Any]:
-            before = self.store.get_deployment(name)
-            what = {"model": req.model, "version": req.version, "job": ctx.job_id,
-                    "from_release": before.release_id if before else None}
-            try:
-                dep = self.releases.deploy(req, ctx.step, team=team, job_id=ctx.job_id)
-            except Exception as e:
-                self.access.audit(who, "deploy", f"deployment/{name}", team, "failed",
-                                  {**what, "error": str(e)[:300]})
-                raise
-            self.access.audit(who, "deploy", f"deployment/{name}", team, "succeeded",
-                              {**what, "to_release": dep.release.release_id})
-            return dep.model_dump(mode="json")
-
-        job = self.jobs.submit("deploy", name, who.user, team, req.model_dump(mode="json"),
-                               work, lock=f"deployment/{name}")
-        self.access.audit(who, "deploy.start", f"deployment/{name}", team, "accepted",
-                          {"model": req.model, "version": req.version, "job": job.id})
-        return job
-
-    def undeploy(self, name: str, who: Principal = SYSTEM) -> JobRecord:
-        """Undeploy as a (short) job, so it is serialized, recorded and audited like a deploy;
-        waits for it and returns its record."""
-        record = self.store.get_deployment(name)
-        if record is None and name not in self.runtime.names():
-            self.releases.undeploy(name)  # raises DeploymentNotFound naming what exists
-        team = self._team_of(record)
-        self.access.require(who, "deployer", team, f"undeploy {name!r}")
-
-        def work(ctx: JobContext) -> dict[str, Any]:
-            ctx.step(f"removing {name} from the runtime", 50)
-            self.releases.undeploy(name)
-            ctx.step(f"{name} undeployed", 100)
-            self.access.audit(who, "undeploy", f"deployment/{name}", team, "succeeded",
-                              {"from_release": record.release_id if record else None,
-                               "to_release": None, "job": ctx.job_id})
-            return {"name": name}
-
-        job = self.jobs.submit("undeploy", name, who.user, team, {"name": name}, work,
-                               lock=f"deployment/{name}")
-        return self.jobs.wait(job.id)  # type: ignore[no-any-return]
-
-    # -- rollouts ----------------------------------------------------------------------
-    def _team_of(self, record: DeploymentRecord | None) -> str | None:
-        """The team owning a deployment (its model's, for one recorded before teams)."""
-        if record is None or record.team is not None:
-            return record.team if record else None
-        release = self.store.get_release(record.release_id)
-        return self.access.model_team(release.model) if release else None
-
-    def _authorize(self, name: str, who: Principal, action: str) -> str | None:
-        """Check ``who`` may change deployment ``name`` (404 if unknown); its team."""
-        record = self.store.get_deployment(name)
-        if record is None:
-            self.releases.get(name)  # raises DeploymentNotFound naming what exists
-        team = self._team_of(record)
-        self.access.require(who, "deployer", team, f"{action} {name!r}")
-        return team
-
-    def _rollout_job(self, kind: str, name: str, who: Principal, payload: dict[str, Any],
-                     run: Callable[[JobContext], dict[str, Any]],
-                     team: str | None = None, authorized: bool = False) -> JobRecord:
-        """A change of ``name``'s traffic as a recorded, audited, exclusive job."""
-        if not authorized:
-            team = self._authorize(name, who, kind)
-
-        def work(ctx: JobContext) -> dict[str, Any]:
-            before = self.store.get_deployment(name)
-            what = {**payload, "job": ctx.job_id,
-                    "from_traffic": self.releases.desired_routes(before) if before else None}
-            try:
-                result = run(ctx)
-            except Exception as e:
-                self.access.audit(who, kind, f"deployment/{name}", team, "failed",
-                                  {**what, "error": str(e)[:300]})
-                raise
-            self.access.audit(who, kind, f"deployment/{name}", team, "succeeded",
-                              {**what, "to_traffic": result.get("traffic")})
-            return result
-
-        job = self.jobs.submit(kind, name, who.user, team, payload, work,
-                               lock=f"deployment/{name}")
-        self.access.audit(who, f"{kind}.start", f"deployment/{name}", team, "accepted",
-                          {**payload, "job": job.id})
-        return job
-
-    # -- the gate ----------------------------------------------------------------------
-    def _gate_plan(self, model: str, version: int, who: Principal, reason: str | None,
-                   action: str) -> tuple[bool, int | None]:
-        """Before a job: refuse at once what is known to fail its gate. Returns (whether
-        the job must evaluate first, the champion it is compared with)."""
-        ev = self.evaluations
-        if ev is None:
-            return False, None
-        team = self.access.model_team(model)
-        if reason:  # an explicit override: admins only, and on the record
-            self.access.require(who, "admin", team, f"override the gate of {model!r}")
-            self.access.audit(who, "gate.override", f"model/{model}", team, "accepted",
-                              {"version": version, "action": action, "reason": reason})
-            return False, None
-        if not ev.has_eval_set(model):
-            raise GateFailed(
-                f"{model} has no evaluation set, so v{version} cannot {action}: every "
-                "candidate is compared with the champion and a baseline first. Create one: "
-                f"client.create_eval_set({model!r}, rows, label=...) or `ferry eval set "
-                f"{model} FILE --label COLUMN` (admins may override with a reason).",
-                details={"model": model, "version": version})
-        champion = ev.champion(model)
-        against = None if champion == version else champion
-        found = ev.latest(model, version, against)
-        if found is not None:
-            ev.require_passed(model, version, found, action)
-        return found is None, against
-
-    def _gate_in_job(self, ctx: JobContext, model: str, version: int, against: int | None,
-                     action: str) -> EvaluationPublic:
-        assert self.evaluations is not None
-        ctx.step(f"evaluating {model} v{version} against "
-                 f"{f'v{against}' if against else 'the baseline'}", 2)
-        found = self.evaluations.evaluate(model, version, against)
-        self.evaluations.require_passed(model, version, found, action)
-        return found
-
-    def evaluate_on_register(self, model: str, version: int,
-                             who: Principal = SYSTEM) -> JobRecord | None:
-        """Every new version of a model with an evaluation set is evaluated at once,
-        against the champion and the baseline (a job; None if there is no set)."""
-        ev = self.evaluations
-        if ev is None or not ev.has_eval_set(model):
-            return None
-        return self.submit_evaluation(model, version, None, who, on="register")
-
-    def submit_evaluation(self, model: str, version: int, against: int | None,
-                          who: Principal = SYSTEM, on: str = "request") -> JobRecord:
-        """Evaluate ``version`` against ``against`` (default: the champion) as a job."""
-        ev = self.evaluations
-        assert ev is not None
-
-        def work(ctx: JobContext) -> dict[str, Any]:
-            return ev.evaluate(model, version, against, ctx.step).model_dump(mode="json")
-
-        return self.jobs.submit("evaluate", model, who.user, self.access.model_team(model),
-                                {"version": version, "against": against, "on": on}, work)
-
-    def set_champion(self, model: str, version: int, who: Principal = SYSTEM,
-                     reason: str | None = None) -> ModelPublic:
-        """Move the champion alias, through the gate (evaluating now if needed)."""
-        team = self.access.model_team(model)
-        self.access.require(who, "deployer", team, f"set the champion of {model!r}")
-        self.registry.get_version(model, version)
-        evaluate, against = self._gate_plan(model, version, who, reason, "become champion")
-        if evaluate:
-            assert self.evaluations is not None
-            found = self.evaluations.evaluate(model, version, against)
-            self.evaluations.require_passed(model, version, found, "become champion")
-        return self._move_champion(model, version, who, team, reason)
-
-    def _move_champion(self, model: str, version: int, who: Principal, team: str | None,
-                       reason: str | None) -> ModelPublic:
-        if self.evaluations is None:
-            return self.registry.get_model(model)
-        before = self.evaluations.champion(model)
-        self.evaluations.set_champion(model, version)
-        self.access.audit(who, "champion", f"model/{model}", team, "succeeded",
-                          {"from_version": before, "to_version": version, "reason": reason})
-        return self.registry.refresh_model(model)
-
-    def submit_rollout(self, name: str, req: RolloutCreate,
-                       who: Principal = SYSTEM) -> JobRecord:
-        """Start a canary, A/B or shadow rollout of ``req.version`` on ``name``. What can be
-        refused at once is (unknown deployment or version, a rollout under way)."""
-        record = self.store.get_deployment(name)
-        if record is None:
-            self.releases.get(name)
-        assert record is not None
-        if record.rollout:
-            raise self.releases.in_progress(record)
-        stable = self.store.get_release(record.release_id)
-        model = req.model or (stable.model if stable else name)
-        self.registry.get_version(model, req.version)  # 404 now, not a failed job
-        team = self._authorize(name, who, "roll out on")
-        evaluate, against = self._gate_plan(model, req.version, who, req.override_reason,
-                                            "be rolled out")
-
-        def run(ctx: JobContext) -> dict[str, Any]:
-            if evaluate:
-                self._gate_in_job(ctx, model, req.version, against, "be rolled out")
-            return self.releases.rollout(name, req, ctx.step, ctx.job_id).model_dump(mode="json")
-
-        return self._rollout_job("rollout", name, who, req.model_dump(mode="json"), run,
-                                 team, authorized=True)
-
-    def submit_weight(self, name: str, weight: int, who: Principal = SYSTEM) -> JobRecord:
-        return self._rollout_job(
-            "rollout.weight", name, who, {"weight": weight},
-            lambda ctx: self.releases.set_weight(name, weight, ctx.step, ctx.job_id)
-            .model_dump(mode="json"))
-
-    def submit_promote(self, name: str, who: Principal = SYSTEM,
-                       reason: str | None = None) -> JobRecord:
-        """The candidate takes all traffic and, through the gate, becomes champion."""
-        dep = self.releases.get(name)
-        if dep.rollout is None:
-            record = self.store.get_deployment(name)
-            assert record is not None
-            raise self.releases.no_rollout(record, "promote")
-        model, version = dep.rollout.candidate.model, dep.rollout.candidate.version
-        team = self._authorize(name, who, "promote on")
-        evaluate, against = self._gate_plan(model, version, who, reason, "become champion")
-
-        candidate = dep.rollout.candidate.release_id
-
-        def run(ctx: JobContext) -> dict[str, Any]:
-            now = self.store.get_deployment(name)
-            if now is None or (now.rollout or {}).get("candidate") != candidate:
-                raise Conflict(f"the rollout on {name!r} changed since this promote was "
-                               f"asked for ({candidate} is no longer its candidate); look "
-                               "again and retry", details={"deployment": name})
-            if evaluate:
-                self._gate_in_job(ctx, model, version, against, "become champion")
-            promoted, _old = self.releases.promote(name, ctx.step, ctx.job_id)
-            self._move_champion(model, version, who, team, reason)
-            return promoted.model_dump(mode="json")
-
-        return self._rollout_job("rollout.promote", name, who, {"reason": reason}, run,
-                                 team, authorized=True)
-
-    def submit_abort(self, name: str, who: Principal = SYSTEM) -> JobRecord:
-        return self._rollout_job(
-            "rollout.abort", name, who, {},
-            lambda ctx: self.releases.abort(name, ctx.step, ctx.job_id).model_dump(mode="json"))
-
-    def submit_rollback(self, name: str, who: Principal = SYSTEM) -> JobRecord:
-        team = self._authorize(name, who, "rollback")
-
-        def run(ctx: JobContext) -> dict[str, Any]:
-            dep, bad = self.releases.rollback(name, ctx.step, ctx.job_id)
-            # The champion follows a rollback of the release it names.
-            ev = self.evaluations
-            if bad is not None and ev is not None and ev.champion(bad.model) == bad.version \
-                    and dep.release.model == bad.model:
-                self._move_champion(bad.model, dep.release.version, who, team,
-                                    f"rollback of {name} from {bad.release_id}")
-            return dep.model_dump(mode="json")
-
-        return self._rollout_job("rollback", name, who, {}, run, team, authorized=True)
-
-    def shadow_report(self, name: str) -> ShadowReportPublic:
-        dep = self.releases.get(name)
-        shadow = dep.rollout.candidate.release_id if dep.rollout and \
-            dep.rollout.mode.value == "shadow" else None
-        raw = self.runtime.shadow_report(name) or {}
-        if shadow is None or raw.get("shadow_release") != shadow:
-            return ShadowReportPublic(deployment=name, shadow_release_id=shadow)
-        compared = int(raw.get("agreed", 0)) + int(raw.get("disagreed", 0))
-        return ShadowReportPublic(
-            deployment=name, shadow_release_id=shadow, requests=int(raw.get("requests", 0)),
-            agreed=int(raw.get("agreed", 0)), disagreed=int(raw.get("disagreed", 0)),
-            shadow_errors=int(raw.get("shadow_errors", 0)),
-            agreement=(raw.get("agreed", 0) / compared) if compared else None,
-            samples=list(raw.get("samples", [])))
-
-    def submit_materialize(self, body: MaterializeCreate, who: Principal = SYSTEM) -> JobRecord:
-        self.access.require_any(who, "deployer", "materialize features")
-
-        def work(ctx: JobContext) -> dict[str, Any]:
-            def progress(done: int, total: int, part: str) -> None:
-                ctx.step(f"materializing {part}" if part else "materialized",
-                         int(100 * done / max(total, 1)))
-
-            done = self.features.materialize(body.start, body.end, body.views, progress)
-            self.access.audit(who, "materialize", "features", None, "succeeded",
-                              {"views": done, "job": ctx.job_id})
-            return {"materialized": done}
-
-        job = self.jobs.submit("materialize", "features", who.user, None,
-                               body.model_dump(mode="json"), work, lock="features/materialize")
-        self.access.audit(who, "materialize.start", "features", None, "accepted",
-                          {"job": job.id})
-        return job
 
     # -- restart -----------------------------------------------------------------------
     def recover(self) -> list[JobRecord]:

@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     public_url: str = Field("", description="URL clients use for the control plane.")
     max_body_mb: float = Field(64.0, gt=0, description="Largest request body accepted.")
     auth_cache_s: float = Field(2.0, ge=0, description="Reuse of a token's roles (seconds).")
+    token_max_ttl_days: float = Field(
+        90.0, gt=0, description="Longest token lifetime non-admins may ask for (days).")
+    training_set_concurrency: int = Field(
+        2, ge=1, description="Training sets built at once (more: 429, retry).")
+    training_set_max_mb: float = Field(
+        16.0, gt=0, description="Largest training-set request body (entity rows).")
     catalog_cache_versions: int = Field(50_000, ge=0, description="Versions kept in memory.")
 
     database_url: str = Field("", description="Control-plane state DB (default SQLite).")

@@ -22,6 +22,7 @@ that body back into the same class with :func:`error_from_body`.
     │   ├── RolloutInProgress (409, rollout_in_progress)  promote, abort or roll it back first
     │   ├── NoRollout (409, no_rollout)                weights, promote or abort without one
     │   └── NoPreviousRelease (409, no_previous_release)  nothing to roll back to
+    ├── TooManyRequests (429, too_many_requests)  a bounded resource is busy: retry later
     ├── GateFailed (422, gate_failed)              the version failed its promotion gate
     ├── ReleaseFailed (422, release_failed)        the model could not be packaged or loaded
     ├── IncompatibleRelease (422, incompatible_release)  code/data do not match the model
@@ -140,6 +141,13 @@ class NoPreviousRelease(Conflict):
     """Rollback asked of a deployment with no previous release."""
 
     code = "no_previous_release"
+
+
+class TooManyRequests(FerryError):
+    """A bounded resource (e.g. training-set builds) is busy; retry in a moment."""
+
+    code = "too_many_requests"
+    status = 429
 
 
 class GateFailed(FerryError):

@@ -93,7 +93,7 @@ class DeploymentCreate(_Schema):
     """Deploy a model version under a deployment name (defaults to the model name)."""
 
     model: str = Field(pattern=NAME_PATTERN)
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
     name: str | None = Field(default=None, pattern=NAME_PATTERN)
     protocol: Protocol = Protocol.auto
     replicas: int | None = Field(default=None, ge=1, le=64)
@@ -201,7 +201,17 @@ class DeploymentPublic(_Schema):
     team: str | None = Field(default=None, description="the owning team")
     previous_release_id: str | None = None
     rollout: RolloutPublic | None = Field(default=None, description="a rollout under way")
+    anonymous_predict: bool = Field(
+        default=False, description="predictions need no token (a team admin allowed it)")
     updated_at: datetime | None = None
+
+
+class DeploymentAccessUpdate(_Schema):
+    """Who may predict on a deployment besides its team's tokens."""
+
+    anonymous_predict: bool = Field(
+        description="true: requests without a token are answered too (team admins only; "
+                    "audited and shown in status)")
 
 
 class ErrorDetail(_Schema):
@@ -215,9 +225,10 @@ class ErrorBody(_Schema):
 
 
 class Health(_Schema):
+    """Up or down (the probe needs no token, so it says nothing more)."""
+
     status: str
     ray: str
-    serve_applications: list[str] = Field(default_factory=list)
 
 
 class FeatureVersionPublic(_Schema):
@@ -337,6 +348,7 @@ class PrincipalPublic(_Schema):
     is_admin: bool = Field(description="platform admin: may do everything")
     roles: dict[str, Role] = Field(description="team -> role")
     token_id: str
+    scope: str = Field(default="all", description="the token's scope: all or predict")
 
 
 class TeamCreate(_Schema):
@@ -359,18 +371,38 @@ class UserCreate(_Schema):
     is_admin: bool = False
 
 
+class UserUpdate(_Schema):
+    """Platform admins: grant or take platform admin, disable or enable a user."""
+
+    is_admin: bool | None = Field(default=None, description="platform admin")
+    disabled: bool | None = Field(default=None,
+                                  description="a disabled user's tokens are all refused")
+
+
 class UserPublic(_Schema):
     name: str
     is_admin: bool
+    disabled: bool = False
     roles: dict[str, Role] = Field(default_factory=dict)
+
+
+class TokenScope(str, Enum):
+    """``all``: the user's rights. ``predict``: predictions only (and reading a
+    deployment's endpoints), e.g. for a service calling a model."""
+
+    all = "all"
+    predict = "predict"
 
 
 class TokenCreate(_Schema):
     user: str | None = Field(default=None, pattern=TEAM_PATTERN,
                              description="whose token (default: the caller; others: admins)")
     description: str = Field(default="", max_length=200)
-    ttl_days: float | None = Field(default=90, gt=0, le=3650,
-                                   description="lifetime in days; null: no expiry")
+    ttl_days: float | None = Field(
+        default=90, gt=0, le=3650,
+        description="lifetime in days, at most the platform's maximum "
+                    "(FERRY_TOKEN_MAX_TTL_DAYS); null (no expiry): platform admins only")
+    scope: TokenScope = TokenScope.all
 
 
 class TokenPublic(_Schema):
@@ -380,6 +412,7 @@ class TokenPublic(_Schema):
     created_at: datetime
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
+    scope: TokenScope = TokenScope.all
 
 
 class TokenIssued(TokenPublic):

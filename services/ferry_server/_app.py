@@ -13,6 +13,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ferry_contract import ErrorBody, FerryError, InvalidRequest
 from ferry_platform import Platform, Settings, __version__
+from ferry_server._auth import Authenticate
+from ferry_server._errors import error_response
 from ferry_server._limits import BodyLimit
 from ferry_server.routes import (
     audit,
@@ -71,7 +73,10 @@ def create_app(settings: Settings | None = None, *, platform_obj: Platform | Non
                 plat.stop()
 
     app = _api(lifespan)
-    app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 2**20))
+    # Outermost last: authenticate first (401 before anything is read), then the size limit.
+    app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 2**20),
+                       per_path={"/v1/training-sets": int(settings.training_set_max_mb * 2**20)})
+    app.add_middleware(Authenticate, access=plat.access)
     app.state.platform = plat
     hint = plat.prepare()
     if hint:
@@ -79,13 +84,12 @@ def create_app(settings: Settings | None = None, *, platform_obj: Platform | Non
 
     @app.exception_handler(FerryError)
     async def _ferry_error(_: Request, exc: FerryError) -> JSONResponse:
-        return JSONResponse(exc.to_body(), status_code=exc.status)
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         message, problems = _validation_message(exc)
-        err = InvalidRequest(message, details={"problems": problems})
-        return JSONResponse(err.to_body(), status_code=err.status)
+        return error_response(InvalidRequest(message, details={"problems": problems}))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -114,7 +118,9 @@ roll them out (canary, A/B, shadow; promote, rollback), follow long operations a
 manage versioned features, teams, tokens and the audit log.
 
 Authenticate with `Authorization: Bearer <token>` (`ferry login`); only `/v1/health` is
-open. Errors are `{"error": {"code", "message", "details"}}` with a stable `code`.
+open, and any other request without a valid token is answered 401 before it is read. Who
+may do what is one table (docs/security.md). Errors are
+`{"error": {"code", "message", "details"}}` with a stable `code`.
 """
 
 

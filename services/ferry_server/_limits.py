@@ -9,25 +9,28 @@ Scope = dict[str, Any]
 
 
 class BodyLimit:
-    """ASGI middleware: bodies larger than ``max_bytes`` get a 413 error body."""
+    """ASGI middleware: bodies larger than ``max_bytes`` (or, for a path in ``per_path``,
+    its own limit) get a 413 error body."""
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, per_path: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope["path"], self.max_bytes)
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
         if length is not None:
             try:
-                too_big = int(length) > self.max_bytes
+                too_big = int(length) > limit
             except ValueError:
                 too_big = False
             if too_big:
-                await self._refuse(send, int(length))
+                await self._refuse(send, int(length), limit)
                 return
             await self.app(scope, receive, send)
             return
@@ -41,8 +44,8 @@ class BodyLimit:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(send, size)
+            if size > limit:
+                await self._refuse(send, size, limit)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -58,12 +61,13 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Any, size: int) -> None:
+    async def _refuse(self, send: Any, size: int, limit: int) -> None:
         payload = json.dumps({"error": {
             "code": "too_large",
-            "message": f"the request body ({size:,} bytes) exceeds the control plane's limit "
-                       f"of {self.max_bytes:,} bytes (FERRY_MAX_BODY_MB); send less per "
-                       "request, e.g. split a training set's entity rows."}}).encode()
+            "message": f"the request body ({size:,} bytes) exceeds the limit of {limit:,} "
+                       "bytes for this route (FERRY_MAX_BODY_MB, FERRY_TRAINING_SET_MAX_MB); "
+                       "send less per request, e.g. split a training set's entity rows."}}
+                             ).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(payload)).encode())]})

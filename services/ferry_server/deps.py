@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ferry_contract import Unauthenticated
 from ferry_platform import Platform
 from ferry_platform.access import Principal
+from ferry_platform.application import Application
 
-_bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer fy_...`")
 
-
-async def get_platform(request: Request) -> Platform:
+def get_platform(request: Request) -> Platform:
     platform: Platform = request.app.state.platform
     return platform
 
@@ -21,14 +20,25 @@ async def get_platform(request: Request) -> Platform:
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
-async def get_principal(
-    platform: PlatformDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    """The caller, from its bearer token (401 without a valid one). Async: the lookup is
-    one indexed query, cheaper than a hop to the thread pool."""
-    principal = platform.access.authenticate(credentials.credentials if credentials else None)
-    return principal
+def get_app(request: Request) -> Application:
+    """The application layer: every route calls it, never the use cases around it."""
+    app: Application = request.app.state.platform.app
+    return app
+
+
+AppDep = Annotated[Application, Depends(get_app)]
+
+
+def get_principal(request: Request, app: AppDep) -> Principal:
+    """The caller (authenticated by the middleware before the body was read), admitted to
+    this route's operation by the policy (a predict-only token, a platform-admin route).
+    Sync on purpose: a refusal is written to the audit log, off the event loop."""
+    who: Principal | None = request.scope.get("state", {}).get("principal")
+    if who is None:  # pragma: no cover - the middleware answers 401 first
+        raise Unauthenticated("no API token: send 'Authorization: Bearer <token>'")
+    route = request.scope.get("route")
+    app.policy.admit(who, getattr(route, "name", ""))
+    return who
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

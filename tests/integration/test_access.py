@@ -133,11 +133,13 @@ def test_cross_team_deploy_is_403_and_audited_as_denied(env: Env) -> None:
     with pytest.raises(ferry.Forbidden, match="deployer role in team 'alpha'") as e:
         env.deploy("deployer-b", model="alpha-model", name="b-tries-alpha")
     assert e.value.status == 403
-    [event] = env.client(env.admin).audit(actor="deployer-b", action="denied", limit=1)
-    assert event.outcome == "denied" and event.team == "alpha"
+    # the refusal is found under the resource it was about
+    [event] = env.client(env.admin).audit(resource="deployment/b-tries-alpha", limit=1)
+    assert (event.action, event.actor, event.outcome, event.team) == (
+        "create_deployment", "deployer-b", "denied", "alpha")
     # and a team cannot take over another team's deployment name with its own model
     env.deploy("deployer-a", name="shared-name")
-    with pytest.raises(ferry.Forbidden, match="replace deployment 'shared-name'"):
+    with pytest.raises(ferry.Forbidden, match="deployer role in team 'alpha'"):
         env.deploy("deployer-b", model="beta-model", name="shared-name")
 
 

@@ -10,8 +10,8 @@ import pytest
 from _fakes import FakePackager, FakeRegistry, FakeRuntime
 
 from ferry_contract import Conflict, DeploymentCreate, Protocol, VersionNotFound
-from ferry_platform import Platform
-from ferry_platform.access import AccessService
+from ferry_platform import Platform, Settings
+from ferry_platform.access import SYSTEM, AccessService
 from ferry_platform.jobs import JobRunner
 from ferry_platform.releases import Defaults, ReleaseService
 from ferry_platform.store import (
@@ -40,7 +40,10 @@ def platform(runtime: FakeRuntime | None = None, db: Database | None = None) -> 
     releases = ReleaseService(registry, FakePackager(), rt, store, Defaults(replicas=2))
     access = AccessService(SqlIdentityStore(db))
     access.bootstrap()
-    return Platform(settings=None, registry=registry, packager=None, runtime=rt,  # type: ignore[arg-type]
+    import tempfile
+
+    return Platform(settings=Settings(home=tempfile.mkdtemp()), registry=registry,  # type: ignore[arg-type]
+                    packager=None, runtime=rt,  # type: ignore[arg-type]
                     store=store, releases=releases, features=None, db=db,  # type: ignore[arg-type]
                     job_store=jobs, jobs=JobRunner(jobs), identity=SqlIdentityStore(db),
                     access=access)
@@ -52,7 +55,7 @@ def wait_for(p: Platform, job_id: str):  # type: ignore[no-untyped-def]
 
 def test_a_deploy_job_records_its_steps_result_and_releases_its_lock() -> None:
     p = platform()
-    job = p.submit_deploy(DeploymentCreate(model="churn", version=1))
+    job = p.app.deployments.create(DeploymentCreate(model="churn", version=1), SYSTEM)
     assert job.state == "queued" and job.actor == "ferry" and job.target == "churn"
     done = wait_for(p, job.id)
     assert done.state == "succeeded" and done.percent == 100
@@ -61,18 +64,18 @@ def test_a_deploy_job_records_its_steps_result_and_releases_its_lock() -> None:
     assert lines[0] == "resolving churn v1 in the registry" and lines[-1].startswith(
         "churn is serving churn-v1-x")
     assert p.job_store.lock_holder("deployment/churn") is None
-    again = wait_for(p, p.submit_deploy(DeploymentCreate(model="churn", version=2)).id)
+    again = wait_for(p, p.app.deployments.create(DeploymentCreate(model="churn", version=2), SYSTEM).id)
     assert again.state == "succeeded"
 
 
 def test_a_second_change_to_one_deployment_is_refused_while_the_first_runs() -> None:
     gate = threading.Event()
     p = platform(FakeRuntime(gate=gate))
-    first = p.submit_deploy(DeploymentCreate(model="churn", version=1))
+    first = p.app.deployments.create(DeploymentCreate(model="churn", version=1), SYSTEM)
     with pytest.raises(Conflict, match=f"job {first.id}") as e:
-        p.submit_deploy(DeploymentCreate(model="churn", version=2))
+        p.app.deployments.create(DeploymentCreate(model="churn", version=2), SYSTEM)
     assert e.value.status == 409 and e.value.details["job"] == first.id
-    other = p.submit_deploy(DeploymentCreate(model="fraud", version=1))  # another name: fine
+    other = p.app.deployments.create(DeploymentCreate(model="fraud", version=1), SYSTEM)  # another name: fine
     gate.set()
     assert wait_for(p, first.id).state == "succeeded"
     assert wait_for(p, other.id).state == "succeeded"
@@ -82,9 +85,9 @@ def test_a_second_change_to_one_deployment_is_refused_while_the_first_runs() -> 
 def test_an_unknown_version_is_refused_before_a_job_and_a_failing_job_keeps_its_error() -> None:
     p = platform(FakeRuntime(broken={"churn-v2-x"}))
     with pytest.raises(VersionNotFound):
-        p.submit_deploy(DeploymentCreate(model="churn", version=9))
+        p.app.deployments.create(DeploymentCreate(model="churn", version=9), SYSTEM)
     assert p.job_store.find(kind="deploy") == []
-    job = wait_for(p, p.submit_deploy(DeploymentCreate(model="churn", version=2)).id)
+    job = wait_for(p, p.app.deployments.create(DeploymentCreate(model="churn", version=2), SYSTEM).id)
     assert job.state == "failed"
     assert job.error["code"] == "release_failed" and job.error["status"] == 422
     assert "cannot be loaded: boom" in job.error["message"]
@@ -94,7 +97,7 @@ def test_an_unknown_version_is_refused_before_a_job_and_a_failing_job_keeps_its_
 def test_restart_finishes_interrupted_jobs_explicitly_and_reconciles_the_runtime() -> None:
     db = database()
     before = platform(db=db)
-    wait_for(before, before.submit_deploy(DeploymentCreate(model="churn", version=1)).id)
+    wait_for(before, before.app.deployments.create(DeploymentCreate(model="churn", version=1), SYSTEM).id)
     # The process dies: one deploy mid-way (never recorded), one whose record was written
     # just before the stop, and the runtime (Ray) restarted empty but for an orphan app.
     jobs = SqlJobStore(db)

@@ -1,10 +1,12 @@
 """Who may do what: API tokens, users in teams with roles, and the audit log.
 
-Roles are per team and ordered: ``viewer`` < ``deployer`` < ``admin``. Everyone
-authenticated may read; a team's models and deployments are changed only by its deployers;
-its membership by its admins. A platform admin (the user the embedded platform creates on
-first start) may do everything. Tokens are random 256-bit secrets shown once; only their
-SHA-256 is stored. Messages never contain a token.
+Roles are per team and ordered: ``viewer`` < ``deployer`` < ``admin``; a platform admin
+(the user the embedded platform creates on first start) has every role everywhere. What
+each role may do is the application layer's policy table
+(``ferry_platform.application.POLICY``); this module says *who* the caller is. Tokens are
+random 256-bit secrets shown once; only their SHA-256 is stored. A token's ``scope`` is
+``all`` (its user's rights) or ``predict`` (predictions only). Messages never contain a
+token.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from ferry_contract import Forbidden, IdentityNotFound, InvalidRequest, Unauthenticated
+from ferry_contract import IdentityNotFound, Unauthenticated
 
 log = logging.getLogger("ferry.access")
 
 ROLES = ("viewer", "deployer", "admin")
 RANK = {r: i for i, r in enumerate(ROLES)}
+SCOPES = ("all", "predict")
 TOKEN_PREFIX = "fy_"
 BOOTSTRAP_USER = "admin"
 DEFAULT_TEAM = "default"
@@ -33,8 +36,10 @@ DEFAULT_TEAM = "default"
 class IdentityStore(Protocol):
     generation: int  # bumped on every change of roles or tokens made through this process
     def create_user(self, name: str, is_admin: bool = False) -> None: ...
-    def user(self, name: str) -> tuple[str, bool] | None: ...
-    def users(self) -> list[tuple[str, bool]]: ...
+    def user(self, name: str) -> Any: ...
+    def users(self) -> list[Any]: ...
+    def set_user(self, name: str, *, is_admin: bool | None = None,
+                 disabled: bool | None = None) -> Any: ...
     def create_team(self, name: str, description: str = "") -> None: ...
     def teams(self) -> list[tuple[str, str]]: ...
     def team_exists(self, name: str) -> bool: ...
@@ -43,8 +48,9 @@ class IdentityStore(Protocol):
     def roles(self, user: str) -> dict[str, str]: ...
     def members(self, team: str) -> dict[str, str]: ...
     def add_token(self, token_id: str, user: str, digest: str, description: str,
-                  expires_at: datetime | None) -> Any: ...
-    def credentials(self, digest: str) -> tuple[Any, bool, dict[str, str]] | None: ...
+                  expires_at: datetime | None, scope: str = "all") -> Any: ...
+    def credentials(self, digest: str) -> tuple[Any, Any, dict[str, str]] | None: ...
+    def predict_digests(self, team: str | None) -> dict[str, float | None]: ...
     def token(self, token_id: str) -> Any: ...
     def tokens(self, user: str | None = None) -> list[Any]: ...
     def revoke_token(self, token_id: str) -> None: ...
@@ -52,6 +58,10 @@ class IdentityStore(Protocol):
     def claim_model(self, model: str, team: str) -> str: ...
     def audit(self, actor: str, action: str, resource: str, team: str | None, outcome: str,
               details: dict[str, Any] | None = None) -> None: ...
+    def audit_events(self, *, actor: str | None = None, resource: str | None = None,
+                     team: str | None = None, teams: list[str] | None = None,
+                     action: str | None = None, limit: int = 100,
+                     before_id: int | None = None) -> list[Any]: ...
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,7 @@ class Principal:
     is_admin: bool = False
     roles: dict[str, str] = field(default_factory=dict)  # team -> role
     token_id: str = ""
+    scope: str = "all"  # "predict": the token may only predict
 
     def role_in(self, team: str | None) -> str | None:
         if self.is_admin:
@@ -91,6 +102,7 @@ class IssuedToken:
     secret: str  # shown once, never stored
     expires_at: datetime | None
     created_at: datetime
+    scope: str = "all"
 
 
 class AccessService:
@@ -102,29 +114,41 @@ class AccessService:
     def __init__(self, store: IdentityStore, cache_s: float = 2.0) -> None:
         self._store = store
         self._cache_s = cache_s
-        self._cache: dict[str, tuple[float, int, Any, bool, dict[str, str]]] = {}
+        self._cache: dict[str, tuple[float, int, Any, Any, dict[str, str]]] = {}
 
     # -- authentication -----------------------------------------------------------------
+    def cached(self, secret: str) -> Principal | None:
+        """The caller if its token was looked up within ``cache_s`` (no I/O), else None."""
+        hit = self._cache.get(digest(secret))
+        if hit is None or time.monotonic() - hit[0] >= self._cache_s or \
+                hit[1] != self._store.generation:
+            return None
+        return self._principal(hit[2], hit[3], hit[4])
+
     def authenticate(self, secret: str | None) -> Principal:
+        """The caller of ``secret`` (401 :class:`Unauthenticated` naming why not)."""
         if not secret:
             raise Unauthenticated(
                 "no API token: send 'Authorization: Bearer <token>'. Get one with "
                 "`ferry login` (the local platform's admin token is in $FERRY_HOME/admin-token).")
+        found = self.cached(secret)
+        if found is not None:
+            return found
         key = digest(secret)
-        hit = self._cache.get(key)
-        now = time.monotonic()
-        if hit is not None and now - hit[0] < self._cache_s and hit[1] == self._store.generation:
-            record, is_admin, roles = hit[2], hit[3], hit[4]
-        else:
-            found = self._store.credentials(key)
-            if found is None:
-                raise Unauthenticated("the API token is not valid (unknown); log in again "
-                                      "with `ferry login`.")
-            record, is_admin, roles = found
-            if self._cache_s > 0:
-                if len(self._cache) > 10_000:
-                    self._cache.clear()
-                self._cache[key] = (now, self._store.generation, record, is_admin, roles)
+        generation = self._store.generation
+        looked_up = self._store.credentials(key)
+        if looked_up is None:
+            raise Unauthenticated("the API token is not valid (unknown); log in again "
+                                  "with `ferry login`.")
+        record, user, roles = looked_up
+        if self._cache_s > 0:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[key] = (time.monotonic(), generation, record, user, roles)
+        return self._principal(record, user, roles)
+
+    @staticmethod
+    def _principal(record: Any, user: Any, roles: dict[str, str]) -> Principal:
         if record.revoked_at is not None:
             raise Unauthenticated(f"the API token {record.id} was revoked; create a new one "
                                   "with `ferry tokens create` or ask an admin.")
@@ -132,56 +156,28 @@ class AccessService:
             raise Unauthenticated(f"the API token {record.id} expired at "
                                   f"{record.expires_at:%Y-%m-%d %H:%M} UTC; create a "
                                   "new one with `ferry tokens create`.")
-        return Principal(user=record.user, is_admin=is_admin, roles=roles, token_id=record.id)
+        if user.disabled_at is not None:
+            raise Unauthenticated(f"the user {record.user!r} is disabled; ask a platform admin.")
+        return Principal(user=record.user, is_admin=user.is_admin, roles=roles,
+                         token_id=record.id, scope=record.scope)
 
-    # -- authorization ------------------------------------------------------------------
-    def require(self, who: Principal, role: str, team: str | None, doing: str) -> None:
-        """Raise :class:`Forbidden` (and audit the refusal) unless ``who`` has ``role`` in
-        ``team``."""
-        if who.can(role, team):
-            return
-        have = who.role_in(team)
-        where = f"team {team!r}" if team else "any team"
-        fix = (f"ask an admin of {team!r} for the {role} role "
-               f"(`ferry teams add-member {team} {who.user} --role {role}`)") if team else \
-            "ask a platform admin"
-        message = (f"{who.user!r} may not {doing}: that needs the {role} role in {where}, and "
-                   f"{who.user!r} is {'a ' + have + ' there' if have else 'not a member'}; "
-                   f"{fix}.")
-        self._store.audit(who.user, "denied", doing, team, "denied", {"needs": role})
-        raise Forbidden(message, details={"user": who.user, "team": team, "needs": role,
-                                          "has": have})
-
-    def require_any(self, who: Principal, role: str, doing: str) -> None:
-        """``role`` in at least one team (for platform-wide resources such as features)."""
-        if who.is_admin or who.teams_with(role):
-            return
-        self.require(who, role, None, doing)
-
-    def owning_team(self, who: Principal, model: str, team: str | None = None) -> str:
-        """The team that owns ``model``; a new model is claimed for ``team`` or, if not
-        given, the caller's one deployer team."""
-        owner = self._store.model_owner(model)
-        if owner is not None:
-            if team and team != owner:
-                raise InvalidRequest(f"model {model!r} belongs to team {owner!r}, not {team!r}")
-            return owner
-        if team is None:
-            options = who.teams_with("deployer") or ([DEFAULT_TEAM] if who.is_admin else [])
-            if len(options) != 1:
-                raise InvalidRequest(
-                    f"model {model!r} is new: name the team that will own it "
-                    f"(team=...; you deploy for {options or 'no team'}).",
-                    details={"teams": options})
-            team = options[0]
-        if not self._store.team_exists(team):
-            raise IdentityNotFound(f"no team {team!r}; teams: "
-                                   f"{[t for t, _ in self._store.teams()]}")
-        self.require(who, "deployer", team, f"register models for {team!r}")
-        return self._store.claim_model(model, team)
-
+    # -- what the policy needs to know ---------------------------------------------------
     def model_team(self, model: str) -> str | None:
         return self._store.model_owner(model)
+
+    def claim_model(self, model: str, team: str) -> str:
+        """Record ``team`` as the owner of ``model`` unless it has one; the owner."""
+        return self._store.claim_model(model, team)
+
+    def team_exists(self, team: str) -> bool:
+        return self._store.team_exists(team)
+
+    def team_names(self) -> list[str]:
+        return [t for t, _ in self._store.teams()]
+
+    def predict_digests(self, team: str | None) -> dict[str, float | None]:
+        """The tokens that may predict on ``team``'s deployments (digest -> expiry)."""
+        return self._store.predict_digests(team)
 
     def audit(self, who: Principal, action: str, resource: str, team: str | None,
               outcome: str = "ok", details: dict[str, Any] | None = None) -> None:
@@ -189,14 +185,15 @@ class AccessService:
 
     # -- identities ---------------------------------------------------------------------
     def issue_token(self, user: str, description: str = "",
-                    ttl: timedelta | None = None) -> IssuedToken:
+                    ttl: timedelta | None = None, scope: str = "all") -> IssuedToken:
         if self._store.user(user) is None:
             raise IdentityNotFound(f"no user {user!r}")
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         token_id = secrets.token_hex(6)
         expires = datetime.now(UTC).replace(microsecond=0) + ttl if ttl else None
-        record = self._store.add_token(token_id, user, digest(secret), description, expires)
-        return IssuedToken(token_id, user, secret, expires, record.created_at)
+        record = self._store.add_token(token_id, user, digest(secret), description, expires,
+                                       scope)
+        return IssuedToken(token_id, user, secret, expires, record.created_at, scope)
 
     def bootstrap(self, token_file: Path | None = None) -> IssuedToken | None:
         """On a database with no users: an admin user, a ``default`` team and an admin

@@ -35,6 +35,11 @@ class JobStore(Protocol):
     def finish(self, job_id: str, *, result: dict[str, Any] | None = None,
                error: dict[str, Any] | None = None, state: str | None = None) -> Any: ...
 
+    def find(self, *, kind: str | None = None, target: str | None = None,
+             state: str | None = None, team: str | None = None, limit: int = 50) -> list[Any]: ...
+
+    def logs(self, job_id: str, after: int = 0) -> list[tuple[int, Any, str]]: ...
+
 
 class JobContext:
     """What a job's work function reports through."""

@@ -38,7 +38,7 @@ from ferry_contract import (
 from ferry_platform.core import FeatureBinding, ReleaseManifest
 from ferry_platform.packaging import Packager
 from ferry_platform.registry import ModelRegistry
-from ferry_platform.serving import Route, ServingRuntime
+from ferry_platform.serving import Route, RouterAccess, ServingRuntime
 from ferry_platform.store import DeploymentRecord, StateStore
 
 log = logging.getLogger("ferry.releases")
@@ -104,8 +104,12 @@ class ReleaseService:
         store: StateStore,
         defaults: Defaults | None = None,
         features: FeaturePort | None = None,
+        access: Callable[[DeploymentRecord], RouterAccess] | None = None,
     ) -> None:
         self._features = features
+        # Who may predict on a deployment (its team's tokens); wired by the platform.
+        self.access: Callable[[DeploymentRecord], RouterAccess] = access or (
+            lambda _record: RouterAccess())
         self._registry = registry
         self._packager = packager
         self._runtime = runtime
@@ -150,7 +154,8 @@ class ReleaseService:
             record = DeploymentRecord(
                 name=name, release_id=manifest.release_id, protocol=protocol,
                 replicas=replicas, previous_release_id=prev_id,
-                team=team or (previous.team if previous else None), job_id=job_id)
+                team=team or (previous.team if previous else None), job_id=job_id,
+                anonymous_predict=previous.anonymous_predict if previous else False)
             say(f"starting {manifest.release_id} on {replicas} replica(s) beside what serves",
                 65)
             self._apply(record)
@@ -198,7 +203,7 @@ class ReleaseService:
         before = self._store.get_deployment(record.name)
         routes, sticky = self._routes(record)
         try:
-            self._runtime.apply(record.name, routes, sticky)
+            self._runtime.apply(record.name, routes, sticky, lambda: self.access(record))
         except FerryError as e:
             if before is None or (self.desired_routes(before) == self.desired_routes(record)
                                   and before.rollout == record.rollout):
@@ -206,7 +211,7 @@ class ReleaseService:
             log.warning("%s: restoring the recorded routes after: %s", record.name, e)
             try:
                 old, old_sticky = self._routes(before)
-                self._runtime.apply(before.name, old, old_sticky)
+                self._runtime.apply(before.name, old, old_sticky, lambda: self.access(before))
             except FerryError as again:
                 raise ReleaseFailed(f"{e.message} Restoring the previous routes also failed: "
                                     f"{again.message}") from again
@@ -295,10 +300,9 @@ class ReleaseService:
                 raise self.no_rollout(record, "promote")
             old = self._store.get_release(record.release_id)
             assert old is not None
-            record = DeploymentRecord(
-                name=name, release_id=record.rollout["candidate"], protocol=record.protocol,
-                replicas=record.replicas, previous_release_id=record.release_id,
-                team=record.team, job_id=job_id, rollout=None)
+            record = replace(record, release_id=record.rollout["candidate"],
+                             previous_release_id=record.release_id, job_id=job_id,
+                             rollout=None)
             say(f"routing all of {name}'s traffic to {record.release_id}", 50)
             self._apply(record)
             self._store.put_deployment(record)
@@ -341,10 +345,8 @@ class ReleaseService:
                     f"{record.release_id}. Deploy the version you want instead.",
                     details={"deployment": name, "release_id": record.release_id})
             bad = self._store.get_release(record.release_id)
-            record = DeploymentRecord(
-                name=name, release_id=record.previous_release_id, protocol=record.protocol,
-                replicas=record.replicas, previous_release_id=None, team=record.team,
-                job_id=job_id, rollout=None)
+            record = replace(record, release_id=record.previous_release_id,
+                             previous_release_id=None, job_id=job_id, rollout=None)
             say(f"routing all of {name}'s traffic back to {record.release_id}", 50)
             self._apply(record)
             self._store.put_deployment(record)
@@ -422,6 +424,22 @@ class ReleaseService:
                 out.append(self._public(record, manifest))
         return out
 
+    def set_anonymous(self, name: str, allowed: bool) -> DeploymentRecord:
+        """Record whether ``name`` answers requests without a token, and tell its router."""
+        with self._exclusive(name, "access change"):
+            record = replace(self._current(name), anonymous_predict=allowed)
+            self._store.put_deployment(record)
+            self._runtime.set_access(name, lambda: self.access(record))
+            return record
+
+    def sync_access(self, name: str) -> bool:
+        """Push ``name``'s current access (e.g. after a token was revoked) to its router."""
+        record = self._store.get_deployment(name)
+        if record is None:
+            return False
+        return self._runtime.set_access(name, lambda: self.access(
+            self._store.get_deployment(name) or record))
+
     def release(self, release_id: str) -> ReleaseManifest | None:
         return self._store.get_release(release_id)
 
@@ -471,5 +489,6 @@ class ReleaseService:
             rollout=rollout,
             team=record.team,
             previous_release_id=record.previous_release_id,
+            anonymous_predict=record.anonymous_predict,
             updated_at=record.updated_at,
         )

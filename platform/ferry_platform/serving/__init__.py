@@ -1,7 +1,13 @@
 """Serving capability: run releases on Ray Serve, REST and gRPC over one data plane."""
 
 from ferry_platform.serving._dataplane import MAX_ROWS, DataPlane
-from ferry_platform.serving._interface import AppState, Route, ServingRuntime
+from ferry_platform.serving._interface import (
+    AccessSource,
+    AppState,
+    Route,
+    RouterAccess,
+    ServingRuntime,
+)
 from ferry_platform.serving._ray import (
     RayServeRuntime,
     ferry_replica_actor_names,
@@ -11,10 +17,12 @@ from ferry_platform.serving._ray import (
 
 __all__ = [
     "MAX_ROWS",
+    "AccessSource",
     "AppState",
     "DataPlane",
     "RayServeRuntime",
     "Route",
+    "RouterAccess",
     "ServingRuntime",
     "ferry_replica_actor_names",
     "replica_nodes",

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from typing import Protocol as TypingProtocol
 
 from ferry_contract import Endpoints, Protocol
@@ -28,6 +30,24 @@ class Route:
     shadow: bool = False
 
 
+@dataclass(frozen=True)
+class RouterAccess:
+    """Who a deployment's router lets predict: the SHA-256 digests of the tokens allowed
+    (with their expiry, epoch seconds; None: never), or anyone (``anonymous``). The router
+    checks each request against it in memory: no database and no extra hop per request."""
+
+    tokens: dict[str, float | None] = field(default_factory=dict)
+    anonymous: bool = False
+
+    def config(self) -> dict[str, Any]:
+        return {"anonymous": self.anonymous, "tokens": dict(self.tokens)}
+
+
+AccessSource = Callable[[], RouterAccess]
+"""Computes a router's access; the runtime calls it under its config lock, right before it
+writes, so a revocation that committed before is never overwritten by an older list."""
+
+
 class ServingRuntime(TypingProtocol):
     """Runs releases as named, replicated services reachable over REST and gRPC."""
 
@@ -40,10 +60,18 @@ class ServingRuntime(TypingProtocol):
         """Load the release in isolation; raise ReleaseFailed with the reason if it cannot."""
         ...
 
-    def apply(self, name: str, routes: list[Route], sticky_key: str | None = None) -> None:
+    def apply(self, name: str, routes: list[Route], sticky_key: str | None = None,
+              access: AccessSource | None = None) -> None:
         """Make ``name`` serve exactly ``routes``: releases not running yet are started and
         waited for until healthy before they get traffic (ReleaseFailed, nothing changed, if
-        they never are); then the weights change; releases no longer routed stop last."""
+        they never are); then the weights change; releases no longer routed stop last.
+        ``access`` is who may predict (None: keep what the router has; a new router lets
+        nobody through)."""
+        ...
+
+    def set_access(self, name: str, access: AccessSource) -> bool:
+        """Change who may predict on ``name`` (running routers are reconfigured in place);
+        False if ``name`` does not run."""
         ...
 
     def delete(self, name: str) -> None: ...

@@ -33,7 +33,7 @@ from ferry_contract.proto import SERVICER_FUNCTION
 from ferry_platform._settings import ServeMode, Settings
 from ferry_platform.core import FeatureBinding, ReleaseManifest
 from ferry_platform.serving._apps import RELEASE_DEPLOYMENT, ROUTER_DEPLOYMENT
-from ferry_platform.serving._interface import AppState, Route
+from ferry_platform.serving._interface import AccessSource, AppState, Route
 from ferry_platform.serving._router import NAMESPACE, SHADOW_LOG, ShadowLog
 
 log = logging.getLogger("ferry.serving")
@@ -250,13 +250,15 @@ class RayServeRuntime:
                 out[app] = cfg
         return out
 
-    def _change(self, edit: Callable[[dict[str, dict[str, Any]]], None]) -> None:
-        """Read the whole set, edit it, apply it: one change at a time in this process."""
+    def _change(self, edit: Callable[[dict[str, dict[str, Any]]], bool | None]) -> None:
+        """Read the whole set, edit it, apply it (unless ``edit`` returns False: nothing to
+        change): one change at a time in this process."""
         from ray.serve.schema import ServeApplicationSchema, ServeDeploySchema
 
         with self._config_lock:
             configs = self._configs()
-            edit(configs)
+            if edit(configs) is False:
+                return
             apps = [ServeApplicationSchema(**cfg) for cfg in configs.values()]
             self._client().deploy_apps(ServeDeploySchema(applications=apps))
 
@@ -305,7 +307,8 @@ class RayServeRuntime:
         return {}
 
     # -- releases -----------------------------------------------------------------------
-    def apply(self, name: str, routes: list[Route], sticky_key: str | None = None) -> None:
+    def apply(self, name: str, routes: list[Route], sticky_key: str | None = None,
+              access: AccessSource | None = None) -> None:
         if not routes:
             raise ValueError("apply needs at least one route; use delete() to remove")
         wanted = {release_app_name(name, r.manifest.release_id): r for r in routes}
@@ -354,6 +357,9 @@ class RayServeRuntime:
                     c[app] = self._release_config(name, r)
             local_app = release_app_name(name, primary.manifest.release_id)
             user_config["local"]["spec"] = c[local_app]["args"]["spec"]
+            # Who may predict: computed now, under the config lock (see AccessSource).
+            user_config["access"] = access().config() if access is not None else \
+                self._user_config(c.get(name)).get("access")
             c[name] = self._router_config(name, user_config)
 
         self._change(route)
@@ -364,6 +370,28 @@ class RayServeRuntime:
         if stale:
             time.sleep(1.0)  # requests the routers sent before the switch finish first
             self._change(_without(stale))
+
+    def set_access(self, name: str, access: AccessSource) -> bool:
+        import ray
+
+        if not ray.is_initialized():
+            return False
+        found = False
+
+        def edit(c: dict[str, dict[str, Any]]) -> bool:
+            nonlocal found
+            for dep in (c.get(name) or {}).get("deployments", []):
+                if dep.get("name") == ROUTER_DEPLOYMENT:
+                    found = True
+                    wanted = access().config()
+                    if (dep.get("user_config") or {}).get("access") == wanted:
+                        return False
+                    dep["user_config"] = {**(dep.get("user_config") or {}), "access": wanted}
+                    return True
+            return False
+
+        self._change(edit)
+        return found
 
     def _wait_app(self, app: str, release_id: str) -> None:
         deadline = time.monotonic() + self._settings.deploy_timeout_s

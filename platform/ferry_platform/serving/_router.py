@@ -36,6 +36,7 @@ import threading
 from typing import Any
 
 from ferry_contract import RELEASE_HEADER
+from ferry_platform.serving._auth import TokenCheck
 
 log = logging.getLogger("ferry.router")
 
@@ -116,6 +117,7 @@ class FerryRouter:
         self._pending: set[asyncio.Task[Any]] = set()
         self._local: tuple[str, Any] | None = None  # (release id, FerryReplica) in-process
         self._loading: str | None = None
+        self._auth = TokenCheck()
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         routes, total = [], 0.0
@@ -127,6 +129,7 @@ class FerryRouter:
             scale = 100.0 / total
             routes = [(upper * scale, rid, app) for upper, rid, app in routes]
         shadow = config.get("shadow")
+        self._auth.configure(config.get("access"))
         self._routes = routes
         self._sticky = config.get("sticky_key")
         self._shadow = (shadow["release_id"], shadow["app"]) if shadow else None
@@ -198,8 +201,15 @@ class FerryRouter:
     async def __call__(self, request: Any) -> Any:
         from starlette.responses import Response
 
-        body = await request.body() if request.method == "POST" else b""
         path = request.url.path
+        if not path.rstrip("/").endswith("healthz"):
+            refused = self._auth.refusal(request.headers.get("authorization"), self.name)
+            if refused is not None:
+                payload = json.dumps({"error": {"code": "unauthenticated",
+                                                "message": refused}}).encode()
+                return Response(payload, status_code=401, media_type="application/json",
+                                headers={"www-authenticate": "Bearer"})
+        body = await request.body() if request.method == "POST" else b""
         if not self._routes:
             payload = json.dumps({"error": {
                 "code": "no_release", "message": f"deployment {self.name!r} has no release "
@@ -260,6 +270,12 @@ class FerryRouter:
 
         from ferry_contract.proto import predict_pb2
 
+        refused = self._auth.refusal(
+            dict(grpc_context.invocation_metadata() or ()).get("authorization"), self.name)
+        if refused is not None:
+            grpc_context.set_code(grpc.StatusCode.UNAUTHENTICATED)
+            grpc_context.set_details(refused)
+            return predict_pb2.PredictResponse()
         if not self._routes:
             grpc_context.set_code(grpc.StatusCode.UNAVAILABLE)
             grpc_context.set_details(f"deployment {self.name!r} has no release taking traffic")

@@ -31,6 +31,14 @@ class TokenRecord:
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    scope: str = "all"
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    name: str
+    is_admin: bool
+    disabled_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,11 @@ class AuditRecord:
 
 def _token(row: Token) -> TokenRecord:
     return TokenRecord(row.id, row.user, row.description, row.created_at, row.expires_at,
-                       row.revoked_at)
+                       row.revoked_at, row.scope)
+
+
+def _user(row: User) -> UserRecord:
+    return UserRecord(row.name, row.is_admin, row.disabled_at)
 
 
 class SqlIdentityStore:
@@ -63,14 +75,30 @@ class SqlIdentityStore:
         except IntegrityError:
             raise Conflict(f"user {name!r} already exists") from None
 
-    def user(self, name: str) -> tuple[str, bool] | None:
+    def user(self, name: str) -> UserRecord | None:
         with self.db.session() as s:
             row = s.get(User, name)
-            return (row.name, row.is_admin) if row else None
+            return _user(row) if row else None
 
-    def users(self) -> list[tuple[str, bool]]:
+    def users(self) -> list[UserRecord]:
         with self.db.session() as s:
-            return [(r.name, r.is_admin) for r in s.scalars(select(User).order_by(User.name))]
+            return [_user(r) for r in s.scalars(select(User).order_by(User.name))]
+
+    def set_user(self, name: str, *, is_admin: bool | None = None,
+                 disabled: bool | None = None) -> UserRecord:
+        """Grant or take platform admin; disable (every token refused) or enable."""
+        self.generation += 1
+        with self.db.session() as s, s.begin():
+            row = s.get(User, name)
+            if row is None:
+                raise IdentityNotFound(f"no user {name!r}")
+            if is_admin is not None:
+                row.is_admin = is_admin
+            if disabled is not None:
+                row.disabled_at = (row.disabled_at or now()) if disabled else None
+            record = _user(row)
+        self.generation += 1
+        return record
 
     def create_team(self, name: str, description: str = "") -> None:
         try:
@@ -122,19 +150,20 @@ class SqlIdentityStore:
 
     # -- tokens -------------------------------------------------------------------------
     def add_token(self, token_id: str, user: str, digest: str, description: str,
-                  expires_at: datetime | None) -> TokenRecord:
+                  expires_at: datetime | None, scope: str = "all") -> TokenRecord:
         with self.db.session() as s, s.begin():
             row = Token(id=token_id, user=user, digest=digest, description=description,
-                        created_at=now(), expires_at=expires_at)
+                        created_at=now(), expires_at=expires_at, scope=scope)
             s.add(row)
         return _token(row)
 
-    def credentials(self, digest: str) -> tuple[TokenRecord, bool, dict[str, str]] | None:
-        """A token by digest with its user's admin flag and roles: one query (Core, not
-        the ORM), the path every authenticated request takes."""
+    def credentials(self, digest: str) -> tuple[TokenRecord, UserRecord, dict[str, str]] | None:
+        """A token by digest with its user and roles: one query (Core, not the ORM), the
+        path every authenticated request takes."""
         t, u, m = Token.__table__, User.__table__, Membership.__table__
         q = (select(t.c.id, t.c.user, t.c.description, t.c.created_at, t.c.expires_at,
-                    t.c.revoked_at, u.c.is_admin, m.c.team, m.c.role)
+                    t.c.revoked_at, t.c.scope, u.c.is_admin, u.c.disabled_at, m.c.team,
+                    m.c.role)
              .select_from(t.join(u, u.c.name == t.c.user)
                           .outerjoin(m, m.c.user == t.c.user))
              .where(t.c.digest == digest))
@@ -144,8 +173,25 @@ class SqlIdentityStore:
             return None
         first = rows[0]
         record = TokenRecord(first.id, first.user, first.description, first.created_at,
-                             first.expires_at, first.revoked_at)
-        return record, bool(first.is_admin), {r.team: r.role for r in rows if r.team}
+                             first.expires_at, first.revoked_at, first.scope)
+        user = UserRecord(first.user, bool(first.is_admin), first.disabled_at)
+        return record, user, {r.team: r.role for r in rows if r.team}
+
+    def predict_digests(self, team: str | None) -> dict[str, float | None]:
+        """Digest -> expiry (epoch seconds, None: never) of every live token that may
+        predict on ``team``'s deployments: its members' (any role, any scope) and
+        platform admins', of users not disabled, neither revoked nor expired."""
+        t, u, m = Token.__table__, User.__table__, Membership.__table__
+        allowed: Any = u.c.is_admin.is_(True)
+        if team:
+            allowed = allowed | t.c.user.in_(select(m.c.user).where(m.c.team == team))
+        q = (select(t.c.digest, t.c.expires_at)
+             .select_from(t.join(u, u.c.name == t.c.user))
+             .where(allowed, t.c.revoked_at.is_(None), u.c.disabled_at.is_(None),
+                    (t.c.expires_at.is_(None)) | (t.c.expires_at > now())))
+        with self.db.engine.connect() as conn:
+            return {row.digest: (row.expires_at.timestamp() if row.expires_at else None)
+                    for row in conn.execute(q)}
 
     def token(self, token_id: str) -> TokenRecord | None:
         with self.db.session() as s:

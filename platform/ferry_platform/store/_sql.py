@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from typing import Protocol as TypingProtocol
@@ -31,12 +31,16 @@ class DeploymentRecord:
     revision: int = 0
     job_id: str | None = None  # the job that wrote this record
     rollout: dict[str, Any] | None = None  # candidate, weight, mode, sticky_key, started_at
+    anonymous_predict: bool = False  # predictions without a token (set by a team admin)
 
 
 class StateStore(TypingProtocol):
     def save_release(self, manifest: ReleaseManifest) -> None: ...
 
     def get_release(self, release_id: str) -> ReleaseManifest | None: ...
+
+    def list_releases(self, model: str | None = None,
+                      limit: int = 100) -> list[ReleaseManifest]: ...
 
     def put_deployment(self, record: DeploymentRecord) -> DeploymentRecord: ...
 
@@ -94,16 +98,15 @@ class SqlStateStore:
             row.revision = (row.revision or 0) + 1
             row.job_id = record.job_id
             row.rollout = record.rollout
+            row.anonymous_predict = record.anonymous_predict
             revision = row.revision
-        return DeploymentRecord(record.name, record.release_id, record.protocol, record.replicas,
-                                record.previous_release_id, now, record.team, revision,
-                                record.job_id, record.rollout)
+        return replace(record, updated_at=now, revision=revision)
 
     @staticmethod
     def _record(row: _Deployment) -> DeploymentRecord:
         return DeploymentRecord(row.name, row.release_id, Protocol(row.protocol), row.replicas,
                                 row.previous_release_id, row.updated_at, row.team, row.revision,
-                                row.job_id, row.rollout)
+                                row.job_id, row.rollout, bool(row.anonymous_predict))
 
     def get_deployment(self, name: str) -> DeploymentRecord | None:
         with self._session() as s:

@@ -74,6 +74,9 @@ class Deployment(Base):
     job_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # last writer
     # A rollout under way: {"candidate", "weight", "mode", "sticky_key", "started_at"}.
     rollout: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Predictions without a token (set by a team admin; shown in status and audited).
+    anonymous_predict: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                    server_default="0")
 
 
 class Job(Base):
@@ -125,6 +128,7 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Membership(Base):
@@ -148,6 +152,8 @@ class Token(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # "all": the user's rights; "predict": predictions (and reading endpoints) only.
+    scope: Mapped[str] = mapped_column(String(20), default="all", server_default="all")
 
 
 class ModelOwner(Base):

@@ -11,15 +11,14 @@ router = APIRouter(prefix="/v1", tags=["platform"])
 
 @router.get("/health", response_model=Health)
 def get_health(platform: PlatformDep) -> Health:
-    """Liveness of the control plane and its runtime."""
-    ray = platform.runtime.health()
-    apps = platform.runtime.names() if ray == "connected" else []
-    return Health(status="ok", ray=ray, serve_applications=apps)
+    """Up or down, for probes; open (no token), so it says nothing else."""
+    return Health(status="ok", ray=platform.runtime.health())
 
 
 @router.get("/platform", response_model=PlatformInfo)
 def get_platform_info(platform: PlatformDep, _who: PrincipalDep) -> PlatformInfo:
-    """What clients need: the MLflow tracking URI to log to, serving endpoints, defaults."""
+    """What clients need: serving endpoints and defaults (never a credential, nor any
+    route to the platform's databases)."""
     s = platform.settings
     return PlatformInfo(
         ferry_version=__version__,

@@ -1,0 +1,76 @@
+"""The application layer assembled from the platform's use cases and capabilities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ferry_contract import JobNotFound
+from ferry_platform.access import AccessService, IdentityStore, Principal
+from ferry_platform.application._audited import Audit, AuditedJobs
+from ferry_platform.application._deployments import Deployments
+from ferry_platform.application._evaluations import Evaluations
+from ferry_platform.application._features import FeaturePort, Features
+from ferry_platform.application._identity import Identity
+from ferry_platform.application._models import Models
+from ferry_platform.application._policy import Policy
+from ferry_platform.catalog import CatalogRegistry
+from ferry_platform.evaluation import EvaluationService
+from ferry_platform.jobs import JobRunner, JobStore
+from ferry_platform.releases import ReleaseService
+from ferry_platform.serving import ServingRuntime
+from ferry_platform.store import AuditRecord, JobRecord, StateStore
+
+
+@dataclass
+class Application:
+    policy: Policy
+    audit: Audit
+    jobs: AuditedJobs
+    models: Models
+    evaluations: Evaluations
+    deployments: Deployments
+    features: Features
+    identity: Identity
+    _identity_store: IdentityStore
+
+    @classmethod
+    def build(cls, *, access: AccessService, identity_store: IdentityStore,
+              runner: JobRunner, job_store: JobStore, registry: CatalogRegistry,
+              releases: ReleaseService, store: StateStore, runtime: ServingRuntime,
+              features: FeaturePort, evaluation: EvaluationService | None,
+              max_token_ttl_days: float, training_set_concurrency: int) -> Application:
+        policy = Policy(access)
+        audit = Audit(access)
+        jobs = AuditedJobs(runner, job_store, audit)
+        evaluations = Evaluations(policy=policy, access=access, audit=audit, jobs=jobs,
+                                  registry=registry, service=evaluation)
+        models = Models(policy=policy, access=access, audit=audit, registry=registry,
+                        evaluations=evaluations)
+        deployments = Deployments(policy=policy, access=access, audit=audit, jobs=jobs,
+                                  releases=releases, store=store, registry=registry,
+                                  runtime=runtime, evaluations=evaluations, models=models)
+        return cls(policy, audit, jobs, models, evaluations, deployments,
+                   Features(policy=policy, audit=audit, jobs=jobs, features=features,
+                            training_set_concurrency=training_set_concurrency),
+                   Identity(policy=policy, access=access, audit=audit, store=identity_store,
+                            max_token_ttl_days=max_token_ttl_days,
+                            on_access_change=deployments.sync_access),
+                   identity_store)
+
+    # -- reads that need the caller ------------------------------------------------------
+    def audit_events(self, who: Principal, *, actor: str | None = None,
+                     resource: str | None = None, team: str | None = None,
+                     action: str | None = None, limit: int = 100,
+                     before: int | None = None) -> list[AuditRecord]:
+        """Newest first. Platform admins see every event; others the events of their teams."""
+        teams = None if who.is_admin else sorted(who.roles)
+        return self._identity_store.audit_events(actor=actor, resource=resource, team=team,
+                                                 teams=teams, action=action, limit=limit,
+                                                 before_id=before)
+
+    def job(self, job_id: str) -> JobRecord:
+        record: JobRecord | None = self.jobs.store.get(job_id)
+        if record is None:
+            raise JobNotFound(f"no job {job_id!r}; list recent jobs with `ferry jobs` "
+                              "(GET /v1/jobs).")
+        return record

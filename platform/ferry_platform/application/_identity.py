@@ -1,0 +1,156 @@
+"""Teams, members, users and API tokens as the API changes them.
+
+Every change that can change who may predict (a token issued or revoked, a member added,
+removed or re-roled, a user disabled or made admin) calls ``on_access_change`` with the
+teams concerned (None: every team), so the data plane's routers learn it at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from ferry_contract import Conflict, IdentityNotFound, InvalidRequest, TokenScope
+from ferry_platform.access import AccessService, IdentityStore, IssuedToken, Principal
+from ferry_platform.application._audited import Audit
+from ferry_platform.application._policy import Policy, resource
+
+AccessChanged = Callable[[list[str] | None], object]
+"""``on_access_change(teams)``: the teams whose predict tokens changed (None: all)."""
+
+
+class Identity:
+    def __init__(self, *, policy: Policy, access: AccessService, audit: Audit,
+                 store: IdentityStore, max_token_ttl_days: float,
+                 on_access_change: AccessChanged | None = None) -> None:
+        self._policy = policy
+        self._access = access
+        self._audit = audit
+        self._store = store
+        self._max_ttl = max_token_ttl_days
+        self.on_access_change: AccessChanged = on_access_change or (lambda _teams: None)
+
+    # -- reads --------------------------------------------------------------------------
+    def team_names(self) -> list[str]:
+        return self._access.team_names()
+
+    def team(self, name: str) -> tuple[str, dict[str, str]]:
+        """(description, members: user -> role)."""
+        found = dict(self._store.teams())
+        if name not in found:
+            raise IdentityNotFound(f"no team {name!r}; teams: {sorted(found)}")
+        return found[name], self._store.members(name)
+
+    def user_names(self) -> list[str]:
+        return [u.name for u in self._store.users()]
+
+    def user(self, name: str) -> tuple[Any, dict[str, str]]:
+        """(the user's record, its roles: team -> role)."""
+        record = self._store.user(name)
+        if record is None:
+            raise IdentityNotFound(f"no user {name!r}; list them with `ferry users list`")
+        return record, self._store.roles(name)
+
+    # -- teams --------------------------------------------------------------------------
+    def create_team(self, name: str, description: str, who: Principal) -> None:
+        self._policy.admit(who, "create_team")
+        self._store.create_team(name, description)
+        self._audit(who, "create_team", resource("team", name), [name])
+
+    def _team(self, team: str, action: str, who: Principal) -> None:
+        if not self._store.team_exists(team):
+            raise IdentityNotFound(f"no team {team!r}; teams: {self._access.team_names()}")
+        self._policy.require(who, action, resource=resource("team", team), team=team)
+
+    def set_member(self, team: str, user: str, role: str, who: Principal) -> None:
+        """Add ``user`` to ``team`` with ``role``, or change the role (team admins)."""
+        self._team(team, "set_member", who)
+        before = self._store.members(team).get(user)
+        self._store.set_role(user, team, role)
+        self._audit(who, "set_member", resource("team", team), [team],
+                    details={"user": user, "from_role": before, "role": role})
+        self.on_access_change([team])
+
+    def remove_member(self, team: str, user: str, who: Principal) -> None:
+        self._team(team, "remove_member", who)
+        self._store.remove_member(user, team)
+        self._audit(who, "remove_member", resource("team", team), [team],
+                    details={"user": user})
+        self.on_access_change([team])
+
+    # -- users --------------------------------------------------------------------------
+    def create_user(self, name: str, is_admin: bool, who: Principal) -> None:
+        self._policy.admit(who, "create_user")
+        self._store.create_user(name, is_admin)
+        self._audit(who, "create_user", resource("user", name), [None],
+                    details={"is_admin": is_admin})
+
+    def update_user(self, name: str, who: Principal, *, is_admin: bool | None = None,
+                    disabled: bool | None = None) -> None:
+        """Grant or take platform admin, disable or enable; never the last active admin."""
+        self._policy.admit(who, "update_user")
+        user = self._store.user(name)
+        if user is None:
+            raise IdentityNotFound(f"no user {name!r}; list them with `ferry users list`")
+        losing = user.is_admin and user.disabled_at is None and (
+            is_admin is False or disabled is True)
+        if losing and not [u for u in self._store.users()
+                           if u.is_admin and u.disabled_at is None and u.name != name]:
+            raise Conflict(f"{name!r} is the last active platform admin; make another user "
+                           "admin first", details={"user": name})
+        self._store.set_user(name, is_admin=is_admin, disabled=disabled)
+        self._audit(who, "update_user", resource("user", name), [None],
+                    details={"is_admin": is_admin, "disabled": disabled})
+        self.on_access_change(None if (user.is_admin or is_admin) else self._teams_of(name))
+
+    # -- tokens -------------------------------------------------------------------------
+    def create_token(self, who: Principal, *, user: str | None, description: str,
+                     ttl_days: float | None, scope: TokenScope) -> IssuedToken:
+        """A new token for the caller (platform admins: for anyone). Lifetimes are capped
+        at the platform's maximum; tokens that never expire are for platform admins."""
+        owner = user or who.user
+        self._policy.require(who, "create_token", resource=resource("user", owner),
+                             owner=owner)
+        if who.scope == "predict" and scope is not TokenScope.predict:
+            raise InvalidRequest("a predict-only token can only create predict-only tokens")
+        if not who.is_admin:
+            if ttl_days is None:
+                raise InvalidRequest(
+                    "tokens without expiry are for platform admins; give ttl_days (at most "
+                    f"{self._max_ttl:g})", details={"ttl_days": None, "max": self._max_ttl})
+            if ttl_days > self._max_ttl:
+                raise InvalidRequest(
+                    f"ttl_days {ttl_days:g} is over the platform's maximum of "
+                    f"{self._max_ttl:g} days (FERRY_TOKEN_MAX_TTL_DAYS); ask for less",
+                    details={"ttl_days": ttl_days, "max": self._max_ttl})
+        ttl = timedelta(days=ttl_days) if ttl_days else None
+        issued = self._access.issue_token(owner, description, ttl, scope.value)
+        self._audit(who, "create_token", resource("token", issued.id), [None],
+                    details={"user": owner, "scope": scope.value,
+                             "expires_at": str(issued.expires_at)})
+        self.on_access_change(self._teams_of(owner))
+        return issued
+
+    def tokens(self, who: Principal) -> list[object]:
+        """The caller's tokens (platform admins: everyone's). Never the secrets."""
+        return list(self._store.tokens(None if who.is_admin else who.user))
+
+    def revoke_token(self, token_id: str, who: Principal) -> None:
+        record = self._store.token(token_id)
+        if record is None or (record.user != who.user and not who.is_admin):
+            # The same answer for someone else's token as for none: ids are not disclosed.
+            raise IdentityNotFound(f"no token {token_id!r} of yours; list them with "
+                                   "`ferry tokens list`")
+        self._store.revoke_token(token_id)
+        self._audit(who, "revoke_token", resource("token", token_id), [None],
+                    details={"user": record.user})
+        self.on_access_change(self._teams_of(record.user))
+
+    def _teams_of(self, user: str) -> list[str] | None:
+        """The teams whose predict tokens a change of ``user``'s tokens touches (None:
+        every team, for a platform admin)."""
+        found = self._store.user(user)
+        if found is None or found.is_admin:
+            return None
+        return sorted(self._store.roles(user))

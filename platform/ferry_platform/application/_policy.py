@@ -1,0 +1,232 @@
+"""Who may do what, and what is recorded: the one table every surface is checked against.
+
+Each action is the operation id of its control-plane route (the SDK, the CLI and the
+portal all reach the platform through those routes), plus ``predict``, which the data
+plane checks in each deployment's router. A rule names the role needed and *where* it is
+needed:
+
+- ``open``: no token (only the health probe);
+- ``authenticated``: any valid token;
+- ``self``: the caller's own tokens (platform admins: anyone's);
+- ``model team`` / ``deployment team``: that role in the team owning the model, or the
+  deployment, the request is about;
+- ``deployment and model team``: both, when a change of a deployment also moves a model
+  of another team (rollout of another team's version, promote);
+- ``team``: that role in the team named in the path;
+- ``any team``: that role in at least one team (platform-wide resources: features);
+- ``platform``: platform admins only.
+
+Platform admins pass every rule. A token with the ``predict`` scope passes only the rules
+marked ``predict_token`` (reading a deployment's endpoints, ``whoami``, and predicting).
+docs/security.md renders this table; a test keeps the two in step and another checks
+that every route has exactly one rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from ferry_contract import Forbidden
+from ferry_platform.access import AccessService, Principal
+
+
+class Scope(str, Enum):
+    open = "open"
+    authenticated = "authenticated"
+    self = "self"
+    model_team = "model team"
+    deployment_team = "deployment team"
+    deployment_and_model_team = "deployment and model team"
+    team = "team"
+    any_team = "any team"
+    platform = "platform"
+
+
+@dataclass(frozen=True)
+class Rule:
+    scope: Scope
+    role: str | None = None  # viewer / deployer / admin; None: no role needed
+    predict_token: bool = False  # a predict-only token may do it
+    note: str = ""
+
+    def describe(self) -> str:
+        if self.scope is Scope.open:
+            return "anyone, no token"
+        if self.scope is Scope.authenticated:
+            return "any valid token"
+        if self.scope is Scope.self:
+            return "the caller, for itself (platform admins: for anyone)"
+        if self.scope is Scope.platform:
+            return "platform admins"
+        return f"{self.role} in the {self.scope.value}"
+
+
+NOT_ROUTES = ("predict", "override_gate")
+"""Actions checked inside other calls rather than being routes of their own."""
+
+_READ = Rule(Scope.authenticated)
+POLICY: dict[str, Rule] = {
+    # platform
+    "get_health": Rule(Scope.open, note="up or down only; details need a token"),
+    "get_platform_info": Rule(Scope.authenticated, predict_token=True),
+    "whoami": Rule(Scope.authenticated, predict_token=True),
+    # models and versions
+    "list_models": _READ,
+    "get_model": _READ,
+    "list_model_versions": _READ,
+    "get_model_version": _READ,
+    "put_model": Rule(Scope.model_team, "deployer",
+                      note="a new model is claimed for the caller's (or the named) team"),
+    "create_model_version": Rule(Scope.model_team, "deployer"),
+    # evaluation
+    "list_eval_sets": _READ,
+    "create_eval_set": Rule(Scope.model_team, "deployer",
+                            note="a new version; the gate keeps using its pinned set"),
+    "get_gate": _READ,
+    "put_gate": Rule(Scope.model_team, "admin",
+                     note="also pins the evaluation set the gate uses"),
+    "list_evaluations": _READ,
+    "create_evaluation": Rule(Scope.model_team, "deployer"),
+    "compare_versions": _READ,
+    "set_champion": Rule(Scope.model_team, "deployer", note="through the gate"),
+    "override_gate": Rule(Scope.model_team, "admin",
+                          note="with a reason, audited: set_champion, start_rollout or "
+                               "promote_rollout of a version that failed its gate"),
+    # releases and deployments
+    "list_releases": _READ,
+    "get_release": _READ,
+    "list_deployments": _READ,
+    "get_deployment": Rule(Scope.authenticated, predict_token=True),
+    "create_deployment": Rule(Scope.model_team, "deployer",
+                              note="replacing another team's deployment also needs deployer "
+                                   "there"),
+    "delete_deployment": Rule(Scope.deployment_team, "deployer"),
+    "update_deployment_access": Rule(Scope.deployment_team, "admin",
+                                     note="e.g. allow anonymous predictions"),
+    "start_rollout": Rule(Scope.deployment_and_model_team, "deployer"),
+    "update_rollout": Rule(Scope.deployment_team, "deployer"),
+    "promote_rollout": Rule(Scope.deployment_and_model_team, "deployer",
+                            note="the candidate's model's champion moves"),
+    "abort_rollout": Rule(Scope.deployment_team, "deployer"),
+    "rollback_deployment": Rule(
+        Scope.deployment_team, "deployer",
+        note="the champion follows only if the caller is a deployer of the model's team too"),
+    "shadow_report": _READ,
+    "predict": Rule(Scope.deployment_team, "viewer", predict_token=True,
+                    note="checked by the deployment's router; anonymous only where a team "
+                         "admin allowed it"),
+    # jobs and audit
+    "list_jobs": _READ,
+    "get_job": _READ,
+    "get_job_logs": _READ,
+    "list_audit_events": Rule(Scope.authenticated,
+                              note="events of the caller's teams (platform admins: all)"),
+    # features
+    "list_feature_views": _READ,
+    "list_feature_freshness": _READ,
+    "plan_features": _READ,
+    "apply_features": Rule(Scope.any_team, "deployer"),
+    "materialize_features": Rule(Scope.any_team, "deployer"),
+    "create_training_set": Rule(Scope.any_team, "deployer"),
+    # teams, users, tokens
+    "list_teams": _READ,
+    "create_team": Rule(Scope.platform),
+    "set_member": Rule(Scope.team, "admin"),
+    "remove_member": Rule(Scope.team, "admin"),
+    "list_users": _READ,
+    "create_user": Rule(Scope.platform),
+    "update_user": Rule(Scope.platform, note="disable a user, grant or take platform admin"),
+    "create_token": Rule(Scope.self, note="non-expiring tokens: platform admins only"),
+    "list_tokens": Rule(Scope.self),
+    "revoke_token": Rule(Scope.self),
+}
+
+
+def resource(kind: str, name: str) -> str:
+    """The audit log's name of a resource: ``deployment/churn``, ``model/churn``, ..."""
+    return f"{kind}/{name}"
+
+
+class Policy:
+    """Checks callers against :data:`POLICY` and records refusals in the audit log."""
+
+    def __init__(self, access: AccessService) -> None:
+        self._access = access
+
+    @staticmethod
+    def rule(action: str) -> Rule:
+        try:
+            return POLICY[action]
+        except KeyError:  # a route without a rule is a bug, never an open door
+            raise Forbidden(f"{action!r} has no access rule; nobody may do it") from None
+
+    def admit(self, who: Principal, action: str) -> None:
+        """What can be checked before the request is read: the token's scope, and rules
+        that need no resource (platform admins, a role in any team)."""
+        rule = self.rule(action)
+        if who.scope == "predict" and not rule.predict_token:
+            self._deny(who, action, None, None,
+                       f"the token {who.token_id} may only predict; use a token without the "
+                       "predict scope (`ferry tokens create`)")
+        if rule.scope is Scope.platform and not who.is_admin:
+            self._deny(who, action, None, "platform admin",
+                       f"that needs the platform admin role, and {who.user!r} is not a "
+                       "platform admin; ask one")
+        if rule.scope is Scope.any_team and rule.role and not (
+                who.is_admin or who.teams_with(rule.role)):
+            self._deny(who, action, None, rule.role,
+                       f"that needs the {rule.role} role in at least one team; ask a team admin")
+
+    def require(self, who: Principal, action: str, *, resource: str,
+                team: str | None = None, model_team: str | None = None,
+                role: str | None = None, owner: str | None = None) -> None:
+        """Raise :class:`Forbidden` (audited under ``resource``) unless ``who`` may do
+        ``action`` on a resource of ``team`` (and, for rules on both, of ``model_team``;
+        for ``self`` rules, one of ``owner``'s). ``role`` raises the bar for this call."""
+        rule = self.rule(action)
+        self.admit(who, action)
+        if rule.scope is Scope.self:
+            if owner is not None and owner != who.user and not who.is_admin:
+                self._deny(who, action, resource, "platform admin",
+                           f"acting for {owner!r} needs the platform admin role; ask one")
+            return
+        need = role or rule.role or "viewer"
+        if rule.scope is Scope.deployment_and_model_team:
+            teams = [team, model_team] if model_team != team else [team]
+        elif rule.scope in (Scope.model_team, Scope.deployment_team, Scope.team):
+            teams = [team]
+        else:
+            teams = [team] if role else []
+        for t in teams:
+            if not who.can(need, t):
+                have = who.role_in(t)
+                where = f"team {t!r}" if t else "any team"
+                fix = (f"ask an admin of {t!r} for the {need} role (`ferry teams add-member "
+                       f"{t} {who.user} --role {need}`)") if t else "ask a platform admin"
+                self._deny(who, action, resource, need,
+                           f"that needs the {need} role in {where}, and {who.user!r} is "
+                           f"{'a ' + have + ' there' if have else 'not a member'}; {fix}",
+                           team=t)
+
+    def _deny(self, who: Principal, action: str, res: str | None, needs: str | None,
+              why: str, team: str | None = None) -> None:
+        self._access.audit(who, action, res or "-", team, "denied",
+                           {"needs": needs} if needs else {})
+        raise Forbidden(f"{who.user!r} may not {action.replace('_', ' ')}"
+                        f"{' ' + res if res else ''}: {why}.",
+                        details={"user": who.user, "action": action, "team": team,
+                                 "needs": needs, "has": who.role_in(team)})
+
+    @staticmethod
+    def may(who: Principal, role: str, team: str | None) -> bool:
+        return who.can(role, team)
+
+    @staticmethod
+    def table() -> list[dict[str, Any]]:
+        """The rules as rows (docs, the portal, tests)."""
+        return [{"action": a, "who": r.describe(), "predict_token": r.predict_token,
+                 "note": r.note} for a, r in POLICY.items()]
+
+
