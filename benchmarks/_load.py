@@ -82,7 +82,7 @@ async def http_load(host: str, port: int, path: str, body: bytes, concurrency: i
 
 
 async def grpc_load(target: str, app: str, columns: dict[str, list[Any]], concurrency: int,
-                    duration: float, warmup: float) -> dict[str, Any]:
+                    duration: float, warmup: float, token: str = "") -> dict[str, Any]:
     import grpc
 
     from ferry_contract.proto import encode_request, predict_pb2_grpc
@@ -90,7 +90,9 @@ async def grpc_load(target: str, app: str, columns: dict[str, list[Any]], concur
     request = encode_request(columns)
     channels = [grpc.aio.insecure_channel(target) for _ in range(max(1, concurrency // 4))]
     stubs = [predict_pb2_grpc.PredictorStub(c) for c in channels]
-    metadata = (("application", app),)
+    metadata: tuple[tuple[str, str], ...] = (("application", app),)
+    if token:
+        metadata += (("authorization", f"Bearer {token}"),)
     lat: list[float] = []
     errors = 0
     start = time.perf_counter()
@@ -131,6 +133,7 @@ def main() -> None:
     p.add_argument("--row", default="{}", help="one row as JSON (POST)")
     p.add_argument("--paths-file", help="GET these paths (one per line) in turn instead")
     p.add_argument("--header", action="append", default=[], help="extra 'Name: value'")
+    p.add_argument("--token", default="", help="API token (Authorization: Bearer)")
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--duration", type=float, default=10)
     p.add_argument("--warmup", type=float, default=2)
@@ -145,12 +148,13 @@ def main() -> None:
     if a.mode == "http":
         body = json.dumps({"inputs": [row]}).encode()
         paths = open(a.paths_file).read().split() if a.paths_file else None
-        headers = "".join(f"{h}\r\n" for h in a.header)
+        extra = [*a.header, *([f"Authorization: Bearer {a.token}"] if a.token else [])]
+        headers = "".join(f"{h}\r\n" for h in extra)
         out = asyncio.run(http_load(host, int(port), a.path, body, a.concurrency, a.duration,
                                     a.warmup, paths, headers))
     else:
         out = asyncio.run(grpc_load(a.target, a.app, {k: [v] for k, v in row.items()},
-                                    a.concurrency, a.duration, a.warmup))
+                                    a.concurrency, a.duration, a.warmup, a.token))
     sys.stdout.write(json.dumps(out) + "\n")
 
 

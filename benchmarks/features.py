@@ -116,10 +116,12 @@ def online_lookups(work: Path, data: pd.DataFrame, n: int) -> dict[str, dict[str
 
 
 # -- 2. enriched vs model-only serving ------------------------------------------------------
-def load(row: dict[str, Any], path: str, concurrency: int, duration: float) -> dict[str, Any]:
+def load(row: dict[str, Any], path: str, concurrency: int, duration: float,
+         token: str) -> dict[str, Any]:
     cmd = [sys.executable, str(HERE / "_load.py"), "http", "--target",
            f"127.0.0.1:{PORTS['FERRY_SERVE_HTTP_PORT']}", "--path", path, "--row", json.dumps(row),
-           "--concurrency", str(concurrency), "--duration", str(duration), "--warmup", "2"]
+           "--concurrency", str(concurrency), "--duration", str(duration), "--warmup", "2",
+           "--token", token]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
 
@@ -169,7 +171,7 @@ def serving(work: Path, data: pd.DataFrame, duration: float, rounds: int) -> dic
                 runs = []
                 for r in range(rounds):
                     with console.status(f"{name}, {conc} client(s), round {r + 1}/{rounds}"):
-                        runs.append(load(row, path, conc, duration))
+                        runs.append(load(row, path, conc, duration, local.admin_token()))
                 results[f"{name}@{conc}"] = sorted(runs, key=lambda x: x["p50_ms"])[len(runs) // 2]
         return results
     finally:

@@ -63,8 +63,9 @@ FEATURES = ["tenure", "monthly", "income", "tickets"]
 
 
 class Loop:
-    def __init__(self, url: str, row: dict[str, Any], threads: int = 4) -> None:
+    def __init__(self, url: str, row: dict[str, Any], token: str, threads: int = 4) -> None:
         self.url, self.body = f"{url}/predict", json.dumps({"inputs": [row]})
+        self.headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
         self.answers: list[tuple[float, int | str, str | None]] = []
         self._lock, self._stop = threading.Lock(), threading.Event()
         self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
@@ -73,8 +74,7 @@ class Loop:
         with httpx.Client(timeout=30) as http:
             while not self._stop.is_set():
                 try:
-                    r = http.post(self.url, content=self.body,
-                                  headers={"content-type": "application/json"})
+                    r = http.post(self.url, content=self.body, headers=self.headers)
                     item: tuple[float, int | str, str | None] = (
                         time.monotonic(), r.status_code, r.headers.get(RELEASE_HEADER))
                 except httpx.HTTPError as e:
@@ -170,7 +170,8 @@ def main() -> int:
         with console.status("deploying v1"):
             dep = client.deploy("bench-roll", version=versions[0], replicas=1)
         assert dep.info.endpoints.rest
-        loop = Loop(dep.info.endpoints.rest, train[FEATURES].head(1).to_dict("records")[0])
+        loop = Loop(dep.info.endpoints.rest, train[FEATURES].head(1).to_dict("records")[0],
+                    local.admin_token())
         loop.start()
         time.sleep(args.settle)
         rows = []

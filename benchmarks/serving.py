@@ -120,7 +120,8 @@ def main() -> int:
         with console.status("starting the local platform"):
             pid = local.up(env=env)
         figures["platform_start_s"] = round(time.monotonic() - t0, 1)
-        client = ferry.Client(url, token=local.admin_token())
+        token = local.admin_token()
+        client = ferry.Client(url, token=token)
         train = training_data()
         X = train.drop(columns=["churned"])
         estimator = LogisticRegression(max_iter=1000)
@@ -155,11 +156,24 @@ def main() -> int:
             wait_http(f"http://127.0.0.1:{BENTO_PORT}/readyz")
             wait_http(f"http://127.0.0.1:{PLAIN_PORT}/docs")
 
+        rest = f"127.0.0.1:{PORTS['FERRY_SERVE_HTTP_PORT']}"
+
+        def anonymous() -> dict[str, Any]:
+            """The same deployment with the token check off (what the check costs)."""
+            client.set_anonymous_predict("bench", True)
+            time.sleep(2)  # the routers are reconfigured in place
+            try:
+                return load("http", rest, row, args, path="/bench/predict")
+            finally:
+                client.set_anonymous_predict("bench", False)
+                time.sleep(2)
+
         variants = {
-            "ferry-rest": lambda: load("http", f"127.0.0.1:{PORTS['FERRY_SERVE_HTTP_PORT']}", row,
-                                       args, path="/bench/predict"),
+            "ferry-rest": lambda: load("http", rest, row, args, path="/bench/predict",
+                                       token=token),
+            "ferry-rest-no-token-check": anonymous,
             "ferry-grpc": lambda: load("grpc", f"127.0.0.1:{PORTS['FERRY_SERVE_GRPC_PORT']}", row,
-                                       args, app="bench"),
+                                       args, app="bench", token=token),
             "bentoml": lambda: load("http", f"127.0.0.1:{BENTO_PORT}", row, args,
                                     path="/predict"),
             "plain-fastapi": lambda: load("http", f"127.0.0.1:{PLAIN_PORT}", row, args,
@@ -187,11 +201,14 @@ def main() -> int:
             "rest_vs_plain": median["ferry-rest"]["rps"] / base,
             "rest_vs_bentoml": median["ferry-rest"]["rps"] / median["bentoml"]["rps"],
             "grpc_vs_rest": median["ferry-grpc"]["rps"] / median["ferry-rest"]["rps"],
+            "token_check_cost": 1 - median["ferry-rest"]["rps"]
+            / median["ferry-rest-no-token-check"]["rps"],
         }
         figures["ratios"] = {k: round(v, 2) for k, v in ratios.items()}
         console.print(f"Ferry REST = {ratios['rest_vs_plain']:.2f}× plain FastAPI, "
                       f"{ratios['rest_vs_bentoml']:.2f}× bentoml serve; "
-                      f"gRPC = {ratios['grpc_vs_rest']:.2f}× REST")
+                      f"gRPC = {ratios['grpc_vs_rest']:.2f}× REST; the data plane's token "
+                      f"check costs {100 * ratios['token_check_cost']:.1f}% of REST throughput")
         console.print(f"deploy() to first prediction (Ray up): "
                       f"{figures['deploy_to_first_prediction_s']} s; local platform start: "
                       f"{figures['platform_start_s']} s; resident memory of the local platform "

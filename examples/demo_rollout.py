@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 from sklearn.compose import ColumnTransformer
@@ -20,7 +19,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 import ferry
-from ferry_contract import RELEASE_HEADER
 
 
 def _compare_table(e: Any) -> Table:
@@ -36,13 +34,12 @@ def _compare_table(e: Any) -> Table:
     return table
 
 
-def _share(url: str, row: dict[str, Any], n: int) -> Counter[str]:
+def _share(client: ferry.Client, name: str, row: dict[str, Any], n: int) -> Counter[str]:
+    """Which release answered each of ``n`` predictions (the SDK sends the client's token)."""
     seen: Counter[str] = Counter()
-    with httpx.Client(timeout=30) as http:
+    with client.deployment(name) as dep:
         for _ in range(n):
-            r = http.post(f"{url}/predict", json={"inputs": [row]})
-            r.raise_for_status()
-            seen[r.headers[RELEASE_HEADER]] += 1
+            seen[dep.predict([row]).release_id] += 1
     return seen
 
 
@@ -84,10 +81,10 @@ def run(client: ferry.Client, console: Console, make_churn: Any, v1: int) -> boo
     assert dep.info.rollout is not None and dep.info.endpoints.rest
     candidate = dep.info.rollout.candidate.release_id
     row = X.head(1).to_dict("records")[0]
-    seen = _share(dep.info.endpoints.rest, row, 400)
+    seen = _share(client, dep.name, row, 400)
     console.print(f"canary 20%: {seen[candidate]} of 400 requests answered by {candidate}")
     client.set_weight("churn", 50)
-    seen = _share(dep.info.endpoints.rest, row, 400)
+    seen = _share(client, dep.name, row, 400)
     console.print(f"weight 50% (router reconfigured, no restarts): {seen[candidate]} of 400")
     promoted = client.promote("churn")
     console.print(f"promoted: serving {promoted.release_id}; champion is now "

@@ -29,6 +29,7 @@ class LoadLoop:
     grpc_target: str | None
     app: str
     row: dict[str, Any]
+    token: str
     threads: int = 3
     answers: list[Answer] = field(default_factory=list)
     marks: list[tuple[str, float]] = field(default_factory=list)
@@ -48,7 +49,8 @@ class LoadLoop:
             while not self._stop.is_set():
                 try:
                     r = http.post(f"{self.rest_url}/predict", content=body,
-                                  headers={"content-type": "application/json"})
+                                  headers={"content-type": "application/json",
+                                           "authorization": f"Bearer {self.token}"})
                     self._record(r.status_code, r.headers.get(RELEASE_HEADER), "rest")
                 except httpx.HTTPError as e:
                     self._record(f"{type(e).__name__}: {e}", None, "rest")
@@ -65,7 +67,9 @@ class LoadLoop:
             while not self._stop.is_set():
                 try:
                     resp, call = stub.Predict.with_call(
-                        request, metadata=(("application", self.app),), timeout=30)
+                        request, metadata=(("application", self.app),
+                                           ("authorization", f"Bearer {self.token}")),
+                        timeout=30)
                     self._record(200, resp.release_id, "grpc")
                 except grpc.RpcError as e:
                     self._record(f"gRPC {e.code().name}: {e.details()}", None, "grpc")

@@ -60,6 +60,18 @@ def _client_for(platform_obj):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def admin_token(platform_core) -> str:  # type: ignore[no-untyped-def]
+    """The session platform's admin token (the data plane wants one on every request)."""
+    return str((platform_core.settings.home / "admin-token").read_text().strip())
+
+
+@pytest.fixture(scope="session")
+def auth(admin_token: str) -> dict[str, str]:
+    """Headers of a raw HTTP client predicting as the admin."""
+    return {"authorization": f"Bearer {admin_token}"}
+
+
+@pytest.fixture(scope="session")
 def registry_client(platform_core):  # type: ignore[no-untyped-def]
     """SDK client on the real app, for tests that do not deploy."""
     return _client_for(platform_core)

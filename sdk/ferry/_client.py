@@ -16,6 +16,7 @@ from ferry._features import ENTITY_TIMESTAMP, TrainingSet
 from ferry_contract import (
     AuditEventPublic,
     ChampionUpdate,
+    DeploymentAccessUpdate,
     DeploymentCreate,
     DeploymentPublic,
     EvalSetCreate,
@@ -51,10 +52,12 @@ from ferry_contract import (
     TokenCreate,
     TokenIssued,
     TokenPublic,
+    TokenScope,
     TrainingSetCreate,
     TrainingSetPublic,
     UserCreate,
     UserPublic,
+    UserUpdate,
     error_from_body,
 )
 
@@ -89,6 +92,7 @@ class Client:
             transport=transport,
         )
         secret = token or settings.token or credentials.load(settings.home, self.url)
+        self._token = secret or None  # also sent with predictions (the data plane checks it)
         if secret:
             self._http.headers["Authorization"] = f"Bearer {secret}"
         self._info: PlatformInfo | None = None
@@ -364,6 +368,13 @@ class Client:
     def undeploy(self, name: str) -> None:
         self._request("DELETE", f"/v1/deployments/{name}")
 
+    def set_anonymous_predict(self, name: str, allowed: bool) -> DeploymentPublic:
+        """Team admins: let requests without a token predict on ``name`` (or stop it).
+        Off by default; shown in :meth:`status` and audited."""
+        body = DeploymentAccessUpdate(anonymous_predict=allowed).model_dump()
+        return DeploymentPublic.model_validate(
+            self._request("PATCH", f"/v1/deployments/{name}/access", json=body))
+
     # -- continuous evaluation ----------------------------------------------------------
     def create_eval_set(self, model: str, rows: Any, *, label: str,
                         slice_column: str | None = None, task: EvalTask | str = EvalTask.auto,
@@ -552,11 +563,21 @@ class Client:
         body = UserCreate(name=name, is_admin=is_admin).model_dump()
         return UserPublic.model_validate(self._request("POST", "/v1/users", json=body))
 
+    def update_user(self, name: str, *, is_admin: bool | None = None,
+                    disabled: bool | None = None) -> UserPublic:
+        """Platform admins: grant or take platform admin; disable a user (all its tokens are
+        refused at once, predictions included) or enable it again."""
+        body = UserUpdate(is_admin=is_admin, disabled=disabled).model_dump(exclude_none=True)
+        return UserPublic.model_validate(self._request("PATCH", f"/v1/users/{name}", json=body))
+
     def create_token(self, *, user: str | None = None, description: str = "",
-                     ttl_days: float | None = 90) -> TokenIssued:
-        """A new API token (for yourself, or as an admin for ``user``); ``.token`` is the
-        secret, returned only now."""
-        body = TokenCreate(user=user, description=description, ttl_days=ttl_days).model_dump()
+                     ttl_days: float | None = 90,
+                     scope: TokenScope | str = TokenScope.all) -> TokenIssued:
+        """A new API token (for yourself, or as a platform admin for ``user``); ``.token`` is
+        the secret, returned only now. ``scope="predict"``: a token that can only predict
+        (e.g. for a service calling a model). ``ttl_days=None`` (no expiry): admins only."""
+        body = TokenCreate(user=user, description=description, ttl_days=ttl_days,
+                           scope=TokenScope(scope)).model_dump(mode="json")
         return TokenIssued.model_validate(self._request("POST", "/v1/tokens", json=body))
 
     def tokens(self) -> list[TokenPublic]:
@@ -575,7 +596,8 @@ class Client:
                 for e in self._request("GET", "/v1/audit", params=params)]
 
     def _handle(self, info: DeploymentPublic) -> Deployment:
-        return Deployment(info, predict_timeout_s=self._settings.predict_timeout_s)
+        return Deployment(info, predict_timeout_s=self._settings.predict_timeout_s,
+                          token=self._token)
 
 
 def _validation_message(error: ValidationError) -> str:

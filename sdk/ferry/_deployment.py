@@ -21,6 +21,7 @@ from ferry_contract import (
     InvalidRequest,
     PlatformUnavailable,
     Protocol,
+    Unauthenticated,
     error_from_body,
 )
 
@@ -103,6 +104,7 @@ class Deployment:
 
     info: DeploymentPublic
     predict_timeout_s: float = 30.0
+    token: str | None = field(default=None, repr=False)  # the data plane checks it
     _http: httpx.Client | None = field(default=None, repr=False)
     _channel: grpc.Channel | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -150,8 +152,10 @@ class Deployment:
         url = f"{self.info.endpoints.rest}/predict"
         body = json.dumps({"inputs": to_records(columns)}, allow_nan=False)
         try:
-            resp = self._http.post(url, content=body,
-                                   headers={"content-type": "application/json"})
+            headers = {"content-type": "application/json"}
+            if self.token:
+                headers["authorization"] = f"Bearer {self.token}"
+            resp = self._http.post(url, content=body, headers=headers)
         except httpx.TransportError as e:
             raise PlatformUnavailable(f"cannot reach {url}: {e}") from e
         try:
@@ -185,7 +189,10 @@ class Deployment:
             request = encode_request(columns)
         except TypeError as e:
             raise InvalidRequest(str(e)) from e
-        metadata = ((APPLICATION_METADATA_KEY, self.info.endpoints.grpc_application or self.name),)
+        metadata: tuple[tuple[str, str], ...] = (
+            (APPLICATION_METADATA_KEY, self.info.endpoints.grpc_application or self.name),)
+        if self.token:
+            metadata += (("authorization", f"Bearer {self.token}"),)
         try:
             resp, call = stub.Predict.with_call(request, metadata=metadata,
                                                 timeout=self.predict_timeout_s)
@@ -216,6 +223,8 @@ def _grpc_error(e: Any, name: str) -> FerryError:
     details = e.details() or ""
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return InvalidInput(details)
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return Unauthenticated(details)
     if code == grpc.StatusCode.NOT_FOUND and details.startswith("no features for"):
         return FeatureNotFound(details)
     if code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNIMPLEMENTED):

@@ -369,13 +369,14 @@ def rollout(
 
 
 def _deployment_table(deps: list[Any]) -> Table:
-    table = Table("name", "release", "traffic", "status", "replicas", "protocol", "REST", "gRPC")
+    table = Table("name", "release", "traffic", "status", "replicas", "protocol", "predict",
+                  "REST", "gRPC")
     for d in deps:
         traffic = ", ".join(f"{rid}: {pct}%" for rid, pct in d.traffic.items())
         if d.rollout is not None:
             traffic += f" ({d.rollout.mode.value})"
         table.add_row(d.name, d.release.release_id, traffic, d.status, str(d.replicas),
-                      d.protocol.value,
+                      d.protocol.value, "anyone" if d.anonymous_predict else "team tokens",
                       d.endpoints.rest or "-",
                       f"{d.endpoints.grpc} (application={d.endpoints.grpc_application})"
                       if d.endpoints.grpc else "-")
@@ -400,6 +401,22 @@ def undeploy(name: Annotated[str, typer.Argument(help="deployment name")]) -> No
     with _user_errors():
         _client().undeploy(name)
     console.print(f"undeployed {name}")
+
+
+@app.command()
+def access(
+    name: Annotated[str, typer.Argument(help="deployment name")],
+    anonymous: Annotated[bool, typer.Option(
+        "--anonymous/--token-required",
+        help="let requests without a token predict, or require a token again (default)")],
+    output: OutputOpt = Output.table,
+) -> None:
+    """Who may predict on a deployment (team admins). By default every prediction needs a
+    token of the deployment's team (`ferry tokens create --scope predict` for a service);
+    `--anonymous` opens it to requests without one, and is audited."""
+    with _user_errors():
+        dep = _client().set_anonymous_predict(name, anonymous)
+    _emit(dep, output, _deployment_table([dep]))
 
 
 @app.command()
@@ -682,11 +699,28 @@ app.add_typer(users_app, name="users")
 def users_list(output: OutputOpt = Output.table) -> None:
     with _user_errors():
         users = _client().users()
-    table = Table("user", "platform admin", "roles")
+    table = Table("user", "platform admin", "disabled", "roles")
     for u in users:
-        table.add_row(u.name, "yes" if u.is_admin else "no",
+        table.add_row(u.name, "yes" if u.is_admin else "no", "yes" if u.disabled else "no",
                       ", ".join(f"{t}: {r.value}" for t, r in u.roles.items()) or "-")
     _emit(users, output, table)
+
+
+@users_app.command("update")
+def users_update(
+    name: str,
+    admin: Annotated[bool | None, typer.Option(
+        "--admin/--no-admin", help="grant or take platform admin (never the last one)")] = None,
+    disabled: Annotated[bool | None, typer.Option(
+        "--disable/--enable", help="refuse every token of this user at once")] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Platform admins: e.g. `ferry users update kim --disable` when someone leaves."""
+    if admin is None and disabled is None:
+        raise typer.BadParameter("say what to change: --admin/--no-admin or --disable/--enable")
+    with _user_errors():
+        user = _client().update_user(name, is_admin=admin, disabled=disabled)
+    _emit(user, output, None)
 
 
 @users_app.command("create")
@@ -706,13 +740,22 @@ app.add_typer(tokens_app, name="tokens")
 def tokens_create(
     user: Annotated[str | None, typer.Option(help="for this user (platform admins)")] = None,
     description: str = "",
-    ttl_days: Annotated[float, typer.Option(help="lifetime in days (0: no expiry)")] = 90,
+    ttl_days: Annotated[float, typer.Option(
+        help="lifetime in days, at most the platform's maximum (0: no expiry, platform "
+             "admins only)")] = 90,
+    scope: Annotated[str, typer.Option(
+        help="all (your rights) or predict (predictions only, e.g. for a service)")] = "all",
     output: OutputOpt = Output.table,
 ) -> None:
-    """Create an API token and print its secret (only now)."""
+    """Create an API token and print its secret (only now).
+
+    A service that only calls a model: `ferry tokens create --scope predict --description
+    churn-scorer`; it can predict on the deployments of your teams and do nothing else."""
+    if scope not in ("all", "predict"):
+        raise typer.BadParameter(f"--scope {scope!r}: use 'all' or 'predict'")
     with _user_errors():
         issued = _client().create_token(user=user, description=description,
-                                        ttl_days=ttl_days or None)
+                                        ttl_days=ttl_days or None, scope=scope)
     if output is Output.json:
         _emit(issued, output)
         return
@@ -727,9 +770,10 @@ def tokens_list(output: OutputOpt = Output.table) -> None:
     """Your tokens (platform admins: all), without their secrets."""
     with _user_errors():
         tokens = _client().tokens()
-    table = Table("id", "user", "description", "created", "expires", "revoked")
+    table = Table("id", "user", "scope", "description", "created", "expires", "revoked")
     for t in tokens:
-        table.add_row(t.id, t.user, t.description, t.created_at.isoformat(timespec="minutes"),
+        table.add_row(t.id, t.user, t.scope.value, t.description,
+                      t.created_at.isoformat(timespec="minutes"),
                       t.expires_at.isoformat(timespec="minutes") if t.expires_at else "never",
                       t.revoked_at.isoformat(timespec="minutes") if t.revoked_at else "-")
     _emit(tokens, output, table)

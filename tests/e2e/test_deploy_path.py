@@ -68,14 +68,14 @@ def test_deploy_serves_the_models_predictions_over_both_protocols(deployed, v1) 
     assert len(replicas_of("e2e-churn")) == 2
 
 
-def test_release_id_is_on_every_answer_even_errors(deployed) -> None:  # type: ignore[no-untyped-def]
+def test_release_id_is_on_every_answer_even_errors(deployed, auth, admin_token) -> None:  # type: ignore[no-untyped-def]
     url = f"{deployed.info.endpoints.rest}/predict"
-    ok = httpx.post(url, json={"inputs": rows(n=1).to_dict("records")})
-    bad = httpx.post(url, json={"inputs": [{"tenure": 1}]})
+    ok = httpx.post(url, json={"inputs": rows(n=1).to_dict("records")}, headers=auth)
+    bad = httpx.post(url, json={"inputs": [{"tenure": 1}]}, headers=auth)
     assert ok.headers[RELEASE_HEADER] == deployed.release_id
     assert bad.headers[RELEASE_HEADER] == deployed.release_id
     resp, meta = raw_predict(deployed.info.endpoints.grpc, "e2e-churn",
-                             {c: v for c, v in rows(n=2).to_dict("list").items()})
+                             {c: v for c, v in rows(n=2).to_dict("list").items()}, admin_token)
     assert meta[RELEASE_HEADER] == deployed.release_id == resp.release_id
 
 
@@ -89,14 +89,16 @@ def test_release_id_is_on_every_answer_even_errors(deployed) -> None:  # type: i
      "monthly", "is null"),
 ])
 def test_bad_rows_are_refused_naming_the_column_on_both_protocols(  # type: ignore[no-untyped-def]
-        deployed, row, column, fragment) -> None:
-    resp = httpx.post(f"{deployed.info.endpoints.rest}/predict", json={"inputs": [row]})
+        deployed, row, column, fragment, auth, admin_token) -> None:
+    resp = httpx.post(f"{deployed.info.endpoints.rest}/predict", json={"inputs": [row]},
+                      headers=auth)
     assert resp.status_code == 422
     err = resp.json()["error"]
     assert err["code"] == "invalid_input" and column in err["message"] and fragment in err["message"]
     assert "Traceback" not in resp.text
     with pytest.raises(grpc.RpcError) as exc:
-        raw_predict(deployed.info.endpoints.grpc, "e2e-churn", {k: [v] for k, v in row.items()})
+        raw_predict(deployed.info.endpoints.grpc, "e2e-churn", {k: [v] for k, v in row.items()},
+                    admin_token)
     assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert column in exc.value.details() and fragment in exc.value.details()
     with pytest.raises(ferry.InvalidInput, match=column):
@@ -106,18 +108,18 @@ def test_bad_rows_are_refused_naming_the_column_on_both_protocols(  # type: igno
 @pytest.mark.parametrize("body,status", [
     (b"{not json", 400), (b'{"rows": []}', 400), (b'{"inputs": []}', 400), (b"[1,2]", 400),
 ])
-def test_malformed_bodies_are_400_not_500(deployed, body, status) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_bodies_are_400_not_500(deployed, body, status, auth) -> None:  # type: ignore[no-untyped-def]
     resp = httpx.post(f"{deployed.info.endpoints.rest}/predict", content=body,
-                      headers={"content-type": "application/json"})
+                      headers={"content-type": "application/json", **auth})
     assert resp.status_code == status, resp.text
     assert resp.json()["error"]["code"] == "invalid_request"
 
 
-def test_metadata_and_unknown_paths(deployed) -> None:  # type: ignore[no-untyped-def]
-    meta = httpx.get(f"{deployed.info.endpoints.rest}/metadata").json()
+def test_metadata_and_unknown_paths(deployed, auth) -> None:  # type: ignore[no-untyped-def]
+    meta = httpx.get(f"{deployed.info.endpoints.rest}/metadata", headers=auth).json()
     assert meta["release"]["release_id"] == deployed.release_id
     assert [c["name"] for c in meta["release"]["signature"]] == FEATURES
-    assert httpx.get(f"{deployed.info.endpoints.rest}/nope").status_code == 404
+    assert httpx.get(f"{deployed.info.endpoints.rest}/nope", headers=auth).status_code == 404
 
 
 def test_deploy_refuses_unknown_models_versions_and_replicas(client, v1) -> None:  # type: ignore[no-untyped-def]
@@ -186,7 +188,7 @@ def test_a_model_with_a_missing_dependency_is_refused_with_the_reason(client, tm
     assert replicas_of("e2e-house") == []
 
 
-def test_lightgbm_over_grpc_with_one_replica(client) -> None:  # type: ignore[no-untyped-def]
+def test_lightgbm_over_grpc_with_one_replica(client, auth) -> None:  # type: ignore[no-untyped-def]
     train = training_frame()
     numeric = train.drop(columns=["plan"])
     mv = client.register(lightgbm_model(), name="e2e-lgbm", training_data=numeric, target="churned")
@@ -196,7 +198,7 @@ def test_lightgbm_over_grpc_with_one_replica(client) -> None:  # type: ignore[no
     assert got.protocol == "grpc" and dep.info.endpoints.rest is None
     assert got.predictions == lightgbm_model().predict(X).tolist()
     resp = httpx.post(f"{client.info().serve_http_url}/e2e-lgbm/predict",
-                      json={"inputs": X.head(1).to_dict("records")})
+                      json={"inputs": X.head(1).to_dict("records")}, headers=auth)
     assert resp.status_code == 404 and "gRPC only" in resp.json()["error"]["message"]
     client.undeploy("e2e-lgbm")
     assert wait_for(lambda: replicas_of("e2e-lgbm") == [])
@@ -218,7 +220,7 @@ def test_upgrade_then_undeploy_leaves_no_orphans(client, deployed, v1) -> None: 
 
     client.undeploy("e2e-churn")
     assert wait_for(lambda: replicas_of("e2e-churn") == [] and routers_of("e2e-churn") == [])
-    assert "e2e-churn" not in client.health()["serve_applications"]
+    assert "e2e-churn" not in [d.name for d in client.deployments()]
     with pytest.raises(ferry.DeploymentNotFound, match="e2e-churn"):
         client.status("e2e-churn")
     with pytest.raises(ferry.DeploymentNotFound):

@@ -69,10 +69,10 @@ def within_binomial(hits: int, n: int, p: float, z: float = 4.5) -> bool:
     return abs(hits / n - p) <= z * math.sqrt(p * (1 - p) / n)
 
 
-def test_transitions_under_load_fail_no_request(client, deployment, versions) -> None:  # type: ignore[no-untyped-def]
+def test_transitions_under_load_fail_no_request(client, deployment, versions, admin_token) -> None:  # type: ignore[no-untyped-def]
     v1, v2 = versions
     info = deployment.info
-    loop = LoadLoop(info.endpoints.rest, info.endpoints.grpc, NAME, one_row())
+    loop = LoadLoop(info.endpoints.rest, info.endpoints.grpc, NAME, one_row(), admin_token)
     with loop:
         loop.mark("start")
         canary = client.rollout(NAME, version=v2, canary=10)
@@ -107,14 +107,14 @@ def test_transitions_under_load_fail_no_request(client, deployment, versions) ->
     client.rollback(NAME)
 
 
-def test_canary_share_is_within_binomial_tolerance(client, deployment, versions) -> None:  # type: ignore[no-untyped-def]
+def test_canary_share_is_within_binomial_tolerance(client, deployment, versions, auth) -> None:  # type: ignore[no-untyped-def]
     _, v2 = versions
     dep = client.rollout(NAME, version=v2, canary=20)
     candidate = dep.info.rollout.candidate.release_id  # type: ignore[union-attr]
     url = f"{dep.info.endpoints.rest}/predict"
     body = json.dumps({"inputs": [one_row()]})
     n, hits = 1200, 0
-    with httpx.Client(timeout=30) as http:
+    with httpx.Client(timeout=30, headers=auth) as http:
         for _ in range(n):
             r = http.post(url, content=body, headers={"content-type": "application/json"})
             assert r.status_code == 200
@@ -123,13 +123,13 @@ def test_canary_share_is_within_binomial_tolerance(client, deployment, versions)
     client.abort(NAME)
 
 
-def test_ab_split_is_sticky_per_entity(client, deployment, versions) -> None:  # type: ignore[no-untyped-def]
+def test_ab_split_is_sticky_per_entity(client, deployment, versions, auth) -> None:  # type: ignore[no-untyped-def]
     _, v2 = versions
     dep = client.rollout(NAME, version=v2, ab=50, sticky_key="tenure")
     url = f"{dep.info.endpoints.rest}/predict"
     frame = training_frame(21)[FEATURES]
     seen: dict[int, set[str]] = {}
-    with httpx.Client(timeout=30) as http:
+    with httpx.Client(timeout=30, headers=auth) as http:
         for _ in range(4):
             for i in range(300):
                 row = frame.iloc[i].to_dict()
@@ -142,7 +142,7 @@ def test_ab_split_is_sticky_per_entity(client, deployment, versions) -> None:  #
     client.abort(NAME)
 
 
-def test_shadow_answers_are_compared_never_returned(client, deployment, versions) -> None:  # type: ignore[no-untyped-def]
+def test_shadow_answers_are_compared_never_returned(client, deployment, versions, auth) -> None:  # type: ignore[no-untyped-def]
     _, v2 = versions
     dep = client.rollout(NAME, version=v2, shadow=True)
     assert dep.info.traffic[deployment.release_id] == 100
@@ -151,7 +151,7 @@ def test_shadow_answers_are_compared_never_returned(client, deployment, versions
     differ = int((stable != candidate).sum())
     assert 0 < differ < len(frame)  # the two models disagree on some rows, not all
     url = f"{dep.info.endpoints.rest}/predict"
-    with httpx.Client(timeout=30) as http:
+    with httpx.Client(timeout=30, headers=auth) as http:
         for i in range(len(frame)):
             r = http.post(url, json={"inputs": [frame.iloc[i].to_dict()]})
             assert r.status_code == 200
