@@ -84,6 +84,23 @@ def client(running_platform):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def as_user(running_platform):  # type: ignore[no-untyped-def]
+    """``as_user(token)``: an SDK client of the session platform acting with ``token``."""
+    from fastapi.testclient import TestClient
+
+    import ferry
+    from ferry_server import create_app
+
+    app = create_app(platform_obj=running_platform, start_runtime=False)
+
+    def make(token: str) -> ferry.Client:
+        http = TestClient(app, base_url="http://ferry.test", raise_server_exceptions=False)
+        return ferry.Client("http://ferry.test", http_client=http, token=token)
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def feature_repo(settings, platform_core):  # type: ignore[no-untyped-def]
     """The session platform's feature repository: the sample definitions with recent
     synthetic data, applied and materialized."""
