@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 from _control_plane import Env
@@ -71,62 +70,7 @@ def test_tokens_are_stored_hashed(env: Env) -> None:
     assert hashlib.sha256(token.encode()).hexdigest() in stored
 
 
-# -- the role matrix ------------------------------------------------------------------------
-ROLES = ["viewer-a", "deployer-a", "admin-a", "deployer-b", "outsider", "admin"]
-
-# endpoint -> (method, path, body, users allowed)
-MATRIX: dict[str, tuple[str, str, Any, set[str]]] = {
-    "put model of alpha": ("PUT", "/v1/models/alpha-model", {},
-                           {"deployer-a", "admin-a", "admin"}),
-    "register version of alpha": ("POST", "/v1/models/alpha-model/versions",
-                                  {"model_uri": "models:/m-1", "run_id": "r", "framework":
-                                   "sklearn", "training_data_digest": "d", "code_version": "c"},
-                                  {"deployer-a", "admin-a", "admin"}),
-    "deploy alpha's model": ("POST", "/v1/deployments",
-                             {"model": "alpha-model", "version": 1, "name": "m-deploy"},
-                             {"deployer-a", "admin-a", "admin"}),
-    "undeploy alpha's deployment": ("DELETE", "/v1/deployments/m-alpha", None,
-                                    {"deployer-a", "admin-a", "admin"}),
-    "apply features": ("POST", "/v1/features/apply", None,
-                       {"deployer-a", "admin-a", "deployer-b", "admin"}),
-    "materialize features": ("POST", "/v1/features/materialize",
-                             {"start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z"},
-                             {"deployer-a", "admin-a", "deployer-b", "admin"}),
-    "create team": ("POST", "/v1/teams", {"name": "m-team"}, {"admin"}),
-    "add member to alpha": ("PUT", "/v1/teams/alpha/members/outsider", {"role": "viewer"},
-                            {"admin-a", "admin"}),
-    "remove member of alpha": ("DELETE", "/v1/teams/alpha/members/viewer-a", None,
-                               {"admin-a", "admin"}),
-    "create user": ("POST", "/v1/users", {"name": "m-user"}, {"admin"}),
-    "token for another user": ("POST", "/v1/tokens", {"user": "bystander"}, {"admin"}),
-}
-
-
-@pytest.mark.parametrize("endpoint", sorted(MATRIX))
-@pytest.mark.parametrize("user", ROLES)
-def test_role_matrix(env: Env, endpoint: str, user: str) -> None:
-    method, path, body, allowed = MATRIX[endpoint]
-    # the state each call needs, re-created before it: a deployment of alpha, a member
-    if "m-alpha" in path and "m-alpha" not in env.runtime.serving:
-        env.deploy("admin", name="m-alpha")
-    if "viewer-a" in path:
-        env.identity.set_role("viewer-a", "alpha", "viewer")
-    if "m-team" in str(body) and ("m-team", "") in env.identity.teams():
-        body = {"name": f"m-team-{user}"}
-    if "m-user" in str(body):
-        body = {"name": f"m-user-{user}"}
-    kwargs = {"json": body} if body is not None else {}
-    r = env.http(env.tokens[user]).request(method, path, **kwargs)
-    if user in allowed:
-        assert r.status_code not in (401, 403), (r.status_code, r.text)
-        assert r.status_code < 500, r.text
-    else:
-        assert r.status_code == 403, (r.status_code, r.text)
-        err = r.json()["error"]
-        assert err["code"] == "forbidden" and user in err["message"]
-        assert "role" in err["message"]  # says what is needed
-    if method == "POST" and path == "/v1/deployments" and r.status_code == 202:
-        env.platform.jobs.wait(r.json()["id"], timeout=10)
+# The role matrix of every operation is tests/integration/test_policy.py (from the table).
 
 
 def test_cross_team_deploy_is_403_and_audited_as_denied(env: Env) -> None:

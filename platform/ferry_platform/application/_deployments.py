@@ -203,17 +203,20 @@ class Deployments:
 
     def rollout(self, name: str, req: RolloutCreate, who: Principal) -> JobRecord:
         """Start a canary, A/B or shadow rollout of ``req.version`` on ``name``. What can be
-        refused at once is (unknown deployment or version, a rollout under way, the
-        caller's role in the deployment's and in the model's team, a failed gate)."""
+        refused at once is (the caller's role in the deployment's and in the model's team,
+        unknown deployment or version, a rollout under way, a failed gate)."""
         record = self._recorded(name)
+        team = self.team_of(record)
+        res = resource("deployment", name)
+        self._policy.require(who, "start_rollout", resource=res, team=team, model_team=team)
         if record.rollout:
             raise self._releases.in_progress(record)
         stable = self._store.get_release(record.release_id)
         model = req.model or (stable.model if stable else name)
         self._registry.get_version(model, req.version)  # 404 now, not a failed job
-        team, model_team = self.team_of(record), self._access.model_team(model)
-        self._policy.require(who, "start_rollout", resource=resource("deployment", name),
-                             team=team, model_team=model_team)
+        model_team = self._access.model_team(model)
+        self._policy.require(who, "start_rollout", resource=res, team=team,
+                             model_team=model_team)
         gate = self._evaluations.gate_plan(model, req.version, who, req.override_reason,
                                            "be rolled out")
 
@@ -238,15 +241,18 @@ class Deployments:
     def promote(self, name: str, who: Principal, reason: str | None = None) -> JobRecord:
         """The candidate takes all traffic and, through the gate, becomes champion."""
         record = self._recorded(name)
+        team = self.team_of(record)
+        res = resource("deployment", name)
+        self._policy.require(who, "promote_rollout", resource=res, team=team, model_team=team)
         if not record.rollout:
             raise self._releases.no_rollout(record, "promote")
         dep = self._releases.get(name)
         assert dep.rollout is not None
         candidate = dep.rollout.candidate
         model, version = candidate.model, candidate.version
-        team, model_team = self.team_of(record), self._access.model_team(model)
-        self._policy.require(who, "promote_rollout", resource=resource("deployment", name),
-                             team=team, model_team=model_team)
+        model_team = self._access.model_team(model)
+        self._policy.require(who, "promote_rollout", resource=res, team=team,
+                             model_team=model_team)
         gate = self._evaluations.gate_plan(model, version, who, reason, "become champion")
 
         def run(ctx: JobContext) -> dict[str, Any]:
