@@ -1,7 +1,8 @@
-"""Write the control plane's OpenAPI document and its Markdown reference.
+"""Write the control plane's OpenAPI document, its Markdown reference and the access table.
 
-``python -m ferry_server.openapi`` regenerates ``docs/api/openapi.json`` and
-``docs/api.md``; a test fails when they are stale.
+``python -m ferry_server.openapi`` regenerates ``docs/api/openapi.json``, ``docs/api.md``
+and the generated part of ``docs/security.md`` (who may do what, from the policy table);
+a test fails when they are stale.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ferry_platform.application import POLICY
 from ferry_server._app import openapi_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,8 +46,10 @@ def markdown(spec: dict[str, Any]) -> str:
     for tag, ops in by_tag.items():
         out += [f"## {tag}", ""]
         for method, path, op in ops:
-            out += [f"### `{method.upper()} {path}`", "", f"Operation id: `{op['operationId']}`",
-                    ""]
+            rule = POLICY[op["operationId"]]
+            out += [f"### `{method.upper()} {path}`", "", f"Operation id: `{op['operationId']}`."
+                    f" Who may: {rule.describe()}"
+                    f"{' (also a predict-only token)' if rule.predict_token else ''}.", ""]
             if op.get("description"):
                 out += [op["description"].strip(), ""]
             params = op.get("parameters", [])
@@ -86,11 +90,36 @@ def markdown(spec: dict[str, Any]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+START, END = "<!-- policy:start (generated) -->", "<!-- policy:end -->"
+
+
+def access_table(spec: dict[str, Any]) -> str:
+    """Every action, who may do it, and the route it is (docs/security.md)."""
+    routes = {op["operationId"]: f"`{method.upper()} {path}`"
+              for path, methods in spec["paths"].items() for method, op in methods.items()}
+    rows = ["| action | route | who may | predict-only token | note |", "|---|---|---|---|---|"]
+    elsewhere = {"predict": "data plane: `POST /<deployment>/predict`, gRPC `Predict`"}
+    for action, rule in POLICY.items():
+        where = routes.get(action) or elsewhere.get(action, "within the actions in its note")
+        rows.append(f"| `{action}` | {where} | {rule.describe()} | "
+                    f"{'yes' if rule.predict_token else 'no'} | {rule.note} |")
+    return "\n".join(rows)
+
+
+def security_doc(spec: dict[str, Any]) -> str:
+    path = ROOT / "docs" / "security.md"
+    text = path.read_text()
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    return f"{head}{START}\n{access_table(spec)}\n{END}{tail}"
+
+
 def render() -> dict[Path, str]:
     spec = openapi_spec()
     spec["info"]["version"] = spec["info"]["version"].split("+")[0]
     return {ROOT / "docs" / "api" / "openapi.json": json.dumps(spec, indent=2) + "\n",
-            ROOT / "docs" / "api.md": markdown(spec)}
+            ROOT / "docs" / "api.md": markdown(spec),
+            ROOT / "docs" / "security.md": security_doc(spec)}
 
 
 def main() -> int:

@@ -69,7 +69,8 @@ NOT_ROUTES = ("predict", "override_gate")
 _READ = Rule(Scope.authenticated)
 POLICY: dict[str, Rule] = {
     # platform
-    "get_health": Rule(Scope.open, note="up or down only; details need a token"),
+    "get_health": Rule(Scope.open, predict_token=True,
+                       note="up or down only; details need a token"),
     "get_platform_info": Rule(Scope.authenticated, predict_token=True),
     "whoami": Rule(Scope.authenticated, predict_token=True),
     # models and versions
