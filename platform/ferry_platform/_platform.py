@@ -76,7 +76,6 @@ class Platform:
         packager = BentoPackager(bentoml_home=settings.bentoml_home,
                                  release_store_uri=settings.release_store_uri,
                                  ferry_version=__version__)
-        runtime = RayServeRuntime(settings)
         store = SqlStateStore(db)
         job_store = SqlJobStore(db)
         features = FeastFeatures(repo=settings.feature_repo, project=settings.feature_project,
@@ -84,6 +83,7 @@ class Platform:
                                  online_store=settings.feature_online_store,
                                  redis=settings.feature_redis,
                                  offline_store=settings.feature_offline_store)
+        runtime = RayServeRuntime(settings, worker_secrets=features.worker_secrets())
         releases = ReleaseService(registry, packager, runtime, store,
                                   Defaults(replicas=settings.default_replicas,
                                            keep_previous=settings.keep_previous), features)

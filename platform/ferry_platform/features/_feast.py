@@ -485,11 +485,21 @@ class FeastFeatures:
         return newest
 
     def online_config(self) -> dict[str, Any]:
-        """Everything a serving replica needs to read the same online store."""
+        """Everything a serving replica needs to read the same online store, except the
+        Redis password: that reaches replicas in their environment
+        (:data:`REDIS_PASSWORD_ENV`, see :meth:`worker_secrets`), never in the Serve
+        application config, which anyone who can read Ray's state can read."""
+        connection, password = split_password(self._redis)
         return {"repo": str(self.repo), "project": self.project,
                 "registry_uri": self._registry_uri, "online_store": self._online,
-                "offline_store": self._offline,
-                "redis": self._redis, "online_path": str(self._online_path or "") or None}
+                "offline_store": self._offline, "redis": connection,
+                "redis_password_env": REDIS_PASSWORD_ENV if password else None,
+                "online_path": str(self._online_path or "") or None}
+
+    def worker_secrets(self) -> dict[str, str]:
+        """Secrets the serving processes need in their environment (the Redis password)."""
+        _, password = split_password(self._redis)
+        return {REDIS_PASSWORD_ENV: password} if password and self._online == "redis" else {}
 
     def online(self, refs: list[str], entity_rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
         result: dict[str, list[Any]] = self.store().get_online_features(
@@ -497,10 +507,36 @@ class FeastFeatures:
         return result
 
 
-class OnlineFetcher:
-    """What a serving replica uses to read pinned features (built from ``online_config``)."""
+REDIS_PASSWORD_ENV = "FERRY_FEATURE_REDIS_PASSWORD"
+"""Where a serving replica finds the online store's Redis password."""
 
-    def __init__(self, **config: Any) -> None:
+
+def split_password(connection: str) -> tuple[str, str | None]:
+    """A Feast Redis connection string without its ``password=`` part, and the password."""
+    host_port, *params = connection.split(",")
+    kept, password = [host_port], None
+    for part in params:
+        if part.strip().lower().startswith("password="):
+            password = part.split("=", 1)[1]
+        else:
+            kept.append(part)
+    return ",".join(kept), password
+
+
+class OnlineFetcher:
+    """What a serving replica uses to read pinned features (built from ``online_config``;
+    the Redis password comes from the replica's environment)."""
+
+    def __init__(self, *, redis_password_env: str | None = None, **config: Any) -> None:
+        if redis_password_env:
+            password = os.environ.get(redis_password_env)
+            if not password:
+                raise RuntimeError(
+                    f"the online store needs a Redis password and {redis_password_env} is not "
+                    "set in this serving process's environment (the platform sets it on the "
+                    "Ray processes it starts; on a cluster, give the workers the team's "
+                    "feature-store Secret)")
+            config["redis"] = f"{config.get('redis', '')},password={password}"
         self._features = FeastFeatures(**config)
 
     def fetch(self, refs: list[str], entity_rows: list[dict[str, Any]]) -> dict[str, list[Any]]:

@@ -130,8 +130,12 @@ def _cause(exc: BaseException) -> str:
 class RayServeRuntime:
     """:class:`ServingRuntime` on a local Ray or an existing Ray cluster."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, worker_secrets: dict[str, str] | None = None) -> None:
+        """``worker_secrets``: environment the serving processes need and the Serve config
+        must not carry (e.g. the online store's password). A local Ray inherits them; on
+        a cluster the workers get them from the cluster (a Kubernetes Secret)."""
         self._settings = settings
+        self._worker_secrets = dict(worker_secrets or {})
         self._started = False
         self._owns_cluster = not settings.ray_address
         self._config_lock = _CONFIG_LOCK
@@ -140,6 +144,8 @@ class RayServeRuntime:
     def start(self) -> None:
         env = serve_env(self._settings)
         os.environ.update(env)
+        if not self._settings.ray_address:  # the local Ray's processes inherit them
+            os.environ.update(self._worker_secrets)
         if self._settings.serve_mode is ServeMode.throughput:
             haproxy_dir(self._settings).mkdir(parents=True, exist_ok=True)
         import ray

@@ -1,0 +1,52 @@
+"""The online store's Redis password never travels in Ray Serve's application config (which
+anyone who can read Ray's state can read); replicas read it from their environment."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from _fakes import FakePackager, FakeRegistry
+
+from ferry_contract import Protocol
+from ferry_platform import Settings
+from ferry_platform.core import FeatureBinding
+from ferry_platform.features import FeastFeatures
+from ferry_platform.features._feast import REDIS_PASSWORD_ENV, OnlineFetcher, split_password
+from ferry_platform.serving import RayServeRuntime, Route
+
+SECRET = "s3cret-Redis-pw"
+
+
+def features(tmp_path) -> FeastFeatures:  # type: ignore[no-untyped-def]
+    return FeastFeatures(repo=tmp_path, project="p", registry_uri=str(tmp_path / "r.db"),
+                         online_store="redis",
+                         redis=f"redis.internal:6380,password={SECRET},ssl=true")
+
+
+def test_the_redis_password_is_not_in_the_serve_application_config(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    f = features(tmp_path)
+    binding = FeatureBinding(fetcher=f.fetcher, config=f.online_config(),
+                             refs=["stats@v1:x"], entity_keys={"id": "Int64"})
+    manifest = FakePackager().build(FakeRegistry({"m": [1]}).get_version("m", 1))
+    runtime = RayServeRuntime(Settings(home=tmp_path), worker_secrets=f.worker_secrets())
+    config = runtime._release_config("m", Route(manifest, 100, 1, Protocol.auto, binding))
+    assert SECRET not in json.dumps(config)
+    assert binding.config["redis"] == "redis.internal:6380,ssl=true"
+    assert f.worker_secrets() == {REDIS_PASSWORD_ENV: SECRET}
+
+
+def test_a_replica_reads_the_password_from_its_environment(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    config = features(tmp_path).online_config()
+    monkeypatch.delenv(REDIS_PASSWORD_ENV, raising=False)
+    with pytest.raises(RuntimeError, match=REDIS_PASSWORD_ENV):
+        OnlineFetcher(**config)
+    monkeypatch.setenv(REDIS_PASSWORD_ENV, SECRET)
+    fetcher = OnlineFetcher(**config)
+    assert split_password(fetcher._features._redis) == ("redis.internal:6380,ssl=true", SECRET)
+
+
+def test_no_password_no_secret(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    f = FeastFeatures(repo=tmp_path, project="p", registry_uri=str(tmp_path / "r.db"),
+                      online_store="redis", redis="127.0.0.1:6379")
+    assert f.worker_secrets() == {} and f.online_config()["redis_password_env"] is None
