@@ -12,6 +12,7 @@ from ferry_platform._version import __version__
 from ferry_platform.access import AccessService, IdentityStore
 from ferry_platform.application import Application, FeaturePort
 from ferry_platform.catalog import CatalogRegistry
+from ferry_platform.core import private_dir
 from ferry_platform.evaluation import EvaluationService
 from ferry_platform.features import FeastFeatures
 from ferry_platform.jobs import JobContext, JobRunner
@@ -61,7 +62,10 @@ class Platform:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Platform:
-        settings.home.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.home)  # 0700: it holds databases and the admin token
+        for secret in ("admin-token", "credentials.json"):  # tighten files of older versions
+            if (settings.home / secret).exists():
+                (settings.home / secret).chmod(0o600)
         if "://" not in settings.mlflow_artifact_root:
             from pathlib import Path
 

@@ -38,9 +38,13 @@ def load(home: Path, url: str) -> str | None:
 
 
 def _write(home: Path, data: dict[str, str]) -> Path:
+    """Mode 0600 in a 0700 home, also when they existed with looser modes."""
     path = _path(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.parent.stat().st_uid == os.getuid():
+        path.parent.chmod(0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=2)
     return path

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ferry_contract import IdentityNotFound, Unauthenticated
+from ferry_platform.core import write_private
 
 log = logging.getLogger("ferry.access")
 
@@ -206,9 +206,6 @@ class AccessService:
         self._store.set_role(BOOTSTRAP_USER, DEFAULT_TEAM, "admin")
         issued = self.issue_token(BOOTSTRAP_USER, "created on first start")
         if token_file is not None:
-            token_file.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(issued.secret + "\n")
+            write_private(token_file, issued.secret + "\n")
         self._store.audit("ferry", "bootstrap", f"user/{BOOTSTRAP_USER}", DEFAULT_TEAM, "ok", {})
         return issued

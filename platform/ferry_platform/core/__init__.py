@@ -2,6 +2,8 @@
 
 from ferry_platform.core._digest import directory_digest
 from ferry_platform.core._features import FeatureBinding
+from ferry_platform.core._files import private_dir, write_private
 from ferry_platform.core._manifest import LABEL_PREFIX, ReleaseManifest
 
-__all__ = ["LABEL_PREFIX", "FeatureBinding", "ReleaseManifest", "directory_digest"]
+__all__ = ["LABEL_PREFIX", "FeatureBinding", "ReleaseManifest", "directory_digest", "private_dir",
+           "write_private"]

@@ -1,5 +1,6 @@
-"""The online store's Redis password never travels in Ray Serve's application config (which
-anyone who can read Ray's state can read); replicas read it from their environment."""
+"""Secrets stay where they belong: the online store's Redis password never travels in Ray
+Serve's application config (anyone who can read Ray's state can read it; replicas read the
+password from their environment), and the platform's home and secret files are private."""
 
 from __future__ import annotations
 
@@ -50,3 +51,15 @@ def test_no_password_no_secret(tmp_path) -> None:  # type: ignore[no-untyped-def
     f = FeastFeatures(repo=tmp_path, project="p", registry_uri=str(tmp_path / "r.db"),
                       online_store="redis", redis="127.0.0.1:6379")
     assert f.worker_secrets() == {} and f.online_config()["redis_password_env"] is None
+
+
+def test_the_home_is_private_and_secrets_are_tightened(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ferry_platform import Platform
+
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    (home / "credentials.json").write_text("{}")
+    (home / "credentials.json").chmod(0o644)  # written by an older version
+    Platform.from_settings(Settings(home=home))
+    assert home.stat().st_mode & 0o777 == 0o700
+    assert (home / "credentials.json").stat().st_mode & 0o777 == 0o600
