@@ -70,7 +70,7 @@ class Platform:
             from pathlib import Path
 
             Path(settings.mlflow_artifact_root).mkdir(parents=True, exist_ok=True)
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, settings.db_statement_timeout_s)
         db.upgrade()
         mlflow_registry = MlflowRegistry(settings.mlflow_tracking_uri,
                                          settings.mlflow_artifact_root,

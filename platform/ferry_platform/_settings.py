@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     catalog_cache_versions: int = Field(50_000, ge=0, description="Versions kept in memory.")
 
     database_url: str = Field("", description="Control-plane state DB (default SQLite).")
+    db_statement_timeout_s: float = Field(
+        30.0, gt=0, description="PostgreSQL: longest a control-plane statement may run.")
     mlflow_tracking_uri: str = Field("", description="MLflow backend (default SQLite).")
     mlflow_artifact_root: str = Field("", description="Where MLflow stores models.")
     mlflow_public_uri: str = Field("", description="Tracking URI handed to clients.")

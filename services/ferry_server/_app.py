@@ -9,9 +9,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ferry_contract import ErrorBody, FerryError, InvalidRequest
+from ferry_contract import ErrorBody, FerryError, InvalidRequest, PlatformUnavailable
 from ferry_platform import Platform, Settings, __version__
 from ferry_server._auth import Authenticate
 from ferry_server._errors import error_response
@@ -101,6 +102,15 @@ def create_app(settings: Settings | None = None, *, platform_obj: Platform | Non
             message = f"{message}: send a JSON body with content-type application/json"
         return JSONResponse({"error": {"code": code, "message": message}},
                             status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _database(_: Request, exc: SQLAlchemyError) -> JSONResponse:
+        # The driver's text may carry the URL: only the class goes out, the log has the rest.
+        log.warning("control-plane database error: %s", type(exc).__name__)
+        return error_response(PlatformUnavailable(
+            f"the control plane's database did not answer ({type(exc).__name__}: a statement "
+            "timed out or the database is unreachable); retry, and tell the platform team if "
+            "it persists"))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

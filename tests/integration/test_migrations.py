@@ -69,3 +69,18 @@ def test_a_database_from_before_migrations_is_stamped_and_upgraded(tmp_path: Pat
     assert (dep.name, dep.release_id, dep.replicas, dep.revision) == ("churn", "churn-v1-abc", 2, 1)
     assert store.db.current() == HEAD
     assert "ferry_jobs" in inspect(store.db.engine).get_table_names()
+
+
+def test_a_statement_past_the_timeout_is_cancelled_on_postgres() -> None:
+    if not postgres_available():
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    from sqlalchemy.exc import OperationalError
+
+    with postgres_database() as pg:
+        db = Database(pg.replace("postgresql://", "postgresql+psycopg://"),
+                      statement_timeout_s=0.5)
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT 1")).scalar() == 1
+            with pytest.raises(OperationalError, match="statement timeout"):
+                conn.execute(text("SELECT pg_sleep(3)"))
+        db.engine.dispose()

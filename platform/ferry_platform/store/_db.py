@@ -15,9 +15,12 @@ VERSION_TABLE = "ferry_alembic_version"  # MLflow may share the database: not `a
 
 
 class Database:
-    """SQLite (embedded default) or PostgreSQL, at the newest schema after :meth:`upgrade`."""
+    """SQLite (embedded default) or PostgreSQL, at the newest schema after :meth:`upgrade`.
 
-    def __init__(self, url: str) -> None:
+    On PostgreSQL every statement is cut off after ``statement_timeout_s`` (a stuck query
+    must not hold a request, a worker thread and a pooled connection forever)."""
+
+    def __init__(self, url: str, statement_timeout_s: float = 30.0) -> None:
         parsed = make_url(url)
         kwargs: dict[str, Any] = {"pool_pre_ping": True}
         self.dialect = parsed.get_backend_name()
@@ -29,7 +32,8 @@ class Database:
                 kwargs = {"poolclass": StaticPool,
                           "connect_args": {"check_same_thread": False}}
         else:
-            kwargs.update(pool_size=10, max_overflow=20)
+            kwargs.update(pool_size=10, max_overflow=20, connect_args={
+                "options": f"-c statement_timeout={int(statement_timeout_s * 1000)}"})
         self.engine: Engine = create_engine(url, **kwargs)
         if self.dialect == "sqlite":
             from sqlalchemy import event
