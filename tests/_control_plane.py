@@ -52,7 +52,7 @@ class Env:
         self.runtime = FakeRuntime()
         self.evaluation_store = FakeEvaluationStore()
         store, jobs, identity = SqlStateStore(db), SqlJobStore(db), SqlIdentityStore(db)
-        registry = CatalogRegistry(FakeRegistry({"alpha-model": [1, 2], "beta-model": [1]}),
+        registry = CatalogRegistry(FakeRegistry({"alpha-model": [1, 2], "beta-model": [1, 2]}),
                                    SqlCatalog(db))
         releases = ReleaseService(registry, FakePackager(), self.runtime, store,
                                   Defaults(replicas=1))

@@ -143,3 +143,49 @@ def test_a_candidate_that_never_starts_gets_no_traffic_and_the_job_says_why(env:
     assert status.rollout is None and status.traffic == {rid(1): 100}
     [job] = c.jobs(kind="rollout", target="alpha-model", limit=1)
     assert job.state.value == "failed" and "never started" in job.error["message"]  # type: ignore[index]
+
+
+def test_a_rollout_of_another_teams_model_needs_a_role_in_both_and_is_audited_under_both(
+        env: Env) -> None:
+    """Finding: the rollout's ``model`` may name another team's model; promote then moves
+    that model's champion. Both teams must allow it, and both see it in their audit log."""
+    admin = env.client(env.admin)
+    admin.create_user("both")
+    admin.set_member("alpha", "both", "deployer")
+    admin.set_member("beta", "both", "deployer")
+    both = env.client(admin.create_token(user="both").token)
+    alpha_only = env.client(env.tokens["deployer-a"])
+    alpha_only.deploy("alpha-model", version=1, name="shared")
+
+    with pytest.raises(ferry.Forbidden, match="deployer role in team 'beta'"):
+        alpha_only.rollout("shared", version=1, model="beta-model", canary=10)
+    assert env.runtime.routes["shared"] == {rid(1): 100}  # nothing changed
+    [refusal] = admin.audit(resource="deployment/shared", action="start_rollout", limit=1)
+    assert (refusal.outcome, refusal.team, refusal.actor) == ("denied", "beta", "deployer-a")
+
+    both.rollout("shared", version=1, model="beta-model", canary=10)
+    both.promote("shared")
+    assert env.evaluation_store.champion("beta-model") == 1
+    for team, token in (("alpha", env.tokens["admin-a"]), ("beta", env.tokens["deployer-b"])):
+        seen = {(e.action, e.outcome) for e in env.client(token).audit(limit=50)
+                if e.resource in ("deployment/shared", "model/beta-model")}
+        assert {("rollout", "succeeded"), ("rollout.promote", "succeeded")} <= seen, team
+    champion = [e for e in admin.audit(resource="model/beta-model", action="champion")]
+    assert champion and champion[0].team == "beta" and champion[0].actor == "both"
+
+    # beta-model v2 goes the same way; then a rollback by someone who may not move beta's
+    # champion rolls the traffic back (to v1) and leaves the champion at v2, saying so
+    both.rollout("shared", version=2, model="beta-model", canary=10)
+    both.promote("shared")
+    assert env.evaluation_store.champion("beta-model") == 2
+    back = alpha_only.rollback("shared")
+    assert back.release_id == "beta-model-v1-x"
+    assert env.evaluation_store.champion("beta-model") == 2
+    [job] = alpha_only.jobs(kind="rollback", target="shared", limit=1)
+    assert any("champion of beta-model stays v2" in line.line
+               for line in alpha_only.job_logs(job.id))
+    # the same rollback by someone who may moves it back with the traffic
+    both.rollout("shared", version=2, model="beta-model", canary=10)
+    both.promote("shared")
+    both.rollback("shared")
+    assert env.evaluation_store.champion("beta-model") == 1
