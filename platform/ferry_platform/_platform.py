@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from ferry_contract import DeploymentNotFound
+from ferry_contract import DeploymentNotFound, JobKind
 from ferry_platform._settings import Settings
 from ferry_platform._version import __version__
 from ferry_platform.access import AccessService, IdentityStore
@@ -177,7 +177,7 @@ class Platform:
                     return {"name": name, "undeployed": True}
 
             jobs.append(self.jobs.submit(
-                "reconcile", name, "ferry", record.team,
+                JobKind.reconcile.value, name, "ferry", record.team,
                 {"name": name, "release_id": record.release_id, "runtime": serving or None}, work,
                 lock=f"deployment/{name}"))
         return jobs

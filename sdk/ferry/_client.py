@@ -29,6 +29,7 @@ from ferry_contract import (
     FeatureViewPublic,
     GateConfig,
     InvalidRequest,
+    JobKind,
     JobLogLine,
     JobPublic,
     JobState,
@@ -315,10 +316,10 @@ class Client:
                 for r in self._request("GET", "/v1/releases", params=params)]
 
     # -- jobs ---------------------------------------------------------------------------
-    def jobs(self, *, kind: str | None = None, target: str | None = None,
+    def jobs(self, *, kind: JobKind | str | None = None, target: str | None = None,
              state: JobState | str | None = None, limit: int = 50) -> list[JobPublic]:
         """Recent jobs, newest first."""
-        params = {k: (v.value if isinstance(v, JobState) else v) for k, v in
+        params = {k: (v.value if isinstance(v, (JobState, JobKind)) else v) for k, v in
                   {"kind": kind, "target": target, "state": state, "limit": limit}.items()
                   if v is not None}
         return [JobPublic.model_validate(j)

@@ -23,7 +23,7 @@ from ferry import _credentials as credentials
 from ferry._client import Client
 from ferry._config import ClientSettings
 from ferry._local import LocalPlatform
-from ferry_contract import FerryError, InvalidRequest
+from ferry_contract import FerryError, InvalidRequest, JobKind
 
 app = typer.Typer(
     name="ferry",
@@ -822,7 +822,7 @@ def _jobs_table(jobs: list[Any]) -> Table:
     for j in jobs:
         state = {"failed": "[red]failed[/red]", "succeeded": "[green]succeeded[/green]"}.get(
             j.state.value, j.state.value)
-        table.add_row(j.id, j.kind, j.target, state, str(j.percent), j.step[:50], j.actor,
+        table.add_row(j.id, j.kind.value, j.target, state, str(j.percent), j.step[:50], j.actor,
                       j.created_at.isoformat(timespec="seconds"))
     return table
 
@@ -830,7 +830,8 @@ def _jobs_table(jobs: list[Any]) -> Table:
 @jobs_app.callback()
 def jobs_list(
     ctx: typer.Context,
-    kind: Annotated[str | None, typer.Option(help="deploy, undeploy, materialize, reconcile")] = None,
+    kind: Annotated[str | None, typer.Option(
+        help="one of: " + ", ".join(k.value for k in JobKind))] = None,
     target: Annotated[str | None, typer.Option(help="deployment name, or 'features'")] = None,
     state: Annotated[str | None, typer.Option(help="queued, running, succeeded, failed")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 20,

@@ -305,11 +305,27 @@ class JobState(str, Enum):
         return self in (JobState.succeeded, JobState.failed)
 
 
+class JobKind(str, Enum):
+    """What a job does."""
+
+    deploy = "deploy"
+    undeploy = "undeploy"
+    access = "access"  # who may predict (anonymous predictions on or off)
+    rollout = "rollout"
+    rollout_weight = "rollout.weight"
+    rollout_promote = "rollout.promote"
+    rollout_abort = "rollout.abort"
+    rollback = "rollback"
+    evaluate = "evaluate"
+    materialize = "materialize"
+    reconcile = "reconcile"  # the control plane re-applying a recorded deployment
+
+
 class JobPublic(_Schema):
-    """A long operation (deploy, undeploy, materialize, reconcile) and where it stands."""
+    """A long operation and where it stands."""
 
     id: str
-    kind: str = Field(description="deploy, undeploy, materialize or reconcile")
+    kind: JobKind
     target: str = Field(description="what it changes: a deployment name, or 'features'")
     state: JobState
     actor: str = Field(description="who started it ('ferry' for the control plane itself)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -84,8 +85,10 @@ def test_concurrent_deploys_of_one_name_conflict() -> None:
     errors: list[Exception] = []
     t = threading.Thread(target=lambda: svc.deploy(req(1)))
     t.start()
+    deadline = time.monotonic() + 10
     while not svc._busy:  # the first deploy holds the name
-        pass
+        assert time.monotonic() < deadline, "the first deploy never started"
+        time.sleep(0.005)
     try:
         svc.deploy(req(2))
     except Conflict as e:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ferry_contract import JobKind
 from ferry_platform.access import AccessService, Principal
 from ferry_platform.jobs import JobContext, JobRunner, JobStore
 from ferry_platform.store import JobRecord
@@ -48,7 +49,7 @@ class AuditedJobs:
         self.store = store
         self._audit = audit
 
-    def submit(self, who: Principal, kind: str, target: str, resource: str,
+    def submit(self, who: Principal, kind: JobKind, target: str, resource: str,
                teams: Iterable[str | None], payload: dict[str, Any], run: Run, *,
                lock: str | None = None,
                before: Callable[[], dict[str, Any]] | None = None,
@@ -61,16 +62,16 @@ class AuditedJobs:
             try:
                 result = run(ctx)
             except Exception as e:
-                self._audit(who, kind, resource, concerned, "failed",
+                self._audit(who, kind.value, resource, concerned, "failed",
                             {**what, "error": str(e)[:300]})
                 raise
-            self._audit(who, kind, resource, concerned, "succeeded",
+            self._audit(who, kind.value, resource, concerned, "succeeded",
                         {**what, **(summary(result) if summary else {})})
             return result
 
-        job: JobRecord = self.runner.submit(kind, target, who.user, concerned[0], payload, work,
-                                            lock=lock)
-        self._audit(who, f"{kind}.start", resource, concerned, "accepted",
+        job: JobRecord = self.runner.submit(kind.value, target, who.user, concerned[0], payload,
+                                            work, lock=lock)
+        self._audit(who, f"{kind.value}.start", resource, concerned, "accepted",
                     {**payload, "job": job.id})
         return job
 

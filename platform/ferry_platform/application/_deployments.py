@@ -11,6 +11,7 @@ from ferry_contract import (
     Conflict,
     DeploymentCreate,
     DeploymentPublic,
+    JobKind,
     NotFound,
     RolloutCreate,
     RolloutMode,
@@ -118,7 +119,7 @@ class Deployments:
             return dep.model_dump(mode="json")
 
         return self._jobs.submit(
-            who, "deploy", name, res, [team, current_team],
+            who, JobKind.deploy, name, res, [team, current_team],
             {"model": req.model, "version": req.version}, run, lock=res, before=before,
             summary=lambda r: {"to_release": r["release"]["release_id"]})
 
@@ -139,7 +140,7 @@ class Deployments:
             return {"name": name}
 
         job = self._jobs.submit(
-            who, "undeploy", name, res, [team], {"name": name}, run, lock=res,
+            who, JobKind.undeploy, name, res, [team], {"name": name}, run, lock=res,
             summary=lambda _r: {"from_release": record.release_id if record else None,
                                 "to_release": None})
         return self._jobs.wait(job.id)
@@ -166,7 +167,7 @@ class Deployments:
             return {"name": name, "anonymous_predict": anonymous}
 
         job = self._jobs.submit(
-            who, "access", name, res, [team], {"anonymous_predict": anonymous}, run, lock=res,
+            who, JobKind.access, name, res, [team], {"anonymous_predict": anonymous}, run, lock=res,
             before=lambda: {"from_anonymous_predict": record.anonymous_predict})
         done = self._jobs.wait(job.id)
         if done.error:
@@ -187,7 +188,7 @@ class Deployments:
         return done
 
     # -- rollouts -----------------------------------------------------------------------
-    def _traffic_job(self, kind: str, action: str, name: str, who: Principal,
+    def _traffic_job(self, kind: JobKind, name: str, who: Principal,
                      payload: dict[str, Any], run: Any, *, team: str | None,
                      model_team: str | None = None) -> JobRecord:
         """A change of ``name``'s traffic as a recorded, audited, exclusive job."""
@@ -225,7 +226,7 @@ class Deployments:
             return self._releases.rollout(name, req, ctx.step, ctx.job_id).model_dump(
                 mode="json")
 
-        return self._traffic_job("rollout", "start_rollout", name, who,
+        return self._traffic_job(JobKind.rollout, name, who,
                                  req.model_dump(mode="json"), run, team=team,
                                  model_team=model_team)
 
@@ -234,7 +235,7 @@ class Deployments:
         self._policy.require(who, "update_rollout", resource=resource("deployment", name),
                              team=team)
         return self._traffic_job(
-            "rollout.weight", "update_rollout", name, who, {"weight": weight},
+            JobKind.rollout_weight, name, who, {"weight": weight},
             lambda ctx: self._releases.set_weight(name, weight, ctx.step, ctx.job_id)
             .model_dump(mode="json"), team=team)
 
@@ -267,7 +268,7 @@ class Deployments:
                                             f"promote of {candidate.release_id} on {name}")
             return promoted.model_dump(mode="json")
 
-        return self._traffic_job("rollout.promote", "promote_rollout", name, who,
+        return self._traffic_job(JobKind.rollout_promote, name, who,
                                  {"reason": reason}, run, team=team, model_team=model_team)
 
     def abort(self, name: str, who: Principal) -> JobRecord:
@@ -275,7 +276,7 @@ class Deployments:
         self._policy.require(who, "abort_rollout", resource=resource("deployment", name),
                              team=team)
         return self._traffic_job(
-            "rollout.abort", "abort_rollout", name, who, {},
+            JobKind.rollout_abort, name, who, {},
             lambda ctx: self._releases.abort(name, ctx.step, ctx.job_id).model_dump(mode="json"),
             team=team)
 
@@ -294,5 +295,5 @@ class Deployments:
                     f"rollback of {name} from {bad.release_id}")
             return dep.model_dump(mode="json")
 
-        return self._traffic_job("rollback", "rollback_deployment", name, who, {}, run,
+        return self._traffic_job(JobKind.rollback, name, who, {}, run,
                                  team=team)

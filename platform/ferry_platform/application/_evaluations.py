@@ -12,6 +12,7 @@ from ferry_contract import (
     EvaluationPublic,
     GateConfig,
     GateFailed,
+    JobKind,
     ModelPublic,
     PlatformUnavailable,
 )
@@ -152,7 +153,7 @@ class Evaluations:
             return service.evaluate(model, version, against, ctx.step).model_dump(mode="json")
 
         return self._jobs.submit(
-            who, "evaluate", model, resource("model", model), [self._access.model_team(model)],
+            who, JobKind.evaluate, model, resource("model", model), [self._access.model_team(model)],
             {"version": version, "against": against, "on": on}, run,
             summary=lambda r: {"passed": r.get("passed"), "run_id": r.get("run_id")})
 

@@ -7,7 +7,7 @@ import threading
 from datetime import datetime
 from typing import Any, Protocol
 
-from ferry_contract import FeatureNotFound, MaterializeCreate, TooManyRequests
+from ferry_contract import FeatureNotFound, JobKind, MaterializeCreate, TooManyRequests
 from ferry_platform.access import Principal
 from ferry_platform.application._audited import Audit, AuditedJobs
 from ferry_platform.application._policy import Policy
@@ -64,7 +64,7 @@ class Features:
             return {"materialized": self.port.materialize(body.start, body.end, body.views,
                                                           progress)}
 
-        return self._jobs.submit(who, "materialize", FEATURES, FEATURES, [None],
+        return self._jobs.submit(who, JobKind.materialize, FEATURES, FEATURES, [None],
                                  body.model_dump(mode="json"), run,
                                  lock="features/materialize",
                                  summary=lambda r: {"views": r["materialized"]})

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from ferry_contract import JobLogLine, JobPublic, JobState
+from ferry_contract import JobKind, JobLogLine, JobPublic, JobState
 from ferry_platform.store import JobRecord
 from ferry_server.deps import AppDep, get_principal
 
@@ -29,13 +29,13 @@ def accepted(record: JobRecord, response: Response) -> JobPublic:
 
 @router.get("", response_model=list[JobPublic])
 def list_jobs(app: AppDep,
-              kind: Annotated[str | None, Query(max_length=30)] = None,
+              kind: JobKind | None = None,
               target: Annotated[str | None, Query(max_length=200)] = None,
               state: JobState | None = None,
               limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[JobPublic]:
     """Newest first."""
     return [job_public(r) for r in app.jobs.store.find(
-        kind=kind, target=target, state=state.value if state else None, limit=limit)]
+        kind=kind.value if kind else None, target=target, state=state.value if state else None, limit=limit)]
 
 
 @router.get("/{job_id}", response_model=JobPublic)
