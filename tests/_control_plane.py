@@ -46,14 +46,15 @@ class FakeFeatures:
 class Env:
     """One control plane over one database, with users of two teams."""
 
-    def __init__(self, url: str, home: Path, features: Any = None, **settings: Any) -> None:
+    def __init__(self, url: str, home: Path, features: Any = None,
+                 signatures: dict[int, Any] | None = None, **settings: Any) -> None:
         db = Database(url)
         db.upgrade()
         self.runtime = FakeRuntime()
         self.evaluation_store = FakeEvaluationStore()
         store, jobs, identity = SqlStateStore(db), SqlJobStore(db), SqlIdentityStore(db)
-        registry = CatalogRegistry(FakeRegistry({"alpha-model": [1, 2], "beta-model": [1, 2]}),
-                                   SqlCatalog(db))
+        registry = CatalogRegistry(FakeRegistry({"alpha-model": [1, 2], "beta-model": [1, 2]},
+                                                signatures=signatures), SqlCatalog(db))
         releases = ReleaseService(registry, FakePackager(), self.runtime, store,
                                   Defaults(replicas=1))
         self.platform = Platform(Settings(home=home, **settings), registry,  # type: ignore[arg-type]

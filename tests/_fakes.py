@@ -27,10 +27,12 @@ SIG = [ColumnSpec(name="x", type="double")]
 class FakeRegistry:
     def __init__(self, versions: dict[str, list[int]],
                  refs: dict[int, list[str]] | None = None,
-                 signature: list[ColumnSpec] | None = None) -> None:
+                 signature: list[ColumnSpec] | None = None,
+                 signatures: dict[int, list[ColumnSpec]] | None = None) -> None:
         self.versions = versions
         self.refs = refs or {}
         self.signature = signature or SIG
+        self.signatures = signatures or {}  # per version, where it differs
 
     def client_tracking_uri(self) -> str:
         return "sqlite://"
@@ -63,7 +65,8 @@ class FakeRegistry:
         return ModelVersionPublic(name=name, version=version, run_id="r", model_uri="models:/m",
                                   framework="sklearn", model_digest=f"sha256:{name}{version}",
                                   training_data_digest="d", code_version="c",
-                                  signature=self.signature, feature_refs=self.refs.get(version, []))
+                                  signature=self.signatures.get(version, self.signature),
+                                  feature_refs=self.refs.get(version, []))
 
     def list_versions(self, name: str) -> list[ModelVersionPublic]:
         return [self.get_version(name, v) for v in self.versions.get(name, [])]

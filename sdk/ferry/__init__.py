@@ -13,6 +13,7 @@ from ferry._features import TrainingSet
 from ferry._version import __version__
 from ferry_contract import (
     Conflict,
+    ContractChange,
     DeploymentNotFound,
     DeploymentPublic,
     FerryError,
@@ -33,6 +34,8 @@ from ferry_contract import (
     Protocol,
     ReleaseFailed,
     RolloutInProgress,
+    TokenScope,
+    TooManyRequests,
     Unauthenticated,
     VersionNotFound,
 )
@@ -40,6 +43,7 @@ from ferry_contract import (
 __all__ = [
     "Client",
     "Conflict",
+    "ContractChange",
     "Forbidden",
     "GateFailed",
     "IdentityNotFound",
@@ -63,6 +67,8 @@ __all__ = [
     "Protocol",
     "ReleaseFailed",
     "RolloutInProgress",
+    "TokenScope",
+    "TooManyRequests",
     "TrainingSet",
     "VersionNotFound",
     "__version__",

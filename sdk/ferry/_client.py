@@ -276,6 +276,7 @@ class Client:
         name: str | None = None,
         protocol: Protocol | str = Protocol.auto,
         replicas: int | None = None,
+        allow_contract_change: bool = False,
         on_progress: Progress | None = None,
         timeout_s: float | None = None,
     ) -> Deployment:
@@ -285,9 +286,14 @@ class Client:
         ``default_replicas``). The deployment is named ``name`` (default: the model name).
         The deploy runs as a job on the control plane; ``on_progress(step, percent)`` sees
         its steps. To start it and not wait, use :meth:`start_deploy`.
+
+        A version whose clients must send other columns than those of the release it
+        replaces (another column set, entity keys instead of inputs) is refused with
+        :class:`ContractChange` naming each difference, unless ``allow_contract_change``.
         """
         started = self.start_deploy(model, version=version, name=name, protocol=protocol,
-                                    replicas=replicas)
+                                    replicas=replicas,
+                                    allow_contract_change=allow_contract_change)
         job = self.wait(started, on_progress=on_progress, timeout_s=timeout_s)
         return self._handle(DeploymentPublic.model_validate(job.result))
 
@@ -299,11 +305,13 @@ class Client:
         name: str | None = None,
         protocol: Protocol | str = Protocol.auto,
         replicas: int | None = None,
+        allow_contract_change: bool = False,
     ) -> JobPublic:
         """Start a deploy job and return it at once (``ferry deploy --detach``)."""
         try:
             req = DeploymentCreate(model=model, version=version, name=name,
-                                   protocol=Protocol(protocol), replicas=replicas)
+                                   protocol=Protocol(protocol), replicas=replicas,
+                                   allow_contract_change=allow_contract_change)
         except ValueError as e:
             raise InvalidRequest(f"invalid deploy request: {e}") from e
         return JobPublic.model_validate(

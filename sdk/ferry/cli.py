@@ -273,24 +273,29 @@ def deploy(
     replicas: Annotated[int | None, typer.Option(min=1, help="replicas (default: the platform's)")] = None,
     detach: Annotated[bool, typer.Option(help="start the deploy job and print its id; "
                                               "follow it with `ferry jobs show ID`")] = False,
+    breaking: Annotated[bool, typer.Option(
+        help="replace a release whose clients send other columns (breaks them; audited)")
+    ] = False,
     output: OutputOpt = Output.table,
 ) -> None:
     """Deploy an exact model version: build its release, load it, roll it onto Ray Serve.
 
     The deploy runs as a job on the control plane; this command shows its progress and
     waits for it (Ctrl-C stops waiting, not the job). A second deploy of the same name
-    while one runs is refused (409).
+    while one runs is refused (409), and so is a version whose clients would have to send
+    other columns than today's, unless --breaking.
     """
     client = _client()
     with _user_errors():
         if detach:
             job = client.start_deploy(model, version=version, name=name, protocol=protocol,
-                                      replicas=replicas)
+                                      replicas=replicas, allow_contract_change=breaking)
             _emit(job, output, _jobs_table([job]))
             return
         with _job_progress(f"deploying {model} v{version}") as progress:
             dep = client.deploy(model, version=version, name=name, protocol=protocol,
-                                replicas=replicas, on_progress=progress)
+                                replicas=replicas, allow_contract_change=breaking,
+                                on_progress=progress)
     _emit(dep.info, output, _deployment_table([dep.info]))
 
 

@@ -5,6 +5,7 @@ Importing this package is cheap: pydantic only, no ML framework.
 
 from ferry_contract._errors import (
     Conflict,
+    ContractChange,
     DeploymentNotFound,
     FeatureNotFound,
     FerryError,
@@ -97,6 +98,7 @@ __all__ = [
     "ChampionUpdate",
     "ColumnSpec",
     "Conflict",
+    "ContractChange",
     "DeploymentAccessUpdate",
     "DeploymentCreate",
     "DeploymentNotFound",

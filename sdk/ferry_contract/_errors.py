@@ -21,7 +21,8 @@ that body back into the same class with :func:`error_from_body`.
     ├── Conflict (409, conflict)                   e.g. a deploy of that name is under way
     │   ├── RolloutInProgress (409, rollout_in_progress)  promote, abort or roll it back first
     │   ├── NoRollout (409, no_rollout)                weights, promote or abort without one
-    │   └── NoPreviousRelease (409, no_previous_release)  nothing to roll back to
+    │   ├── NoPreviousRelease (409, no_previous_release)  nothing to roll back to
+    │   └── ContractChange (409, contract_change)  the new version takes other requests
     ├── TooManyRequests (429, too_many_requests)  a bounded resource is busy: retry later
     ├── GateFailed (422, gate_failed)              the version failed its promotion gate
     ├── ReleaseFailed (422, release_failed)        the model could not be packaged or loaded
@@ -148,6 +149,13 @@ class TooManyRequests(FerryError):
 
     code = "too_many_requests"
     status = 429
+
+
+class ContractChange(Conflict):
+    """The version would change what clients must send (``details['changes']``): refused
+    unless the deploy allows it explicitly; a rollout of it is refused outright."""
+
+    code = "contract_change"
 
 
 class GateFailed(FerryError):

@@ -97,6 +97,9 @@ class DeploymentCreate(_Schema):
     name: str | None = Field(default=None, pattern=NAME_PATTERN)
     protocol: Protocol = Protocol.auto
     replicas: int | None = Field(default=None, ge=1, le=64)
+    allow_contract_change: bool = Field(
+        default=False, description="replace a release whose clients send other columns (a "
+        "breaking change for every existing client: refused unless this is set; audited)")
 
 
 class Endpoints(_Schema):

@@ -189,3 +189,25 @@ def test_a_rollout_of_another_teams_model_needs_a_role_in_both_and_is_audited_un
     both.promote("shared")
     both.rollback("shared")
     assert env.evaluation_store.champion("beta-model") == 1
+
+
+def test_an_upgrade_that_changes_the_request_contract_is_refused_before_any_job(
+        tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ferry_contract import ColumnSpec
+
+    env = Env(f"sqlite:///{tmp_path / 's.db'}", tmp_path, signatures={
+        2: [ColumnSpec(name="x", type="double"), ColumnSpec(name="segment", type="string")]})
+    c = env.client(env.tokens["deployer-a"])
+    c.deploy("alpha-model", version=1)
+    jobs_before = len(c.jobs(limit=100))
+    with pytest.raises(ferry.ContractChange, match="'segment' \\(string\\) is new"):
+        c.deploy("alpha-model", version=2)
+    with pytest.raises(ferry.ContractChange, match="both shapes"):
+        c.rollout("alpha-model", version=2, canary=10, override_reason="contract test")
+    assert len(c.jobs(limit=100)) == jobs_before and env.runtime.routes["alpha-model"] == {
+        rid(1): 100}
+    dep = c.deploy("alpha-model", version=2, allow_contract_change=True)
+    assert dep.release_id == rid(2)
+    [event] = [e for e in c.audit(resource="deployment/alpha-model", action="deploy")
+               if e.outcome == "succeeded"][:1]
+    assert "segment" in " ".join(event.details["contract_change"])

@@ -17,6 +17,7 @@ from ferry_contract import (
     DeploymentNotFound,
     Protocol,
     ReleaseFailed,
+    RolloutCreate,
     VersionNotFound,
 )
 from ferry_platform.releases import Defaults, ReleaseService
@@ -194,3 +195,52 @@ def test_missing_or_stale_pinned_versions_are_refused() -> None:
     with pytest.raises(IncompatibleRelease, match="stale"):
         svc.deploy(req(1))
     assert rt.applied == []
+
+
+# -- the request contract ---------------------------------------------------------------------
+X = ColumnSpec(name="x", type="double")
+
+
+def contract_service(signatures: dict[int, list[ColumnSpec]],
+                     refs: dict[int, list[str]] | None = None):  # type: ignore[no-untyped-def]
+    rt, packager = FakeRuntime(), FakePackager()
+    svc = ReleaseService(FakeRegistry({"churn": sorted(signatures)}, refs, [X], signatures),
+                         packager, rt, SqlStateStore("sqlite://"), Defaults(),
+                         FakeFeatures(V0))
+    return svc, rt, packager
+
+
+def test_a_version_whose_clients_send_other_columns_is_refused_unless_allowed() -> None:
+    from ferry_contract import ContractChange
+
+    svc, rt, packager = contract_service({1: [X], 2: [X, ColumnSpec(name="z", type="long")],
+                                          3: [ColumnSpec(name="x", type="string")]})
+    svc.deploy(req(1))
+    with pytest.raises(ContractChange, match="column 'z' \\(long\\) is new") as e:
+        svc.deploy(req(2))
+    assert e.value.status == 409 and e.value.details["changes"]
+    with pytest.raises(ContractChange, match="changes from double to string"):
+        svc.deploy(req(3))
+    assert packager.built == ["churn-v1-x"] and rt.serving == {"churn": "churn-v1-x"}
+    with pytest.raises(ContractChange, match="rollout cannot serve clients of both shapes"):
+        svc.rollout("churn", RolloutCreate(version=2, weight=10))
+    assert svc.deploy(req(2, allow_contract_change=True)).release.version == 2
+
+
+def test_changes_old_clients_survive_are_not_refused() -> None:
+    svc, _, _ = contract_service({
+        1: [ColumnSpec(name="x", type="long")],
+        2: [ColumnSpec(name="x", type="double")],  # an int is still a valid double
+        3: [ColumnSpec(name="x", type="double", required=False)],  # nulls now accepted
+    })
+    for v in (1, 2, 3):
+        assert svc.deploy(req(v)).release.version == v
+
+
+def test_plain_inputs_to_entity_keys_is_a_contract_change() -> None:
+    from ferry_contract import ContractChange
+
+    svc, _, _ = contract_service({1: FEATURE_SIG, 2: FEATURE_SIG}, refs={2: REFS})
+    svc.deploy(req(1))
+    with pytest.raises(ContractChange, match="from the model's inputs to entity keys"):
+        svc.deploy(req(2))

@@ -109,6 +109,14 @@ class Deployments:
         current_team = self.team_of(current)
         if current is not None and current_team != team:
             self._policy.require(who, "create_deployment", resource=res, team=current_team)
+        # A version that would break the clients of what serves is refused now (the job
+        # checks again, under the deployment's lock), unless the caller says so.
+        changes = self._releases.contract_changes(name, req.model, req.version)
+        if changes and not req.allow_contract_change:
+            raise self._releases.contract_refusal(name, req.model, req.version, changes, False)
+        payload: dict[str, Any] = {"model": req.model, "version": req.version}
+        if changes:
+            payload["contract_change"] = changes
 
         def before() -> dict[str, Any]:
             now = self._store.get_deployment(name)
@@ -119,8 +127,8 @@ class Deployments:
             return dep.model_dump(mode="json")
 
         return self._jobs.submit(
-            who, JobKind.deploy, name, res, [team, current_team],
-            {"model": req.model, "version": req.version}, run, lock=res, before=before,
+            who, JobKind.deploy, name, res, [team, current_team], payload, run, lock=res,
+            before=before,
             summary=lambda r: {"to_release": r["release"]["release_id"]})
 
     def delete(self, name: str, who: Principal) -> JobRecord:
@@ -218,6 +226,9 @@ class Deployments:
         model_team = self._access.model_team(model)
         self._policy.require(who, "start_rollout", resource=res, team=team,
                              model_team=model_team)
+        changes = self._releases.contract_changes(name, model, req.version)
+        if changes:
+            raise self._releases.contract_refusal(name, model, req.version, changes, True)
         gate = self._evaluations.gate_plan(model, req.version, who, req.override_reason,
                                            "be rolled out")
 

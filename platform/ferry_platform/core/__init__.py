@@ -1,9 +1,10 @@
 """The platform's shared kernel: domain types every capability may use. No vendor imports."""
 
+from ferry_platform.core._contract import breaking_changes, request_columns
 from ferry_platform.core._digest import directory_digest
 from ferry_platform.core._features import FeatureBinding
 from ferry_platform.core._files import private_dir, write_private
 from ferry_platform.core._manifest import LABEL_PREFIX, ReleaseManifest
 
-__all__ = ["LABEL_PREFIX", "FeatureBinding", "ReleaseManifest", "directory_digest", "private_dir",
-           "write_private"]
+__all__ = ["LABEL_PREFIX", "FeatureBinding", "ReleaseManifest", "breaking_changes",
+           "directory_digest", "private_dir", "request_columns", "write_private"]

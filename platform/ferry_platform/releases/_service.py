@@ -19,6 +19,7 @@ from typing import Protocol as TypingProtocol
 from ferry_contract import (
     ColumnSpec,
     Conflict,
+    ContractChange,
     DeploymentCreate,
     DeploymentNotFound,
     DeploymentPublic,
@@ -35,7 +36,12 @@ from ferry_contract import (
     RolloutMode,
     RolloutPublic,
 )
-from ferry_platform.core import FeatureBinding, ReleaseManifest
+from ferry_platform.core import (
+    FeatureBinding,
+    ReleaseManifest,
+    breaking_changes,
+    request_columns,
+)
 from ferry_platform.packaging import Packager
 from ferry_platform.registry import ModelRegistry
 from ferry_platform.serving import Route, RouterAccess, ServingRuntime
@@ -147,6 +153,9 @@ class ReleaseService:
             previous = self._store.get_deployment(name)
             if previous is not None and previous.rollout:
                 raise self.in_progress(previous)
+            changes = self.contract_changes(name, req.model, req.version)
+            if changes and not req.allow_contract_change:
+                raise self.contract_refusal(name, req.model, req.version, changes, False)
             manifest = self._prepare(req.model, req.version, protocol, say)
             prev_id = previous.release_id if previous else None
             if prev_id == manifest.release_id and previous is not None:
@@ -162,6 +171,55 @@ class ReleaseService:
             record = self._store.put_deployment(record)
             say(f"{name} is serving {manifest.release_id}", 100)
             return self._public(record, manifest)
+
+    # -- the request contract -------------------------------------------------------------
+    def _request_columns(self, version: ModelVersionPublic) -> list[ColumnSpec] | None:
+        """The columns a client of ``version`` sends (None if its features are unknown)."""
+        binding = None
+        if version.feature_refs:
+            if self._features is None:
+                return None
+            try:
+                keys = self._features.join_key_types(version.feature_refs)
+            except FeatureNotFound:
+                return None
+            binding = FeatureBinding(fetcher="", config={}, refs=version.feature_refs,
+                                     entity_keys=keys)
+        return request_columns(version.signature, binding)
+
+    def contract_changes(self, name: str, model: str, version: int) -> list[str]:
+        """How serving ``model`` v``version`` on ``name`` would break the clients of what
+        it serves now (empty: compatible, or nothing served yet)."""
+        record = self._store.get_deployment(name)
+        current = self._store.get_release(record.release_id) if record else None
+        if current is None:
+            return []
+        old_version = self._registry.get_version(current.model, current.version)
+        new_version = self._registry.get_version(model, version)
+        old, new = self._request_columns(old_version), self._request_columns(new_version)
+        if old is None or new is None:
+            return []
+        changes = breaking_changes(old, new)
+        if changes and bool(old_version.feature_refs) != bool(new_version.feature_refs):
+            changes.insert(0, "requests change from the model's inputs to entity keys"
+                           if new_version.feature_refs else
+                           "requests change from entity keys to the model's inputs")
+        return changes
+
+    @staticmethod
+    def contract_refusal(name: str, model: str, version: int, changes: list[str],
+                         rollout: bool) -> ContractChange:
+        how = ("a canary, A/B or shadow rollout cannot serve clients of both shapes: deploy "
+               "it under another name, or replace the release with deploy(..., "
+               "allow_contract_change=True) once clients are ready" if rollout else
+               "every existing client would start failing. Deploy it under another name, or "
+               "replace the release on purpose with allow_contract_change=True (`ferry deploy "
+               "--breaking`); that is audited")
+        return ContractChange(
+            f"{model} v{version} changes what clients of {name!r} must send: "
+            f"{'; '.join(changes)}. {how}.",
+            details={"deployment": name, "model": model, "version": version,
+                     "changes": changes})
 
     def _prepare(self, model: str, version: int, protocol: Protocol,
                  say: Progress) -> ReleaseManifest:
@@ -249,6 +307,9 @@ class ReleaseService:
                 raise self.in_progress(record)
             stable = self._store.get_release(record.release_id)
             model = req.model or (stable.model if stable else name)
+            changes = self.contract_changes(name, model, req.version)
+            if changes:
+                raise self.contract_refusal(name, model, req.version, changes, True)
             manifest = self._prepare(model, req.version, record.protocol, say)
             if manifest.release_id == record.release_id:
                 raise Conflict(

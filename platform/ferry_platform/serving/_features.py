@@ -13,7 +13,7 @@ import math
 from typing import Any, Protocol
 
 from ferry_contract import ColumnSpec, FeatureNotFound, InvalidInput
-from ferry_platform.core import FeatureBinding
+from ferry_platform.core import FeatureBinding, request_columns
 
 MAX_SHOWN = 5
 
@@ -44,8 +44,7 @@ class FeatureJoin:
 
     def request_columns(self) -> list[ColumnSpec]:
         """What a request must carry: the entity keys and the inputs no view provides."""
-        specs = [ColumnSpec(name=k, type=t) for k, t in self.binding.entity_keys.items()]
-        return specs + [c for c in self._signature if c.name not in self._ref_of]
+        return request_columns(self._signature, self.binding)
 
     def model_columns(self, columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
         n = len(next(iter(columns.values())))
