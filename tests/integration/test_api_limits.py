@@ -1,6 +1,6 @@
-"""POST /v1/training-sets is bounded: deployers only (the role matrix checks that), a body
-limit of its own (413 before the body is read), and at most FERRY_TRAINING_SET_CONCURRENCY
-built at once (429 beyond, nothing queued in memory)."""
+"""The control plane's limits: POST /v1/training-sets has a body limit of its own (413 before
+the body is read) and builds at most FERRY_TRAINING_SET_CONCURRENCY sets at once (429
+beyond, nothing queued in memory); numbers past what the registry holds are 400s."""
 
 from __future__ import annotations
 
@@ -66,3 +66,15 @@ def test_more_training_sets_at_once_than_allowed_are_429(tmp_path: Path) -> None
         t.join(10)
     assert answers == [200, 200]
     assert http.post("/v1/training-sets", json=BODY).status_code == 200  # free again
+
+
+def test_numbers_past_what_the_registry_holds_are_400_naming_the_field(tmp_path: Path) -> None:
+    """Two former 500s: an unbounded version in a deploy, and compare?base=2**63."""
+    env = Env(f"sqlite:///{tmp_path / 's.db'}", tmp_path)
+    http = env.http(env.tokens["deployer-a"])
+    r = http.post("/v1/deployments", json={"model": "alpha-model", "version": 2**70})
+    assert r.status_code == 400 and "version" in r.json()["error"]["message"]
+    r = http.get(f"/v1/models/alpha-model/compare?base={2**63}&candidate=1")
+    assert r.status_code == 400 and "base" in r.json()["error"]["message"]
+    r = http.get(f"/v1/models/alpha-model/versions/{2**40}")
+    assert r.status_code == 400
