@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ferry_contract import JobKind
+from ferry_contract import JobKind, error_from_body
 from ferry_platform.access import AccessService, Principal
 from ferry_platform.jobs import JobContext, JobRunner, JobStore
 from ferry_platform.store import JobRecord
@@ -77,4 +77,13 @@ class AuditedJobs:
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobRecord:
         record: JobRecord = self.runner.wait(job_id, timeout)
+        return record
+
+    def done(self, job: JobRecord) -> JobRecord:
+        """Wait for a short job (undeploy, an access change) and raise its error, typed, as
+        the API would answer it; its record when it succeeded."""
+        record = self.wait(job.id)
+        if record.error:
+            raise error_from_body({"error": record.error},
+                                  status=int(record.error.get("status", 500)))
         return record

@@ -16,7 +16,6 @@ from ferry_contract import (
     RolloutCreate,
     RolloutMode,
     ShadowReportPublic,
-    error_from_body,
 )
 from ferry_platform.access import AccessService, Principal
 from ferry_platform.application._audited import Audit, AuditedJobs
@@ -133,7 +132,7 @@ class Deployments:
 
     def delete(self, name: str, who: Principal) -> JobRecord:
         """Undeploy as a (short) job, serialized, recorded and audited like a deploy;
-        waits for it and returns its record."""
+        waits for it (raising its error) and returns its record."""
         record = self._store.get_deployment(name)
         if record is None and name not in self._runtime.names():
             self._releases.undeploy(name)  # raises DeploymentNotFound naming what exists
@@ -151,7 +150,7 @@ class Deployments:
             who, JobKind.undeploy, name, res, [team], {"name": name}, run, lock=res,
             summary=lambda _r: {"from_release": record.release_id if record else None,
                                 "to_release": None})
-        return self._jobs.wait(job.id)
+        return self._jobs.done(job)
 
     # -- who may predict -----------------------------------------------------------------
     def access_of(self, record: DeploymentRecord) -> RouterAccess:
@@ -174,12 +173,9 @@ class Deployments:
             self._releases.set_anonymous(name, anonymous)
             return {"name": name, "anonymous_predict": anonymous}
 
-        job = self._jobs.submit(
-            who, JobKind.access, name, res, [team], {"anonymous_predict": anonymous}, run, lock=res,
-            before=lambda: {"from_anonymous_predict": record.anonymous_predict})
-        done = self._jobs.wait(job.id)
-        if done.error:
-            raise error_from_body({"error": done.error}, status=int(done.error.get("status", 500)))
+        self._jobs.done(self._jobs.submit(
+            who, JobKind.access, name, res, [team], {"anonymous_predict": anonymous}, run,
+            lock=res, before=lambda: {"from_anonymous_predict": record.anonymous_predict}))
         return self._releases.get(name)
 
     def sync_access(self, teams: list[str] | None) -> list[str]:

@@ -14,7 +14,6 @@ from ferry_contract import (
     RolloutCreate,
     RolloutUpdate,
     ShadowReportPublic,
-    error_from_body,
 )
 from ferry_server.deps import AppDep, PrincipalDep, get_principal
 from ferry_server.routes.jobs import accepted
@@ -46,9 +45,7 @@ def get_deployment(name: DeploymentName, app: AppDep) -> DeploymentPublic:
 @router.delete("/{name}", status_code=204, response_class=Response)
 def delete_deployment(name: DeploymentName, app: AppDep, who: PrincipalDep) -> Response:
     """Undeploy (a short job, recorded like a deploy); answers when it is done."""
-    job = app.deployments.delete(name, who)
-    if job.error:
-        raise error_from_body({"error": job.error}, status=int(job.error.get("status", 500)))
+    app.deployments.delete(name, who)
     return Response(status_code=204)
 
 
