@@ -64,12 +64,10 @@ class Evaluations:
             raise PlatformUnavailable("this control plane has no evaluation service configured")
         return self._service
 
-    def _authorize(self, action: str, model: str, who: Principal,
-                   role: str | None = None) -> str | None:
+    def _authorize(self, action: str, model: str, who: Principal) -> str | None:
         team = self._access.model_team(model)
         self._registry.get_model(model)  # 404 for an unknown model
-        self._policy.require(who, action, resource=resource("model", model), team=team,
-                             role=role)
+        self._policy.require(who, action, resource=resource("model", model), team=team)
         return team
 
     # -- evaluation sets ----------------------------------------------------------------

@@ -182,10 +182,10 @@ class Policy:
 
     def require(self, who: Principal, action: str, *, resource: str,
                 team: str | None = None, model_team: str | None = None,
-                role: str | None = None, owner: str | None = None) -> None:
+                owner: str | None = None) -> None:
         """Raise :class:`Forbidden` (audited under ``resource``) unless ``who`` may do
         ``action`` on a resource of ``team`` (and, for rules on both, of ``model_team``;
-        for ``self`` rules, one of ``owner``'s). ``role`` raises the bar for this call."""
+        for ``self`` rules, one of ``owner``'s)."""
         rule = self.rule(action)
         self.admit(who, action)
         if rule.scope is Scope.self:
@@ -193,13 +193,13 @@ class Policy:
                 self._deny(who, action, resource, "platform admin",
                            f"acting for {owner!r} needs the platform admin role; ask one")
             return
-        need = role or rule.role or "viewer"
+        need = rule.role or "viewer"
         if rule.scope is Scope.deployment_and_model_team:
             teams = [team, model_team] if model_team != team else [team]
         elif rule.scope in (Scope.model_team, Scope.deployment_team, Scope.team):
             teams = [team]
         else:
-            teams = [team] if role else []
+            teams = []
         for t in teams:
             if not who.can(need, t):
                 have = who.role_in(t)
