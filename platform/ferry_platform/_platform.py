@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from ferry_contract import (
     Conflict,
@@ -13,6 +15,8 @@ from ferry_contract import (
     DeploymentNotFound,
     EvaluationPublic,
     GateFailed,
+    LoggedModelCreate,
+    LoggedModelPublic,
     MaterializeCreate,
     ModelPublic,
     RolloutCreate,
@@ -22,11 +26,12 @@ from ferry_platform._settings import Settings
 from ferry_platform._version import __version__
 from ferry_platform.access import SYSTEM, AccessService, Principal
 from ferry_platform.catalog import CatalogRegistry
+from ferry_platform.core import REDACTOR
 from ferry_platform.evaluation import EvaluationService
 from ferry_platform.features import FeastFeatures
 from ferry_platform.jobs import JobContext, JobRunner
 from ferry_platform.packaging import BentoPackager
-from ferry_platform.registry import MlflowEvaluationStore, MlflowRegistry
+from ferry_platform.registry import MlflowEvaluationStore, MlflowRegistry, unpack
 from ferry_platform.releases import Defaults, ReleaseService
 from ferry_platform.serving import RayServeRuntime
 from ferry_platform.store import (
@@ -62,14 +67,13 @@ class Platform:
     def from_settings(cls, settings: Settings) -> Platform:
         settings.home.mkdir(parents=True, exist_ok=True)
         if "://" not in settings.mlflow_artifact_root:
-            from pathlib import Path
-
             Path(settings.mlflow_artifact_root).mkdir(parents=True, exist_ok=True)
+        REDACTOR.learn(settings.secret_values())
+        REDACTOR.learn_environment()
         db = Database(settings.database_url)
         db.upgrade()
         mlflow_registry = MlflowRegistry(settings.mlflow_tracking_uri,
-                                         settings.mlflow_artifact_root,
-                                         client_uri=settings.mlflow_public_uri)
+                                         settings.mlflow_artifact_root)
         registry = CatalogRegistry(mlflow_registry, SqlCatalog(db),
                                    max_cached_versions=settings.catalog_cache_versions)
         packager = BentoPackager(bentoml_home=settings.bentoml_home,
@@ -92,6 +96,17 @@ class Platform:
         return cls(settings, registry, packager, runtime, store, releases, features, db,
                    job_store, JobRunner(job_store), identity,
                    AccessService(identity, cache_s=settings.auth_cache_s), evaluations)
+
+    def log_model(self, name: str, archive: IO[bytes], lineage: LoggedModelCreate,
+                  actor: str = "") -> LoggedModelPublic:
+        """Unpack an uploaded model archive (checked, capped, never loaded) and log it with
+        its lineage into ``name``'s experiment (the caller checked who may)."""
+        s = self.settings
+        with tempfile.TemporaryDirectory(prefix="ferry-upload-") as tmp:
+            model_dir = Path(tmp) / "model"
+            model_dir.mkdir()
+            unpack(archive, model_dir, max_bytes=int(s.max_model_unpacked_mb * 2**20))
+            return self.registry.log_model(name, model_dir, lineage, actor)
 
     def prepare(self) -> str | None:
         """What every start of the control plane does before serving requests: bring the

@@ -13,7 +13,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ferry_contract import ErrorBody, FerryError, InvalidRequest
 from ferry_platform import Platform, Settings, __version__
-from ferry_server._limits import BodyLimit
+from ferry_platform.core import REDACTOR, unavailable
+from ferry_server._limits import BodyLimit, route_limits
 from ferry_server.routes import (
     audit,
     deployments,
@@ -71,7 +72,8 @@ def create_app(settings: Settings | None = None, *, platform_obj: Platform | Non
                 plat.stop()
 
     app = _api(lifespan)
-    app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 2**20))
+    app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 2**20),
+                       routes=route_limits(app, settings))
     app.state.platform = plat
     hint = plat.prepare()
     if hint:
@@ -79,7 +81,7 @@ def create_app(settings: Settings | None = None, *, platform_obj: Platform | Non
 
     @app.exception_handler(FerryError)
     async def _ferry_error(_: Request, exc: FerryError) -> JSONResponse:
-        return JSONResponse(exc.to_body(), status_code=exc.status)
+        return JSONResponse(REDACTOR.value(exc.to_body()), status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -95,11 +97,15 @@ def create_app(settings: Settings | None = None, *, platform_obj: Platform | Non
         message = str(exc.detail)
         if exc.status_code == 400 and "pars" in message:
             message = f"{message}: send a JSON body with content-type application/json"
-        return JSONResponse({"error": {"code": code, "message": message}},
+        return JSONResponse({"error": {"code": code, "message": REDACTOR(message)}},
                             status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        err = unavailable(exc)
+        if err is not None:
+            log.error("%s (%s: %s)", err.message, type(exc).__name__, exc)
+            return JSONResponse(err.to_body(), status_code=err.status)
         log.exception("unhandled error")
         err = FerryError(f"internal error ({type(exc).__name__}); see the control-plane log")
         return JSONResponse(err.to_body(), status_code=500)
