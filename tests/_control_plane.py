@@ -46,7 +46,7 @@ class FakeFeatures:
 class Env:
     """One control plane over one database, with users of two teams."""
 
-    def __init__(self, url: str, home: Path) -> None:
+    def __init__(self, url: str, home: Path, **settings: Any) -> None:
         db = Database(url)
         db.upgrade()
         self.runtime = FakeRuntime()
@@ -56,7 +56,7 @@ class Env:
                                    SqlCatalog(db))
         releases = ReleaseService(registry, FakePackager(), self.runtime, store,
                                   Defaults(replicas=1))
-        self.platform = Platform(Settings(home=home), registry, FakePackager(),  # type: ignore[arg-type]
+        self.platform = Platform(Settings(home=home, **settings), registry, FakePackager(),  # type: ignore[arg-type]
                                  self.runtime, store, releases, FakeFeatures(), db, jobs,  # type: ignore[arg-type]
                                  JobRunner(jobs), identity, AccessService(identity),
                                  EvaluationService(self.evaluation_store, registry))

@@ -9,6 +9,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from ferry_platform import Settings
+from ferry_platform.core import unavailable
 from ferry_server._app import create_app
 from ferry_server._logging import redacting_handler
 
@@ -34,8 +35,10 @@ def main() -> None:
     try:
         app = create_app(settings)
     except Exception as e:  # noqa: BLE001 - one clear (redacted) line, not a traceback
+        down = unavailable(e)
         logging.getLogger("ferry.server").error(
-            "Ferry's control plane cannot start: %s: %s", type(e).__name__, e)
+            "Ferry's control plane cannot start: %s (%s: %s)",
+            down.message if down else "an unexpected error", type(e).__name__, e)
         raise SystemExit(1) from None
     # log_config=None: uvicorn's loggers go through the same redacting handler
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",

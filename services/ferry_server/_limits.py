@@ -5,6 +5,9 @@ the setting that bounds it in its ``openapi_extra`` (it shows in the OpenAPI doc
 
     @router.post("/{name}/logged-models", openapi_extra=body_limit("max_model_mb"))
 
+FastAPI's own ``max_body_size`` is fixed where a route is declared; these limits come from
+the settings the app is built with, and the 413 names the variable to change.
+
 Nothing is buffered here: a declared ``Content-Length`` over the limit is refused at once,
 and a body without one (chunked) is counted as the route reads it; past the limit the
 route's reading stops, and whatever it would have answered is replaced by the 413.
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 
 Scope = dict[str, Any]
 LIMIT_KEY = "x-ferry-body-limit"
@@ -51,7 +54,8 @@ class RouteLimit:
 def route_limits(app: FastAPI, settings: Any) -> list[RouteLimit]:
     """The routes of ``app`` that declare their own limit, resolved against ``settings``."""
     found = []
-    for route in app.routes:
+    for context in iter_route_contexts(app.routes):  # routes of included routers too
+        route = context.route
         setting = (getattr(route, "openapi_extra", None) or {}).get(LIMIT_KEY)
         if isinstance(route, APIRoute) and setting:
             mib = float(getattr(settings, setting))
