@@ -102,10 +102,10 @@ def create_app(settings: Settings | None = None, *, platform_obj: Platform | Non
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        err = unavailable(exc)
-        if err is not None:
-            log.error("%s (%s: %s)", err.message, type(exc).__name__, exc)
-            return JSONResponse(err.to_body(), status_code=err.status)
+        down = unavailable(exc)
+        if down is not None:  # a database or Redis: a 503, and one log line, not a traceback
+            log.error("%s (%s: %s)", down.message, type(exc).__name__, exc)
+            return JSONResponse(down.to_body(), status_code=down.status)
         log.exception("unhandled error")
         err = FerryError(f"internal error ({type(exc).__name__}); see the control-plane log")
         return JSONResponse(err.to_body(), status_code=500)
