@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None, *, platform_obj: Platform | Non
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         message, problems = _validation_message(exc)
         err = InvalidRequest(message, details={"problems": problems})
-        return JSONResponse(err.to_body(), status_code=err.status)
+        return JSONResponse(REDACTOR.value(err.to_body()), status_code=err.status)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
