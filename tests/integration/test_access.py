@@ -332,3 +332,19 @@ def test_body_limits_are_per_route(tmp_path) -> None:  # type: ignore[no-untyped
     r = http.post("/v1/models/alpha-model/logged-models", content=chunks(),
                   headers={"content-type": "multipart/form-data; boundary=b"})
     assert r.status_code == 413 and r.json()["error"]["details"]["setting"] == "FERRY_MAX_MODEL_MB"
+
+
+def test_the_sdk_reports_upload_progress(env: Env) -> None:
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0] * 5, "y": [0, 0, 1, 1] * 5})
+    model = LogisticRegression().fit(frame[["x"]], frame["y"])
+    seen: list[tuple[str, int]] = []
+    logged = env.client(env.tokens["deployer-a"]).log_model(
+        model, name="alpha-model", training_data=frame, target="y",
+        on_progress=lambda step, percent: seen.append((step, percent)))
+    assert logged.model_uri.startswith("models:/m-")
+    percents = [p for _, p in seen]
+    assert percents == sorted(percents) and percents[-1] == 100
+    assert "uploading the model" in seen[-1][0]
