@@ -10,6 +10,9 @@ from pathlib import Path
 from ferry_contract import (
     ColumnSpec,
     Endpoints,
+    InvalidRequest,
+    LoggedModelCreate,
+    LoggedModelPublic,
     ModelNotFound,
     ModelPublic,
     ModelVersionCreate,
@@ -33,9 +36,19 @@ class FakeRegistry:
         self.refs = refs or {}
         self.signature = signature or SIG
         self.signatures = signatures or {}  # per version, where it differs
+        self.logged: dict[str, tuple[str, LoggedModelCreate]] = {}
 
-    def client_tracking_uri(self) -> str:
-        return "sqlite://"
+    def log_model(self, name: str, model_dir: Path, lineage: LoggedModelCreate,
+                  actor: str = "") -> LoggedModelPublic:
+        """Reads what the real registry checks first (MLmodel, safely); keeps the lineage."""
+        from ferry_platform.registry._archive import check_mlmodel, read_mlmodel
+
+        if name not in self.versions:
+            raise ModelNotFound(f"no model {name!r}")
+        check_mlmodel(read_mlmodel(model_dir), lineage.framework)
+        model_id = f"m-{len(self.logged):032x}"
+        self.logged[model_id] = (name, lineage)
+        return LoggedModelPublic(model_uri=f"models:/{model_id}", run_id=f"run-{model_id}")
 
     def sync(self) -> int:
         return 0
@@ -55,6 +68,10 @@ class FakeRegistry:
         return [self.get_model(n) for n in sorted(self.versions)]
 
     def register_version(self, name: str, create: ModelVersionCreate) -> ModelVersionPublic:
+        logged = self.logged.get(create.model_uri.removeprefix("models:/"))
+        if logged is not None and logged[0] != name:  # the real registry's rule, in short
+            raise InvalidRequest(f"model_uri {create.model_uri!r} is not a model logged "
+                                 f"for {name!r}")
         versions = self.versions.setdefault(name, [])
         versions.append(max(versions, default=0) + 1)
         return self.get_version(name, versions[-1])

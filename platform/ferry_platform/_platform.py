@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ferry_contract import DeploymentNotFound, JobKind
@@ -12,7 +13,7 @@ from ferry_platform._version import __version__
 from ferry_platform.access import AccessService, IdentityStore
 from ferry_platform.application import Application, FeaturePort
 from ferry_platform.catalog import CatalogRegistry
-from ferry_platform.core import private_dir
+from ferry_platform.core import REDACTOR, private_dir
 from ferry_platform.evaluation import EvaluationService
 from ferry_platform.features import FeastFeatures
 from ferry_platform.jobs import JobContext, JobRunner
@@ -58,7 +59,8 @@ class Platform:
             job_store=self.job_store, registry=self.registry, releases=self.releases,
             store=self.store, runtime=self.runtime, features=self.features,
             evaluation=self.evaluation, max_token_ttl_days=self.settings.token_max_ttl_days,
-            training_set_concurrency=self.settings.training_set_concurrency)
+            training_set_concurrency=self.settings.training_set_concurrency,
+            max_model_unpacked_bytes=int(self.settings.max_model_unpacked_mb * 2**20))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Platform:
@@ -67,14 +69,13 @@ class Platform:
             if (settings.home / secret).exists():
                 (settings.home / secret).chmod(0o600)
         if "://" not in settings.mlflow_artifact_root:
-            from pathlib import Path
-
             Path(settings.mlflow_artifact_root).mkdir(parents=True, exist_ok=True)
+        REDACTOR.learn(settings.secret_values())
+        REDACTOR.learn_environment()
         db = Database(settings.database_url, settings.db_statement_timeout_s)
         db.upgrade()
         mlflow_registry = MlflowRegistry(settings.mlflow_tracking_uri,
-                                         settings.mlflow_artifact_root,
-                                         client_uri=settings.mlflow_public_uri)
+                                         settings.mlflow_artifact_root)
         registry = CatalogRegistry(mlflow_registry, SqlCatalog(db),
                                    max_cached_versions=settings.catalog_cache_versions)
         packager = BentoPackager(bentoml_home=settings.bentoml_home,

@@ -14,6 +14,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ferry_contract import credentials_in
+
 
 def default_home() -> Path:
     return Path(os.environ.get("FERRY_HOME", Path.home() / ".ferry")).expanduser()
@@ -46,6 +48,10 @@ class Settings(BaseSettings):
     port: int = Field(8700, description="Control-plane port.")
     public_url: str = Field("", description="URL clients use for the control plane.")
     max_body_mb: float = Field(64.0, gt=0, description="Largest request body accepted.")
+    max_model_mb: float = Field(
+        2048.0, gt=0, description="Largest model archive uploaded for registration.")
+    max_model_unpacked_mb: float = Field(
+        8192.0, gt=0, description="Largest model directory an uploaded archive may unpack to.")
     auth_cache_s: float = Field(2.0, ge=0, description="Reuse of a token's roles (seconds).")
     token_max_ttl_days: float = Field(
         90.0, gt=0, description="Longest token lifetime non-admins may ask for (days).")
@@ -60,7 +66,8 @@ class Settings(BaseSettings):
         30.0, gt=0, description="PostgreSQL: longest a control-plane statement may run.")
     mlflow_tracking_uri: str = Field("", description="MLflow backend (default SQLite).")
     mlflow_artifact_root: str = Field("", description="Where MLflow stores models.")
-    mlflow_public_uri: str = Field("", description="Tracking URI handed to clients.")
+    mlflow_public_uri: str = Field(
+        "", description="Removed: clients never get a tracking URI; refused if set.")
 
     ray_address: str = Field("", description="Existing Ray cluster; empty starts a local one.")
     ray_num_cpus: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
@@ -100,8 +107,6 @@ class Settings(BaseSettings):
             self.mlflow_tracking_uri = f"sqlite:///{home / 'mlflow.db'}"
         if not self.mlflow_artifact_root:
             self.mlflow_artifact_root = str(home / "artifacts")
-        if not self.mlflow_public_uri:
-            self.mlflow_public_uri = self.mlflow_tracking_uri
         if not self.feature_repo:
             self.feature_repo = str(home / "features")
         if not self.feature_registry_uri:
@@ -114,7 +119,32 @@ class Settings(BaseSettings):
             self.public_url = f"http://{self.host}:{self.port}"
         if not self.serve_public_host:
             self.serve_public_host = self.serve_host
+        self._refuse_credentials_for_clients()
         return self
+
+    def _refuse_credentials_for_clients(self) -> None:
+        """Nothing handed to clients may carry credentials, nor lead to the metadata
+        database. Messages show the setting's name, never its value."""
+        problems = []
+        if self.mlflow_public_uri:
+            problems.append(
+                "FERRY_MLFLOW_PUBLIC_URI is no longer used: clients never receive a tracking "
+                "URI (the SDK uploads models to the control plane, which alone writes MLflow). "
+                "Unset it.")
+        for setting, value in (("FERRY_PUBLIC_URL", self.public_url),
+                               ("FERRY_SERVE_PUBLIC_HOST", f"grpc://{self.serve_public_host}")):
+            if credentials_in(value):
+                problems.append(
+                    f"{setting} carries credentials (a user or password before '@', or a "
+                    "password/token pair); clients receive it, so it must name only the "
+                    "scheme, host and port. Remove the credentials.")
+        if problems:
+            raise ValueError(" ".join(problems))
+
+    def secret_values(self) -> list[str]:
+        """Every string setting (connection strings among them), for the redactor to find
+        the secrets inside."""
+        return [str(v) for v in self.model_dump().values() if isinstance(v, str)]
 
     @property
     def serve_http_url(self) -> str:

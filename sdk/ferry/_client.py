@@ -33,9 +33,11 @@ from ferry_contract import (
     JobLogLine,
     JobPublic,
     JobState,
+    LoggedModelPublic,
     MaterializeCreate,
     MemberUpdate,
     ModelPublic,
+    ModelVersionCreate,
     ModelVersionPublic,
     PlatformInfo,
     PlatformUnavailable,
@@ -100,9 +102,11 @@ class Client:
 
     # -- plumbing -----------------------------------------------------------------------
     def _request(self, method: str, path: str, *, json: Any = None,
-                 params: Mapping[str, Any] | None = None) -> Any:
+                 params: Mapping[str, Any] | None = None, files: Any = None,
+                 data: Mapping[str, str] | None = None) -> Any:
         try:
-            resp = self._http.request(method, path, json=json, params=params)
+            resp = self._http.request(method, path, json=json, params=params, files=files,
+                                      data=data)
         except httpx.TransportError as e:
             raise PlatformUnavailable(
                 f"no Ferry control plane answers at {self.url} ({type(e).__name__}). "
@@ -129,7 +133,7 @@ class Client:
 
     # -- platform -----------------------------------------------------------------------
     def info(self) -> PlatformInfo:
-        """What the platform is: versions, the MLflow URI to log to, serving endpoints."""
+        """What the platform is: its version, serving endpoints, defaults."""
         if self._info is None:
             self._info = PlatformInfo.model_validate(self._request("GET", "/v1/platform"))
         return self._info
@@ -151,42 +155,69 @@ class Client:
         description: str = "",
         code_version: str | None = None,
         team: str | None = None,
+        on_progress: Progress | None = None,
     ) -> ModelVersionPublic:
         """Register a trained model as a new version of ``name``.
 
-        Logs the model to MLflow with its signature (inferred from ``training_data``'s
-        feature columns), params, metrics, the training dataset (digest) and the code
-        version (git commit), then has the platform register it and record its digest.
-        ``target`` names the label column of ``training_data``, if it has one. When
+        Saves the model with its signature (inferred from ``training_data``'s feature
+        columns), uploads it to the control plane with its params, metrics, the training
+        dataset (digest, schema, profile) and the code version (git commit), which logs it
+        in MLflow and registers it, recording its digest (:meth:`log_model`, then one more
+        call). ``target`` names the label column of ``training_data``, if it has one. When
         ``training_data`` is a :class:`TrainingSet`, the version also records the exact
         feature versions it was trained on, and entity keys and timestamps are left out.
         A new model is owned by ``team`` (default: the one team you deploy for).
+        ``on_progress(step, percent)`` follows the upload.
         """
-        from ferry._registration import check_name, log_model
+        logged = self.log_model(model, name=name, training_data=training_data, target=target,
+                                params=params, metrics=metrics, description=description,
+                                code_version=code_version, team=team, on_progress=on_progress)
+        body = ModelVersionCreate(model_uri=logged.model_uri, run_id=logged.run_id)
+        return ModelVersionPublic.model_validate(
+            self._request("POST", f"/v1/models/{name}/versions", json=body.model_dump()))
+
+    def log_model(
+        self,
+        model: Any,
+        *,
+        name: str,
+        training_data: Any,
+        target: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        description: str = "",
+        code_version: str | None = None,
+        team: str | None = None,
+        on_progress: Progress | None = None,
+    ) -> LoggedModelPublic:
+        """The first half of :meth:`register`: save the model locally and upload it with
+        its lineage; the control plane logs it into the model's experiment (creating the
+        model, owned by ``team``, if new). Register the result with ``POST
+        /v1/models/{name}/versions`` (``model_uri``, ``run_id``)."""
+        import tempfile
+        from pathlib import Path
+
+        from ferry._registration import check_name, pack, save_model
 
         check_name(name)
         feature_refs: list[str] = []
         if isinstance(training_data, TrainingSet):
             feature_refs = list(training_data.feature_refs)
             training_data = training_data.features_only()
-        info = self.info()
-        model_public = ModelPublic.model_validate(
-            self._request("PUT", f"/v1/models/{name}",
-                          json={"description": description, "team": team}))
-        create = log_model(
-            model,
-            name=name,
-            tracking_uri=info.mlflow_tracking_uri,
-            experiment_id=model_public.experiment_id,
-            training_data=training_data,
-            target=target,
-            params=params,
-            metrics=metrics,
-            code=code_version,
-        )
-        create.feature_refs = feature_refs
-        return ModelVersionPublic.model_validate(
-            self._request("POST", f"/v1/models/{name}/versions", json=create.model_dump()))
+        self._request("PUT", f"/v1/models/{name}",
+                      json={"description": description, "team": team})
+        with tempfile.TemporaryDirectory(prefix="ferry-register-") as tmp:
+            model_dir = Path(tmp) / "model"
+            lineage = save_model(model, model_dir, name=name, training_data=training_data,
+                                 target=target, params=params, metrics=metrics,
+                                 code=code_version, feature_refs=feature_refs)
+            archive = pack(model_dir, Path(tmp) / "model.tar.gz")
+            with archive.open("rb") as raw:
+                upload = _Upload(raw, archive.stat().st_size, on_progress)
+                return LoggedModelPublic.model_validate(self._request(
+                    "POST", f"/v1/models/{name}/logged-models",
+                    files={"archive": ("model.tar.gz", upload, "application/gzip")},
+                    data={"lineage": lineage.model_dump_json(by_alias=True)}))
 
     def models(self) -> list[ModelPublic]:
         return [ModelPublic.model_validate(m) for m in self._request("GET", "/v1/models")]
@@ -607,6 +638,33 @@ class Client:
     def _handle(self, info: DeploymentPublic) -> Deployment:
         return Deployment(info, predict_timeout_s=self._settings.predict_timeout_s,
                           token=self._token)
+
+
+class _Upload:
+    """A file httpx streams from, reporting how much of it was sent."""
+
+    def __init__(self, raw: Any, size: int, on_progress: Progress | None) -> None:
+        self._raw, self._size, self._on_progress = raw, size, on_progress
+        self._sent, self._shown = 0, -1
+
+    def read(self, n: int = -1) -> bytes:
+        chunk: bytes = self._raw.read(n)
+        self._sent += len(chunk)
+        percent = int(100 * self._sent / max(self._size, 1))
+        if self._on_progress is not None and percent != self._shown:
+            self._shown = percent
+            self._on_progress(f"uploading the model ({self._size / 2**20:.1f} MiB)", percent)
+        return chunk
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._sent = 0
+        return int(self._raw.seek(offset, whence))
+
+    def tell(self) -> int:
+        return int(self._raw.tell())
+
+    def fileno(self) -> int:
+        return int(self._raw.fileno())
 
 
 def _validation_message(error: ValidationError) -> str:

@@ -1,4 +1,6 @@
-"""Logging a model to MLflow with its lineage, on the client (imports MLflow lazily)."""
+"""Saving a model and its lineage on the client, for the control plane to log (imports
+MLflow lazily). The client never talks to MLflow's tracking store: it saves the model
+locally, packs it, and uploads it with its lineage to the control plane."""
 
 from __future__ import annotations
 
@@ -6,13 +8,18 @@ import contextlib
 import importlib
 import logging
 import re
+import shutil
 import subprocess
+import tarfile
 import warnings
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
-from ferry._frameworks import Framework, detect_framework
-from ferry_contract import NAME_PATTERN, InvalidRequest, ModelVersionCreate
+from pydantic import ValidationError
+
+from ferry._frameworks import detect_framework
+from ferry_contract import NAME_PATTERN, DatasetLineage, InvalidRequest, LoggedModelCreate
 
 
 def code_version(explicit: str | None = None) -> str:
@@ -57,20 +64,23 @@ def split_training_data(training_data: Any, target: str | None) -> tuple[Any, An
     return training_data.drop(columns=[target]), training_data[target]
 
 
-def log_model(
+def save_model(
     model: Any,
+    path: Path,
     *,
     name: str,
-    tracking_uri: str,
-    experiment_id: str,
     training_data: Any,
     target: str | None,
     params: Mapping[str, Any] | None,
     metrics: Mapping[str, float] | None,
     code: str | None,
-) -> ModelVersionCreate:
-    """Log ``model`` and its lineage in one MLflow run; return what registers it."""
-    import mlflow
+    feature_refs: list[str] | None = None,
+) -> LoggedModelCreate:
+    """Save ``model`` as an MLflow model directory at ``path`` (signature inferred from
+    ``training_data``'s features, an input example, pinned requirements) and return its
+    lineage: what the control plane writes to the model's run. Nothing leaves this machine
+    here, and no tracking server is involved."""
+    from mlflow.data.pandas_dataset import from_pandas
     from mlflow.models import infer_signature
 
     framework = detect_framework(model)
@@ -82,74 +92,51 @@ def log_model(
             f"the model cannot predict on training_data's features {list(features.columns)}: "
             f"{type(e).__name__}: {e}. Pass the frame it was trained on (and target=...)."
         ) from e
+    flavor = importlib.import_module(f"mlflow.{framework.flavor}").save_model
+    extra: dict[str, Any] = {}
+    if framework.name == "sklearn":
+        # MLflow saves scikit-learn models with skops, which loads only the types it
+        # is told to trust. The registering author vouches for their own model's types.
+        extra["skops_trusted_types"] = _skops_types(model)
     with _quiet():
         signature = infer_signature(features, sample_out)
-    version = code_version(code)
-    # The user's own MLflow tracking URI is put back afterwards.
-    previous_uri = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(tracking_uri)
+        flavor(model, str(path), signature=signature, input_example=features.head(3),
+               pip_requirements=framework.pinned_requirements(), **extra)
+        dataset = from_pandas(training_data, targets=target, name=f"{name}-training").to_dict()
+    for pycache in list(path.rglob("__pycache__")):
+        shutil.rmtree(pycache, ignore_errors=True)
+    all_metrics = {"training_rows": float(len(features))}
+    if labels is not None and hasattr(model, "score"):
+        try:
+            all_metrics["training_score"] = float(model.score(features, labels))
+        except Exception:  # noqa: BLE001 - a score is a nice-to-have
+            pass
+    all_metrics.update({k: float(v) for k, v in (metrics or {}).items()})
     try:
-        return _log_run(model, framework, name=name, experiment_id=experiment_id,
-                        training_data=training_data, features=features, labels=labels,
-                        target=target, params=params, metrics=metrics, signature=signature,
-                        version=version)
-    finally:
-        mlflow.set_tracking_uri(previous_uri)
+        return LoggedModelCreate(
+            framework=framework.name,
+            code_version=code_version(code),
+            params={str(k): str(v) for k, v in (params or {}).items()},
+            metrics=all_metrics,
+            dataset=DatasetLineage.model_validate(dataset),
+            feature_refs=list(feature_refs or []),
+        )
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'value'}: {err['msg']}"
+                             for err in e.errors(include_url=False)[:10])
+        raise InvalidRequest(f"cannot register {name!r}: {problems}") from None
 
 
-def _log_run(model: Any, framework: Framework, *, name: str, experiment_id: str,
-             training_data: Any, features: Any, labels: Any, target: str | None,
-             params: Mapping[str, Any] | None, metrics: Mapping[str, float] | None,
-             signature: Any, version: str) -> ModelVersionCreate:
-    """One MLflow run: params, metrics, the training dataset, lineage tags and the model."""
-    import mlflow
-    from mlflow.data.pandas_dataset import from_pandas
-
-    flavor = importlib.import_module(f"mlflow.{framework.flavor}").log_model
-    with _quiet(), mlflow.start_run(experiment_id=experiment_id, run_name=f"{name}-register") as run:
-        if params:
-            mlflow.log_params(dict(params))
-        all_metrics = {"training_rows": float(len(features))}
-        if labels is not None and hasattr(model, "score"):
-            try:
-                all_metrics["training_score"] = float(model.score(features, labels))
-            except Exception:  # noqa: BLE001 - a score is a nice-to-have
-                pass
-        all_metrics.update({k: float(v) for k, v in (metrics or {}).items()})
-        mlflow.log_metrics(all_metrics)
-        with _quiet():
-            dataset = from_pandas(training_data, targets=target, name=f"{name}-training")
-        mlflow.log_input(dataset, context="training")
-        tags = {
-            "ferry.model": name,
-            "ferry.framework": framework.name,
-            "ferry.code_version": version,
-            "ferry.training_data_digest": dataset.digest,
-        }
-        if version.startswith("git:"):
-            tags["mlflow.source.git.commit"] = version.removeprefix("git:").removesuffix("+dirty")
-        mlflow.set_tags(tags)
-        extra: dict[str, Any] = {}
-        if framework.name == "sklearn":
-            # MLflow saves scikit-learn models with skops, which loads only the types it
-            # is told to trust. The registering author vouches for their own model's types.
-            extra["skops_trusted_types"] = _skops_types(model)
-        with _quiet():
-            info = flavor(
-                model,
-                name="model",
-                signature=signature,
-                input_example=features.head(3),
-                pip_requirements=framework.pinned_requirements(),
-                **extra,
-            )
-    return ModelVersionCreate(
-        model_uri=f"models:/{info.model_id}",
-        run_id=run.info.run_id,
-        framework=framework.name,
-        training_data_digest=dataset.digest,
-        code_version=version,
-    )
+def pack(model_dir: Path, archive: Path) -> Path:
+    """A gzip-compressed tar of ``model_dir``'s contents (``MLmodel`` at its root):
+    regular files and directories only, as the control plane accepts."""
+    with tarfile.open(archive, "w:gz", compresslevel=6) as tar:
+        for item in sorted(model_dir.rglob("*")):
+            if item.is_symlink() or not (item.is_file() or item.is_dir()):
+                raise InvalidRequest(f"the saved model holds {item.name!r}, which is not a "
+                                     "regular file or directory; it cannot be uploaded")
+            tar.add(item, arcname=str(item.relative_to(model_dir)), recursive=False)
+    return archive
 
 
 def _skops_types(model: Any) -> list[str]:

@@ -23,7 +23,7 @@ from ferry import _credentials as credentials
 from ferry._client import Client
 from ferry._config import ClientSettings
 from ferry._local import LocalPlatform
-from ferry_contract import FerryError, InvalidRequest, JobKind
+from ferry_contract import FerryError, InvalidRequest, JobKind, redact
 
 app = typer.Typer(
     name="ferry",
@@ -82,11 +82,12 @@ def _client() -> Client:
 
 @contextmanager
 def _user_errors() -> Iterator[None]:
-    """Print a Ferry error as one line (no traceback); exit 2 for user errors, 1 otherwise."""
+    """Print a Ferry error as one line (no traceback, no credential, e.g. of a FERRY_URL
+    with a password); exit 2 for user errors, 1 otherwise."""
     try:
         yield
     except FerryError as e:
-        err_console.print(f"[red]error[/red] ({e.code}): {e.message}")
+        err_console.print(f"[red]error[/red] ({e.code}): {redact(e.message)}")
         raise typer.Exit(code=2 if e.status < 500 else 1) from None
 
 
@@ -155,7 +156,7 @@ def down(
 
 @app.command()
 def info(output: OutputOpt = Output.table) -> None:
-    """Show the platform: version, MLflow tracking URI, serving endpoints, defaults."""
+    """Show the platform: version, serving endpoints, defaults."""
     with _user_errors():
         data = _client().info()
     table = Table("setting", "value")

@@ -30,13 +30,17 @@ from ferry_contract._errors import (
     error_class_for,
     error_from_body,
 )
+from ferry_contract._redact import credentials_in, redact, redact_value
 from ferry_contract._schemas import (
+    FRAMEWORKS,
+    LOGGED_MODEL_URI_PATTERN,
     MAX_VERSION,
     NAME_PATTERN,
     TEAM_PATTERN,
     AuditEventPublic,
     ChampionUpdate,
     ColumnSpec,
+    DatasetLineage,
     DeploymentAccessUpdate,
     DeploymentCreate,
     DeploymentPublic,
@@ -60,6 +64,8 @@ from ferry_contract._schemas import (
     JobLogLine,
     JobPublic,
     JobState,
+    LoggedModelCreate,
+    LoggedModelPublic,
     MaterializeCreate,
     MemberUpdate,
     ModelCreate,
@@ -94,6 +100,14 @@ RELEASE_HEADER = "x-ferry-release"
 """HTTP header (and gRPC trailing-metadata key) naming the release that answered."""
 
 __all__ = [
+    "FRAMEWORKS",
+    "LOGGED_MODEL_URI_PATTERN",
+    "DatasetLineage",
+    "LoggedModelCreate",
+    "LoggedModelPublic",
+    "credentials_in",
+    "redact",
+    "redact_value",
     "AuditEventPublic",
     "ChampionUpdate",
     "ColumnSpec",

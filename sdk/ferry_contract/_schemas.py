@@ -6,6 +6,7 @@ Naming follows one rule: ``<Resource>Create`` / ``<Resource>Update`` for request
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -42,7 +43,6 @@ class PlatformInfo(_Schema):
     """What a client needs to know about the platform it talks to."""
 
     ferry_version: str
-    mlflow_tracking_uri: str
     serve_http_url: str
     serve_grpc_target: str
     default_replicas: int
@@ -62,16 +62,80 @@ class ModelPublic(_Schema):
     aliases: dict[str, int] = Field(default_factory=dict)
 
 
-class ModelVersionCreate(_Schema):
-    """Register a model the SDK logged to MLflow as a new version of ``name``."""
+FRAMEWORKS = ("sklearn", "lightgbm", "xgboost")
+"""The frameworks Ferry registers (the SDK's detection and the server's checks agree)."""
 
-    model_uri: str = Field(description="models:/<model_id> of the logged model")
-    run_id: str
-    framework: str
-    training_data_digest: str
-    code_version: str
+LOGGED_MODEL_URI_PATTERN = r"^models:/m-[0-9a-f]{32}$"
+"""How the URI of a model logged through ``POST /v1/models/{name}/logged-models`` looks."""
+
+
+class DatasetLineage(_Schema):
+    """The training dataset as MLflow records it (``mlflow.data.from_pandas(...).to_dict()``):
+    computed on the client, written to the run by the control plane."""
+
+    name: str = Field(min_length=1, max_length=500)
+    digest: str = Field(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9_.:-]+$")
+    source_type: str = Field(min_length=1, max_length=36, pattern=r"^[a-z_]+$")
+    source: str = Field(max_length=65_536, description="JSON of the dataset's source")
+    schema_: str | None = Field(default=None, alias="schema", max_length=524_288,
+                                description="JSON of the dataset's column schema")
+    profile: str | None = Field(default=None, max_length=65_536,
+                                description="JSON of the dataset's profile (rows, elements)")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class LoggedModelCreate(_Schema):
+    """The lineage sent with a model archive to ``POST /v1/models/{name}/logged-models``
+    (the multipart field ``lineage``); the control plane writes it to a run of the model's
+    experiment, and a registration reads it from there."""
+
+    framework: str = Field(description=f"one of {', '.join(FRAMEWORKS)}")
+    code_version: str = Field(min_length=1, max_length=500)
+    params: dict[str, str] = Field(default_factory=dict, max_length=100)
+    metrics: dict[str, float] = Field(default_factory=dict, max_length=100)
+    dataset: DatasetLineage
     feature_refs: list[str] = Field(
-        default_factory=list, description="pinned feature refs (view@vN:feature) it was trained on")
+        default_factory=list, max_length=1000,
+        description="pinned feature refs (view@vN:feature) it was trained on")
+
+    @model_validator(mode="after")
+    def _check(self) -> LoggedModelCreate:
+        problems = []
+        if self.framework not in FRAMEWORKS:
+            problems.append(f"framework {self.framework!r} is not one of {list(FRAMEWORKS)}")
+        for key, value in self.params.items():
+            if not 0 < len(key) <= 250 or len(value) > 6000:
+                problems.append(f"param {key[:60]!r}: names 1-250 characters, values at most 6000")
+        for key, number in self.metrics.items():
+            if not 0 < len(key) <= 250 or not math.isfinite(number):
+                problems.append(f"metric {key[:60]!r}: names 1-250 characters, finite values")
+        for ref in self.feature_refs:
+            if len(ref) > 500:
+                problems.append(f"feature ref {ref[:60]!r}...: at most 500 characters")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class LoggedModelPublic(_Schema):
+    """A model logged by the control plane into its model's experiment; register it with
+    ``POST /v1/models/{name}/versions``."""
+
+    model_uri: str = Field(description="models:/m-<id> of the logged model")
+    run_id: str = Field(description="the run holding its params, metrics and training data")
+
+
+class ModelVersionCreate(_Schema):
+    """Register a model logged through ``POST /v1/models/{name}/logged-models`` as a new
+    version of ``name``. Only such a model is accepted: one whose experiment is the model's
+    own (``ferry/<name>``) and whose files are under the platform's artifact root. Its
+    lineage (framework, training data, code version, feature refs) is read from the run
+    the control plane wrote."""
+
+    model_uri: str = Field(max_length=2000, description="models:/m-<id> of the logged model")
+    run_id: str | None = Field(default=None, max_length=100,
+                               description="its run (optional; must be the run it was logged in)")
 
 
 class ModelVersionPublic(_Schema):

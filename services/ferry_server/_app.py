@@ -9,14 +9,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ferry_contract import ErrorBody, FerryError, InvalidRequest, PlatformUnavailable
+from ferry_contract import ErrorBody, FerryError, InvalidRequest
 from ferry_platform import Platform, Settings, __version__
+from ferry_platform.core import REDACTOR, unavailable
 from ferry_server._auth import Authenticate
 from ferry_server._errors import error_response
-from ferry_server._limits import BodyLimit
+from ferry_server._limits import BodyLimit, route_limits
 from ferry_server.routes import (
     audit,
     deployments,
@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None, *, platform_obj: Platform | Non
     app = _api(lifespan)
     # Outermost last: authenticate first (401 before anything is read), then the size limit.
     app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 2**20),
-                       per_path={"/v1/training-sets": int(settings.training_set_max_mb * 2**20)})
+                       routes=route_limits(app, settings))
     app.add_middleware(Authenticate, access=plat.access)
     app.state.platform = plat
     hint = plat.prepare()
@@ -100,23 +100,18 @@ def create_app(settings: Settings | None = None, *, platform_obj: Platform | Non
         message = str(exc.detail)
         if exc.status_code == 400 and "pars" in message:
             message = f"{message}: send a JSON body with content-type application/json"
-        return JSONResponse({"error": {"code": code, "message": message}},
+        return JSONResponse({"error": {"code": code, "message": REDACTOR(message)}},
                             status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(SQLAlchemyError)
-    async def _database(_: Request, exc: SQLAlchemyError) -> JSONResponse:
-        # The driver's text may carry the URL: only the class goes out, the log has the rest.
-        log.warning("control-plane database error: %s", type(exc).__name__)
-        return error_response(PlatformUnavailable(
-            f"the control plane's database did not answer ({type(exc).__name__}: a statement "
-            "timed out or the database is unreachable); retry, and tell the platform team if "
-            "it persists"))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        down = unavailable(exc)
+        if down is not None:  # a database or Redis: a 503, and one log line, not a traceback
+            log.error("%s (%s: %s)", down.message, type(exc).__name__, exc)
+            return error_response(down)
         log.exception("unhandled error")
-        err = FerryError(f"internal error ({type(exc).__name__}); see the control-plane log")
-        return JSONResponse(err.to_body(), status_code=500)
+        return error_response(FerryError(
+            f"internal error ({type(exc).__name__}); see the control-plane log"))
 
     return app
 

@@ -140,20 +140,16 @@ def test_a_model_that_cannot_load_is_refused_and_the_old_release_keeps_serving( 
         client, deployed, settings, tmp_path) -> None:
     from pathlib import Path
 
-    from ferry._registration import log_model
-
     replicas_before = replicas_of("e2e-churn")
     # Register a version whose artifact is corrupt (as stored, so its digest matches).
-    info = client.info()
-    exp = client.model("e2e-churn").experiment_id
-    create = log_model(sklearn_pipeline(c=0.3), name="e2e-churn", tracking_uri=info.mlflow_tracking_uri,
-                       experiment_id=exp, training_data=training_frame(), target="churned",
-                       params=None, metrics=None, code="git:corrupt")
-    model_id = create.model_uri.removeprefix("models:/")
+    logged = client.log_model(sklearn_pipeline(c=0.3), name="e2e-churn",
+                              training_data=training_frame(), target="churned",
+                              code_version="git:corrupt")
+    model_id = logged.model_uri.removeprefix("models:/")
     [weights] = list(Path(settings.mlflow_artifact_root, "e2e-churn").rglob(f"{model_id}/**/model.skops"))
     weights.write_bytes(b"this is not a model")
-    bad = ferry.ModelVersionPublic.model_validate(
-        client._request("POST", "/v1/models/e2e-churn/versions", json=create.model_dump()))
+    bad = ferry.ModelVersionPublic.model_validate(client._request(
+        "POST", "/v1/models/e2e-churn/versions", json={"model_uri": logged.model_uri}))
 
     with pytest.raises(ferry.ReleaseFailed, match="cannot be loaded") as exc:
         client.deploy("e2e-churn", version=bad.version, replicas=2)

@@ -28,6 +28,7 @@ class Call:
     body: Any = None
     teams: tuple[str, ...] = ("alpha",)  # the teams of the resource(s) the call is about
     owner: str | None = None  # for "self" rules: whose resource it is
+    files: dict[str, Any] | None = None  # a multipart body instead of JSON
     prepare: Callable[[Env, str], dict[str, Any]] | None = None  # state it needs; path args
 
 
@@ -87,10 +88,11 @@ CALLS: dict[str, Call] = {
     "list_model_versions": Call("GET", "/v1/models/alpha-model/versions"),
     "get_model_version": Call("GET", "/v1/models/alpha-model/versions/1"),
     "put_model": Call("PUT", "/v1/models/alpha-model", {"description": "changed"}),
+    "upload_logged_model": Call("POST", "/v1/models/alpha-model/logged-models",
+                                files={"archive": ("model.tar.gz", b"not a tar.gz"),
+                                       "lineage": (None, b"{}")}),
     "create_model_version": Call("POST", "/v1/models/alpha-model/versions",
-                                 {"model_uri": "models:/m-1", "run_id": "r",
-                                  "framework": "sklearn", "training_data_digest": "d",
-                                  "code_version": "c"}),
+                                 {"model_uri": "models:/m-1", "run_id": "r"}),
     "list_eval_sets": Call("GET", "/v1/models/alpha-model/eval-sets"),
     "create_eval_set": Call("POST", "/v1/models/alpha-model/eval-sets",
                             {"rows": ROWS, "label": "y"}),
@@ -169,8 +171,10 @@ def test_each_caller_gets_what_the_table_says(env: Env, operation: str, caller: 
     body = call.body
     if isinstance(body, dict) and body.get("name") == "{new}":
         body = {"name": f"p-{operation.replace('_', '-')}-{caller}"}
-    r = env.http(env.tokens[caller]).request(call.method, path,
-                                             **({"json": body} if body is not None else {}))
+    kwargs: dict[str, Any] = {"json": body} if body is not None else {}
+    if call.files:
+        kwargs = {"files": call.files}
+    r = env.http(env.tokens[caller]).request(call.method, path, **kwargs)
     if expected_allowed(POLICY[operation], caller, call.teams, call.owner):
         assert r.status_code not in (401, 403), (r.status_code, r.text)
         assert r.status_code < 500, r.text
@@ -190,8 +194,10 @@ def test_without_a_token_every_operation_is_exactly_401(env: Env, operation: str
     call = CALLS[operation]
     path = call.path.replace("{release_id}", "r-1").replace("{job_id}", "0" * 16) \
         .replace("{token_id}", "0" * 12)
-    r = env.http(None).request(call.method, path,
-                               **({"json": call.body} if call.body is not None else {}))
+    kwargs: dict[str, Any] = {"json": call.body} if call.body is not None else {}
+    if call.files:
+        kwargs = {"files": call.files}
+    r = env.http(None).request(call.method, path, **kwargs)
     if operation == "get_health":
         assert r.status_code == 200 and set(r.json()) == {"status", "ray"}
         return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
 import pytest
 from _models import FEATURES, sklearn_pipeline, training_frame
@@ -71,11 +73,111 @@ def test_bad_registrations_are_refused_before_logging(registry_client) -> None: 
         registry_client.register(object(), name="reg-x", training_data=training_frame())
 
 
-def test_api_refuses_a_uri_that_is_not_a_model(registry_client, registered) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ferry.InvalidRequest, match="cannot be read"):
-        registry_client._request("POST", "/v1/models/reg-churn/versions", json={
-            "model_uri": "models:/m-doesnotexist", "run_id": registered.run_id,
-            "framework": "sklearn", "training_data_digest": "x", "code_version": "y"})
+@pytest.fixture(scope="module")
+def theirs(registry_client):  # type: ignore[no-untyped-def]
+    """A model of another team, logged and registered."""
+    registry_client.create_team("reg-theirs-team")
+    return registry_client.log_model(sklearn_pipeline(c=0.5), name="reg-theirs",
+                                     training_data=training_frame(), target="churned",
+                                     team="reg-theirs-team")
+
+
+def test_platform_info_never_carries_a_tracking_uri(registry_client, settings) -> None:  # type: ignore[no-untyped-def]
+    body = registry_client._request("GET", "/v1/platform")
+    assert not [k for k in body if "mlflow" in k or "tracking" in k]
+    text = str(body)
+    assert settings.mlflow_tracking_uri not in text and "sqlite" not in text
+    assert settings.database_url not in text
+
+
+def test_model_uri_outside_the_models_experiment_is_refused_alike(  # type: ignore[no-untyped-def]
+        registry_client, registered, theirs, settings, tmp_path) -> None:
+    client = MlflowClient(settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
+    own = client.get_logged_model(registered.model_uri.removeprefix("models:/"))
+    existing = next(Path(settings.mlflow_artifact_root, "reg-churn").rglob("MLmodel"))
+    missing = tmp_path / "no-such-model"
+    uris = [
+        str(existing), str(existing.parent), str(missing),                  # local paths
+        f"file://{existing.parent}", f"file://{missing}",                 # file:// URIs
+        f"{own.artifact_location}",                                        # its own storage
+        f"runs:/{registered.run_id}/model", f"runs:/{'0' * 32}/model",     # runs:/
+        "s3://ferry-artifacts/mlflow/reg-churn", "s3://elsewhere/model",   # s3://
+        "http://127.0.0.1:1/model", "https://example.invalid/model",       # http(s)://
+        "models:/reg-churn/1", "models:/reg-churn@champion",               # name/version
+        "models:/reg-theirs/1",
+        theirs.model_uri,                                                  # another team's
+        f"models:/m-{'0' * 32}", "models:/m-nothex", "mlflow-artifacts:/x",  # unknown ids
+    ]
+    before = [v.version for v in registry_client.versions("reg-churn")]
+    messages = {}
+    for uri in uris:
+        r = registry_client._http.post("/v1/models/reg-churn/versions", json={"model_uri": uri})
+        assert r.status_code == 400, (uri, r.text)
+        err = r.json()["error"]
+        assert err["code"] == "invalid_request" and repr(uri) in err["message"]
+        messages[uri] = err["message"].replace(repr(uri), "<uri>")
+    assert len(set(messages.values())) == 1, messages  # existing or not, one answer
+    # its own model with a run that is not its run: refused alike too
+    for run_id in (theirs.run_id, "0" * 32):
+        r = registry_client._http.post("/v1/models/reg-churn/versions", json={
+            "model_uri": registered.model_uri, "run_id": run_id})
+        assert r.status_code == 400 and repr(run_id) in r.json()["error"]["message"]
+    assert [v.version for v in registry_client.versions("reg-churn")] == before
+
+
+def test_lineage_comes_from_the_run_the_control_plane_wrote(registry_client, theirs) -> None:  # type: ignore[no-untyped-def]
+    r = registry_client._http.post("/v1/models/reg-theirs/versions", json={
+        "model_uri": theirs.model_uri, "framework": "xgboost", "code_version": "forged"})
+    assert r.status_code == 400 and "framework" in r.json()["error"]["message"]
+    mv = registry_client._request("POST", "/v1/models/reg-theirs/versions",
+                                  json={"model_uri": theirs.model_uri})
+    assert mv["framework"] == "sklearn" and mv["code_version"] != "forged"
+    assert mv["run_id"] == theirs.run_id and mv["model_uri"] == theirs.model_uri
+
+
+def test_an_uploaded_model_is_never_loaded_by_the_control_plane(  # type: ignore[no-untyped-def]
+        registry_client, tmp_path) -> None:
+    import io
+    import json
+    import pickle
+    import tarfile
+
+    import yaml
+
+    marker = tmp_path / "the-control-plane-ran-model-code"
+
+    class Payload:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            import os
+
+            return (os.system, (f"touch {marker}",))
+
+    signature = {"inputs": json.dumps([{"type": "double", "name": "x", "required": True}]),
+                 "outputs": json.dumps([{"type": "long", "required": True}])}
+    mlmodel = {"flavors": {
+        "python_function": {"loader_module": "mlflow.sklearn", "model_path": "model.pkl",
+                            "predict_fn": "predict", "env": {"virtualenv": "python_env.yaml"}},
+        "sklearn": {"pickled_model": "model.pkl", "serialization_format": "cloudpickle",
+                    "sklearn_version": "1.0"}}, "signature": signature}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in (("MLmodel", yaml.safe_dump(mlmodel).encode()),
+                           ("model.pkl", pickle.dumps(Payload()))):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    lineage = {"framework": "sklearn", "code_version": "test", "dataset": {
+        "name": "d", "digest": "abc123", "source_type": "code", "source": "{}"}}
+    registry_client._request("PUT", "/v1/models/reg-unloaded", json={})
+    logged = registry_client._request(
+        "POST", "/v1/models/reg-unloaded/logged-models",
+        files={"archive": ("model.tar.gz", buf.getvalue(), "application/gzip")},
+        data={"lineage": json.dumps(lineage)})
+    mv = registry_client._request("POST", "/v1/models/reg-unloaded/versions",
+                                  json={"model_uri": logged["model_uri"]})
+    assert mv["model_digest"].startswith("sha256:") and mv["signature"][0]["name"] == "x"
+    assert mv["training_data_digest"] == "abc123"
+    assert not marker.exists()
 
 
 def test_the_catalog_answers_reads_and_picks_up_what_mlflow_got_directly(  # type: ignore[no-untyped-def]

@@ -38,14 +38,15 @@ class Application:
               runner: JobRunner, job_store: JobStore, registry: CatalogRegistry,
               releases: ReleaseService, store: StateStore, runtime: ServingRuntime,
               features: FeaturePort, evaluation: EvaluationService | None,
-              max_token_ttl_days: float, training_set_concurrency: int) -> Application:
+              max_token_ttl_days: float, training_set_concurrency: int,
+              max_model_unpacked_bytes: int) -> Application:
         policy = Policy(access)
         audit = Audit(access)
         jobs = AuditedJobs(runner, job_store, audit)
         evaluations = Evaluations(policy=policy, access=access, audit=audit, jobs=jobs,
                                   registry=registry, service=evaluation)
         models = Models(policy=policy, access=access, audit=audit, registry=registry,
-                        evaluations=evaluations)
+                        evaluations=evaluations, max_unpacked_bytes=max_model_unpacked_bytes)
         deployments = Deployments(policy=policy, access=access, audit=audit, jobs=jobs,
                                   releases=releases, store=store, registry=registry,
                                   runtime=runtime, evaluations=evaluations, models=models)

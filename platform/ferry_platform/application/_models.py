@@ -3,11 +3,17 @@ register versions of it, and what is recorded."""
 
 from __future__ import annotations
 
-from typing import Any
+import tempfile
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import ValidationError
 
 from ferry_contract import (
     IdentityNotFound,
     InvalidRequest,
+    LoggedModelCreate,
+    LoggedModelPublic,
     ModelPublic,
     ModelVersionCreate,
     ModelVersionPublic,
@@ -17,16 +23,19 @@ from ferry_platform.application._audited import Audit
 from ferry_platform.application._evaluations import Evaluations
 from ferry_platform.application._policy import Policy, resource
 from ferry_platform.catalog import CatalogRegistry
+from ferry_platform.registry import unpack
 
 
 class Models:
     def __init__(self, *, policy: Policy, access: AccessService, audit: Audit,
-                 registry: CatalogRegistry, evaluations: Evaluations) -> None:
+                 registry: CatalogRegistry, evaluations: Evaluations,
+                 max_unpacked_bytes: int) -> None:
         self._policy = policy
         self._access = access
         self._audit = audit
         self._registry = registry
         self._evaluations = evaluations
+        self._max_unpacked_bytes = max_unpacked_bytes
 
     def owner(self, model: str, who: Principal, team: str | None = None) -> str:
         """The team that owns ``model``; a model with none (new, or registered before teams)
@@ -59,6 +68,24 @@ class Models:
         self._audit(who, "put_model", resource("model", name), [owner])
         return model
 
+    def log_model(self, name: str, archive: IO[bytes], lineage_json: str,
+                  who: Principal) -> LoggedModelPublic:
+        """Unpack an uploaded model archive (checked, capped, never loaded) and log it with
+        its lineage (a ``LoggedModelCreate`` as JSON) into ``name``'s experiment."""
+        self._registry.get_model(name)  # 404 before anything is claimed
+        owner = self.owner(name, who)
+        self._policy.require(who, "upload_logged_model", resource=resource("model", name),
+                             team=owner)
+        lineage = _lineage(lineage_json)
+        with tempfile.TemporaryDirectory(prefix="ferry-upload-") as tmp:
+            model_dir = Path(tmp) / "model"
+            model_dir.mkdir()
+            unpack(archive, model_dir, max_bytes=self._max_unpacked_bytes)
+            logged = self._registry.log_model(name, model_dir, lineage, who.user)
+        self._audit(who, "upload_logged_model", resource("model", name), [owner],
+                    details={"model_uri": logged.model_uri, "run_id": logged.run_id})
+        return logged
+
     def register_version(self, name: str, body: ModelVersionCreate,
                          who: Principal) -> ModelVersionPublic:
         """Register a logged model as a new version; evaluated at once if the model has an
@@ -68,7 +95,7 @@ class Models:
                              team=owner)
         version = self._registry.register_version(name, body)
         self._audit(who, "create_model_version", resource("model", name), [owner],
-                    details={"version": version.version, "run_id": body.run_id,
+                    details={"version": version.version, "run_id": version.run_id,
                              "model_digest": version.model_digest})
         self._evaluations.evaluate_on_register(name, version.version, who)
         return version
@@ -91,3 +118,13 @@ class Models:
         found = self._registry.cached_version(name, version)
         return found if found is not None else \
             self._registry.get_version(name, version).model_dump(mode="json")
+
+
+def _lineage(text: str) -> LoggedModelCreate:
+    try:
+        return LoggedModelCreate.model_validate_json(text)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'lineage'}: {err['msg']}"
+                             for err in e.errors(include_url=False, include_input=False)[:10])
+        raise InvalidRequest(f"the lineage part is not valid: {problems}",
+                             details={"field": "lineage"}) from None

@@ -80,7 +80,10 @@ POLICY: dict[str, Rule] = {
     "get_model_version": _READ,
     "put_model": Rule(Scope.model_team, "deployer",
                       note="a new model is claimed for the caller's (or the named) team"),
-    "create_model_version": Rule(Scope.model_team, "deployer"),
+    "upload_logged_model": Rule(Scope.model_team, "deployer",
+                                note="checked, capped, never loaded by the control plane"),
+    "create_model_version": Rule(Scope.model_team, "deployer",
+                                 note="only a model logged through upload_logged_model"),
     # evaluation
     "list_eval_sets": _READ,
     "create_eval_set": Rule(Scope.model_team, "deployer",

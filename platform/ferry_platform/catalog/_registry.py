@@ -14,7 +14,13 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Protocol
 
-from ferry_contract import ModelPublic, ModelVersionCreate, ModelVersionPublic
+from ferry_contract import (
+    LoggedModelCreate,
+    LoggedModelPublic,
+    ModelPublic,
+    ModelVersionCreate,
+    ModelVersionPublic,
+)
 from ferry_platform.registry import ModelRegistry
 
 log = logging.getLogger("ferry.catalog")
@@ -41,8 +47,9 @@ class CatalogRegistry:
         self._versions: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
         self._max_versions = max_cached_versions
 
-    def client_tracking_uri(self) -> str:
-        return self._registry.client_tracking_uri()
+    def log_model(self, name: str, model_dir: Path, lineage: LoggedModelCreate,
+                  actor: str = "") -> LoggedModelPublic:
+        return self._registry.log_model(name, model_dir, lineage, actor)
 
     # -- models -------------------------------------------------------------------------
     def _keep_model(self, model: ModelPublic) -> ModelPublic:

@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from ferry_contract import FerryError, JobNotFound
+from ferry_platform.core import unavailable
 
 log = logging.getLogger("ferry.jobs")
 
@@ -91,6 +92,12 @@ class JobRunner:
             self._store.log(job_id, f"failed: {e.code}: {e.message}")
             self._store.finish(job_id, error=error_body(e))
         except Exception as e:
+            down = unavailable(e)
+            if down is not None:
+                log.error("job %s: %s (%s: %s)", job_id, down.message, type(e).__name__, e)
+                self._store.log(job_id, f"failed: {down.code}: {down.message}")
+                self._store.finish(job_id, error=error_body(down))
+                return
             log.exception("job %s failed unexpectedly", job_id)
             self._store.log(job_id, f"failed: internal error: {type(e).__name__}")
             self._store.finish(job_id, error={

@@ -1,7 +1,8 @@
 """Model registry capability: models, versions and their lineage, backed by MLflow."""
 
+from ferry_platform.registry._archive import unpack
 from ferry_platform.registry._evaluations import MlflowEvaluationStore
 from ferry_platform.registry._interface import ModelRegistry
 from ferry_platform.registry._mlflow import TAG_PREFIX, MlflowRegistry
 
-__all__ = ["TAG_PREFIX", "MlflowEvaluationStore", "MlflowRegistry", "ModelRegistry"]
+__all__ = ["TAG_PREFIX", "MlflowEvaluationStore", "MlflowRegistry", "ModelRegistry", "unpack"]

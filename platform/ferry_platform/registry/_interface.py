@@ -3,14 +3,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from ferry_contract import ModelPublic, ModelVersionCreate, ModelVersionPublic
+from ferry_contract import (
+    LoggedModelCreate,
+    LoggedModelPublic,
+    ModelPublic,
+    ModelVersionCreate,
+    ModelVersionPublic,
+)
 
 
 class ModelRegistry(Protocol):
-    """What the platform needs of a model registry."""
+    """What the platform needs of a model registry. The platform is its only writer."""
 
-    def client_tracking_uri(self) -> str:
-        """The tracking URI clients log runs and models to."""
+    def log_model(self, name: str, model_dir: Path, lineage: LoggedModelCreate,
+                  actor: str = "") -> LoggedModelPublic:
+        """Log an uploaded model directory (checked, never loaded) and its lineage into
+        ``name``'s experiment; what :meth:`register_version` then accepts."""
         ...
 
     def ensure_model(self, name: str, description: str = "") -> ModelPublic: ...
@@ -19,7 +27,10 @@ class ModelRegistry(Protocol):
 
     def list_models(self) -> list[ModelPublic]: ...
 
-    def register_version(self, name: str, create: ModelVersionCreate) -> ModelVersionPublic: ...
+    def register_version(self, name: str, create: ModelVersionCreate) -> ModelVersionPublic:
+        """Register a model logged by :meth:`log_model` for ``name`` (anything else is
+        refused alike, whether or not it exists)."""
+        ...
 
     def get_version(self, name: str, version: int) -> ModelVersionPublic: ...
 

@@ -1,23 +1,33 @@
 """The MLflow-backed registry.
 
 Ferry keeps one MLflow experiment per model name (``ferry/<name>``) with its artifacts
-under the configured artifact root, and one registered model per name. Lineage lives on
-the model version as ``ferry.*`` tags, set by the control plane (not by the client), so the
-digest of the weights is always the platform's own reading of the stored artifacts.
+under the configured artifact root, and one registered model per name. The control plane
+is MLflow's only writer: clients upload a saved model and its lineage
+(:meth:`MlflowRegistry.log_model`), the control plane writes the run (params, metrics,
+training dataset, lineage tags) and the logged model, and a registration accepts only such
+a logged model of the model's own experiment. Lineage lives on the model version as
+``ferry.*`` tags read from that run, and the digest of the weights is the platform's own
+reading of the stored artifacts. No model is ever loaded here.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
 
 from ferry_contract import (
+    LOGGED_MODEL_URI_PATTERN,
     ColumnSpec,
     InvalidRequest,
+    LoggedModelCreate,
+    LoggedModelPublic,
     ModelNotFound,
     ModelPublic,
     ModelVersionCreate,
@@ -25,7 +35,8 @@ from ferry_contract import (
     PlatformUnavailable,
     VersionNotFound,
 )
-from ferry_platform.core import directory_digest
+from ferry_platform.core import REDACTOR, directory_digest
+from ferry_platform.registry._archive import check_mlmodel, read_mlmodel, write_mlmodel
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -39,6 +50,21 @@ def _join(root: str, *parts: str) -> str:
     if "://" in root:
         return "/".join([root.rstrip("/"), *parts])
     return str(Path(root).joinpath(*parts))
+
+
+def _under(location: str, root: str) -> bool:
+    """Whether the storage URI ``location`` lies inside ``root`` (a path or a URI)."""
+    def split(uri: str) -> tuple[str, str]:
+        parsed = urlparse(uri)
+        if parsed.scheme in ("", "file") or len(parsed.scheme) == 1:  # a path (or C:)
+            path = unquote(parsed.path) if parsed.scheme == "file" else uri
+            return "file", str(Path(path).resolve())
+        return parsed.scheme + "://" + parsed.netloc, parsed.path
+
+    (loc_scheme, loc_path), (root_scheme, root_path) = split(location), split(root)
+    if loc_scheme != root_scheme or ".." in loc_path.split("/"):
+        return False
+    return loc_path.rstrip("/").startswith(root_path.rstrip("/") + "/")
 
 
 def signature_columns(signature: Any) -> list[ColumnSpec]:
@@ -60,10 +86,9 @@ def signature_columns(signature: Any) -> list[ColumnSpec]:
 class MlflowRegistry:
     """:class:`ModelRegistry` on an MLflow tracking server / database."""
 
-    def __init__(self, tracking_uri: str, artifact_root: str, client_uri: str | None = None):
+    def __init__(self, tracking_uri: str, artifact_root: str):
         self._tracking_uri = tracking_uri
         self._artifact_root = artifact_root
-        self._client_uri = client_uri or tracking_uri
         self._client_obj: MlflowClient | None = None
         self._lock = threading.Lock()
 
@@ -82,13 +107,11 @@ class MlflowRegistry:
                 except Exception as e:
                     self._client_obj = None
                     raise PlatformUnavailable(
-                        f"MLflow at {self._tracking_uri!r} is not reachable: {e}. "
-                        "Check FERRY_MLFLOW_TRACKING_URI."
+                        "the model registry (MLflow, FERRY_MLFLOW_TRACKING_URI) is not "
+                        f"reachable ({type(e).__name__}: {REDACTOR(str(e))[:300]}); retry "
+                        "later, or ask the platform's operator to check that setting."
                     ) from e
             return self._client_obj
-
-    def client_tracking_uri(self) -> str:
-        return self._client_uri
 
     def _registered(self, name: str) -> Any:
         from mlflow.exceptions import MlflowException
@@ -190,65 +213,164 @@ class MlflowRegistry:
     def list_models(self) -> list[ModelPublic]:
         return [self._to_model(rm) for rm in self._client.search_registered_models()]
 
+    # -- logging (the upload) ----------------------------------------------------------
+    def log_model(self, name: str, model_dir: Path, lineage: LoggedModelCreate,
+                  actor: str = "") -> LoggedModelPublic:
+        """Write an uploaded, unpacked model into ``name``'s experiment: a run with the
+        lineage, and a logged model holding ``model_dir``'s files (``MLmodel`` rewritten
+        with the ids MLflow assigned). ``model_dir`` is checked, never loaded."""
+        from mlflow.entities import (
+            Dataset,
+            DatasetInput,
+            InputTag,
+            LoggedModelOutput,
+            LoggedModelStatus,
+            Metric,
+            Param,
+        )
+
+        mlmodel = read_mlmodel(model_dir)
+        check_mlmodel(mlmodel, lineage.framework)
+        columns = self._columns_of(mlmodel)
+        refs = json.dumps(lineage.feature_refs)
+        if len(refs) > 5000:
+            raise InvalidRequest(f"the feature refs of {name!r} take {len(refs):,} characters "
+                                 "as JSON; at most 5,000 fit the registry's tags")
+        self._registered(name)
+        experiment_id = self._experiment_id(name)
+        client = self._client
+        tags = {
+            TAG_PREFIX + "model": name,
+            TAG_PREFIX + "framework": lineage.framework,
+            TAG_PREFIX + "code_version": lineage.code_version,
+            TAG_PREFIX + "training_data_digest": lineage.dataset.digest,
+            TAG_PREFIX + "feature_refs": refs,
+            TAG_PREFIX + "signature": json.dumps([c.model_dump() for c in columns]),
+            TAG_PREFIX + "uploaded_by": actor,
+        }
+        if lineage.code_version.startswith("git:"):
+            tags["mlflow.source.git.commit"] = \
+                lineage.code_version.removeprefix("git:").removesuffix("+dirty")[:100]
+        run = client.create_run(experiment_id, run_name=f"{name}-register", tags=tags)
+        run_id = run.info.run_id
+        model_id = None
+        try:
+            logged = client.create_logged_model(
+                experiment_id, name="model", source_run_id=run_id,
+                params=dict(lineage.params), tags={TAG_PREFIX + "model": name})
+            model_id = logged.model_id
+            now = int(time.time() * 1000)
+            client.log_batch(
+                run_id,
+                metrics=[Metric(k, float(v), now, 0, model_id=model_id)
+                         for k, v in lineage.metrics.items()],
+                params=[Param(k, v) for k, v in lineage.params.items()])
+            d = lineage.dataset
+            client.log_inputs(run_id, [DatasetInput(
+                Dataset(name=d.name, digest=d.digest, source_type=d.source_type,
+                        source=d.source, schema=d.schema_, profile=d.profile),
+                [InputTag("mlflow.data.context", "training")])])
+            client.log_outputs(run_id, [LoggedModelOutput(model_id, step=0)])
+            mlmodel.update(model_id=model_id, model_uuid=model_id, run_id=run_id,
+                           artifact_path=logged.artifact_location,
+                           utc_time_created=str(datetime.now(UTC).replace(tzinfo=None)))
+            write_mlmodel(model_dir, mlmodel)
+            client.log_model_artifacts(model_id, str(model_dir))
+            client.finalize_logged_model(model_id, LoggedModelStatus.READY)
+            client.set_terminated(run_id, "FINISHED")
+        except BaseException:
+            if model_id is not None:
+                client.finalize_logged_model(model_id, LoggedModelStatus.FAILED)
+            client.set_terminated(run_id, "FAILED")
+            raise
+        return LoggedModelPublic(model_uri=f"models:/{model_id}", run_id=run_id)
+
+    @staticmethod
+    def _columns_of(mlmodel: dict[str, Any]) -> list[ColumnSpec]:
+        from mlflow.models.signature import ModelSignature
+
+        try:
+            signature = ModelSignature.from_dict(mlmodel["signature"])
+        except Exception as e:  # any malformed schema is the same refusal
+            raise InvalidRequest(
+                f"the model's signature cannot be read ({type(e).__name__}); register it "
+                "with training data as a pandas DataFrame, as register() does.") from e
+        return signature_columns(signature)
+
     # -- versions ---------------------------------------------------------------------
+    def _logged_model(self, name: str, create: ModelVersionCreate) -> Any:
+        """The logged model ``create`` names, if it is one of ``name``'s own: logged in
+        experiment ``ferry/<name>`` by the control plane, with its files under the
+        artifact root (and ``run_id``, if given, its run). Anything else — a path, another
+        scheme, another model's logged model, an unknown id — is refused with one message,
+        whether or not the thing exists."""
+        from mlflow.entities import LoggedModelStatus
+        from mlflow.exceptions import MlflowException
+
+        uri, run_id = create.model_uri, create.run_id
+        refused = InvalidRequest(
+            f"model_uri {uri!r}" + (f" with run_id {run_id!r}" if run_id is not None else "")
+            + f" is not a model logged for {name!r}: only the models:/m-<id> URI that "
+            f"POST /v1/models/{name}/logged-models returned is accepted (with its run_id, "
+            "if any). ferry.Client().register() uploads and registers in one call.",
+            details={"model_uri": uri, "run_id": run_id})
+        if not re.fullmatch(LOGGED_MODEL_URI_PATTERN, uri):
+            raise refused
+        client = self._client
+        experiment = client.get_experiment_by_name(EXPERIMENT_PREFIX + name)
+        try:
+            logged = client.get_logged_model(uri.removeprefix("models:/"))
+        except MlflowException as e:
+            if "RESOURCE_DOES_NOT_EXIST" in str(e.error_code) or "not found" in str(e).lower():
+                raise refused from None
+            raise
+        if experiment is None or str(logged.experiment_id) != str(experiment.experiment_id) \
+                or logged.status != LoggedModelStatus.READY \
+                or not _under(str(logged.artifact_location), _join(self._artifact_root, name)) \
+                or (run_id is not None and run_id != logged.source_run_id) \
+                or not logged.source_run_id \
+                or logged.tags.get(TAG_PREFIX + "model") != name:
+            raise refused
+        return logged
+
     def register_version(self, name: str, create: ModelVersionCreate) -> ModelVersionPublic:
         import mlflow
         from mlflow.exceptions import MlflowException
 
         self._registered(name)
+        logged = self._logged_model(name, create)
         client = self._client
+        run = client.get_run(logged.source_run_id)
+        lineage = run.data.tags
+        if lineage.get(TAG_PREFIX + "model") != name:
+            raise InvalidRequest(f"the run of {create.model_uri!r} was not written for "
+                                 f"{name!r} by the control plane")
+        location = str(logged.artifact_location)
         with tempfile.TemporaryDirectory(prefix="ferry-digest-") as tmp:
             try:
-                location = self._artifact_location(create.model_uri)
                 local = mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=tmp)
             except (MlflowException, OSError) as e:
-                raise InvalidRequest(
-                    f"model_uri {create.model_uri!r} cannot be read from MLflow: {e}. "
-                    "Pass the models:/<model_id> URI that log_model returned."
-                ) from e
+                raise PlatformUnavailable(
+                    f"the files of {create.model_uri!r} cannot be read from the artifact "
+                    f"store ({type(e).__name__}); retry later.") from e
             digest = directory_digest(local)
-            from mlflow.models import Model
-
-            try:
-                signature = Model.load(local).signature
-            except (MlflowException, OSError) as e:
-                raise InvalidRequest(
-                    f"{create.model_uri!r} is not an MLflow model (no MLmodel file): {e}"
-                ) from e
-        if signature is None:
-            raise InvalidRequest(
-                f"model {create.model_uri!r} has no signature. Log it with a signature "
-                "(ferry's register() infers one from training_data)."
-            )
-        columns = signature_columns(signature)
-        model_id = create.model_uri.removeprefix("models:/")
+            columns = self._columns_of(read_mlmodel(Path(local)))
         tags = {
             TAG_PREFIX + "model_uri": create.model_uri,
-            TAG_PREFIX + "framework": create.framework,
+            TAG_PREFIX + "framework": lineage.get(TAG_PREFIX + "framework", "unknown"),
             TAG_PREFIX + "model_digest": digest,
-            TAG_PREFIX + "training_data_digest": create.training_data_digest,
-            TAG_PREFIX + "code_version": create.code_version,
+            TAG_PREFIX + "training_data_digest": lineage.get(TAG_PREFIX + "training_data_digest", ""),
+            TAG_PREFIX + "code_version": lineage.get(TAG_PREFIX + "code_version", ""),
             TAG_PREFIX + "signature": json.dumps([c.model_dump() for c in columns]),
-            TAG_PREFIX + "feature_refs": json.dumps(create.feature_refs),
+            TAG_PREFIX + "feature_refs": lineage.get(TAG_PREFIX + "feature_refs", "[]"),
         }
         try:
-            mv = client.create_model_version(
-                name=name,
-                source=location,
-                run_id=create.run_id,
-                tags=tags,
-                model_id=model_id if create.model_uri.startswith("models:/") else None,
-            )
+            mv = client.create_model_version(name=name, source=location,
+                                             run_id=logged.source_run_id, tags=tags,
+                                             model_id=logged.model_id)
         except MlflowException as e:
             raise InvalidRequest(f"MLflow refused the version of {name!r}: {e.message}") from e
         return self._to_version(client.get_model_version(name, mv.version))
-
-    def _artifact_location(self, model_uri: str) -> str:
-        """The concrete storage URI of a ``models:/<model_id>`` URI (no global MLflow state)."""
-        if model_uri.startswith("models:/m-"):
-            return str(self._client.get_logged_model(model_uri.removeprefix("models:/"))
-                       .artifact_location)
-        return model_uri
 
     def get_version(self, name: str, version: int) -> ModelVersionPublic:
         from mlflow.exceptions import MlflowException

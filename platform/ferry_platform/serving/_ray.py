@@ -204,6 +204,20 @@ class RayServeRuntime:
 
         return "connected" if ray.is_initialized() else "down"
 
+    @staticmethod
+    def _running() -> bool:
+        """Whether this process is connected to Ray. Serve's APIs would otherwise start a
+        local Ray of their own, inside the control plane, on first use."""
+        import ray
+
+        return bool(ray.is_initialized())
+
+    def _require_running(self) -> None:
+        if not self._running():
+            raise PlatformUnavailable(
+                "the serving runtime is not running in this control plane (Ray is not "
+                "connected); start the platform with `ferry up`, or check FERRY_RAY_ADDRESS")
+
     # -- releases -----------------------------------------------------------------------
     def _spec(self, manifest: ReleaseManifest, protocol: Protocol,
               features: FeatureBinding | None) -> dict[str, Any]:
@@ -218,6 +232,7 @@ class RayServeRuntime:
                   features: FeatureBinding | None = None) -> None:
         import ray
 
+        self._require_running()
         @ray.remote(num_cpus=0, max_calls=1, max_retries=0)
         def _load(spec: dict[str, Any]) -> str:
             from ferry_platform.serving._replica import FerryReplica
@@ -248,6 +263,7 @@ class RayServeRuntime:
 
     def _configs(self) -> dict[str, dict[str, Any]]:
         """The declarative config of every application now applied, by application name."""
+        self._require_running()
         details = self._client().get_serve_details()
         out = {}
         for app, info in (details.get("applications") or {}).items():
@@ -261,6 +277,7 @@ class RayServeRuntime:
         change): one change at a time in this process."""
         from ray.serve.schema import ServeApplicationSchema, ServeDeploySchema
 
+        self._require_running()
         with self._config_lock:
             configs = self._configs()
             if edit(configs) is False:
@@ -471,6 +488,8 @@ class RayServeRuntime:
         """The router's state, or the worst of its releases'; replicas of the releases."""
         from ray import serve
 
+        if not self._running():
+            return AppState(status="runtime_down")
         apps = [a for a in serve.status().applications if _owner(a) == name]
         if name not in apps:
             return AppState(status="not_found")
@@ -489,6 +508,8 @@ class RayServeRuntime:
     def names(self) -> list[str]:
         from ray import serve
 
+        if not self._running():
+            return []
         return sorted({_owner(a) for a in serve.status().applications})
 
     def routes_of(self, name: str) -> dict[str, int]:
@@ -496,7 +517,7 @@ class RayServeRuntime:
         to DEPLOYING for every application whenever the whole set is applied."""
         from ray import serve
 
-        if name not in serve.status().applications:
+        if not self._running() or name not in serve.status().applications:
             return {}
         config = self._user_config(self._configs().get(name))
         out = {r["release_id"]: int(r["weight"]) for r in config.get("routes", [])}

@@ -11,6 +11,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ferry_contract import Conflict, IdentityNotFound
+from ferry_platform.core import REDACTOR
 from ferry_platform.store._db import Database
 from ferry_platform.store._tables import (
     AuditEvent,
@@ -238,8 +239,8 @@ class SqlIdentityStore:
     def audit(self, actor: str, action: str, resource: str, team: str | None, outcome: str,
               details: dict[str, Any] | None = None) -> None:
         with self.db.session() as s, s.begin():
-            s.add(AuditEvent(at=now(), actor=actor, action=action, resource=resource, team=team,
-                             outcome=outcome, details=details or {}))
+            s.add(AuditEvent(at=now(), actor=actor, action=action, resource=REDACTOR(resource),
+                             team=team, outcome=outcome, details=REDACTOR.value(details or {})))
 
     def audit_events(self, *, actor: str | None = None, resource: str | None = None,
                      team: str | None = None, teams: list[str] | None = None,

@@ -1,4 +1,7 @@
-"""Jobs (long operations) with their logs, and the per-resource locks that serialize them."""
+"""Jobs (long operations) with their logs, and the per-resource locks that serialize them.
+
+Every log line, step and error is written through the redactor: no credential is stored.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ferry_contract import Conflict
+from ferry_platform.core import REDACTOR
 from ferry_platform.store._db import Database
 from ferry_platform.store._tables import Job, JobLog, Lock, now
 
@@ -98,6 +102,7 @@ class SqlJobStore:
                                                                 started_at=now()))
 
     def progress(self, job_id: str, step: str, percent: int) -> None:
+        step = REDACTOR(step)
         with self.db.session() as s, s.begin():
             s.execute(update(Job).where(Job.id == job_id).values(step=step[:300],
                                                                 percent=percent))
@@ -111,7 +116,7 @@ class SqlJobStore:
     def _log(s: Any, job_id: str, line: str) -> None:
         seq = s.scalar(select(func.coalesce(func.max(JobLog.seq), 0)).where(
             JobLog.job_id == job_id)) + 1
-        s.add(JobLog(job_id=job_id, seq=seq, at=now(), line=line))
+        s.add(JobLog(job_id=job_id, seq=seq, at=now(), line=REDACTOR(line)))
 
     def logs(self, job_id: str, after: int = 0, limit: int = 1000) -> list[tuple[int, datetime, str]]:
         q = (select(JobLog.seq, JobLog.at, JobLog.line).where(JobLog.job_id == job_id,
@@ -124,6 +129,7 @@ class SqlJobStore:
                error: dict[str, Any] | None = None, state: str | None = None) -> JobRecord:
         """Terminal state (succeeded / failed), releasing every lock the job holds."""
         final = state or ("failed" if error else "succeeded")
+        error = REDACTOR.value(error) if error else error
         with self.db.session() as s, s.begin():
             values: dict[str, Any] = {"state": final, "finished_at": now(), "result": result,
                                       "error": error}

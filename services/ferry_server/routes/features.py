@@ -15,6 +15,7 @@ from ferry_contract import (
     TrainingSetCreate,
     TrainingSetPublic,
 )
+from ferry_server._limits import body_limit
 from ferry_server.deps import AppDep, PrincipalDep, get_principal
 from ferry_server.routes.jobs import accepted
 
@@ -66,7 +67,8 @@ def materialize_features(body: MaterializeCreate, app: AppDep, who: PrincipalDep
     return accepted(app.features.materialize(body, who), response)
 
 
-@router.post("/training-sets", response_model=TrainingSetPublic)
+@router.post("/training-sets", response_model=TrainingSetPublic,
+             openapi_extra=body_limit("training_set_max_mb"))
 def create_training_set(body: TrainingSetCreate, app: AppDep,
                         who: PrincipalDep) -> TrainingSetPublic:
     """A point-in-time-correct training set and the exact feature versions it used

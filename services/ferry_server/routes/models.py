@@ -2,17 +2,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path
+from fastapi import APIRouter, Body, Depends, File, Form, Path, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from ferry_contract import (
     MAX_VERSION,
     NAME_PATTERN,
     TEAM_PATTERN,
+    LoggedModelPublic,
     ModelPublic,
     ModelVersionCreate,
     ModelVersionPublic,
 )
+from ferry_server._limits import body_limit
 from ferry_server.deps import AppDep, PrincipalDep, get_principal
 from ferry_server.routes._json import CatalogJSON
 
@@ -55,11 +57,28 @@ def list_model_versions(name: ModelName, app: AppDep) -> CatalogJSON:
     return CatalogJSON(app.models.cached_versions(name))
 
 
+@router.post("/{name}/logged-models", response_model=LoggedModelPublic, status_code=201,
+             openapi_extra=body_limit("max_model_mb"))
+def upload_logged_model(
+        name: ModelName, app: AppDep, who: PrincipalDep,
+        archive: Annotated[UploadFile, File(description="tar.gz of the saved MLflow model "
+                                                        "directory (MLmodel at its root)")],
+        lineage: Annotated[str, Form(description="JSON of a LoggedModelCreate")],
+) -> LoggedModelPublic:
+    """Upload a saved model and its lineage; the control plane checks the archive (never
+    loading the model) and logs it into the model's experiment. Register the returned
+    ``model_uri`` with ``POST /v1/models/{name}/versions``. Its body limit is
+    FERRY_MAX_MODEL_MB (multipart/form-data: ``archive`` and ``lineage``)."""
+    return app.models.log_model(name, archive.file, lineage, who)
+
+
 @router.post("/{name}/versions", response_model=ModelVersionPublic, status_code=201)
 def create_model_version(name: ModelName, body: ModelVersionCreate, app: AppDep,
                          who: PrincipalDep) -> ModelVersionPublic:
-    """Register a logged MLflow model as a new version; the platform records its digest.
-    If the model has an evaluation set, the version is evaluated at once (a job)."""
+    """Register a model logged through ``POST /v1/models/{name}/logged-models`` as a new
+    version; any other ``model_uri`` is refused. The platform records the digest of its
+    files and the lineage of its run. If the model has an evaluation set, the version is
+    evaluated at once (a job)."""
     return app.models.register_version(name, body, who)
 
 

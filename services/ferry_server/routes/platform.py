@@ -17,12 +17,11 @@ def get_health(platform: PlatformDep) -> Health:
 
 @router.get("/platform", response_model=PlatformInfo)
 def get_platform_info(platform: PlatformDep, _who: PrincipalDep) -> PlatformInfo:
-    """What clients need: serving endpoints and defaults (never a credential, nor any
-    route to the platform's databases)."""
+    """What clients need: the version, serving endpoints, defaults. No tracking URI:
+    models are uploaded to the control plane, which alone writes the registry."""
     s = platform.settings
     return PlatformInfo(
         ferry_version=__version__,
-        mlflow_tracking_uri=platform.registry.client_tracking_uri(),
         serve_http_url=s.serve_http_url,
         serve_grpc_target=s.serve_grpc_target,
         default_replicas=s.default_replicas,
