@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from ._errors import StackConfigError, describe
@@ -121,6 +129,8 @@ class StackConfig(_Model):
     vpc_cidr: str = "10.40.0.0/16"
     cluster_version: str = Field(default="1.33", pattern=r"^1\.\d{2}$")
     api_public_cidrs: list[str] = Field(default_factory=list)
+    # Clients outside the cluster that may reach Serve through the internal load balancer.
+    serve_client_cidrs: list[str] = Field(default_factory=list)
     high_availability_nat: bool = False
     cluster_autoscaler_version: str = "9.46.6"
     nvidia_device_plugin_version: str = "0.17.1"
@@ -148,6 +158,35 @@ class StackConfig(_Model):
                     "the Kubernetes API must not be open to 0.0.0.0/0; list your "
                     "offices' or VPN's CIDRs, or none for a private-only endpoint"
                 )
+        return v
+
+    @field_validator("serve_client_cidrs")
+    @classmethod
+    def _serve_clients(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        vpc = info.data.get("vpc_cidr")
+        problems = []
+        for c in v:
+            try:
+                net = ipaddress.ip_network(c)  # strict: "10.8.0.1/16" has host bits set
+            except ValueError as e:
+                problems.append(f"{c!r} is not a CIDR ({e})")
+                continue
+            if net.version != 4:
+                problems.append(f"{c} is not IPv4 (the cluster's network policies are IPv4)")
+            elif net.prefixlen == 0:
+                problems.append(
+                    f"{c} would open Serve to every source; list the CIDRs of the clients "
+                    "(VPN, peered VPCs) that call Serve through its internal load balancer, or none"
+                )
+            elif vpc and net.overlaps(ipaddress.ip_network(vpc)):
+                problems.append(
+                    f"{c} overlaps ferry:vpcCidr {vpc}: pod IPs are VPC IPs, so it would admit every "
+                    "pod in that range; pods reach Serve through their team's namespace policy"
+                )
+        if len(set(v)) != len(v):
+            problems.append(f"duplicates in {v}")
+        if problems:
+            raise ValueError("; ".join(problems))
         return v
 
     @model_validator(mode="after")

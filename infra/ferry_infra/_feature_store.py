@@ -49,6 +49,7 @@ class FeatureStoreArgs:
 class FeatureStore(pulumi.ComponentResource):
     redis_endpoint: pulumi.Output[str]
     connection_string: pulumi.Output[str]
+    auth_token: pulumi.Output[str]  # a secret, validated; for the Secret the Ray pods read
     offline_uri: pulumi.Output[str]
     registry_uri: pulumi.Output[str]
 
@@ -92,6 +93,7 @@ class FeatureStore(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
+        self.auth_token = token
         self.redis_endpoint = pulumi.Output.format("{0}:{1}", group.primary_endpoint_address, group.port)
         # Feast's connection string (redis.py `_parse_connection_string`): TLS on, AUTH token, and
         # timeouts, so a client pointed at the wrong endpoint fails instead of hanging in the handshake.

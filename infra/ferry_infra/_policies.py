@@ -5,13 +5,17 @@ the program's own bookkeeping, so a careless edit to a component shows up here."
 
 from __future__ import annotations
 
+import base64
 import functools
 import importlib
 import inspect
+import ipaddress
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from pulumi.runtime import rpc
 
 from ._simulate import SimResource, Simulation
 
@@ -328,43 +332,347 @@ def iam_scoped(sim: Simulation) -> list[Violation]:
     return out
 
 
-def ray_isolated(sim: Simulation) -> list[Violation]:
-    """Each RayCluster is selected by a NetworkPolicy that admits other namespaces only on Serve's
-    ports (Ray's client, dashboard and GCS have no auth)."""
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+RAY_CLUSTER = "kubernetes:ray.io/v1:RayCluster"
+SERVE_PORTS = frozenset({8000, 9000})
+NAMESPACE_NAME = "kubernetes.io/metadata.name"
+POD_SECURITY_ENFORCE = "pod-security.kubernetes.io/enforce"
+
+
+def _meta(r: SimResource) -> dict[str, Any]:
+    return r.inputs.get("metadata") or {}
+
+
+def _ray_pod_labels(ray: SimResource) -> dict[str, str]:
+    head = (ray.inputs.get("spec") or {}).get("headGroupSpec", {}).get("template", {})
+    return {**(head.get("metadata", {}).get("labels") or {}), "ray.io/cluster": _meta(ray).get("name", "")}
+
+
+def _matches(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """Whether a label selector selects pods with ``labels``; KubeRay's own ``ray.io/*`` labels
+    (node type, group) pick some of the cluster's pods, so they count as matching. Expressions are
+    taken to match (a policy is then checked rather than overlooked)."""
+    selector = selector or {}
+    return all(
+        labels.get(k) == v or (k.startswith("ray.io/") and k != "ray.io/cluster")
+        for k, v in (selector.get("matchLabels") or {}).items()
+    )
+
+
+def _ingress_policies(sim: Simulation, ray: SimResource) -> list[SimResource]:
+    """The NetworkPolicies that govern ingress to the RayCluster's pods (they add up)."""
+    labels = _ray_pod_labels(ray)
     out = []
-    policies = sim.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
-    for ray in sim.of_type("kubernetes:ray.io/v1:RayCluster"):
-        meta = ray.inputs.get("metadata", {})
-        guarded = False
-        for p in policies:
-            spec = p.inputs.get("spec", {})
-            if p.inputs.get("metadata", {}).get("namespace") != meta.get("namespace") or spec.get(
-                "podSelector", {}
-            ).get("matchLabels", {}).get("ray.io/cluster") != meta.get("name"):
-                continue
-            open_rules = [r for r in spec.get("ingress", []) if not r.get("from")]
-            ports = {q.get("port") for r in open_rules for q in r.get("ports") or [{"port": "all"}]}
-            own_only = all(
-                f.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
-                == meta.get("namespace")
-                for r in spec.get("ingress", [])
-                if r.get("from")
-                for f in r["from"]
-            )
-            guarded = "Ingress" in spec.get("policyTypes", []) and ports <= {8000, 9000} and own_only
-        if not guarded:
+    for p in sim.of_type(NETWORK_POLICY):
+        spec = p.inputs.get("spec") or {}
+        if _meta(p).get("namespace") != _meta(ray).get("namespace"):
+            continue
+        if "Ingress" not in spec.get("policyTypes", ["Ingress"]):
+            continue
+        if _matches(spec.get("podSelector"), labels):
+            out.append(p)
+    return out
+
+
+def _named_ports(ray: SimResource) -> dict[str, int]:
+    head = (ray.inputs.get("spec") or {}).get("headGroupSpec", {}).get("template", {}).get("spec", {})
+    return {
+        q["name"]: q["containerPort"]
+        for c in head.get("containers", [])
+        for q in c.get("ports", [])
+        if "name" in q
+    }
+
+
+def _ports(rule: dict[str, Any], named: dict[str, int]) -> set[int] | None:
+    """The ports a rule admits; None for every port (no ``ports``)."""
+    if not rule.get("ports"):
+        return None
+    out: set[int] = set()
+    for q in rule["ports"]:
+        port = q.get("port")
+        if port is None:
+            return None  # a protocol without a port: every port
+        port = named.get(port, -1) if isinstance(port, str) else int(port)
+        out.update(range(port, int(q.get("endPort") or port) + 1))
+    return out
+
+
+def _peer_namespace(peer: dict[str, Any], own: str) -> str | None:
+    """The one namespace a peer names; None if it admits more (any namespace, an IP block)."""
+    if "ipBlock" in peer:
+        return None
+    if "namespaceSelector" not in peer:
+        return own if "podSelector" in peer else None  # a pod selector alone: the policy's namespace
+    sel = peer["namespaceSelector"] or {}
+    labels = sel.get("matchLabels") or {}
+    if sel.get("matchExpressions") or list(labels) != [NAMESPACE_NAME]:
+        return None
+    return str(labels[NAMESPACE_NAME])
+
+
+def _vpc_networks(sim: Simulation) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(v.inputs["cidrBlock"]) for v in sim.of_type("aws:ec2/vpc:Vpc")]
+
+
+def ray_isolated(sim: Simulation) -> list[Violation]:
+    """Each RayCluster is selected by an ingress NetworkPolicy, and every rule of every policy
+    selecting it that admits anything beyond its own namespace is limited to Serve's ports
+    8000/9000 (Ray's client, dashboard and GCS have no auth)."""
+    out = []
+    for ray in sim.of_type(RAY_CLUSTER):
+        own, named = _meta(ray).get("namespace", ""), _named_ports(ray)
+        policies = _ingress_policies(sim, ray)
+        if not policies:
             out.append(
                 Violation(
                     "ray-isolated",
                     ray.name,
-                    "needs a NetworkPolicy admitting other namespaces only on Serve's ports 8000/9000",
+                    "no NetworkPolicy selects its pods, so every pod of the cluster reaches every port",
+                )
+            )
+        for p in policies:
+            for i, rule in enumerate(p.inputs["spec"].get("ingress") or []):
+                peers = rule.get("from") or [{}]
+                if all(_peer_namespace(f, own) == own for f in peers):
+                    continue
+                ports = _ports(rule, named)
+                if ports is None or not ports <= SERVE_PORTS:
+                    shown = "every port" if ports is None else sorted(ports - SERVE_PORTS)[:5]
+                    out.append(
+                        Violation(
+                            "ray-isolated",
+                            ray.name,
+                            f"NetworkPolicy {p.name} ingress[{i}] admits sources outside {own} to {shown}; "
+                            "only Serve's ports 8000/9000 may be reached from elsewhere",
+                        )
+                    )
+    return out
+
+
+def serve_restricted(sim: Simulation) -> list[Violation]:
+    """Serve's ports are not open to every source: every ingress rule reaching them names its
+    sources; IP blocks are neither ``0.0.0.0/0`` nor inside the VPC (pod IPs are VPC IPs, so such
+    a block admits pods of every namespace); namespaces are named exactly; the load balancer keeps
+    the client's address (``externalTrafficPolicy: Local``) so the IP blocks see real clients."""
+    out = []
+    vpcs = _vpc_networks(sim)
+    for ray in sim.of_type(RAY_CLUSTER):
+        own, named = _meta(ray).get("namespace", ""), _named_ports(ray)
+        for p in _ingress_policies(sim, ray):
+            for i, rule in enumerate(p.inputs["spec"].get("ingress") or []):
+                ports = _ports(rule, named)
+                if ports is not None and not ports & SERVE_PORTS:
+                    continue
+                if not rule.get("from"):
+                    out.append(
+                        Violation(
+                            "serve-restricted",
+                            p.name,
+                            f"ingress[{i}] has no `from`: every source reaches Serve's ports; "
+                            "name the namespaces (one policy per team) or serveClientCidrs",
+                        )
+                    )
+                    continue
+                for peer in rule["from"]:
+                    block = peer.get("ipBlock")
+                    if block is not None:
+                        try:
+                            net = ipaddress.ip_network(block.get("cidr", ""), strict=False)
+                        except ValueError:
+                            out.append(Violation("serve-restricted", p.name, f"ipBlock {block!r} is no CIDR"))
+                            continue
+                        if net.prefixlen == 0:
+                            out.append(
+                                Violation(
+                                    "serve-restricted", p.name, f"ipBlock {net} admits every source to Serve"
+                                )
+                            )
+                        elif any(net.overlaps(v) for v in vpcs if v.version == net.version):
+                            out.append(
+                                Violation(
+                                    "serve-restricted",
+                                    p.name,
+                                    f"ipBlock {net} overlaps the VPC: pod IPs are VPC IPs, so it admits "
+                                    "pods of every namespace",
+                                )
+                            )
+                    elif _peer_namespace(peer, own) is None:
+                        out.append(
+                            Violation(
+                                "serve-restricted",
+                                p.name,
+                                f"ingress[{i}] namespaceSelector {peer.get('namespaceSelector')!r} admits "
+                                f"more than one namespace; match {NAMESPACE_NAME} exactly",
+                            )
+                        )
+        labels = _ray_pod_labels(ray)
+        for svc in sim.of_type("kubernetes:core/v1:Service"):
+            spec = svc.inputs.get("spec") or {}
+            if (
+                spec.get("type") == "LoadBalancer"
+                and _meta(svc).get("namespace") == own
+                and spec.get("selector")
+                and all(labels.get(k) == v for k, v in spec["selector"].items())
+                and spec.get("externalTrafficPolicy") != "Local"
+            ):
+                out.append(
+                    Violation(
+                        "serve-restricted",
+                        svc.name,
+                        "needs externalTrafficPolicy: Local; otherwise nodes forward the load balancer's "
+                        "traffic under their own address and the pods' policies never see the client",
+                    )
+                )
+    return out
+
+
+def serve_per_team(sim: Simulation) -> list[Violation]:
+    """Every team reaches Serve through a NetworkPolicy of its own that names only its own
+    namespace, on Serve's ports only; team namespaces enforce Pod Security ``baseline`` (a
+    hostNetwork pod would come from its node's address, which the VPC CNI agent always admits)."""
+    out = []
+    teams = _teams(sim)
+    rays = sim.of_type(RAY_CLUSTER)
+    namespaces = {_meta(n).get("name"): n for n in sim.of_type("kubernetes:core/v1:Namespace")}
+    for team in sorted(teams):
+        ns_name = f"team-{team}"
+        ns = namespaces.get(ns_name)
+        level = (_meta(ns).get("labels") or {}).get(POD_SECURITY_ENFORCE) if ns else None
+        if ns is not None and level not in ("baseline", "restricted"):
+            out.append(
+                Violation(
+                    "serve-per-team",
+                    ns.name,
+                    f"namespace {ns_name} needs label {POD_SECURITY_ENFORCE}: baseline (got {level!r})",
+                )
+            )
+        for ray in rays:
+            own, named = _meta(ray).get("namespace", ""), _named_ports(ray)
+            admitted = False
+            for p in _ingress_policies(sim, ray):
+                if _team_of(p.name, teams) != team:
+                    continue
+                for i, rule in enumerate(p.inputs["spec"].get("ingress") or []):
+                    names = {_peer_namespace(f, own) for f in rule.get("from") or [{}]}
+                    ports = _ports(rule, named)
+                    if names != {ns_name}:
+                        shown = sorted(str(n) if n else "(any)" for n in names)
+                        out.append(
+                            Violation(
+                                "serve-per-team",
+                                p.name,
+                                f"ingress[{i}] of team {team}'s policy admits namespaces {shown}; "
+                                f"it may name only {ns_name}",
+                            )
+                        )
+                    elif ports is None or not ports <= SERVE_PORTS:
+                        out.append(
+                            Violation(
+                                "serve-per-team",
+                                p.name,
+                                f"ingress[{i}] admits {ns_name} beyond Serve's ports 8000/9000",
+                            )
+                        )
+                    else:
+                        admitted = True
+            if not admitted:
+                out.append(
+                    Violation(
+                        "serve-per-team",
+                        ns_name,
+                        f"no NetworkPolicy of team {team} admits {ns_name} to Serve's ports on {ray.name}",
+                    )
+                )
+    return out
+
+
+# Pulumi's marker of a secret value in resource inputs (what the mocks record for a secret Output).
+_SECRET = (rpc._special_sig_key, rpc._special_secret_sig)
+_MIN_SECRET_LEN = 8  # shorter strings would match by accident; none of the stack's secrets is that short
+
+
+def _leaves(value: Any, path: str = "", secret: bool = False) -> Iterator[tuple[str, str, bool]]:
+    """Every string in an input value: (path, string, whether it sits inside a Pulumi secret)."""
+    if isinstance(value, dict):
+        if value.get(_SECRET[0]) == _SECRET[1]:
+            yield from _leaves(value.get("value"), path, True)
+            return
+        for k, v in value.items():
+            yield from _leaves(v, f"{path}.{k}" if path else str(k), secret)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _leaves(v, f"{path}[{i}]", secret)
+    elif isinstance(value, str):
+        yield path, value, secret
+
+
+def _holds_secret(value: Any) -> bool:
+    if isinstance(value, dict):
+        return value.get(_SECRET[0]) == _SECRET[1] or any(_holds_secret(v) for v in value.values())
+    return isinstance(value, list) and any(_holds_secret(v) for v in value)
+
+
+def _in_clear(r: SimResource) -> bool:
+    """A Kubernetes object anyone who can read it (or its pods, or Helm's release) sees in clear."""
+    return r.type.startswith("kubernetes:") and r.type != "kubernetes:core/v1:Secret"
+
+
+CREDENTIAL_INPUTS = {
+    "aws:elasticache/replicationGroup:ReplicationGroup": "authToken",
+    "aws:rds/instance:Instance": "password",
+}
+
+
+def secrets_not_in_clear(sim: Simulation) -> list[Violation]:
+    """No Kubernetes object other than a Secret carries a secret: no env ``value``, ConfigMap
+    entry, Helm value or other field equals or contains the plain (or base64) value of a Pulumi
+    secret or of the Redis AUTH token / database password, and none takes a Pulumi secret as input.
+    Pods get secrets by ``valueFrom.secretKeyRef`` / ``envFrom``."""
+    known: dict[str, str] = {}  # secret text -> where it comes from (never shown)
+    for r in sim.resources:
+        if _in_clear(r):
+            continue
+        credential = CREDENTIAL_INPUTS.get(r.type)
+        for path, text, secret in _leaves(r.inputs):
+            if (secret or path == credential) and len(text) >= _MIN_SECRET_LEN:
+                known.setdefault(text, f"{r.name}.{path}")
+    forms = {
+        form: origin
+        for text, origin in known.items()
+        for form in (text, base64.b64encode(text.encode()).decode())
+    }
+    out = []
+    for r in sim.resources:
+        if not _in_clear(r):
+            continue
+        found = False
+        for path, text, _ in _leaves(r.inputs):
+            origin = next((o for f, o in forms.items() if f in text), None)
+            if origin is not None:
+                found = True
+                out.append(
+                    Violation(
+                        "secrets-not-in-clear",
+                        f"{r.type} {r.name}",
+                        f"{path} carries the secret {origin} in clear; put it in a Secret and "
+                        "reference it (valueFrom.secretKeyRef / envFrom)",
+                    )
+                )
+        wrapped = sorted(k for k, v in r.inputs.items() if _holds_secret(v))
+        if wrapped and not found:
+            out.append(
+                Violation(
+                    "secrets-not-in-clear",
+                    f"{r.type} {r.name}",
+                    f"inputs {wrapped} hold a Pulumi secret, which this object shows in clear",
                 )
             )
     return out
 
 
 def load_balancers_internal(sim: Simulation) -> list[Violation]:
-    """Every Kubernetes ``LoadBalancer`` Service is internal (Serve has no auth of its own)."""
+    """Every Kubernetes ``LoadBalancer`` Service is internal (Serve is for the company's network)."""
     out = []
     for svc in sim.of_type("kubernetes:core/v1:Service"):
         if (svc.inputs.get("spec") or {}).get("type") != "LoadBalancer":
@@ -423,6 +731,9 @@ POLICIES: dict[str, Callable[[Simulation], list[Violation]]] = {
     "iam-scoped": iam_scoped,
     "load-balancers-internal": load_balancers_internal,
     "ray-isolated": ray_isolated,
+    "serve-restricted": serve_restricted,
+    "serve-per-team": serve_per_team,
+    "secrets-not-in-clear": secrets_not_in_clear,
     "tagged": tagged,
 }
 

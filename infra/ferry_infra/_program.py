@@ -126,6 +126,9 @@ def build(config: StackConfig, teams: list[TeamSpec], secrets: Secrets) -> dict[
             gpu=cluster.has_gpu,
             region=config.region,
             release_store_uri=release_store,
+            redis_auth_token=features.auth_token,
+            vpc_cidr=config.vpc_cidr,
+            serve_client_cidrs=config.serve_client_cidrs,
             labels=tags,
         ),
     )
@@ -140,6 +143,7 @@ def build(config: StackConfig, teams: list[TeamSpec], secrets: Secrets) -> dict[
                 buckets=storage.buckets,
                 kms_key_arn=storage.kms_key_arn,
                 redis_connection=features.connection_string,
+                serve_namespace=ray.system_namespace,
                 region=config.region,
                 tags=config.tags(team=spec.name, cost_centre=spec.cost_centre),
             ),

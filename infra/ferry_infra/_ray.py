@@ -1,6 +1,12 @@
 """The Ray runtime on EKS: the KubeRay operator (Helm release) and Ferry's RayCluster, whose Serve
 instance Ferry's control plane configures declaratively (ADR 0004 says why a RayCluster and not a
-RayService). Service accounts carry the IRSA roles; an internal load balancer exposes Serve."""
+RayService). Service accounts carry the IRSA roles; an internal load balancer exposes Serve.
+
+Who reaches the Ray pods (NetworkPolicies, enforced by the VPC CNI's network policy agent): Ferry's
+own namespace on every port; each team's namespace on Serve's ports only, by a policy the team's
+component declares (:func:`serve_access_policy`); the stack's ``serveClientCidrs`` on Serve's ports
+through the load balancer. Nothing else. The router's token check is the authorization; these
+policies cut who can try (docs/infrastructure.md says what they do not stop)."""
 
 from __future__ import annotations
 
@@ -18,6 +24,14 @@ RAY_CLUSTER = "ferry-ray"
 SERVICE_ACCOUNTS = ("ferry-control-plane", "ferry-serving", "ferry-materialization")
 KUBERAY_CHART = "https://ray-project.github.io/kuberay-helm/"
 HTTP_PORT, GRPC_PORT, CLIENT_PORT, DASHBOARD_PORT = 8000, 9000, 10001, 8265
+SERVE_PORTS = (HTTP_PORT, GRPC_PORT)
+RAY_POD_LABELS = {"ray.io/cluster": RAY_CLUSTER}  # KubeRay labels every pod of the cluster with it
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by the API server, cannot be forged
+# The serving processes read the Redis AUTH token from this variable; the platform hands replicas a
+# connection string without the password (Serve application args are visible to anyone who can
+# read Serve's config). On the cluster it comes from this Secret, never as a literal in the pod spec.
+REDIS_PASSWORD_ENV = "FERRY_FEATURE_REDIS_PASSWORD"
+REDIS_SECRET, REDIS_SECRET_KEY = "ferry-feature-redis", "password"
 
 SERVE_ENV = {
     # What `ferry_platform.serving.serve_env` sets for the default (throughput) serve mode; a test
@@ -48,18 +62,56 @@ class RayRuntimeArgs:
     gpu: bool
     region: str
     release_store_uri: pulumi.Input[str]
+    redis_auth_token: pulumi.Input[str]  # a secret: goes into a Kubernetes Secret only
+    vpc_cidr: str
+    serve_client_cidrs: list[str]
     labels: dict[str, str]
+
+
+def _serve_ports() -> list[dict[str, Any]]:
+    return [{"port": p, "protocol": "TCP"} for p in SERVE_PORTS]
+
+
+def serve_access_policy(
+    resource_name: str,
+    *,
+    client_namespace: str,
+    labels: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> k8s.networking.v1.NetworkPolicy:
+    """A NetworkPolicy in Ferry's namespace admitting the pods of ``client_namespace`` to Serve's
+    ports (REST, gRPC) of the Ray pods, and to nothing else. Policies add up: each team gets its own,
+    so adding or removing a team touches only that team's policy."""
+    return k8s.networking.v1.NetworkPolicy(  # type: ignore[call-overload]  # plain dicts for the TypedDicts
+        resource_name,
+        metadata={"name": f"serve-from-{client_namespace}", "namespace": NAMESPACE, "labels": labels},
+        spec={
+            "podSelector": {"matchLabels": dict(RAY_POD_LABELS)},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [
+                        {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: client_namespace}}}
+                    ],
+                    "ports": _serve_ports(),
+                }
+            ],
+        },
+        opts=opts,
+    )
 
 
 class RayRuntime(pulumi.ComponentResource):
     ray_address: pulumi.Output[str]
     serve_host: pulumi.Output[str]
+    system_namespace: k8s.core.v1.Namespace
 
     def __init__(self, name: str, args: RayRuntimeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("ferry:infra:RayRuntime", name, None, opts)
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
         labels = k8s_labels(args.labels)
         ns = k8s.core.v1.Namespace(name, metadata={"name": NAMESPACE, "labels": labels}, opts=k8s_opts)
+        self.system_namespace = ns
         in_ns = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[ns])
         for sa in SERVICE_ACCOUNTS:
             k8s.core.v1.ServiceAccount(
@@ -82,11 +134,25 @@ class RayRuntime(pulumi.ComponentResource):
             opts=in_ns,
         )
 
+        redis_secret = k8s.core.v1.Secret(
+            f"{name}-feature-redis",
+            metadata={"name": REDIS_SECRET, "namespace": NAMESPACE, "labels": labels},
+            type="Opaque",
+            string_data={REDIS_SECRET_KEY: pulumi.Output.secret(args.redis_auth_token)},
+            opts=in_ns,
+        )
+
         cfg = args.config
         env: list[dict[str, Any]] = [
             {"name": k, "value": v} for k, v in {**SERVE_ENV, "AWS_REGION": args.region}.items()
         ]
         env.append({"name": "FERRY_RELEASE_STORE_URI", "value": args.release_store_uri})
+        env.append(
+            {
+                "name": REDIS_PASSWORD_ENV,
+                "valueFrom": {"secretKeyRef": {"name": REDIS_SECRET, "key": REDIS_SECRET_KEY}},
+            }
+        )
         ports = [
             {"containerPort": p, "name": n}
             for p, n in (
@@ -157,33 +223,44 @@ class RayRuntime(pulumi.ComponentResource):
                 },
                 "workerGroupSpecs": workers,
             },
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[operator]),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=args.provider, depends_on=[operator, redis_secret]
+            ),
         )
         # Ray's head runs with auth disabled: only Ferry's own namespace may reach its client,
-        # dashboard and GCS ports (a team pod could otherwise run code as `ferry-serving`).
-        # Serve's ports take traffic from anywhere the internal load balancer forwards.
+        # dashboard and GCS ports (a team pod could otherwise run code as `ferry-serving`). Teams
+        # reach Serve's ports by their own policies (serve_access_policy, declared by Team).
         k8s.networking.v1.NetworkPolicy(  # type: ignore[call-overload]  # plain dicts for the TypedDicts
             f"{name}-ray-ingress",
             metadata={"name": "ferry-ray-ingress", "namespace": NAMESPACE, "labels": labels},
             spec={
-                "podSelector": {"matchLabels": {"ray.io/cluster": RAY_CLUSTER}},
+                "podSelector": {"matchLabels": dict(RAY_POD_LABELS)},
                 "policyTypes": ["Ingress"],
                 "ingress": [
-                    {
-                        "from": [
-                            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}}}
-                        ]
-                    },
-                    {
-                        "ports": [
-                            {"port": HTTP_PORT, "protocol": "TCP"},
-                            {"port": GRPC_PORT, "protocol": "TCP"},
-                        ]
-                    },
+                    {"from": [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: NAMESPACE}}}]}
                 ],
             },
             opts=in_ns,
         )
+        if args.serve_client_cidrs:
+            # Clients outside the cluster, through the internal load balancer. The Service keeps
+            # their source address (externalTrafficPolicy: Local, below), which is what an ipBlock
+            # matches; with an empty list no such rule exists (an empty `from` would admit everyone).
+            k8s.networking.v1.NetworkPolicy(  # type: ignore[call-overload]  # plain dicts for the TypedDicts
+                f"{name}-serve-clients",
+                metadata={"name": "ferry-serve-clients", "namespace": NAMESPACE, "labels": labels},
+                spec={
+                    "podSelector": {"matchLabels": dict(RAY_POD_LABELS)},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [
+                        {
+                            "from": [{"ipBlock": {"cidr": c}} for c in args.serve_client_cidrs],
+                            "ports": _serve_ports(),
+                        }
+                    ],
+                },
+                opts=in_ns,
+            )
         serve = k8s.core.v1.Service(  # type: ignore[call-overload]  # plain dicts for the TypedDicts
             f"{name}-serve",
             metadata={
@@ -192,7 +269,7 @@ class RayRuntime(pulumi.ComponentResource):
                 "labels": labels,
                 "annotations": {
                     # The in-tree AWS cloud provider reads `-internal` (the Load Balancer Controller
-                    # reads `-scheme`); both keep Serve, which has no auth of its own, off the internet.
+                    # reads `-scheme`); both keep Serve off the internet.
                     "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
                     "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
                     "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
@@ -203,7 +280,14 @@ class RayRuntime(pulumi.ComponentResource):
             },
             spec={
                 "type": "LoadBalancer",
-                "selector": {"ray.io/cluster": RAY_CLUSTER},
+                "selector": dict(RAY_POD_LABELS),
+                # The NLB (instance targets) keeps the client's address; Local stops kube-proxy from
+                # forwarding to another node under that node's address, so the pods' NetworkPolicies
+                # see the real client (the VPC CNI agent admits a pod's own node unconditionally).
+                "externalTrafficPolicy": "Local",
+                # The nodes' security group admits only these to Serve's node ports: the VPC (pods
+                # calling the NLB keep their pod IPs) and the listed clients.
+                "loadBalancerSourceRanges": [args.vpc_cidr, *args.serve_client_cidrs],
                 "ports": [
                     {"name": "http", "port": HTTP_PORT, "targetPort": HTTP_PORT},
                     {"name": "grpc", "port": GRPC_PORT, "targetPort": GRPC_PORT},

@@ -1,6 +1,6 @@
 """Team: what one ``teams/<name>.yaml`` becomes — a Kubernetes namespace with its quota and its
-members' access, an IAM role (IRSA) limited to the team's S3 prefix, that prefix, and the team's
-Feast project."""
+members' access, an IAM role (IRSA) limited to the team's S3 prefix, that prefix, the team's
+Feast project, and the NetworkPolicy that lets the team's namespace reach Serve's ports."""
 
 from __future__ import annotations
 
@@ -13,9 +13,14 @@ import yaml
 
 from ._config import k8s_labels
 from ._iam import Oidc, S3Grant, irsa_role
+from ._ray import serve_access_policy
 from ._teams import TeamSpec
 
 SERVICE_ACCOUNT = "ferry-team"
+# Pod Security Admission level of team namespaces: `baseline` refuses hostNetwork pods, whose traffic
+# would come from their node's address, which the VPC CNI's policy agent always admits to the pods of
+# that node (Ray's included, on every port).
+POD_SECURITY = {"pod-security.kubernetes.io/enforce": "baseline"}
 
 
 @dataclass
@@ -26,6 +31,7 @@ class TeamArgs:
     buckets: dict[str, aws.s3.Bucket]  # purpose -> bucket
     kms_key_arn: pulumi.Input[str]
     redis_connection: pulumi.Input[str]  # a secret
+    serve_namespace: pulumi.Resource  # Ferry's namespace, where the team's Serve policy lives
     region: str
     tags: dict[str, str]
 
@@ -42,8 +48,18 @@ class Team(pulumi.ComponentResource):
         self.prefix = f"teams/{spec.name}/"
         labels = k8s_labels(args.tags)
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
-        ns = k8s.core.v1.Namespace(name, metadata={"name": spec.namespace, "labels": labels}, opts=k8s_opts)
+        ns = k8s.core.v1.Namespace(
+            name, metadata={"name": spec.namespace, "labels": {**labels, **POD_SECURITY}}, opts=k8s_opts
+        )
         in_ns = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[ns])
+        serve_access_policy(
+            f"{name}-serve",
+            client_namespace=spec.namespace,
+            labels=labels,
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=args.provider, depends_on=[args.serve_namespace]
+            ),
+        )
         q = spec.quotas
         hard = {
             "requests.cpu": str(q.cpu),

@@ -1,9 +1,13 @@
 """Stack invariants on the resources the program declares (under Pulumi's mocks, no CLI):
 private and encrypted buckets, no public database, nodes in private subnets, IAM scoped to its
-own buckets and prefixes, tags everywhere. Every policy passes on the repository's stacks and
-fails on a deliberately broken variant of the program."""
+own buckets and prefixes, Ray and Serve reachable only by who should reach them, no secret in a
+Kubernetes object, tags everywhere. Every policy passes on the repository's stacks and fails on
+a deliberately broken variant of the program."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
@@ -71,6 +75,94 @@ def _open_ingress(old: list) -> list:
             protocol="tcp", from_port=0, to_port=65535, cidr_blocks=["0.0.0.0/0"]
         )
     ]
+
+
+def _override_named(
+    mp: pytest.MonkeyPatch, module: Any, cls: str, where: Callable[[str], bool], **changes: Any
+) -> None:
+    """:func:`override` for the resources whose Pulumi name ``where`` accepts; ``None`` as a change
+    leaves the resource out."""
+    real = getattr(module, cls)
+
+    def make(resource_name: str, *args: Any, **kwargs: Any) -> Any:
+        if where(resource_name):
+            if any(v is None for v in changes.values()):
+                return None
+            for k, v in changes.items():
+                kwargs[k] = v(kwargs.get(k)) if callable(v) else v
+        return real(resource_name, *args, **kwargs)
+
+    mp.setattr(module, cls, make)
+
+
+def _ingress(fn: Callable[[list], list]) -> Callable[[dict], dict]:
+    return lambda spec: {**spec, "ingress": fn(spec["ingress"])}
+
+
+SERVE = [{"port": 8000, "protocol": "TCP"}, {"port": 9000, "protocol": "TCP"}]
+
+
+def _allow_all_put_back(mp: pytest.MonkeyPatch) -> None:
+    """The rule ferry-ray-ingress had before issue 12: Serve's ports from anywhere."""
+    _override_named(
+        mp,
+        k8s.networking.v1,
+        "NetworkPolicy",
+        lambda n: n.endswith("-ray-ingress"),
+        spec=_ingress(lambda rules: [*rules, {"ports": SERVE}]),
+    )
+
+
+def _client_block(cidr: str) -> Callable[[pytest.MonkeyPatch], None]:
+    return lambda mp: _override_named(
+        mp,
+        k8s.networking.v1,
+        "NetworkPolicy",
+        lambda n: n.endswith("-serve-clients"),
+        spec=_ingress(lambda rules: [{"from": [{"ipBlock": {"cidr": cidr}}], "ports": SERVE}]),
+    )
+
+
+def _team_policy_names(other: str) -> Callable[[pytest.MonkeyPatch], None]:
+    selector = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": other}}}
+    return lambda mp: _override_named(
+        mp,
+        k8s.networking.v1,
+        "NetworkPolicy",
+        lambda n: n == "team-fraud-serve",
+        spec=_ingress(lambda rules: [{**r, "from": [selector]} for r in rules]),
+    )
+
+
+def _password_as_env_value(mp: pytest.MonkeyPatch) -> None:
+    """The Ray pods get the Redis password as a literal env value (the secret Output itself)."""
+    captured: dict[str, Any] = {}
+    real_secret = k8s.core.v1.Secret
+
+    def secret(resource_name: str, *args: Any, **kwargs: Any) -> Any:
+        if (kwargs.get("metadata") or {}).get("name") == "ferry-feature-redis":
+            captured.update(kwargs["string_data"])
+        return real_secret(resource_name, *args, **kwargs)
+
+    def inline(template: dict) -> dict:
+        for c in template["spec"]["containers"]:
+            c["env"] = [
+                {"name": e["name"], "value": captured[e["valueFrom"]["secretKeyRef"]["key"]]}
+                if "valueFrom" in e
+                else e
+                for e in c["env"]
+            ]
+        return template
+
+    def spec(s: dict) -> dict:
+        if "headGroupSpec" in s:
+            inline(s["headGroupSpec"]["template"])
+            for w in s["workerGroupSpecs"]:
+                inline(w["template"])
+        return s
+
+    mp.setattr(k8s.core.v1, "Secret", secret)
+    override(mp, k8s.apiextensions, "CustomResource", spec=spec)
 
 
 MUTATIONS = [
@@ -234,6 +326,100 @@ MUTATIONS = [
             spec=lambda s: {**s, "ingress": [*s["ingress"], {"ports": [{"port": 10001, "protocol": "TCP"}]}]},
         ),
         "ferry-ray",
+    ),
+    Mutation("serve-allow-all-put-back", "serve-restricted", _allow_all_put_back, "ferry-dev-ray-ingress"),
+    Mutation(
+        "serve-clients-everyone", "serve-restricted", _client_block("0.0.0.0/0"), "ferry-dev-serve-clients"
+    ),
+    Mutation(
+        "serve-clients-the-vpc", "serve-restricted", _client_block("10.40.0.0/16"), "ferry-dev-serve-clients"
+    ),
+    Mutation(
+        "serve-any-namespace",
+        "serve-restricted",
+        lambda mp: _override_named(
+            mp,
+            k8s.networking.v1,
+            "NetworkPolicy",
+            lambda n: n == "team-fraud-serve",
+            spec=_ingress(lambda rules: [{**r, "from": [{"namespaceSelector": {}}]} for r in rules]),
+        ),
+        "team-fraud-serve",
+    ),
+    Mutation(
+        "serve-load-balancer-snat",
+        "serve-restricted",
+        lambda mp: override(
+            mp, k8s.core.v1, "Service", spec=lambda s: {**s, "externalTrafficPolicy": "Cluster"}
+        ),
+        "ferry-dev-serve",
+    ),
+    Mutation(
+        "team-policy-names-another-team",
+        "serve-per-team",
+        _team_policy_names("team-search-ranking"),
+        "team-fraud-serve",
+    ),
+    Mutation(
+        "team-without-serve-policy",
+        "serve-per-team",
+        lambda mp: _override_named(
+            mp, k8s.networking.v1, "NetworkPolicy", lambda n: n.startswith("team-search-ranking"), spec=None
+        ),
+        "team-search-ranking",
+    ),
+    Mutation(
+        "team-policy-every-port",
+        "serve-per-team",
+        lambda mp: _override_named(
+            mp,
+            k8s.networking.v1,
+            "NetworkPolicy",
+            lambda n: n == "team-fraud-serve",
+            spec=_ingress(lambda rules: [{"from": r["from"]} for r in rules]),
+        ),
+        "team-fraud-serve",
+    ),
+    Mutation(
+        "team-namespace-allows-host-network",
+        "serve-per-team",
+        lambda mp: _override_named(
+            mp,
+            k8s.core.v1,
+            "Namespace",
+            lambda n: n == "team-fraud",
+            metadata=lambda m: {
+                **m,
+                "labels": {k: v for k, v in m["labels"].items() if not k.startswith("pod-security")},
+            },
+        ),
+        "team-fraud",
+    ),
+    Mutation(
+        "redis-password-as-env-value", "secrets-not-in-clear", _password_as_env_value, "RayCluster ferry-ray"
+    ),
+    Mutation(
+        "redis-password-in-a-configmap",
+        "secrets-not-in-clear",
+        lambda mp: _override_named(
+            mp,
+            k8s.core.v1,
+            "ConfigMap",
+            lambda n: n == "team-fraud",
+            data=lambda d: {**d, "redis_password": "mock-redis-auth-token"},
+        ),
+        "ConfigMap team-fraud",
+    ),
+    Mutation(
+        "db-password-in-helm-values",
+        "secrets-not-in-clear",
+        lambda mp: override(
+            mp,
+            k8s.helm.v3,
+            "Release",
+            values=lambda v: {**v, "env": [{"name": "PGPASSWORD", "value": "mock-db-password"}]},
+        ),
+        "ferry-dev-kuberay-operator",
     ),
     Mutation(
         "subnet-untagged",

@@ -59,17 +59,48 @@ def test_incomplete_outputs_are_refused_naming_the_output(simulated: Any, change
 
 
 def test_ray_pods_run_with_the_serve_env_the_platform_sets() -> None:
-    from ferry_infra._ray import SERVE_ENV
+    from ferry_infra._ray import REDIS_PASSWORD_ENV, SERVE_ENV
     from ferry_platform import Settings
     from ferry_platform.serving import serve_env
 
     local = serve_env(
         Settings(serve_mode="throughput", serve_haproxy_stats_port=8404)
     )  # tests use another port
-    local = {k: v for k, v in local.items() if not k.startswith("AWS_")}
+    # The Redis password reaches the cluster's Ray pods from a Secret (the next test), not SERVE_ENV.
+    local = {k: v for k, v in local.items() if not k.startswith("AWS_") and k != REDIS_PASSWORD_ENV}
     assert set(SERVE_ENV) == set(local)
     same = {k for k in local if "HAPROXY_" not in k or k.endswith(("_ENABLED", "_PORT"))} - {"BENTOML_HOME"}
     assert {k: SERVE_ENV[k] for k in same} == {k: local[k] for k in same}
+
+
+def test_ray_pods_take_the_redis_password_from_a_secret(simulated: Any) -> None:
+    """Head and workers: SERVE_ENV as literal values, the AUTH token only through a secretKeyRef to
+    a Secret in Ray's namespace that the program fills with the token (as a Pulumi secret)."""
+    from pulumi.runtime.rpc import _special_secret_sig, _special_sig_key
+
+    from ferry_infra._ray import REDIS_PASSWORD_ENV, SERVE_ENV
+
+    [ray] = simulated.of_type("kubernetes:ray.io/v1:RayCluster")
+    namespace = ray.inputs["metadata"]["namespace"]
+    secrets = {
+        (s.inputs["metadata"]["namespace"], s.inputs["metadata"]["name"]): s.inputs
+        for s in simulated.of_type("kubernetes:core/v1:Secret")
+    }
+    spec = ray.inputs["spec"]
+    templates = [spec["headGroupSpec"]["template"], *(w["template"] for w in spec["workerGroupSpecs"])]
+    assert len(templates) == 3  # head, CPU and GPU workers in the dev stack
+    for template in templates:
+        [container] = template["spec"]["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        assert len(env) == len(container["env"])
+        assert {k: env[k].get("value") for k in SERVE_ENV} == SERVE_ENV
+        ref = env[REDIS_PASSWORD_ENV]
+        assert "value" not in ref
+        key = ref["valueFrom"]["secretKeyRef"]
+        data = secrets[(namespace, key["name"])]["stringData"]
+        assert data[_special_sig_key] == _special_secret_sig
+        assert data["value"][key["key"]] == "mock-redis-auth-token"
+        assert not any("mock-redis-auth-token" in json.dumps(e) for e in container["env"])
 
 
 @pytest.fixture(scope="module")

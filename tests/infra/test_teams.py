@@ -106,6 +106,33 @@ def team_problems(sim: Simulation, specs: list[TeamSpec], stack_cost_centre: str
             problems.append(
                 f"{spec.name}: Feast registry {store.get('registry')!r} outside the team's prefix"
             )
+        serve = [
+            r.inputs
+            for r in sim.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+            if r.inputs["metadata"].get("namespace") == "ferry-system"
+            and any(
+                f.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+                == spec.namespace
+                for rule in r.inputs["spec"].get("ingress") or []
+                for f in rule.get("from") or []
+            )
+        ]
+        ports = [
+            sorted(q["port"] for rule in p["spec"]["ingress"] for q in rule.get("ports") or []) for p in serve
+        ]
+        if ports != [[8000, 9000]] or serve[0]["spec"]["podSelector"] != {
+            "matchLabels": {"ray.io/cluster": "ferry-ray"}
+        }:
+            problems.append(
+                f"{spec.name}: Serve policies for {spec.namespace} admit {ports}, want one: [8000, 9000]"
+            )
+        [ns] = [
+            r.inputs
+            for r in sim.of_type("kubernetes:core/v1:Namespace")
+            if r.inputs["metadata"]["name"] == spec.namespace
+        ]
+        if ns["metadata"]["labels"].get("pod-security.kubernetes.io/enforce") != "baseline":
+            problems.append(f"{spec.name}: namespace does not enforce Pod Security baseline")
         secrets = in_ns("kubernetes:core/v1:Secret")
         if not any("FERRY_FEATURE_REDIS" in json.dumps(s.get("stringData"), default=str) for s in secrets):
             problems.append(f"{spec.name}: no Secret with the online store's connection")
@@ -147,6 +174,20 @@ def _skip_last_file(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(ferry_infra._program, "Team", team)
 
 
+def _serve_policy_for(namespace: str):  # type: ignore[no-untyped-def]
+    """Every team's Serve policy names ``namespace`` instead of the team's own."""
+
+    def apply(mp: pytest.MonkeyPatch) -> None:
+        real = ferry_infra._team.serve_access_policy
+        mp.setattr(
+            ferry_infra._team,
+            "serve_access_policy",
+            lambda name, *, client_namespace, **kw: real(name, client_namespace=namespace, **kw),
+        )
+
+    return apply
+
+
 BROKEN_TEAM_PROGRAMS = {
     "quota-hard-coded": lambda mp: override(
         mp, k8s.core.v1, "ResourceQuota", spec={"hard": {"requests.cpu": "8", "pods": "100"}}
@@ -160,6 +201,10 @@ BROKEN_TEAM_PROGRAMS = {
     ),
     "feast-project-fixed": lambda mp: override(
         mp, k8s.core.v1, "ConfigMap", data=lambda d: {**d, "feature_store.yaml": "project: ferry\n"}
+    ),
+    "serve-policy-for-one-namespace": _serve_policy_for("team-shared"),
+    "serve-policy-left-out": lambda mp: mp.setattr(
+        ferry_infra._team, "serve_access_policy", lambda *a, **k: None
     ),
 }
 
@@ -302,6 +347,16 @@ def test_repository_team_files_are_valid() -> None:
             "minSize <= desiredSize <= maxSize",
         ),
         ({"apiPublicCidrs": ["0.0.0.0/0"]}, "must not be open to 0.0.0.0/0"),
+        (
+            {"serveClientCidrs": ["0.0.0.0/0"]},
+            "ferry:serveClientCidrs: Value error, 0.0.0.0/0 would open Serve",
+        ),
+        ({"serveClientCidrs": ["10.40.128.0/20"]}, "10.40.128.0/20 overlaps ferry:vpcCidr 10.40.0.0/16"),
+        (
+            {"serveClientCidrs": ["10.8.0.1/16"]},
+            "'10.8.0.1/16' is not a CIDR (10.8.0.1/16 has host bits set)",
+        ),
+        ({"serveClientCidrs": ["fd00::/8"]}, "fd00::/8 is not IPv4"),
         ({"vpcCidr": "10.0.0.0/24"}, "/16 to /20"),
         ({"availabilityZones": ["us-east-1a", "us-east-1b"]}, "not in region eu-west-1"),
         ({"databse": {"multiAz": True}}, "ferry:databse: Extra inputs are not permitted"),
