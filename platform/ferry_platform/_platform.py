@@ -13,6 +13,7 @@ from ferry_contract import (
     DeploymentNotFound,
     EvaluationPublic,
     GateFailed,
+    Interrupted,
     MaterializeCreate,
     ModelPublic,
     RolloutCreate,
@@ -443,8 +444,7 @@ class Platform:
                        f"at step '{job.step or 'queued'}'. Nothing was left half-done: the "
                        "deployment was reconciled to its recorded release. Run it again.")
             self.job_store.log(job.id, message)
-            finished.append(self.job_store.finish(job.id, error={
-                "code": "interrupted", "status": 409, "message": message, "details": {}}))
+            finished.append(self.job_store.finish(job.id, error=Interrupted(message).to_record()))
         self.reconcile()
         return finished
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from ferry_contract import PayloadTooLarge
 
 Scope = dict[str, Any]
 
@@ -59,12 +60,13 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Any, size: int) -> None:
-        payload = json.dumps({"error": {
-            "code": "too_large",
-            "message": f"the request body ({size:,} bytes) exceeds the control plane's limit "
-                       f"of {self.max_bytes:,} bytes (FERRY_MAX_BODY_MB); send less per "
-                       "request, e.g. split a training set's entity rows."}}).encode()
-        await send({"type": "http.response.start", "status": 413,
+        err = PayloadTooLarge(
+            f"the request body ({size:,} bytes) exceeds the control plane's limit of "
+            f"{self.max_bytes:,} bytes (FERRY_MAX_BODY_MB); send less per request, e.g. "
+            "split a training set's entity rows.",
+            details={"limit_bytes": self.max_bytes, "size": size})
+        payload = err.to_json()
+        await send({"type": "http.response.start", "status": err.status,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from ferry_contract import (
+    MAX_VERSION,
     NAME_PATTERN,
     ChampionUpdate,
     EvalSetCreate,
@@ -97,7 +98,8 @@ def create_evaluation(name: ModelName, body: EvaluationCreate, platform: Platfor
 
 @router.get("/{name}/evaluations", response_model=list[EvaluationPublic])
 def list_evaluations(name: ModelName, platform: PlatformDep,
-                     version: Annotated[int | None, Query(ge=1)] = None) -> list[EvaluationPublic]:
+                     version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
+                     ) -> list[EvaluationPublic]:
     """Stored evaluations, newest first."""
     platform.registry.get_model(name)
     return _service(platform).evaluations(name, version)
@@ -105,8 +107,9 @@ def list_evaluations(name: ModelName, platform: PlatformDep,
 
 @router.get("/{name}/compare", response_model=EvaluationPublic)
 def compare_versions(name: ModelName, platform: PlatformDep,
-                     base: Annotated[int, Query(ge=1, description="reference version")],
-                     candidate: Annotated[int, Query(ge=1)]) -> EvaluationPublic:
+                     base: Annotated[int, Query(ge=1, le=MAX_VERSION,
+                                                 description="reference version")],
+                     candidate: Annotated[int, Query(ge=1, le=MAX_VERSION)]) -> EvaluationPublic:
     """``candidate`` vs ``base`` vs the baseline on the current evaluation set, with every
     gate check (404 naming the command if that evaluation was not run yet)."""
     platform.registry.get_version(name, base)

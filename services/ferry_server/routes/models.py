@@ -8,6 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from ferry_contract import (
+    MAX_VERSION,
     NAME_PATTERN,
     TEAM_PATTERN,
     ModelPublic,
@@ -19,7 +20,7 @@ from ferry_server.deps import PlatformDep, PrincipalDep, get_principal
 router = APIRouter(prefix="/v1/models", tags=["models"], dependencies=[Depends(get_principal)])
 
 ModelName = Annotated[str, Path(pattern=NAME_PATTERN, description="registered model name")]
-Version = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Version = Annotated[int, Path(ge=1, le=MAX_VERSION)]
 
 
 class ModelUpsert(BaseModel):
