@@ -150,6 +150,14 @@ def test_bools_ints_and_strings_do_not_stand_in_for_each_other(column: str, valu
     assert [p["column"] for p in err.details["problems"]] == [column]
 
 
+def test_a_huge_unknown_column_name_is_not_echoed_whole() -> None:
+    model = RecordingModel()
+    with pytest.raises(InvalidInput) as exc:
+        plane(model).columns_from_records([{**GOOD, "k" * 1_000_000: 1}])
+    assert len(exc.value.message) < 2_000 and len(json.dumps(exc.value.details)) < 10_000
+    assert model.calls == 0
+
+
 def test_every_problem_is_reported_at_once() -> None:
     err = refused(RecordingModel(), columns(tenure=2**64, monthly=math.inf, plan={"x": 1}))
     assert {p["column"] for p in err.details["problems"]} == {"tenure", "monthly", "plan"}
@@ -423,3 +431,18 @@ def test_hostile_grpc_messages_are_refused_at_the_router_and_the_model_never_run
     assert ctx.trailing[GRPC_ERROR_CODE_KEY] == code and fragment in ctx.details
     assert isinstance(response, predict_pb2.PredictResponse) and model.calls == 0
     grpc_good(router, model)
+
+
+def test_a_release_that_raised_is_its_error_and_only_one_that_did_not_answer_is_a_retry() -> None:
+    import ray.exceptions
+    from ray.serve.exceptions import BackPressureError
+
+    router = FerryRouter("churn")
+    raised = router._release_error("r-1", ray.exceptions.RayTaskError(
+        "handle", "Traceback (most recent call last): ...", TypeError("boom")))
+    assert (raised.code, raised.status) == ("internal", 500)
+    assert "retry" not in raised.message and "Traceback" not in raised.message
+    for gone in (ray.exceptions.ActorDiedError(), BackPressureError(num_queued_requests=9,
+                                                                   max_queued_requests=8)):
+        err = router._release_error("r-1", gone)
+        assert (err.code, err.status) == ("release_unavailable", 503) and "retry" in err.message

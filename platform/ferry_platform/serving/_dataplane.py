@@ -69,8 +69,11 @@ def show(value: Any) -> str:
     if isinstance(value, dict):
         return f"an object with {len(value)} keys"
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
-        digits = len(str(abs(value)))
-        return f"{'-' if value < 0 else ''}{str(abs(value))[:6]}... ({digits} digits)"
+        try:
+            text = str(abs(value))
+        except ValueError:  # past Python's int-to-str digit limit
+            return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+        return f"{'-' if value < 0 else ''}{text[:6]}... ({len(text)} digits)"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -180,6 +183,7 @@ class DataPlane:
 
     def _extra(self, name: str, row: int | None) -> dict[str, Any]:
         where = f" in row {row}" if row is not None else ""
+        name = name if len(name) <= 60 else name[:57] + "..."  # a client's key: keep it short
         return {
             "column": name, "problem": "unexpected", "row": row,
             "message": f"column {name!r}{where} is not in the model's signature",
