@@ -446,3 +446,16 @@ def test_a_release_that_raised_is_its_error_and_only_one_that_did_not_answer_is_
                                                                    max_queued_requests=8)):
         err = router._release_error("r-1", gone)
         assert (err.code, err.status) == ("release_unavailable", 503) and "retry" in err.message
+
+
+def test_a_long_list_of_problems_fits_a_grpc_status(served: tuple[FerryRouter, RecordingModel],
+                                                    ) -> None:
+    router, model = served
+    wide = DataPlane([ColumnSpec(name=f"column_with_a_long_name_{i:03d}", type="double")
+                      for i in range(400)], model.predict_frame)
+    replica = router._local[1]  # type: ignore[index]
+    replica.plane = replica.request_plane = wide
+    cols = {c.name: ["x"] for c in wide.columns}
+    ctx, _ = grpc_call(router, encode_request(cols).SerializeToString())
+    assert ctx.code == grpc.StatusCode.INVALID_ARGUMENT and len(ctx.details) <= 4000
+    assert ctx.details.endswith("(cut; the REST answer lists every problem)")

@@ -132,3 +132,14 @@ def application_of(metadata: Iterable[tuple[str, Any]], name: str, key: str) -> 
 def check_message_size(size: int, limit: int) -> None:
     if size > limit:
         raise _too_large(size, limit, "gRPC message")
+
+
+GRPC_DETAILS_MAX = 4000
+"""gRPC details travel in HTTP/2 trailers (8 KiB by default at the client)."""
+
+
+def grpc_details(message: str) -> str:
+    """``message`` cut to fit a gRPC status; REST answers carry every problem in full."""
+    if len(message) <= GRPC_DETAILS_MAX:
+        return message
+    return message[:GRPC_DETAILS_MAX - 60] + " ... (cut; the REST answer lists every problem)"

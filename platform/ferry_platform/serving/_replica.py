@@ -29,7 +29,7 @@ from ferry_contract import (
 from ferry_platform.core import FeatureBinding, ReleaseManifest
 from ferry_platform.serving._dataplane import DataPlane
 from ferry_platform.serving._features import FeatureJoin
-from ferry_platform.serving._ingress import DEFAULT_MAX_BODY_BYTES, parse_json
+from ferry_platform.serving._ingress import DEFAULT_MAX_BODY_BYTES, grpc_details, parse_json
 
 log = logging.getLogger("ferry.replica")
 
@@ -213,7 +213,7 @@ class FerryReplica:
         trailing = [(RELEASE_HEADER, rid)]
         if status is not None:
             grpc_context.set_code(getattr(grpc.StatusCode, status))
-            grpc_context.set_details(details)
+            grpc_context.set_details(grpc_details(details))
             if code:
                 trailing.append((GRPC_ERROR_CODE_KEY, code))
         grpc_context.set_trailing_metadata(trailing)

@@ -331,7 +331,7 @@ class FerryRouter:
             import grpc
 
             grpc_context.set_code(getattr(grpc.StatusCode, status))
-            grpc_context.set_details(details)
+            grpc_context.set_details(_ingress.grpc_details(details))
             if code:
                 trailing.append((GRPC_ERROR_CODE_KEY, code))
         grpc_context.set_trailing_metadata(trailing)
@@ -359,7 +359,7 @@ class FerryRouter:
             trailing.append((RELEASE_HEADER, release_id))
         grpc_context.set_trailing_metadata(trailing)
         grpc_context.set_code(getattr(grpc.StatusCode, e.grpc_status))
-        grpc_context.set_details(e.message)
+        grpc_context.set_details(_ingress.grpc_details(e.message))
         return predict_pb2.PredictResponse()
 
     async def check_health(self) -> None:
