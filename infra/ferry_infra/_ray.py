@@ -46,11 +46,16 @@ SERVE_ENV = {
     "RAY_SERVE_ENABLE_HA_PROXY": "1",
     "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
     "RAY_SERVE_HAPROXY_STATS_PORT": "8404",
+    "RAY_SERVE_HAPROXY_METRICS_PORT": "9101",
     "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": "/tmp/ferry-haproxy/haproxy.cfg",
     "RAY_SERVE_HAPROXY_SOCKET_PATH": "/tmp/ferry-haproxy/admin.sock",
     "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": "/tmp/ferry-haproxy",
     "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": "/tmp/ferry-haproxy/server-state",
     "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2",
+    # The data plane's size limit (FERRY_SERVE_MAX_BODY_MB, 16 MiB) for Serve's gRPC ingress,
+    # plus 1 MiB of framing for the router -> release handle calls.
+    "RAY_SERVE_GRPC_MAX_MESSAGE_SIZE": "16777216",
+    "RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH": "17825792",
 }
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ferry_contract import DeploymentNotFound, JobKind
+from ferry_contract import DeploymentNotFound, Interrupted, JobKind
 from ferry_platform._settings import Settings
 from ferry_platform._version import __version__
 from ferry_platform.access import AccessService, IdentityStore
@@ -151,8 +151,7 @@ class Platform:
                        f"at step '{job.step or 'queued'}'. Nothing was left half-done: the "
                        "deployment was reconciled to its recorded release. Run it again.")
             self.job_store.log(job.id, message)
-            finished.append(self.job_store.finish(job.id, error={
-                "code": "interrupted", "status": 409, "message": message, "details": {}}))
+            finished.append(self.job_store.finish(job.id, error=Interrupted(message).to_record()))
         self.reconcile()
         return finished
 

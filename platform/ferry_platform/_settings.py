@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     serve_grpc_port: int = 9000
     serve_public_host: str = Field("", description="Host clients use for endpoints.")
     serve_haproxy_stats_port: int = Field(8404, description="HAProxy stats port (throughput mode).")
+    serve_haproxy_metrics_port: int = Field(
+        9101, description="HAProxy metrics port (throughput mode; bound even when unused).")
+    serve_max_body_mb: float = Field(
+        16.0, gt=0, le=1024,
+        description="Largest predict body / gRPC message (and answer) the data plane takes.")
 
     default_replicas: int = Field(2, ge=1)
     replica_num_cpus: float = Field(0.25, gt=0)

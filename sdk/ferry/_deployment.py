@@ -12,17 +12,18 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 
 from ferry_contract import (
+    GRPC_ERROR_CODE_KEY,
     RELEASE_HEADER,
     DeploymentNotFound,
     DeploymentPublic,
-    FeatureNotFound,
     FerryError,
     InvalidInput,
     InvalidRequest,
+    PayloadTooLarge,
     PlatformUnavailable,
     Protocol,
-    Unauthenticated,
     error_from_body,
+    error_from_grpc,
 )
 
 if TYPE_CHECKING:
@@ -150,7 +151,10 @@ class Deployment:
             if self._http is None:
                 self._http = httpx.Client(timeout=self.predict_timeout_s)
         url = f"{self.info.endpoints.rest}/predict"
-        body = json.dumps({"inputs": to_records(columns)}, allow_nan=False)
+        try:
+            body = json.dumps({"inputs": to_records(columns)}, allow_nan=False)
+        except ValueError:
+            raise _non_finite(columns) from None
         try:
             headers = {"content-type": "application/json"}
             if self.token:
@@ -183,7 +187,11 @@ class Deployment:
 
         with self._lock:
             if self._channel is None:
-                self._channel = grpc.insecure_channel(str(self.info.endpoints.grpc))
+                # Answers are bounded by the server (FERRY_SERVE_MAX_BODY_MB), not by
+                # gRPC's 4 MiB client default.
+                self._channel = grpc.insecure_channel(
+                    str(self.info.endpoints.grpc),
+                    options=[("grpc.max_receive_message_length", 2**31 - 1)])
         stub = predict_pb2_grpc.PredictorStub(self._channel)
         try:
             request = encode_request(columns)
@@ -216,19 +224,34 @@ class Deployment:
         self.close()
 
 
-def _grpc_error(e: Any, name: str) -> FerryError:
-    import grpc
+def _non_finite(columns: Mapping[str, list[Any]]) -> InvalidInput:
+    """Name the first non-finite number (JSON cannot carry it; the data plane refuses it)."""
+    for name, values in columns.items():
+        for i, v in enumerate(values):
+            if isinstance(v, float) and not math.isfinite(v):
+                return InvalidInput(
+                    f"column {name!r} holds {v} in row {i}; predictions take finite numbers "
+                    "only: replace it, or pass None (NaN) for a missing value",
+                    details={"problems": [{"column": name, "row": i, "problem": "not_finite",
+                                           "value": str(v)}]})
+    return InvalidInput("the rows hold a value that cannot be sent as JSON")
 
+
+def _grpc_error(e: Any, name: str) -> FerryError:
+    """The tree's error for a failed gRPC call: by the ``code`` Ferry puts in the trailing
+    metadata, else by the gRPC status (Serve's and HAProxy's own answers carry none)."""
     code = e.code()
     details = e.details() or ""
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
-        return InvalidInput(details)
-    if code == grpc.StatusCode.UNAUTHENTICATED:
-        return Unauthenticated(details)
-    if code == grpc.StatusCode.NOT_FOUND and details.startswith("no features for"):
-        return FeatureNotFound(details)
-    if code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNIMPLEMENTED):
-        return DeploymentNotFound(f"deployment {name!r} is not served over gRPC: {details}")
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        return PlatformUnavailable(f"gRPC endpoint of {name!r} unavailable: {details}")
-    return FerryError(f"gRPC {code.name}: {details}")
+    ferry_code = dict(e.trailing_metadata() or ()).get(GRPC_ERROR_CODE_KEY)
+    if ferry_code is None:
+        if code.name == "NOT_FOUND" and "Application" in details:
+            return DeploymentNotFound(f"no deployment {name!r} is served over gRPC here "
+                                      f"(Ray Serve: {details})")
+        if code.name == "RESOURCE_EXHAUSTED" and "larger than max" in details:
+            return PayloadTooLarge(
+                f"the request is larger than the data plane accepts ({details}); split the "
+                "batch into smaller requests (the limit is the platform's "
+                "FERRY_SERVE_MAX_BODY_MB)")
+        if code.name in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
+            return PlatformUnavailable(f"gRPC endpoint of {name!r} unavailable: {details}")
+    return error_from_grpc(code.name, details, ferry_code)

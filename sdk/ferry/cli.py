@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ferry import _credentials as credentials
@@ -87,7 +88,7 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except FerryError as e:
-        err_console.print(f"[red]error[/red] ({e.code}): {redact(e.message)}")
+        err_console.print(f"[red]error[/red] ({escape(e.code)}): {escape(redact(e.message))}")
         raise typer.Exit(code=2 if e.status < 500 else 1) from None
 
 
@@ -436,7 +437,7 @@ def predict(
     try:
         data = json.loads(rows)
     except ValueError as e:
-        err_console.print(f"[red]error[/red]: rows are not valid JSON ({e})")
+        err_console.print(f"[red]error[/red]: rows are not valid JSON ({escape(str(e))})")
         raise typer.Exit(2) from e
     with _user_errors():
         result = _client().deployment(name).predict(data, protocol=protocol)  # type: ignore[arg-type]
@@ -470,7 +471,8 @@ def login(
         try:
             secret = token_file.read_text().strip()
         except OSError as e:
-            err_console.print(f"[red]error[/red]: cannot read {token_file}: {e.strerror}")
+            err_console.print(f"[red]error[/red]: cannot read {escape(str(token_file))}: "
+                              f"{escape(str(e.strerror))}")
             raise typer.Exit(2) from None
     if not secret and not sys.stdin.isatty():
         secret = sys.stdin.readline().strip()
@@ -874,9 +876,10 @@ def jobs_show(
         return
     console.print(_jobs_table([job]))
     for line in logs:
-        console.print(f"  {line.at.isoformat(timespec='seconds')}  {line.line}")
+        console.print(f"  {line.at.isoformat(timespec='seconds')}  {escape(line.line)}")
     if job.error:
-        err_console.print(f"[red]error[/red] ({job.error.get('code')}): {job.error.get('message')}")
+        err_console.print(f"[red]error[/red] ({escape(str(job.error.get('code')))}): "
+                          f"{escape(str(job.error.get('message')))}")
         raise typer.Exit(2)
 
 

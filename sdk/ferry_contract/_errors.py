@@ -1,57 +1,95 @@
 """Ferry's one error tree, shared by the control plane, the data plane, the SDK and the CLI.
 
 Every error carries a stable ``code`` (what scripts match on), the HTTP ``status`` the
-control plane answers with, a message that names the bad value and the fix, and optional
-structured ``details``. The server turns an error into ``{"error": {...}}``; the SDK turns
-that body back into the same class with :func:`error_from_body`.
+control plane and the data plane answer with, the gRPC status the data plane answers with,
+a message that names the bad value and the fix, and optional structured ``details``.
+Every error body on the wire is built by :meth:`FerryError.to_body` (a failed job's record
+by :meth:`FerryError.to_record`); the SDK turns a body back into the same class with
+:func:`error_from_body`, and a gRPC status with :func:`error_from_grpc`. A code the SDK
+does not know (a newer server) maps by its HTTP or gRPC status and keeps its code.
 
     FerryError (500, internal)
     ├── InvalidRequest (400, invalid_request)      malformed body, bad argument
     │   ├── InvalidInput (422, invalid_input)      predict rows do not match the signature
-    │   └── InvalidFeatureDefinition (422, invalid_feature_definition)  names file and line
+    │   ├── InvalidFeatureDefinition (422, invalid_feature_definition)  names file and line
+    │   ├── MethodNotAllowed (405, method_not_allowed)
+    │   ├── PayloadTooLarge (413, too_large)       body or gRPC message over the limit
+    │   └── UnsupportedMediaType (415, unsupported_media_type)  e.g. an unknown Content-Encoding
     ├── NotFound (404, not_found)
     │   ├── ModelNotFound (404, model_not_found)
     │   ├── VersionNotFound (404, version_not_found)
     │   ├── DeploymentNotFound (404, deployment_not_found)
     │   ├── FeatureNotFound (404, feature_not_found)   unknown view, version or feature
     │   ├── JobNotFound (404, job_not_found)
-    │   └── IdentityNotFound (404, identity_not_found)  unknown team, user or token
+    │   ├── IdentityNotFound (404, identity_not_found)  unknown team, user or token
+    │   └── ProtocolNotServed (404, protocol_not_served)  REST to a gRPC-only deployment, or back
     ├── Unauthenticated (401, unauthenticated)     no token, or an unknown/expired/revoked one
     ├── Forbidden (403, forbidden)                 the caller's role does not allow it
     ├── Conflict (409, conflict)                   e.g. a deploy of that name is under way
     │   ├── RolloutInProgress (409, rollout_in_progress)  promote, abort or roll it back first
     │   ├── NoRollout (409, no_rollout)                weights, promote or abort without one
     │   ├── NoPreviousRelease (409, no_previous_release)  nothing to roll back to
-    │   └── ContractChange (409, contract_change)  the new version takes other requests
+    │   ├── ContractChange (409, contract_change)  the new version takes other requests
+    │   └── Interrupted (409, interrupted)          a job cut off by a stop of the control plane
     ├── TooManyRequests (429, too_many_requests)  a bounded resource is busy: retry later
     ├── GateFailed (422, gate_failed)              the version failed its promotion gate
     ├── ReleaseFailed (422, release_failed)        the model could not be packaged or loaded
     ├── IncompatibleRelease (422, incompatible_release)  code/data do not match the model
+    ├── ModelError (500, model_error)              the model raised on input that was valid
     └── PlatformUnavailable (503, platform_unavailable)  control plane or runtime unreachable
+        ├── NoRelease (503, no_release)            the deployment has no release taking traffic
+        └── ReleaseUnavailable (503, release_unavailable)  the release's replica did not answer
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
+
+GRPC_ERROR_CODE_KEY = "x-ferry-error-code"
+"""gRPC trailing-metadata key carrying an error's ``code`` (the status carries the class)."""
 
 
 class FerryError(Exception):
-    """Root of every Ferry error. ``code`` and ``status`` are stable parts of the API."""
+    """Root of every Ferry error. ``code``, ``status`` and ``grpc_status`` are stable API.
 
-    code: ClassVar[str] = "internal"
-    status: ClassVar[int] = 500
+    An instance may carry another ``code``/``status`` than its class: an error the SDK
+    rebuilt from a code it does not know keeps the server's code and status."""
 
-    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+    code: str = "internal"
+    status: int = 500
+    grpc_status: str = "INTERNAL"
+    """Name of the ``grpc.StatusCode`` the data plane answers with."""
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None,
+                 code: str | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details: dict[str, Any] = details or {}
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
 
-    def to_body(self) -> dict[str, Any]:
-        """The JSON body the control plane and the data plane answer with."""
+    def to_body(self, **extra: Any) -> dict[str, Any]:
+        """The JSON body every API answers with: ``{"error": {code, message, [details], ...extra}}``.
+
+        ``extra`` adds fields to the error object (the data plane adds ``release_id``)."""
         body: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.details:
             body["details"] = self.details
+        body.update(extra)
         return {"error": body}
+
+    def to_json(self, **extra: Any) -> bytes:
+        """:meth:`to_body` serialized compactly (what the data plane sends)."""
+        import json
+
+        return json.dumps(self.to_body(**extra), separators=(",", ":"), default=str).encode()
+
+    def to_record(self) -> dict[str, Any]:
+        """What a failed job stores: the body's fields plus the status."""
+        return {"code": self.code, "message": self.message, "status": self.status,
+                "details": self.details}
 
     def __str__(self) -> str:
         return self.message
@@ -62,6 +100,7 @@ class InvalidRequest(FerryError):
 
     code = "invalid_request"
     status = 400
+    grpc_status = "INVALID_ARGUMENT"
 
 
 class InvalidInput(InvalidRequest):
@@ -78,9 +117,33 @@ class InvalidFeatureDefinition(InvalidRequest):
     status = 422
 
 
+class MethodNotAllowed(InvalidRequest):
+    """The path exists, the HTTP method does not (e.g. GET on ``/<name>/predict``)."""
+
+    code = "method_not_allowed"
+    status = 405
+    grpc_status = "UNIMPLEMENTED"
+
+
+class PayloadTooLarge(InvalidRequest):
+    """A request body (or gRPC message) over the limit; the message names the limit."""
+
+    code = "too_large"
+    status = 413
+    grpc_status = "RESOURCE_EXHAUSTED"
+
+
+class UnsupportedMediaType(InvalidRequest):
+    """A body in an encoding or format the endpoint does not read."""
+
+    code = "unsupported_media_type"
+    status = 415
+
+
 class NotFound(FerryError):
     code = "not_found"
     status = 404
+    grpc_status = "NOT_FOUND"
 
 
 class ModelNotFound(NotFound):
@@ -107,11 +170,19 @@ class IdentityNotFound(NotFound):
     code = "identity_not_found"
 
 
+class ProtocolNotServed(NotFound):
+    """The deployment does not serve this protocol (REST to a gRPC-only one, or back)."""
+
+    code = "protocol_not_served"
+    grpc_status = "UNIMPLEMENTED"
+
+
 class Unauthenticated(FerryError):
     """No credentials, or credentials the control plane does not accept. Never echoes them."""
 
     code = "unauthenticated"
     status = 401
+    grpc_status = "UNAUTHENTICATED"
 
 
 class Forbidden(FerryError):
@@ -119,11 +190,13 @@ class Forbidden(FerryError):
 
     code = "forbidden"
     status = 403
+    grpc_status = "PERMISSION_DENIED"
 
 
 class Conflict(FerryError):
     code = "conflict"
     status = 409
+    grpc_status = "FAILED_PRECONDITION"
 
 
 class RolloutInProgress(Conflict):
@@ -149,6 +222,7 @@ class TooManyRequests(FerryError):
 
     code = "too_many_requests"
     status = 429
+    grpc_status = "RESOURCE_EXHAUSTED"
 
 
 class ContractChange(Conflict):
@@ -158,11 +232,18 @@ class ContractChange(Conflict):
     code = "contract_change"
 
 
+class Interrupted(Conflict):
+    """A job the control plane was running when it stopped; it was failed on restart."""
+
+    code = "interrupted"
+
+
 class GateFailed(FerryError):
     """The version did not pass its evaluation gate (details name each failing check)."""
 
     code = "gate_failed"
     status = 422
+    grpc_status = "FAILED_PRECONDITION"
 
 
 class ReleaseFailed(FerryError):
@@ -170,6 +251,7 @@ class ReleaseFailed(FerryError):
 
     code = "release_failed"
     status = 422
+    grpc_status = "FAILED_PRECONDITION"
 
 
 class IncompatibleRelease(FerryError):
@@ -177,6 +259,14 @@ class IncompatibleRelease(FerryError):
 
     code = "incompatible_release"
     status = 422
+    grpc_status = "FAILED_PRECONDITION"
+
+
+class ModelError(FerryError):
+    """The model raised on input that matched its signature: the release's fault, not the
+    caller's, and not worth retrying. ``details`` name the release and the exception."""
+
+    code = "model_error"
 
 
 class PlatformUnavailable(FerryError):
@@ -184,6 +274,20 @@ class PlatformUnavailable(FerryError):
 
     code = "platform_unavailable"
     status = 503
+    grpc_status = "UNAVAILABLE"
+
+
+class NoRelease(PlatformUnavailable):
+    """The deployment exists but no release takes traffic (e.g. mid-way through a deploy)."""
+
+    code = "no_release"
+
+
+class ReleaseUnavailable(PlatformUnavailable):
+    """The release chosen for the request did not answer (its replica died or is restarting);
+    the request may be retried."""
+
+    code = "release_unavailable"
 
 
 def _all_subclasses(cls: type[FerryError]) -> list[type[FerryError]]:
@@ -194,25 +298,77 @@ def _all_subclasses(cls: type[FerryError]) -> list[type[FerryError]]:
     return out
 
 
+def error_classes() -> list[type[FerryError]]:
+    """Every class of the tree, root first."""
+    return [FerryError, *_all_subclasses(FerryError)]
+
+
 def error_class_for(code: str) -> type[FerryError]:
-    """The most specific error class for a wire ``code`` (``FerryError`` if unknown)."""
-    candidates: list[type[FerryError]] = [FerryError, *_all_subclasses(FerryError)]
-    for cls in candidates:
+    """The class of a wire ``code`` (``FerryError`` if unknown; see :func:`is_known_code`)."""
+    for cls in error_classes():
         if cls.code == code:
             return cls
     return FerryError
 
 
+def is_known_code(code: str) -> bool:
+    return any(cls.code == code for cls in error_classes())
+
+
+_BY_STATUS: dict[int, type[FerryError]] = {
+    400: InvalidRequest, 401: Unauthenticated, 403: Forbidden, 404: NotFound,
+    405: MethodNotAllowed, 409: Conflict, 413: PayloadTooLarge, 415: UnsupportedMediaType,
+    422: InvalidRequest, 429: PlatformUnavailable, 500: FerryError, 502: PlatformUnavailable,
+    503: PlatformUnavailable, 504: PlatformUnavailable,
+}
+
+
+def error_class_for_status(status: int) -> type[FerryError]:
+    """The class an HTTP ``status`` means when the body names no known code."""
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    if 400 <= status < 500:
+        return InvalidRequest
+    return FerryError
+
+
 def error_from_body(body: Any, *, status: int) -> FerryError:
-    """Rebuild a typed error from a control-plane or data-plane error body."""
+    """Rebuild a typed error from an error answer of the control plane or the data plane.
+
+    A known ``code`` gives its class; an unknown one (or a body that is not Ferry's, e.g.
+    a proxy's page) gives the class of the HTTP ``status``, keeping the code and status."""
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         err = body["error"]
-        cls = error_class_for(str(err.get("code", "")))
-        exc = cls(str(err.get("message", "")), details=err.get("details") or {})
-        return exc
-    # Not one of ours (a proxy, a crash page): keep the status and the text.
-    for cls in [InvalidRequest, Unauthenticated, Forbidden, NotFound, Conflict,
-                PlatformUnavailable]:
-        if cls.status == status:
-            return cls(f"HTTP {status}: {str(body)[:500]}")
-    return FerryError(f"HTTP {status}: {str(body)[:500]}")
+        code = str(err.get("code") or "")
+        message = str(err.get("message", ""))
+        details = err.get("details") if isinstance(err.get("details"), dict) else {}
+        if is_known_code(code):
+            return error_class_for(code)(message, details=details)
+        cls = error_class_for_status(status)
+        return cls(message, details=details, code=code or None,
+                   status=status if status != cls.status else None)
+    cls = error_class_for_status(status)
+    return cls(f"HTTP {status}: {str(body)[:500]}",
+               status=status if status != cls.status else None)
+
+
+_BY_GRPC: dict[str, type[FerryError]] = {
+    "INVALID_ARGUMENT": InvalidRequest, "OUT_OF_RANGE": InvalidRequest,
+    "FAILED_PRECONDITION": Conflict, "ALREADY_EXISTS": Conflict, "ABORTED": Conflict,
+    "NOT_FOUND": NotFound, "UNIMPLEMENTED": ProtocolNotServed,
+    "PERMISSION_DENIED": Forbidden, "UNAUTHENTICATED": Unauthenticated,
+    "RESOURCE_EXHAUSTED": PlatformUnavailable, "UNAVAILABLE": PlatformUnavailable,
+    "DEADLINE_EXCEEDED": PlatformUnavailable, "CANCELLED": PlatformUnavailable,
+    "UNKNOWN": FerryError, "INTERNAL": FerryError, "DATA_LOSS": FerryError,
+}
+
+def error_from_grpc(status: str, details: str, code: str | None = None) -> FerryError:
+    """Rebuild a typed error from a gRPC status name, its details and the ``code`` the data
+    plane sends in the :data:`GRPC_ERROR_CODE_KEY` trailing metadata (if any)."""
+    if code and is_known_code(code):
+        return error_class_for(code)(details)
+    cls = _BY_GRPC.get(status, FerryError)
+    if status == "RESOURCE_EXHAUSTED" and "larger than max" in details:
+        # gRPC's own message-size check, before Ferry's code ran
+        cls = PayloadTooLarge
+    return cls(details or f"gRPC {status}", code=code or None)

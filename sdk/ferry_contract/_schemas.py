@@ -20,6 +20,9 @@ NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 MAX_VERSION = 2**31 - 1
 """Version numbers fit a 32-bit integer (MLflow stores them as one)."""
 
+MAX_INT32 = 2**31 - 1
+"""Bound of every other integer in a request body, path or query (a database column)."""
+
 
 class Protocol(str, Enum):
     """How clients reach a deployment. ``auto`` serves REST and gRPC and lets the SDK pick."""
@@ -563,12 +566,16 @@ class GateConfig(_Schema):
     primary_metric: str | None = Field(
         default=None, description="default: roc_auc (classification), rmse (regression); "
                                   "one of " + ", ".join(METRICS))
-    tolerance: float = Field(0.01, ge=0, description="how much worse than the champion is "
-                                                     "allowed on the primary metric")
-    baseline_margin: float = Field(0.0, ge=0, description="how much better than the trivial "
-                                                          "baseline it must be")
-    slice_tolerance: float = Field(0.05, ge=0, description="per slice, vs the champion")
-    min_slice_rows: int = Field(30, ge=1, description="smaller slices are shown, not gated")
+    tolerance: float = Field(0.01, ge=0, allow_inf_nan=False,
+                             description="how much worse than the champion is allowed on the "
+                                         "primary metric")
+    baseline_margin: float = Field(0.0, ge=0, allow_inf_nan=False,
+                                   description="how much better than the trivial baseline it "
+                                               "must be")
+    slice_tolerance: float = Field(0.05, ge=0, allow_inf_nan=False,
+                                   description="per slice, vs the champion")
+    min_slice_rows: int = Field(30, ge=1, le=MAX_INT32,
+                                description="smaller slices are shown, not gated")
 
     @model_validator(mode="after")
     def _known_metric(self) -> GateConfig:

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ferry_contract import ErrorBody, FerryError, InvalidRequest
+from ferry_contract import ErrorBody, FerryError, InvalidRequest, error_class_for_status
 from ferry_platform import Platform, Settings, __version__
 from ferry_platform.core import REDACTOR, unavailable
 from ferry_server._auth import Authenticate
@@ -37,7 +37,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorBody, "description": text}
     for status, text in [(400, "Malformed request"), (401, "No valid API token"),
                          (403, "The caller's role does not allow it"), (404, "Not found"),
-                         (409, "Conflict"), (413, "Request body too large"),
+                         (405, "Method not allowed"), (409, "Conflict"),
+                         (413, "Request body too large"), (415, "Unsupported media type"),
                          (422, "Refused input or release"), (503, "Platform unavailable")]
 }
 
@@ -94,14 +95,12 @@ def create_app(settings: Settings | None = None, *, platform_obj: Platform | Non
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {400: "invalid_request", 401: "unauthenticated", 403: "forbidden",
-                404: "not_found", 405: "method_not_allowed", 413: "too_large",
-                415: "unsupported_media_type"}.get(exc.status_code, "http_error")
         message = str(exc.detail)
         if exc.status_code == 400 and "pars" in message:
             message = f"{message}: send a JSON body with content-type application/json"
-        return JSONResponse({"error": {"code": code, "message": REDACTOR(message)}},
-                            status_code=exc.status_code, headers=exc.headers)
+        err = error_class_for_status(exc.status_code)(REDACTOR(message))
+        return JSONResponse(REDACTOR.value(err.to_body()), status_code=exc.status_code,
+                            headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

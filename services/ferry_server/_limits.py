@@ -15,13 +15,14 @@ route's reading stops, and whatever it would have answered is replaced by the 41
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
+
+from ferry_contract import PayloadTooLarge
 
 Scope = dict[str, Any]
 LIMIT_KEY = "x-ferry-body-limit"
@@ -131,14 +132,13 @@ class BodyLimit:
 
     @staticmethod
     async def _refuse(send: Any, size: int, limit: Limit) -> None:
-        payload = json.dumps({"error": {
-            "code": "too_large",
-            "message": f"the request body ({size:,} bytes so far) exceeds this route's limit "
-                       f"of {limit.max_bytes:,} bytes ({limit.variable}); send less per "
-                       "request (e.g. split a training set's entity rows), or ask the "
-                       f"operator to raise {limit.variable}.",
-            "details": {"limit_bytes": limit.max_bytes, "setting": limit.variable}}}).encode()
-        await send({"type": "http.response.start", "status": 413,
+        err = PayloadTooLarge(
+            f"the request body ({size:,} bytes so far) exceeds this route's limit of "
+            f"{limit.max_bytes:,} bytes ({limit.variable}); send less per request (e.g. split "
+            f"a training set's entity rows), or ask the operator to raise {limit.variable}.",
+            details={"limit_bytes": limit.max_bytes, "setting": limit.variable})
+        payload = err.to_json()
+        await send({"type": "http.response.start", "status": err.status,
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})

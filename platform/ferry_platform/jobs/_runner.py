@@ -60,7 +60,7 @@ Work = Callable[[JobContext], dict[str, Any]]
 
 
 def error_body(e: FerryError) -> dict[str, Any]:
-    return {"code": e.code, "message": e.message, "status": e.status, "details": e.details}
+    return e.to_record()
 
 
 class JobRunner:
@@ -100,10 +100,9 @@ class JobRunner:
                 return
             log.exception("job %s failed unexpectedly", job_id)
             self._store.log(job_id, f"failed: internal error: {type(e).__name__}")
-            self._store.finish(job_id, error={
-                "code": "internal", "status": 500, "details": {},
-                "message": f"the job failed unexpectedly ({type(e).__name__}); the control "
-                           "plane's log has the traceback."})
+            self._store.finish(job_id, error=FerryError(
+                f"the job failed unexpectedly ({type(e).__name__}); the control "
+                "plane's log has the traceback.").to_record())
         else:
             self._store.finish(job_id, result=result)
 

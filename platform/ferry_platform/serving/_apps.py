@@ -24,10 +24,12 @@ def release_app(args: dict[str, Any]) -> Any:
 
 
 def router_app(args: dict[str, Any]) -> Any:
-    """The ingress of deployment ``args["name"]``; ``args["options"]`` its options."""
+    """The ingress of deployment ``args["name"]``; ``args["options"]`` its options,
+    ``args["max_body_bytes"]`` the largest body or gRPC message it forwards."""
     from ray import serve
 
     from ferry_platform.serving._router import FerryRouter
 
     base: Any = serve.deployment(FerryRouter)
-    return base.options(name=ROUTER_DEPLOYMENT, **args["options"]).bind(args["name"])
+    return base.options(name=ROUTER_DEPLOYMENT, **args["options"]).bind(args["name"],
+                                                                   args.get("max_body_bytes"))

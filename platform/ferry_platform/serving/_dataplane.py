@@ -7,15 +7,24 @@ and refuse exactly the same inputs. Every problem in a request is reported at on
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from ferry_contract import ColumnSpec, InvalidInput, InvalidRequest
+from ferry_contract import ColumnSpec, InvalidInput, InvalidRequest, ModelError
 
 MAX_ROWS = 10_000
 
 _FLOAT_TYPES = {"double", "float"}
 _INT_TYPES = {"long", "integer"}
+SCALAR_TYPES = frozenset({"double", "float", "long", "integer", "boolean", "string",
+                          "datetime", "binary"})
+"""Column types whose values are single JSON scalars; anything else is passed through."""
+INT_RANGE = {"long": (-(2**63), 2**63 - 1), "integer": (-(2**31), 2**31 - 1)}
+"""The values a ``long`` (int64) and an ``integer`` (int32) column can hold."""
+FLOAT32_MAX = 3.4028234663852886e38
+_DOUBLE_MAX_INT = int(sys.float_info.max)
 _NUMPY_DTYPE = {
     "double": "float64",
     "float": "float32",
@@ -24,13 +33,13 @@ _NUMPY_DTYPE = {
     "boolean": "bool",
 }
 _TYPE_HINT = {
-    "double": "a number",
-    "float": "a number",
-    "long": "an integer",
-    "integer": "an integer",
+    "double": "a finite number",
+    "float": "a finite number within float32 range (|x| <= 3.4e38)",
+    "long": "an integer within int64 range",
+    "integer": "an integer within int32 range",
     "boolean": "true or false",
     "string": "a string",
-    "datetime": "an ISO-8601 string",
+    "datetime": "an ISO-8601 date-time string, e.g. 2026-01-31T12:00:00",
     "binary": "a string",
 }
 
@@ -51,20 +60,68 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def _accepts(expected: str, value: Any) -> bool:
+def show(value: Any) -> str:
+    """A short, safe rendering of a value for a message (never a whole container)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)}"
+    if isinstance(value, dict):
+        return f"an object with {len(value)} keys"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        try:
+            text = str(abs(value))
+        except ValueError:  # past Python's int-to-str digit limit
+            return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+        return f"{'-' if value < 0 else ''}{text[:6]}... ({len(text)} digits)"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _problem(expected: str, value: Any) -> tuple[str, str] | None:
+    """Why ``value`` (not null) cannot go into a column of type ``expected``, or None.
+
+    Returns (problem code, what is wrong) where the code is ``wrong_type``, ``not_finite``
+    or ``out_of_range``."""
     if expected in _FLOAT_TYPES:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return "wrong_type", f"got {_type_name(value)} {show(value)}"
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                return "not_finite", (f"got {show(value)}, which is not a finite number "
+                                      "(or is too large for a double)")
+            if expected == "float" and abs(value) > FLOAT32_MAX:
+                return "out_of_range", f"got {show(value)}, outside float32 range"
+            return None
+        if abs(value) > _DOUBLE_MAX_INT:
+            return "out_of_range", f"got {show(value)}, too large for a double"
+        if expected == "float" and abs(value) > FLOAT32_MAX:
+            return "out_of_range", f"got {show(value)}, outside float32 range"
+        return None
     if expected in _INT_TYPES:
-        return isinstance(value, int) and not isinstance(value, bool)
+        if isinstance(value, bool) or not isinstance(value, int):
+            return "wrong_type", f"got {_type_name(value)} {show(value)}"
+        lo, hi = INT_RANGE[expected]
+        if not lo <= value <= hi:
+            bits = 64 if expected == "long" else 32
+            return "out_of_range", (f"got {show(value)}, outside the {bits}-bit integer "
+                                    f"range [{lo}, {hi}]")
+        return None
     if expected == "boolean":
-        return isinstance(value, bool)
-    if expected in ("string", "datetime", "binary"):
-        return isinstance(value, str)
-    return True
-
-
-def _is_null(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+        return None if isinstance(value, bool) else (
+            "wrong_type", f"got {_type_name(value)} {show(value)}")
+    if expected in ("string", "binary"):
+        return None if isinstance(value, str) else (
+            "wrong_type", f"got {_type_name(value)} {show(value)}")
+    if expected == "datetime":
+        if not isinstance(value, str):
+            return "wrong_type", f"got {_type_name(value)} {show(value)}"
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            return "wrong_type", f"got {show(value)}, not an ISO-8601 date-time"
+        return None
+    return None
 
 
 class DataPlane:
@@ -126,6 +183,7 @@ class DataPlane:
 
     def _extra(self, name: str, row: int | None) -> dict[str, Any]:
         where = f" in row {row}" if row is not None else ""
+        name = name if len(name) <= 60 else name[:57] + "..."  # a client's key: keep it short
         return {
             "column": name, "problem": "unexpected", "row": row,
             "message": f"column {name!r}{where} is not in the model's signature",
@@ -171,7 +229,7 @@ class DataPlane:
             values = columns[spec.name]
             has_null = False
             for i, v in enumerate(values):
-                if _is_null(v):
+                if v is None:
                     has_null = True
                     if spec.required:
                         problems.append({
@@ -179,15 +237,22 @@ class DataPlane:
                             "message": f"column {spec.name!r} is null in row {i}; "
                             f"the signature requires {_TYPE_HINT.get(spec.type, spec.type)}",
                         })
-                elif not _accepts(spec.type, v):
+                    continue
+                wrong = _problem(spec.type, v)
+                if wrong is not None:
+                    code, what = wrong
+                    fix = ""
+                    if code == "not_finite":
+                        fix = ("; send a finite number, or null if the value is missing"
+                               if not spec.required else
+                               "; send a finite number (the column is required)")
                     problems.append({
-                        "column": spec.name, "problem": "wrong_type", "expected": spec.type,
-                        "got": _type_name(v), "row": i,
+                        "column": spec.name, "problem": code, "expected": spec.type,
+                        "got": _type_name(v), "value": show(v), "row": i,
                         "message": f"column {spec.name!r} expects {spec.type} "
-                        f"({_TYPE_HINT.get(spec.type, spec.type)}), got {_type_name(v)} "
-                        f"{v!r:.40} in row {i}",
+                        f"({_TYPE_HINT.get(spec.type, spec.type)}), {what} in row {i}{fix}",
                     })
-            if build:
+            if build and not problems:
                 data[spec.name] = self._typed(spec, values, has_null)
         if problems:
             raise self._invalid(problems)
@@ -205,19 +270,32 @@ class DataPlane:
         if has_null:
             if spec.type == "boolean":
                 return list(values)
-            return np.array([np.nan if _is_null(v) else v for v in values], dtype="float64")
+            return np.array([np.nan if v is None else v for v in values], dtype="float64")
         try:
             return np.asarray(values, dtype=dtype)
         except (OverflowError, ValueError):
             return list(values)
 
     def predict(self, columns: Mapping[str, Sequence[Any]]) -> list[Any]:
-        """Validate, predict and return plain Python values."""
-        result = self._predict_frame(self.frame(columns))
-        tolist = getattr(result, "tolist", None)
-        return list(tolist() if tolist is not None else result)
+        """Validate, predict and return plain Python values.
+
+        Whatever the model raises on input that passed validation is a :class:`ModelError`
+        (500): the release's fault, not the caller's, and not worth retrying."""
+        frame = self.frame(columns)
+        try:
+            result = self._predict_frame(frame)
+            tolist = getattr(result, "tolist", None)
+            return list(tolist() if tolist is not None else result)
+        except Exception as e:  # any model failure is reported the same way
+            reason = (str(e).strip().splitlines() or [""])[0][:300]
+            raise ModelError(
+                f"the model raised {type(e).__name__} on input that matched its signature"
+                f"{': ' + reason if reason else ''}. The request is valid, so retrying will "
+                "not help: tell the model's owner, or roll the deployment back.",
+                details={"exception": type(e).__name__, "reason": reason}) from e
 
     def sample_row(self) -> dict[str, Any]:
         """A row of placeholder values that satisfies the signature."""
-        placeholder = {"boolean": False, "string": "", "long": 0, "integer": 0}
+        placeholder = {"boolean": False, "string": "", "binary": "", "long": 0, "integer": 0,
+                       "datetime": "1970-01-01T00:00:00"}
         return {c.name: placeholder.get(c.type, 0.0) for c in self.columns}

@@ -70,5 +70,6 @@ class FeatureJoin:
                 "accepts them.",
                 details={"problems": [{"entity": r, "feature_ref": self._ref_of[f],
                                        "problem": "null"} for r, f in gaps[:100]]})
-        return {c.name: fetched[c.name] if c.name in self._ref_of else columns[c.name]
-                for c in self._signature}
+        # The store's missing value (NaN) becomes null: the data plane refuses NaN from clients.
+        return {c.name: [None if _null(v) else v for v in fetched[c.name]]
+                if c.name in self._ref_of else columns[c.name] for c in self._signature}

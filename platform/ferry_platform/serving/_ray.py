@@ -86,6 +86,15 @@ def haproxy_dir(settings: Settings) -> Path:
 FORWARDED_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION")
 
 
+INTERNAL_HEADROOM_BYTES = 2**20
+"""Room for a handle call's own framing around a body of the largest admitted size."""
+
+
+def max_body_bytes(settings: Settings) -> int:
+    """The data plane's size limit in bytes (FERRY_SERVE_MAX_BODY_MB)."""
+    return int(settings.serve_max_body_mb * 2**20)
+
+
 def serve_env(settings: Settings) -> dict[str, str]:
     """Environment Ray processes need for the configured serve mode."""
     env = {
@@ -101,6 +110,13 @@ def serve_env(settings: Settings) -> dict[str, str]:
         # machine HAProxy's manager can take longer, and `serve.start` then fails outright.
         "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "30",
     }
+    # Ray Serve's gRPC limits follow the data plane's: the router's gRPC server refuses a
+    # larger message before reading it (RESOURCE_EXHAUSTED), and the handle calls between a
+    # router and a release (gRPC in throughput mode, 4 MiB by default) carry any body the
+    # router admitted, plus framing.
+    limit = max_body_bytes(settings)
+    env["RAY_SERVE_GRPC_MAX_MESSAGE_SIZE"] = str(limit)
+    env["RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH"] = str(limit + INTERNAL_HEADROOM_BYTES)
     # An S3-compatible endpoint and region reach replicas too (releases and the feature
     # registry may live on S3); credentials do not: replicas use their node's role.
     env.update({k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)})
@@ -111,6 +127,8 @@ def serve_env(settings: Settings) -> dict[str, str]:
             "RAY_SERVE_ENABLE_HA_PROXY": "1",
             "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
             "RAY_SERVE_HAPROXY_STATS_PORT": str(settings.serve_haproxy_stats_port),
+            # Bound even with metrics off: two platforms on one machine need their own.
+            "RAY_SERVE_HAPROXY_METRICS_PORT": str(settings.serve_haproxy_metrics_port),
             "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(hap / "haproxy.cfg"),
             "RAY_SERVE_HAPROXY_SOCKET_PATH": str(hap / "admin.sock"),
             "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(hap),
@@ -226,6 +244,7 @@ class RayServeRuntime:
             "protocol": protocol.value,
             "bentoml_home": self._settings.bentoml_home,
             "features": features.model_dump(mode="json") if features else None,
+            "max_body_bytes": max_body_bytes(self._settings),
         }
 
     def preflight(self, manifest: ReleaseManifest, protocol: Protocol,
@@ -311,7 +330,7 @@ class RayServeRuntime:
             "name": name,
             "route_prefix": f"/{name}",
             "import_path": ROUTER_APP,
-            "args": {"name": name, "options": {
+            "args": {"name": name, "max_body_bytes": max_body_bytes(s), "options": {
                 "max_ongoing_requests": s.max_ongoing_requests * 4,
                 "ray_actor_options": {"num_cpus": 0,
                                       "runtime_env": {"env_vars": serve_env(s)}},

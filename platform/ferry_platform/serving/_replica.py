@@ -1,28 +1,41 @@
 """What runs inside each Ray Serve replica: load a release's Bento and serve it.
 
-REST (``__call__``) and gRPC (``Predict``) are thin adapters over one :class:`DataPlane`.
-Every answer, error answers included, names the release that produced it.
+REST (``handle``) and gRPC (``grpc``) are thin adapters over one :class:`DataPlane`; the
+router calls them (through a deployment handle, or in-process for its main release) after
+its own checks (size, encoding, metadata; see ``_ingress``). Every answer, error answers
+included, names the release that produced it, and every error is one of the contract's
+tree: nothing the model or this code raises escapes as a bare exception.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 from typing import Any
 
 from ferry_contract import (
+    GRPC_ERROR_CODE_KEY,
     RELEASE_HEADER,
     FerryError,
+    Forbidden,
     InvalidRequest,
+    MethodNotAllowed,
     NotFound,
+    PayloadTooLarge,
     Protocol,
+    ProtocolNotServed,
 )
 from ferry_platform.core import FeatureBinding, ReleaseManifest
 from ferry_platform.serving._dataplane import DataPlane
 from ferry_platform.serving._features import FeatureJoin
+from ferry_platform.serving._ingress import DEFAULT_MAX_BODY_BYTES, grpc_details, parse_json
 
-MAX_BODY_BYTES = 16 * 1024 * 1024
+log = logging.getLogger("ferry.replica")
+
+GrpcAnswer = tuple[str | None, str, bytes, str, str | None]
+"""(gRPC status name or None, details, serialized PredictResponse, release id, error code)."""
 
 
 def load_release(spec: dict[str, Any]) -> tuple[ReleaseManifest, Any]:
@@ -63,9 +76,13 @@ def _dumps(obj: Any) -> bytes:
 class FerryReplica:
     """The Ray Serve deployment class of every Ferry release (decorated by the runtime)."""
 
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.manifest, self._model = load_release(spec)
+    def __init__(self, spec: dict[str, Any], *, loaded: tuple[ReleaseManifest, Any] | None = None,
+                 ) -> None:
+        """``loaded``: the (manifest, service instance) to serve instead of loading the Bento
+        ``spec`` names (tests pass a service with ``predict_frame``/``example_frame``)."""
+        self.manifest, self._model = loaded if loaded is not None else load_release(spec)
         self.protocol = Protocol(spec.get("protocol", "auto"))
+        self.max_body_bytes = int(spec.get("max_body_bytes") or DEFAULT_MAX_BODY_BYTES)
         self.plane = DataPlane(self.manifest.signature, self._model.predict_frame)
         self._binding: FeatureBinding | None = None
         self._join: FeatureJoin | None = None
@@ -74,7 +91,6 @@ class FerryReplica:
         self.request_plane = self._request_plane()
         rid = self.manifest.release_id
         self._headers = {RELEASE_HEADER: rid}
-        self._trailing = [(RELEASE_HEADER, rid)]
         self._answer_tail: dict[str, Any] = {"release_id": rid, "model": self.manifest.model,
                                              "version": self.manifest.version}
         if self._binding is not None:
@@ -112,47 +128,63 @@ class FerryReplica:
         return self.plane.predict(self._join.model_columns(columns))
 
     # -- REST ---------------------------------------------------------------------------
+    def _not_an_entry_point(self) -> Forbidden:
+        return Forbidden(
+            f"release {self.manifest.release_id} is reached through its deployment's router "
+            "(REST /<deployment>/predict, gRPC with `application` metadata), which checks the "
+            "caller's token; a release's own port is not an entry point")
+
     async def __call__(self, request: Any) -> Any:
+        """Direct-ingress REST to a release replica (Serve opens a port per replica): always
+        refused, so nothing reaches a model around its router's token check."""
         from starlette.responses import Response
 
-        body = await request.body() if request.method == "POST" else b""
-        status, payload, _ = await self.handle(request.method, request.url.path, body)
-        return Response(payload, status_code=status, media_type="application/json",
+        err = self._not_an_entry_point()
+        return Response(err.to_json(release_id=self.manifest.release_id),
+                        status_code=err.status, media_type="application/json",
                         headers=self._headers)
 
     async def handle(self, method: str, path: str, body: bytes) -> tuple[int, bytes, str]:
         """One REST call, as the router forwards it: (status, JSON body, release id)."""
-        path = path.rstrip("/")
-        leaf = path.rsplit("/", 1)[-1]
         rid = self.manifest.release_id
         try:
-            if leaf == "predict":
-                if method != "POST":
-                    return self._error(405, "method_not_allowed", "use POST for /predict")
-                if self.protocol is Protocol.grpc:
-                    return self._error(
-                        404, "protocol_not_served",
-                        f"deployment {self.manifest.model!r} serves gRPC only; call it over "
-                        "gRPC or redeploy with protocol='auto'")
-                return 200, self._predict_json(body), rid
-            if leaf == "metadata":
-                return 200, self._metadata, rid
-            if leaf == "healthz":
-                return 200, b'{"status":"ok"}', rid
-            return self._error(
-                404, "not_found", f"no route {path!r}; use POST .../predict or GET .../metadata")
+            return 200, self._rest(method, path, body), rid
         except FerryError as e:
-            return self._error(e.status, e.code, e.message, e.details)
+            return e.status, e.to_json(release_id=rid), rid
+        except Exception as e:  # noqa: BLE001 - a bug here must still answer from the tree
+            err = self._unexpected(e)
+            return err.status, err.to_json(release_id=rid), rid
+
+    def _rest(self, method: str, path: str, body: bytes) -> bytes:
+        path = path.rstrip("/")
+        leaf = path.rsplit("/", 1)[-1]
+        if leaf == "predict":
+            if method != "POST":
+                raise MethodNotAllowed(f"{method} {path}: use POST for /predict")
+            if self.protocol is Protocol.grpc:
+                raise ProtocolNotServed(
+                    f"deployment {self.manifest.model!r} serves gRPC only; call it over "
+                    "gRPC or redeploy with protocol='auto'")
+            return self._predict_json(body)
+        if leaf == "metadata":
+            return self._metadata
+        if leaf == "healthz":
+            return b'{"status":"ok"}'
+        raise NotFound(f"no route {path!r}; use POST .../predict or GET .../metadata")
+
+    def _unexpected(self, e: Exception) -> FerryError:
+        log.error("release %s failed on a request", self.manifest.release_id, exc_info=e)
+        return FerryError(
+            f"release {self.manifest.release_id} failed on this request "
+            f"({type(e).__name__}); the replica's log has the traceback")
 
     def _predict_json(self, body: bytes) -> bytes:
-        if len(body) > MAX_BODY_BYTES:
-            raise InvalidRequest(f"body of {len(body)} bytes exceeds {MAX_BODY_BYTES}")
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise InvalidRequest(
-                f"body is not valid JSON ({e}); send {{\"inputs\": [{{column: value}}, ...]}}"
-            ) from e
+        if len(body) > self.max_body_bytes:
+            raise PayloadTooLarge(
+                f"the request body ({len(body):,} bytes) exceeds the data plane's limit of "
+                f"{self.max_body_bytes:,} bytes (FERRY_SERVE_MAX_BODY_MB); split the batch",
+                details={"limit_bytes": self.max_body_bytes, "size": len(body)})
+        payload = parse_json(body)
         if not isinstance(payload, dict) or "inputs" not in payload:
             raise InvalidRequest(
                 "body must be a JSON object with 'inputs': a list of rows, e.g. "
@@ -161,71 +193,78 @@ class FerryReplica:
             )
         extra = set(payload) - {"inputs"}
         if extra:
-            raise InvalidRequest(f"unexpected top-level keys {sorted(extra)}; only 'inputs' is read")
+            shown = sorted(str(k)[:40] for k in extra)[:10]
+            raise InvalidRequest(f"unexpected top-level keys {shown}; only 'inputs' is read")
         columns = self.request_plane.columns_from_records(payload["inputs"])
         predictions = self._predict(columns)
-        return _dumps({"predictions": predictions, **self._answer_tail})
+        return self._check_answer(_dumps({"predictions": predictions, **self._answer_tail}))
 
-    def _error(self, status: int, code: str, message: str,
-               details: dict[str, Any] | None = None) -> tuple[int, bytes, str]:
-        body: dict[str, Any] = {"code": code, "message": message, "release_id":
-                                self.manifest.release_id}
-        if details:
-            body["details"] = details
-        return status, _dumps({"error": body}), self.manifest.release_id
+    def _check_answer(self, answer: bytes) -> bytes:
+        """Answers are held to the same limit as requests (Serve's gRPC hops are)."""
+        if len(answer) > self.max_body_bytes:
+            raise PayloadTooLarge(
+                f"the answer ({len(answer):,} bytes) exceeds the data plane's limit of "
+                f"{self.max_body_bytes:,} bytes (FERRY_SERVE_MAX_BODY_MB); send fewer rows "
+                "per request", details={"limit_bytes": self.max_body_bytes, "size": len(answer)})
+        return answer
 
     # -- gRPC ---------------------------------------------------------------------------
     async def Predict(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802 - RPC name
-        # async on purpose: a sync method would be handed to a thread pool per call.
+        """Direct-ingress gRPC to a release replica: always refused (see ``__call__``)."""
         import grpc
 
-        from ferry_contract.proto import decode_request, encode_column, predict_pb2
+        from ferry_contract.proto import predict_pb2
 
-        grpc_context.set_trailing_metadata(self._trailing)
-        if self.protocol is Protocol.rest:
-            grpc_context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-            grpc_context.set_details(
-                f"deployment {self.manifest.model!r} serves REST only; "
-                "redeploy with protocol='auto' to enable gRPC")
-            return predict_pb2.PredictResponse()
-        try:
-            predictions = self._predict(decode_request(request))
-        except FerryError as e:
-            grpc_context.set_code(grpc.StatusCode.NOT_FOUND if isinstance(e, NotFound)
-                                  else grpc.StatusCode.INVALID_ARGUMENT)
-            grpc_context.set_details(e.message)
-            return predict_pb2.PredictResponse(release_id=self.manifest.release_id)
-        return predict_pb2.PredictResponse(
-            predictions=encode_column(predictions),
-            release_id=self.manifest.release_id,
-            model_name=self.manifest.model,
-            model_version=str(self.manifest.version),
-            feature_refs=self._binding.refs if self._binding else [],
-        )
+        err = self._not_an_entry_point()
+        grpc_context.set_trailing_metadata([(RELEASE_HEADER, self.manifest.release_id),
+                                            (GRPC_ERROR_CODE_KEY, err.code)])
+        grpc_context.set_code(getattr(grpc.StatusCode, err.grpc_status))
+        grpc_context.set_details(grpc_details(err.message))
+        return predict_pb2.PredictResponse()
 
-    async def grpc(self, request: bytes) -> tuple[str | None, str, bytes, str]:
-        """One gRPC call as the router forwards it: (status code name or None, details,
-        serialized PredictResponse, release id)."""
-        from ferry_contract.proto import decode_request, encode_column, predict_pb2
+    async def grpc(self, request: bytes) -> GrpcAnswer:
+        """One gRPC call as the router forwards it: the serialized ``PredictRequest`` in;
+        (gRPC status name or None, details, serialized ``PredictResponse``, release id,
+        error code or None) out."""
+        from ferry_contract.proto import encode_column, predict_pb2
 
         rid = self.manifest.release_id
-        if self.protocol is Protocol.rest:
-            return ("UNIMPLEMENTED", f"deployment {self.manifest.model!r} serves REST only; "
-                    "redeploy with protocol='auto' to enable gRPC", b"", rid)
         try:
-            predictions = self._predict(decode_request(
-                predict_pb2.PredictRequest.FromString(request)))
+            predictions, refs = self._predict_grpc(request)
+            answer = self._check_answer(predict_pb2.PredictResponse(
+                predictions=encode_column(predictions),
+                release_id=rid,
+                model_name=self.manifest.model,
+                model_version=str(self.manifest.version),
+                feature_refs=refs,
+            ).SerializeToString())
         except FerryError as e:
-            code = "NOT_FOUND" if isinstance(e, NotFound) else "INVALID_ARGUMENT"
-            return code, e.message, predict_pb2.PredictResponse(
-                release_id=rid).SerializeToString(), rid
-        return None, "", predict_pb2.PredictResponse(
-            predictions=encode_column(predictions),
-            release_id=rid,
-            model_name=self.manifest.model,
-            model_version=str(self.manifest.version),
-            feature_refs=self._binding.refs if self._binding else [],
-        ).SerializeToString(), rid
+            return self._grpc_error(e)
+        except Exception as e:  # noqa: BLE001 - a bug here must still answer from the tree
+            return self._grpc_error(self._unexpected(e))
+        return None, "", answer, rid, None
+
+    def _predict_grpc(self, request: bytes) -> tuple[list[Any], list[str]]:
+        from ferry_contract.proto import decode_request, parse_request
+
+        if self.protocol is Protocol.rest:
+            raise ProtocolNotServed(
+                f"deployment {self.manifest.model!r} serves REST only; redeploy with "
+                "protocol='auto' to enable gRPC")
+        if len(request) > self.max_body_bytes:
+            raise PayloadTooLarge(
+                f"the gRPC message ({len(request):,} bytes) exceeds the data plane's limit of "
+                f"{self.max_body_bytes:,} bytes (FERRY_SERVE_MAX_BODY_MB); split the batch",
+                details={"limit_bytes": self.max_body_bytes, "size": len(request)})
+        predictions = self._predict(decode_request(parse_request(request)))
+        return predictions, self._binding.refs if self._binding else []
+
+    def _grpc_error(self, e: FerryError) -> GrpcAnswer:
+        from ferry_contract.proto import predict_pb2
+
+        rid = self.manifest.release_id
+        return (e.grpc_status, e.message, predict_pb2.PredictResponse(
+            release_id=rid).SerializeToString(), rid, e.code)
 
     def release_id(self) -> str:
         """Which release this replica serves (asked by the control plane when reconciling)."""

@@ -22,6 +22,14 @@ the running replicas: weights change without restarting anything.
 - Shadow: the shadow release gets a copy of each predict request after the answer is
   chosen; its answer is compared with the one returned and counted in the ``ShadowLog``
   actor, never returned.
+
+The router is the first hop after HAProxy, so it refuses what must never be forwarded
+(``_ingress``: bodies and messages over ``max_body_bytes``, unknown encodings, gRPC calls
+without ``application`` metadata, bytes that are not a ``PredictRequest``) before choosing
+a release. Each request passes :meth:`FerryRouter._admit_rest` / ``_admit_grpc`` first:
+that is where a further check (e.g. credentials) belongs. Errors are the contract's tree;
+a release that does not answer is ``release_unavailable`` (503, retry), one that fails on
+the request is its own error (never "retry").
 """
 
 from __future__ import annotations
@@ -35,7 +43,15 @@ import random
 import threading
 from typing import Any
 
-from ferry_contract import RELEASE_HEADER
+from ferry_contract import (
+    GRPC_ERROR_CODE_KEY,
+    RELEASE_HEADER,
+    FerryError,
+    NoRelease,
+    ReleaseUnavailable,
+    Unauthenticated,
+)
+from ferry_platform.serving import _ingress
 from ferry_platform.serving._auth import TokenCheck
 
 log = logging.getLogger("ferry.router")
@@ -106,8 +122,9 @@ class ShadowLog:
 class FerryRouter:
     """The Serve deployment class of every deployment's ingress (decorated by the runtime)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, max_body_bytes: int | None = None) -> None:
         self.name = name
+        self.max_body_bytes = int(max_body_bytes or _ingress.DEFAULT_MAX_BODY_BYTES)
         self.generation = -1
         self._routes: list[tuple[float, str, str]] = []
         self._sticky: str | None = None
@@ -117,7 +134,7 @@ class FerryRouter:
         self._pending: set[asyncio.Task[Any]] = set()
         self._local: tuple[str, Any] | None = None  # (release id, FerryReplica) in-process
         self._loading: str | None = None
-        self._auth = TokenCheck()
+        self._auth = TokenCheck()  # who may predict: pushed in the user_config
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         routes, total = [], 0.0
@@ -194,45 +211,72 @@ class FerryRouter:
             rows = json.loads(body).get("inputs")
             first = rows[0] if isinstance(rows, list) else rows
             return first.get(self._sticky) if isinstance(first, dict) else None
-        except (ValueError, AttributeError, IndexError, TypeError):
+        except (ValueError, AttributeError, IndexError, TypeError, RecursionError):
             return None  # the release answers the malformed request with a 400
 
     # -- REST ---------------------------------------------------------------------------
     async def __call__(self, request: Any) -> Any:
         from starlette.responses import Response
 
+        try:
+            body = await self._admit_rest(request)
+        except FerryError as e:
+            return Response(e.to_json(), status_code=e.status, media_type="application/json",
+                            headers={"www-authenticate": "Bearer"} if e.status == 401 else None)
         path = request.url.path
-        if not path.rstrip("/").endswith("healthz"):
-            refused = self._auth.refusal(request.headers.get("authorization"), self.name)
-            if refused is not None:
-                payload = json.dumps({"error": {"code": "unauthenticated",
-                                                "message": refused}}).encode()
-                return Response(payload, status_code=401, media_type="application/json",
-                                headers={"www-authenticate": "Bearer"})
-        body = await request.body() if request.method == "POST" else b""
         if not self._routes:
-            payload = json.dumps({"error": {
-                "code": "no_release", "message": f"deployment {self.name!r} has no release "
-                "taking traffic; deploy one or finish its rollout"}}).encode()
-            return Response(payload, status_code=503, media_type="application/json")
+            err = self._no_release()
+            return Response(err.to_json(), status_code=err.status, media_type="application/json")
         release_id, app = self._choose(self._sticky_value(body) if body else None)
         try:
             status, payload, served = await self._rest(release_id, app, request.method, path,
                                                        body)
         except Exception as e:  # noqa: BLE001 - the release went away or failed
-            log.warning("%s: release %s did not answer: %s", self.name, release_id, e)
-            payload = json.dumps({"error": {
-                "code": "release_unavailable", "release_id": release_id,
-                "message": f"release {release_id} of {self.name!r} did not answer "
-                f"({type(e).__name__}); retry"}}).encode()
-            return Response(payload, status_code=503, media_type="application/json",
-                            headers={RELEASE_HEADER: release_id})
+            err = self._release_error(release_id, e)
+            return Response(err.to_json(release_id=release_id), status_code=err.status,
+                            media_type="application/json", headers={RELEASE_HEADER: release_id})
         shadow = self._shadow
         if shadow is not None and status == 200 and path.rstrip("/").endswith("predict"):
             if len(self._pending) < MAX_SHADOW_IN_FLIGHT:
                 self._spawn(self._mirror(shadow, path, body, payload, served))
         return Response(payload, status_code=status, media_type="application/json",
                         headers={RELEASE_HEADER: served})
+
+    async def _admit_rest(self, request: Any) -> bytes:
+        """The checks every REST request passes before a release is chosen; its body.
+
+        The token (before anything is read; health probes need none), then the size from
+        Content-Length before reading and while streaming; the encoding."""
+        if not request.url.path.rstrip("/").endswith("healthz"):
+            refused = self._auth.refusal(request.headers.get("authorization"), self.name)
+            if refused is not None:
+                raise Unauthenticated(refused)
+        if request.method != "POST":
+            return b""
+        headers = request.headers
+        encoding = _ingress.content_encoding(headers)
+        _ingress.check_content_length(headers, self.max_body_bytes)
+        body = await _ingress.read_limited(request.stream(), self.max_body_bytes)
+        return _ingress.decode_body(body, encoding, self.max_body_bytes)
+
+    def _no_release(self) -> FerryError:
+        return NoRelease(f"deployment {self.name!r} has no release taking traffic; deploy one "
+                         "or finish its rollout")
+
+    def _release_error(self, release_id: str, e: Exception) -> FerryError:
+        """A release that did not answer may be retried; one whose code raised may not."""
+        import ray.exceptions
+
+        if isinstance(e, ray.exceptions.RayTaskError):
+            log.error("%s: release %s raised on a request: %s", self.name, release_id, e)
+            return FerryError(
+                f"release {release_id} of {self.name!r} failed on this request "
+                f"({type(e).__name__}); its replica's log has the traceback",
+                details={"release_id": release_id})
+        log.warning("%s: release %s did not answer: %s", self.name, release_id, e)
+        return ReleaseUnavailable(
+            f"release {release_id} of {self.name!r} did not answer ({type(e).__name__}); "
+            "retry", details={"release_id": release_id})
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -266,44 +310,71 @@ class FerryRouter:
 
     # -- gRPC ---------------------------------------------------------------------------
     async def Predict(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802 - RPC name
+        """``request`` is the message's bytes (see ``ferry_contract.proto._servicer``)."""
+        from ferry_contract.proto import predict_pb2
+
+        try:
+            raw, parsed = self._admit_grpc(request, grpc_context)
+        except FerryError as e:
+            return self._grpc_error(grpc_context, e)
+        if not self._routes:
+            return self._grpc_error(grpc_context, self._no_release())
+        key_value = None
+        if self._sticky is not None and self._sticky in parsed.columns:
+            from ferry_contract.proto import decode_column
+
+            try:
+                key_value = (decode_column(parsed.columns[self._sticky]) or [None])[0]
+            except FerryError:
+                key_value = None  # the release refuses it, naming the column
+        release_id, app = self._choose(key_value)
+        try:
+            local = self._local
+            if local is not None and local[0] == release_id:
+                status, details, payload, served, code = await local[1].grpc(raw)
+            else:
+                status, details, payload, served, code = await self._handle(app).grpc.remote(raw)
+        except Exception as e:  # noqa: BLE001 - the release went away or failed
+            return self._grpc_error(grpc_context, self._release_error(release_id, e), release_id)
+        trailing = [(RELEASE_HEADER, served)]
+        if status is not None:
+            import grpc
+
+            grpc_context.set_code(getattr(grpc.StatusCode, status))
+            grpc_context.set_details(_ingress.grpc_details(details))
+            if code:
+                trailing.append((GRPC_ERROR_CODE_KEY, code))
+        grpc_context.set_trailing_metadata(trailing)
+        return predict_pb2.PredictResponse.FromString(payload)
+
+    def _admit_grpc(self, request: Any, grpc_context: Any) -> tuple[bytes, Any]:
+        """The checks every gRPC call passes before a release is chosen: the token (the
+        ``authorization`` metadata), the ``application`` metadata, the size, the bytes parse
+        as a ``PredictRequest``."""
+        from ferry_contract.proto import APPLICATION_METADATA_KEY, parse_request
+
+        metadata = grpc_context.invocation_metadata()
+        refused = self._auth.refusal(dict(metadata or ()).get("authorization"), self.name)
+        if refused is not None:
+            raise Unauthenticated(refused)
+        _ingress.application_of(metadata, self.name, APPLICATION_METADATA_KEY)
+        raw = request if isinstance(request, bytes) else request.SerializeToString()
+        _ingress.check_message_size(len(raw), self.max_body_bytes)
+        return raw, parse_request(raw)
+
+    @staticmethod
+    def _grpc_error(grpc_context: Any, e: FerryError, release_id: str | None = None) -> Any:
         import grpc
 
         from ferry_contract.proto import predict_pb2
 
-        refused = self._auth.refusal(
-            dict(grpc_context.invocation_metadata() or ()).get("authorization"), self.name)
-        if refused is not None:
-            grpc_context.set_code(grpc.StatusCode.UNAUTHENTICATED)
-            grpc_context.set_details(refused)
-            return predict_pb2.PredictResponse()
-        if not self._routes:
-            grpc_context.set_code(grpc.StatusCode.UNAVAILABLE)
-            grpc_context.set_details(f"deployment {self.name!r} has no release taking traffic")
-            return predict_pb2.PredictResponse()
-        key_value = None
-        if self._sticky is not None and self._sticky in request.columns:
-            from ferry_contract.proto import decode_request
-
-            key_value = (decode_request(request).get(self._sticky) or [None])[0]
-        release_id, app = self._choose(key_value)
-        raw = request.SerializeToString()
-        try:
-            local = self._local
-            if local is not None and local[0] == release_id:
-                code, details, payload, served = await local[1].grpc(raw)
-            else:
-                code, details, payload, served = await self._handle(app).grpc.remote(raw)
-        except Exception as e:  # noqa: BLE001 - the release went away or failed
-            grpc_context.set_trailing_metadata([(RELEASE_HEADER, release_id)])
-            grpc_context.set_code(grpc.StatusCode.UNAVAILABLE)
-            grpc_context.set_details(f"release {release_id} of {self.name!r} did not answer "
-                                     f"({type(e).__name__}); retry")
-            return predict_pb2.PredictResponse()
-        grpc_context.set_trailing_metadata([(RELEASE_HEADER, served)])
-        if code is not None:
-            grpc_context.set_code(getattr(grpc.StatusCode, code))
-            grpc_context.set_details(details)
-        return predict_pb2.PredictResponse.FromString(payload)
+        trailing = [(GRPC_ERROR_CODE_KEY, e.code)]
+        if release_id:
+            trailing.append((RELEASE_HEADER, release_id))
+        grpc_context.set_trailing_metadata(trailing)
+        grpc_context.set_code(getattr(grpc.StatusCode, e.grpc_status))
+        grpc_context.set_details(_ingress.grpc_details(e.message))
+        return predict_pb2.PredictResponse()
 
     async def check_health(self) -> None:
         """Healthy while its in-process release (if loaded) still predicts."""

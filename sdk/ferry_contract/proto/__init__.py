@@ -1,10 +1,17 @@
 """Ferry's gRPC contract (``ferry.v1.Predictor``) and its columnar codec."""
 
 from ferry_contract.proto import predict_pb2, predict_pb2_grpc
-from ferry_contract.proto._codec import decode_column, decode_request, encode_column, encode_request
+from ferry_contract.proto._codec import (
+    decode_column,
+    decode_request,
+    encode_column,
+    encode_request,
+    parse_request,
+)
 
-SERVICER_FUNCTION = "ferry_contract.proto.predict_pb2_grpc.add_PredictorServicer_to_server"
-"""Import path Ray Serve's gRPC server uses to register Ferry's Predictor service."""
+SERVICER_FUNCTION = "ferry_contract.proto._servicer.add_predictor_to_server"
+"""Import path Ray Serve's gRPC servers use to register Ferry's Predictor service (requests
+reach the router as bytes, so malformed ones get INVALID_ARGUMENT, not UNKNOWN)."""
 
 APPLICATION_METADATA_KEY = "application"
 """gRPC metadata key routing a call to one Serve application (one per deployment name)."""
@@ -16,6 +23,7 @@ __all__ = [
     "decode_request",
     "encode_column",
     "encode_request",
+    "parse_request",
     "predict_pb2",
     "predict_pb2_grpc",
 ]

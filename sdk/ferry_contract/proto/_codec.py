@@ -1,8 +1,10 @@
 """Columnar encoding between Python values and ``ferry.v1.Column`` messages.
 
-The SDK encodes rows with :func:`encode_request`; the data plane decodes with
-:func:`decode_request`. Type is taken from the values (bool before int, int before
-float); ``None`` (and float NaN) become entries of ``null_rows``.
+The SDK encodes rows with :func:`encode_request`; the data plane parses the bytes with
+:func:`parse_request` and decodes with :func:`decode_request`. Type is taken from the
+values (bool before int, int before float); ``None`` (and float NaN, pandas' missing
+value) become entries of ``null_rows``. Decoding is strict: bytes that are not a
+``PredictRequest`` and ``null_rows`` that point past a column are :class:`InvalidRequest`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ferry_contract._errors import InvalidRequest
 from ferry_contract.proto import predict_pb2
 
 _PLACEHOLDER = {"doubles": 0.0, "int64s": 0, "strings": "", "bools": False}
@@ -64,15 +67,16 @@ def encode_column(values: Sequence[Any]) -> predict_pb2.Column:
     return col
 
 
-def decode_column(col: predict_pb2.Column) -> list[Any]:
+def decode_column(col: predict_pb2.Column, name: str = "") -> list[Any]:
     """Decode one column back to Python values (``None`` for null rows)."""
     kind = col.WhichOneof("values")
-    if kind is None:
-        return []
-    values: list[Any] = list(getattr(col, kind).values)
+    values: list[Any] = list(getattr(col, kind).values) if kind is not None else []
     for i in col.null_rows:
-        if i < len(values):
-            values[i] = None
+        if i >= len(values):
+            raise InvalidRequest(
+                f"column {name!r}: null_rows lists row {i}, but the column holds "
+                f"{len(values)} values; list only rows that exist (0 to {len(values) - 1})")
+        values[i] = None
     return values
 
 
@@ -83,4 +87,16 @@ def encode_request(columns: Mapping[str, Sequence[Any]]) -> predict_pb2.PredictR
 
 
 def decode_request(request: predict_pb2.PredictRequest) -> dict[str, list[Any]]:
-    return {name: decode_column(col) for name, col in request.columns.items()}
+    return {name: decode_column(col, name) for name, col in request.columns.items()}
+
+
+def parse_request(data: bytes) -> predict_pb2.PredictRequest:
+    """A ``PredictRequest`` from the bytes of a gRPC message, or :class:`InvalidRequest`."""
+    from google.protobuf.message import DecodeError
+
+    try:
+        return predict_pb2.PredictRequest.FromString(data)
+    except (DecodeError, ValueError, RuntimeError) as e:
+        raise InvalidRequest(
+            f"the message ({len(data):,} bytes) is not a ferry.v1.PredictRequest ({e}); "
+            "encode it from predict.proto (ferry_contract/proto/predict.proto)") from e
