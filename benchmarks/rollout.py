@@ -163,7 +163,7 @@ def main() -> int:
                                              target="churned").version)
         with console.status("evaluation set; evaluating the candidates before the clock"):
             client.create_eval_set("bench-roll", data(2000, 4)[[*FEATURES, "churned"]],
-                                   label="churned")
+                                   label="churned", pin=True)
             client.set_gate("bench-roll", tolerance=0.5)  # this measures traffic, not models
             for v in versions[1:]:
                 client.evaluate("bench-roll", v)

@@ -10,18 +10,18 @@ evaluation) load that piece only.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
-from ferry_platform._settings import ServeMode, Settings
+from ferry_platform._settings import SandboxKind, ServeMode, Settings
 from ferry_platform._version import __version__
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from ferry_platform._platform import Platform
 
-__all__ = ["Platform", "ServeMode", "Settings", "__version__"]
+__all__ = ["Platform", "SandboxKind", "ServeMode", "Settings", "__version__"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     if name == "Platform":
         from ferry_platform._platform import Platform
 

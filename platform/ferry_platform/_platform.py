@@ -12,22 +12,22 @@ from ferry_contract import (
     DeploymentCreate,
     DeploymentNotFound,
     EvaluationPublic,
-    GateFailed,
     MaterializeCreate,
     ModelPublic,
     RolloutCreate,
     ShadowReportPublic,
 )
-from ferry_platform._settings import Settings
+from ferry_platform._settings import SandboxKind, Settings
 from ferry_platform._version import __version__
 from ferry_platform.access import SYSTEM, AccessService, Principal
 from ferry_platform.catalog import CatalogRegistry
-from ferry_platform.evaluation import EvaluationService
+from ferry_platform.evaluation import EvaluationLimits, EvaluationService
 from ferry_platform.features import FeastFeatures
 from ferry_platform.jobs import JobContext, JobRunner
 from ferry_platform.packaging import BentoPackager
 from ferry_platform.registry import MlflowEvaluationStore, MlflowRegistry
 from ferry_platform.releases import Defaults, ReleaseService
+from ferry_platform.sandbox import ProcessSandbox, RaySandbox, Sandbox
 from ferry_platform.serving import RayServeRuntime
 from ferry_platform.store import (
     Database,
@@ -40,6 +40,13 @@ from ferry_platform.store import (
 )
 
 log = logging.getLogger("ferry.platform")
+
+
+def sandbox_for(settings: Settings) -> Sandbox:
+    """Where evaluated models' code runs (FERRY_EVALUATION_SANDBOX)."""
+    if settings.evaluation_sandbox is SandboxKind.process:
+        return ProcessSandbox()
+    return RaySandbox()
 
 
 @dataclass
@@ -87,8 +94,11 @@ class Platform:
                                   Defaults(replicas=settings.default_replicas,
                                            keep_previous=settings.keep_previous), features)
         identity = SqlIdentityStore(db)
-        evaluations = EvaluationService(MlflowEvaluationStore(mlflow_registry), registry,
-                                        features)
+        evaluations = EvaluationService(
+            MlflowEvaluationStore(mlflow_registry), registry, features,
+            sandbox=sandbox_for(settings),
+            limits=EvaluationLimits(timeout_s=settings.evaluation_timeout_s,
+                                    memory_mb=settings.evaluation_memory_mb))
         return cls(settings, registry, packager, runtime, store, releases, features, db,
                    job_store, JobRunner(job_store), identity,
                    AccessService(identity, cache_s=settings.auth_cache_s), evaluations)
@@ -238,13 +248,7 @@ class Platform:
             self.access.audit(who, "gate.override", f"model/{model}", team, "accepted",
                               {"version": version, "action": action, "reason": reason})
             return False, None
-        if not ev.has_eval_set(model):
-            raise GateFailed(
-                f"{model} has no evaluation set, so v{version} cannot {action}: every "
-                "candidate is compared with the champion and a baseline first. Create one: "
-                f"client.create_eval_set({model!r}, rows, label=...) or `ferry eval set "
-                f"{model} FILE --label COLUMN` (admins may override with a reason).",
-                details={"model": model, "version": version})
+        ev.require_pinned(model, version, action)
         champion = ev.champion(model)
         against = None if champion == version else champion
         found = ev.latest(model, version, against)
@@ -263,24 +267,28 @@ class Platform:
 
     def evaluate_on_register(self, model: str, version: int,
                              who: Principal = SYSTEM) -> JobRecord | None:
-        """Every new version of a model with an evaluation set is evaluated at once,
-        against the champion and the baseline (a job; None if there is no set)."""
+        """Every new version of a model whose gate pins an evaluation set is evaluated at
+        once, against the champion and the baseline (a job; None if nothing is pinned)."""
         ev = self.evaluations
-        if ev is None or not ev.has_eval_set(model):
+        if ev is None or ev.pinned_eval_set(model) is None:
             return None
         return self.submit_evaluation(model, version, None, who, on="register")
 
     def submit_evaluation(self, model: str, version: int, against: int | None,
-                          who: Principal = SYSTEM, on: str = "request") -> JobRecord:
-        """Evaluate ``version`` against ``against`` (default: the champion) as a job."""
+                          who: Principal = SYSTEM, on: str = "request",
+                          eval_set_version: int | None = None) -> JobRecord:
+        """Evaluate ``version`` against ``against`` (default: the champion) as a job, on
+        the gate's evaluation set (or ``eval_set_version``)."""
         ev = self.evaluations
         assert ev is not None
 
         def work(ctx: JobContext) -> dict[str, Any]:
-            return ev.evaluate(model, version, against, ctx.step).model_dump(mode="json")
+            return ev.evaluate(model, version, against, ctx.step,
+                               eval_set_version).model_dump(mode="json")
 
         return self.jobs.submit("evaluate", model, who.user, self.access.model_team(model),
-                                {"version": version, "against": against, "on": on}, work)
+                                {"version": version, "against": against, "on": on,
+                                 "eval_set_version": eval_set_version}, work)
 
     def set_champion(self, model: str, version: int, who: Principal = SYSTEM,
                      reason: str | None = None) -> ModelPublic:

@@ -23,6 +23,9 @@ that body back into the same class with :func:`error_from_body`.
     │   ├── NoRollout (409, no_rollout)                weights, promote or abort without one
     │   └── NoPreviousRelease (409, no_previous_release)  nothing to roll back to
     ├── GateFailed (422, gate_failed)              the version failed its promotion gate
+    ├── EvaluationFailed (422, evaluation_failed)  a version could not be evaluated (it did
+    │                                              not load, ran out of memory or time, or
+    │                                              its artifacts changed since registration)
     ├── ReleaseFailed (422, release_failed)        the model could not be packaged or loaded
     ├── IncompatibleRelease (422, incompatible_release)  code/data do not match the model
     └── PlatformUnavailable (503, platform_unavailable)  control plane or runtime unreachable
@@ -146,6 +149,16 @@ class GateFailed(FerryError):
     """The version did not pass its evaluation gate (details name each failing check)."""
 
     code = "gate_failed"
+    status = 422
+
+
+class EvaluationFailed(FerryError):
+    """A version could not be evaluated: its model did not load, ran out of memory or time
+    in its sandbox, or its artifacts no longer match the digest recorded at registration.
+    ``details`` name the ``model``, ``version``, its ``role`` (candidate or champion) and
+    the ``cause`` (load, memory, timeout, crashed, raised or digest)."""
+
+    code = "evaluation_failed"
     status = 422
 
 

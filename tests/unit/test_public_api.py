@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
                                      "ferry_contract.proto", "ferry_platform.core",
                                      "ferry_platform.registry", "ferry_platform.packaging",
                                      "ferry_platform.serving", "ferry_platform.store",
-                                     "ferry_platform.releases"])
+                                     "ferry_platform.releases", "ferry_platform.sandbox",
+                                     "ferry_platform.evaluation"])
 def test_all_lists_exactly_the_public_names(package: str) -> None:
     mod = importlib.import_module(package)
     exported = set(mod.__all__)

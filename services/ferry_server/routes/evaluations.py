@@ -39,7 +39,7 @@ def _service(platform: Platform) -> EvaluationService:
 def create_eval_set(name: ModelName, body: EvalSetCreate, platform: PlatformDep,
                     who: PrincipalDep) -> EvalSetPublic:
     """Upload a new version of the model's evaluation set (labelled rows, kept in MLflow).
-    Evaluations use the newest version; earlier ones stay for comparison."""
+    The gate keeps using the version pinned in it until an admin moves the pin (PUT gate)."""
     team = platform.access.model_team(name)
     platform.registry.get_model(name)
     platform.access.require(who, "deployer", team, f"set the evaluation set of {name!r}")
@@ -66,7 +66,8 @@ def get_gate(name: ModelName, platform: PlatformDep) -> GateConfig:
 @router.put("/{name}/gate", response_model=GateConfig)
 def put_gate(name: ModelName, body: GateConfig, platform: PlatformDep,
              who: PrincipalDep) -> GateConfig:
-    """Set the model's gate: primary metric, tolerances, baseline margin."""
+    """Set the model's gate: primary metric, tolerances, baseline margin, guardrails, and
+    the evaluation set it uses (the pin). Admins of the model's team only."""
     team = platform.access.model_team(name)
     platform.registry.get_model(name)
     platform.access.require(who, "admin", team, f"change the gate of {name!r}")
@@ -81,7 +82,8 @@ def put_gate(name: ModelName, body: GateConfig, platform: PlatformDep,
 def create_evaluation(name: ModelName, body: EvaluationCreate, platform: PlatformDep,
                       who: PrincipalDep, response: Response) -> JobPublic:
     """Evaluate ``version`` against the champion (or ``against``) and a trivial baseline on
-    the current evaluation set, as a job; the result is stored in MLflow."""
+    the gate's evaluation set (or ``eval_set_version``), as a job; the result is stored in
+    MLflow. The models run in a sandbox, never in the control plane."""
     service = _service(platform)
     team = platform.access.model_team(name)
     platform.registry.get_version(name, body.version)
@@ -90,7 +92,8 @@ def create_evaluation(name: ModelName, body: EvaluationCreate, platform: Platfor
     platform.access.require(who, "deployer", team, f"evaluate {name!r}")
     if not service.has_eval_set(name):
         service.eval_set_required(name)  # 404 naming how to create one
-    job = platform.submit_evaluation(name, body.version, body.against, who)
+    job = platform.submit_evaluation(name, body.version, body.against, who,
+                                     eval_set_version=body.eval_set_version)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return job_public(job)
 
