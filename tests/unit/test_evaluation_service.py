@@ -191,6 +191,8 @@ def test_without_a_pin_the_gate_refuses_naming_how_to_pin(setup) -> None:  # typ
     empty = EvaluationService(FakeEvaluationStore(), setup.versions, sandbox=InlineSandbox())
     with pytest.raises(GateFailed, match="has no evaluation set"):
         empty.require_pinned("other", 2, "become champion")
+    with pytest.raises(NotFound, match="has no evaluation set"):
+        empty.compare("other", 1, 2)
 
 
 def test_swapped_artifacts_are_refused_before_anything_is_loaded(setup) -> None:  # type: ignore[no-untyped-def]

@@ -412,7 +412,9 @@ class EvaluationService:
         pinned = self.pinned_eval_set(model)
         newest = [int(s["version"]) for s in self._store.eval_sets(model)]
         set_version = pinned or max(newest, default=0)
-        found = self._find(model, candidate, base, set_version, None) if set_version else None
+        if not set_version:
+            self.eval_set_required(model)  # 404 naming how to create one
+        found = self._find(model, candidate, base, set_version, None)
         if found is None:
             raise NotFound(
                 f"{model} v{candidate} has not been evaluated against v{base} on evaluation "
