@@ -164,7 +164,8 @@ def main() -> int:
         with console.status("evaluation set; evaluating the candidates before the clock"):
             client.create_eval_set("bench-roll", data(2000, 4)[[*FEATURES, "churned"]],
                                    label="churned", pin=True)
-            client.set_gate("bench-roll", tolerance=0.5)  # this measures traffic, not models
+            # this measures traffic, not models
+            client.set_gate("bench-roll", tolerance=0.5, guardrails=[])
             for v in versions[1:]:
                 client.evaluate("bench-roll", v)
         with console.status("deploying v1"):
