@@ -163,8 +163,9 @@ def main() -> int:
                                              target="churned").version)
         with console.status("evaluation set; evaluating the candidates before the clock"):
             client.create_eval_set("bench-roll", data(2000, 4)[[*FEATURES, "churned"]],
-                                   label="churned")
-            client.set_gate("bench-roll", tolerance=0.5)  # this measures traffic, not models
+                                   label="churned", pin=True)
+            # this measures traffic, not models
+            client.set_gate("bench-roll", tolerance=0.5, guardrails=[])
             for v in versions[1:]:
                 client.evaluate("bench-roll", v)
         with console.status("deploying v1"):

@@ -47,8 +47,9 @@ def run(client: ferry.Client, console: Console, make_churn: Any, v1: int) -> boo
     train = make_churn(4000, seed=7)
     X, y = train.drop(columns=["churned"]), train["churned"]
     client.create_eval_set("churn", make_churn(3000, seed=12), label="churned",
-                           slice_column="contract_type")
-    console.print("evaluation set v1: 3,000 labelled customers, sliced by contract_type")
+                           slice_column="contract_type", pin=True)
+    console.print("evaluation set v1: 3,000 labelled customers, sliced by contract_type, "
+                  "pinned in the gate")
     first = client.evaluate("churn", v1)
     console.print(f"v1 vs baseline: roc_auc {first.metrics['candidate']['roc_auc']:.3f} vs "
                   f"{first.metrics['baseline']['roc_auc']:.3f} -> "

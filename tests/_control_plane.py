@@ -1,13 +1,20 @@
 """A control plane over a real database with fakes for MLflow/BentoML/Ray/Feast (which
-implement the real interfaces): for API tests of the control plane itself."""
+implement the real interfaces): for API tests of the control plane itself.
+
+Evaluation is real: the models of ``alpha-model`` are scikit-learn models with MLflow
+artifacts, answered through the real sandbox target (in-process: InlineSandbox) and gated
+on a pinned evaluation set from a hidden generator. v1 and v2 are honest fits; v3, which
+a test may register, learned its labels backwards."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from _fakes import FakeEvaluationStore, FakePackager, FakeRegistry, FakeRuntime
+from _fakes import FakeEvaluationStore, FakePackager, FakeRegistry, FakeRuntime, InlineSandbox
+from _synth import signal
 from fastapi.testclient import TestClient
+from sklearn.linear_model import LogisticRegression
 
 import ferry
 from ferry_contract import FeatureNotFound
@@ -43,6 +50,30 @@ class FakeFeatures:
         raise FeatureNotFound(f"no feature view for {features[:3]} (this platform has none)")
 
 
+def _fit(seed: int, backwards: bool = False) -> Any:
+    data = signal(2000, seed)
+    return LogisticRegression().fit(data[["x"]], 1 - data["y"] if backwards else data["y"])
+
+
+def alpha_v1() -> Any:
+    return _fit(1)
+
+
+def alpha_v2() -> Any:
+    return _fit(2)
+
+
+def alpha_v3() -> Any:
+    return _fit(3, backwards=True)
+
+
+MODELS = {("alpha-model", 1): alpha_v1, ("alpha-model", 2): alpha_v2,
+          ("alpha-model", 3): alpha_v3, ("beta-model", 1): alpha_v1,
+          ("beta-model", 2): alpha_v2}
+EVAL_ROWS = signal(400, seed=99)
+"""alpha-model's evaluation set (pinned in its gate by its team's admin)."""
+
+
 class Env:
     """One control plane over one database, with users of two teams."""
 
@@ -51,17 +82,20 @@ class Env:
         db = Database(url)
         db.upgrade()
         self.runtime = FakeRuntime()
-        self.evaluation_store = FakeEvaluationStore()
         store, jobs, identity = SqlStateStore(db), SqlJobStore(db), SqlIdentityStore(db)
-        registry = CatalogRegistry(FakeRegistry({"alpha-model": [1, 2], "beta-model": [1, 2]},
-                                                signatures=signatures), SqlCatalog(db))
+        self.registry = FakeRegistry({"alpha-model": [1, 2], "beta-model": [1, 2]},
+                                     models=MODELS, signatures=signatures)
+        registry = CatalogRegistry(self.registry, SqlCatalog(db))
+        self.evaluation_store = FakeEvaluationStore(registry.get_model)
+        self.sandbox = InlineSandbox()
         releases = ReleaseService(registry, FakePackager(), self.runtime, store,
                                   Defaults(replicas=1))
         self.platform = Platform(Settings(home=home, **settings), registry,  # type: ignore[arg-type]
                                  FakePackager(), self.runtime, store, releases,  # type: ignore[arg-type]
                                  features or FakeFeatures(), db, jobs,
                                  JobRunner(jobs), identity, AccessService(identity),
-                                 EvaluationService(self.evaluation_store, registry))
+                                 EvaluationService(self.evaluation_store, registry,
+                                                   sandbox=self.sandbox))
         self.app = create_app(platform_obj=self.platform, start_runtime=False)
         self.admin = (home / "admin-token").read_text().strip()
         self.tokens: dict[str, str] = {"admin": self.admin}
@@ -80,6 +114,10 @@ class Env:
         # models owned by their teams
         self.http(self.tokens["deployer-a"]).put("/v1/models/alpha-model", json={"team": "alpha"})
         self.http(self.tokens["deployer-b"]).put("/v1/models/beta-model", json={"team": "beta"})
+        # alpha-model's gate: a deployer uploads the evaluation set, the team admin pins it
+        self.client(self.tokens["deployer-a"]).create_eval_set("alpha-model", EVAL_ROWS,
+                                                               label="y")
+        self.client(self.tokens["admin-a"]).set_gate("alpha-model", eval_set_version=1)
 
     def http(self, token: str | None) -> TestClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

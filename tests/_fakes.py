@@ -1,11 +1,22 @@
-"""Fakes that implement the real capability interfaces (registry, packager, runtime), for
-use-case tests without MLflow, BentoML or Ray."""
+"""Fakes that implement the real capability interfaces (registry, packager, runtime,
+evaluation store, sandbox), for use-case tests without MLflow servers, BentoML or Ray.
+Each is checked against the real implementation by a behavioural suite
+(tests/integration/test_evaluation_store.py, tests/unit/test_sandbox.py)."""
 
 from __future__ import annotations
 
+import importlib
+import io
+import json
+import shutil
+import tempfile
 import threading
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 from ferry_contract import (
     ColumnSpec,
@@ -17,26 +28,56 @@ from ferry_contract import (
     ModelPublic,
     ModelVersionCreate,
     ModelVersionPublic,
+    NotFound,
     Protocol,
     ReleaseFailed,
     VersionNotFound,
 )
-from ferry_platform.core import FeatureBinding, ReleaseManifest
+from ferry_platform.core import FeatureBinding, ReleaseManifest, directory_digest
+from ferry_platform.sandbox import SandboxOutOfMemory, TargetFailed
 from ferry_platform.serving import AccessSource, AppState, Route, RouterAccess
 
 SIG = [ColumnSpec(name="x", type="double")]
 
+ModelFactory = Callable[[], Any]
+
+
+@cache
+def _model_cache() -> Path:
+    return Path(tempfile.mkdtemp(prefix="ferry-fake-models-"))
+
+
+@cache
+def saved_model(key: str, factory: ModelFactory) -> tuple[Path, str]:
+    """A fitted scikit-learn model saved once (per test session) as an MLflow model
+    directory, and that directory's digest."""
+    import mlflow.sklearn
+
+    path = _model_cache() / key
+    mlflow.sklearn.save_model(factory(), str(path), serialization_format="cloudpickle",
+                              pip_requirements=["scikit-learn"])
+    return path, directory_digest(path)
+
 
 class FakeRegistry:
+    """Versions by number; with ``models`` ((name, version) -> a factory of a fitted
+    scikit-learn model) those versions have real MLflow artifacts and digests."""
+
     def __init__(self, versions: dict[str, list[int]],
                  refs: dict[int, list[str]] | None = None,
                  signature: list[ColumnSpec] | None = None,
-                 signatures: dict[int, list[ColumnSpec]] | None = None) -> None:
+                 signatures: dict[int, list[ColumnSpec]] | None = None,
+                 models: Mapping[tuple[str, int], ModelFactory] | None = None) -> None:
         self.versions = versions
         self.refs = refs or {}
         self.signature = signature or SIG
         self.signatures = signatures or {}  # per version, where it differs
         self.logged: dict[str, tuple[str, LoggedModelCreate]] = {}
+        self.models = dict(models or {})
+
+    def _artifacts(self, name: str, version: int) -> tuple[Path, str] | None:
+        factory = self.models.get((name, version))
+        return saved_model(f"{name}-v{version}-{id(factory)}", factory) if factory else None
 
     def log_model(self, name: str, model_dir: Path, lineage: LoggedModelCreate,
                   actor: str = "") -> LoggedModelPublic:
@@ -79,8 +120,10 @@ class FakeRegistry:
     def get_version(self, name: str, version: int) -> ModelVersionPublic:
         if version not in self.versions.get(name, []):
             raise VersionNotFound(f"{name} has no version {version}")
+        saved = self._artifacts(name, version)
         return ModelVersionPublic(name=name, version=version, run_id="r", model_uri="models:/m",
-                                  framework="sklearn", model_digest=f"sha256:{name}{version}",
+                                  framework="sklearn",
+                                  model_digest=saved[1] if saved else f"sha256:{name}{version}",
                                   training_data_digest="d", code_version="c",
                                   signature=self.signatures.get(version, self.signature),
                                   feature_refs=self.refs.get(version, []))
@@ -89,7 +132,11 @@ class FakeRegistry:
         return [self.get_version(name, v) for v in self.versions.get(name, [])]
 
     def download_version(self, name: str, version: int, dst: Path) -> Path:
-        raise NotImplementedError
+        self.get_version(name, version)
+        saved = self._artifacts(name, version)
+        if saved is None:
+            raise NotImplementedError(f"the fake registry has no artifacts for {name} v{version}")
+        return Path(shutil.copytree(saved[0], dst / "model"))
 
 
 class FakePackager:
@@ -180,56 +227,116 @@ class FakeRuntime:
 
 
 class FakeEvaluationStore:
-    """In memory :class:`EvaluationStore`: one evaluation set, and every version already
-    evaluated as passing (the control-plane suites test traffic and access, not metrics;
-    the real store is tested with MLflow in test_evaluation)."""
+    """In-memory :class:`EvaluationStore`: what is saved is what is returned, newest first,
+    as JSON would carry it (the same suite runs on it and on MlflowEvaluationStore).
+    ``models`` raises ModelNotFound for a model the registry does not know."""
 
-    def __init__(self) -> None:
-        self.sets: list[dict[str, object]] = [{
-            "model": "any", "version": 1, "digest": "0" * 16, "rows": 10, "label": "y",
-            "task": "classification", "slice_column": None, "columns": ["x", "y"],
-            "run_id": "fake"}]
-        self.gates: dict[str, dict[str, object]] = {}
-        self.champions: dict[str, int] = {}
-        self.saved: list[dict[str, object]] = []
+    def __init__(self, models: Callable[[str], object] | None = None) -> None:
+        self._known = models
+        self._lock = threading.Lock()
+        self._sets: dict[str, list[tuple[dict[str, Any], Any]]] = {}
+        self._evaluations: dict[str, list[dict[str, Any]]] = {}
+        self._gates: dict[str, str] = {}
+        self._champions: dict[str, int] = {}
 
-    def save_eval_set(self, model: str, frame: object, meta: dict[str, object]) -> dict[str, object]:
-        out = {**meta, "model": model, "version": len(self.sets) + 1, "run_id": "fake"}
-        self.sets.insert(0, out)
-        return out
+    def _registered(self, model: str) -> None:
+        if self._known is not None:
+            self._known(model)
 
-    def eval_sets(self, model: str) -> list[dict[str, object]]:
-        return [{**s, "model": model} for s in self.sets]
+    def save_eval_set(self, model: str, frame: Any, meta: dict[str, Any]) -> dict[str, Any]:
+        self._registered(model)
+        try:
+            frame.to_parquet(io.BytesIO(), index=False)
+        except (ValueError, TypeError, ArithmeticError) as e:
+            raise InvalidRequest(f"the rows cannot be stored as a table: {type(e).__name__}: "
+                                 f"{e}") from e
+        with self._lock:
+            sets = self._sets.setdefault(model, [])
+            version = max((int(m["version"]) for m, _ in sets), default=0) + 1
+            stored = _json({**meta, "model": model, "version": version,
+                            "run_id": uuid.uuid4().hex})
+            sets.append((stored, frame.copy()))
+        return _json(stored)
 
-    def eval_set(self, model: str, version: int | None = None) -> tuple[dict[str, object], object]:
-        import pandas as pd
+    def eval_sets(self, model: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [_json(m) for m, _ in reversed(self._sets.get(model, []))]
 
-        return self.eval_sets(model)[0], pd.DataFrame({"x": range(10), "y": [0, 1] * 5})
+    def eval_set(self, model: str, version: int | None = None) -> tuple[dict[str, Any], Any]:
+        with self._lock:
+            found = [(m, f) for m, f in reversed(self._sets.get(model, []))
+                     if version is None or int(m["version"]) == version]
+        if not found:
+            raise NotFound(f"model {model!r} has no evaluation set"
+                           f"{f' v{version}' if version else ''}", details={"model": model})
+        meta, frame = found[0]
+        return _json(meta), frame.copy()
 
-    def save_evaluation(self, model: str, result: dict[str, object]) -> str:
-        self.saved.append(result)
-        return "fake-run"
+    def save_evaluation(self, model: str, result: dict[str, Any]) -> str:
+        self._registered(model)
+        run_id = uuid.uuid4().hex
+        with self._lock:
+            self._evaluations.setdefault(model, []).append(_json({**result, "run_id": run_id}))
+        return run_id
 
     def evaluations(self, model: str, version: int | None = None, against: int | None = None,
-                    eval_set: int | None = None, limit: int = 20) -> list[dict[str, object]]:
-        return [{"model": model, "version": version or 1, "against": against,
-                 "eval_set_version": eval_set or 1, "task": "classification",
-                 "primary_metric": "roc_auc", "rows": 10, "folds": 5,
-                 "metrics": {"candidate": {"roc_auc": 0.9}, "baseline": {"roc_auc": 0.5}},
-                 "gates": [{"name": "beats_baseline", "passed": True, "detail": "fake"}],
-                 "passed": True, "gate": {}, "run_id": "fake-run"}]
+                    eval_set: int | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        with self._lock:
+            stored = list(reversed(self._evaluations.get(model, [])))
+        found = [e for e in stored
+                 if (version is None or str(e["version"]) == str(version))
+                 and (against is None or str(e.get("against") or "") == str(against))
+                 and (eval_set is None or str(e["eval_set_version"]) == str(eval_set))]
+        return [_json(e) for e in found[:limit]]
 
-    def gate(self, model: str) -> dict[str, object]:
-        return dict(self.gates.get(model, {}))
+    def gate(self, model: str) -> dict[str, Any]:
+        self._registered(model)
+        with self._lock:
+            raw = self._gates.get(model)
+        return json.loads(raw) if raw else {}
 
-    def set_gate(self, model: str, config: dict[str, object]) -> None:
-        self.gates[model] = config
+    def set_gate(self, model: str, config: dict[str, Any]) -> None:
+        self._registered(model)
+        with self._lock:
+            self._gates[model] = json.dumps(config)
 
     def champion(self, model: str) -> int | None:
-        return self.champions.get(model)
+        self._registered(model)
+        with self._lock:
+            return self._champions.get(model)
 
     def set_champion(self, model: str, version: int) -> None:
-        self.champions[model] = version
+        self._registered(model)
+        with self._lock:
+            self._champions[model] = int(version)
 
-    def load_scorer(self, model: str, version: int) -> tuple[object, object, list[object] | None]:
-        raise ReleaseFailed(f"{model} v{version}: the fake store loads no models")
+
+def _json(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+class InlineSandbox:
+    """:class:`Sandbox` that runs the target in this process, for control-plane tests
+    whose models are the tests' own. It keeps the interface's contract on answers (JSON
+    only) and on the target's errors (TargetFailed ``Type: text``, MemoryError as
+    SandboxOutOfMemory) but isolates nothing and enforces no limit: the real sandboxes
+    do, and tests/unit/test_sandbox.py runs one suite on all three."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[str, float, int]] = []
+
+    def run(self, target: str, payload: Any, *, timeout_s: float, memory_mb: int) -> Any:
+        self.runs.append((target, timeout_s, memory_mb))
+        module, _, name = target.partition(":")
+        try:
+            result = getattr(importlib.import_module(module), name)(payload)
+        except MemoryError as e:
+            raise SandboxOutOfMemory(f"MemoryError: {e}") from e
+        except Exception as e:
+            text = str(e).strip().splitlines()
+            raise TargetFailed(f"{type(e).__name__}: {text[-1]}" if text
+                               else type(e).__name__) from e
+        try:
+            return json.loads(json.dumps(result))
+        except (TypeError, ValueError) as e:
+            raise TargetFailed(f"the result is not plain JSON: {type(e).__name__}: {e}") from e

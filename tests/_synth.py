@@ -32,3 +32,10 @@ def unbalanced(n: int, seed: int, positive: float = 0.02) -> pd.DataFrame:
     score = x1 + x2 / 1000
     y = score > np.quantile(score, 1 - positive)
     return pd.DataFrame({"x1": x1, "x2": x2, "label": y.astype(int)})
+
+
+def signal(n: int, seed: int, noise: float = 0.5) -> pd.DataFrame:
+    """One feature ``x`` and a label that follows its sign, blurred by ``noise``."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.0, 1.0, n)
+    return pd.DataFrame({"x": x, "y": (x + rng.normal(0.0, noise, n) > 0).astype(int)})

@@ -28,8 +28,10 @@ def settings(ferry_home: Path):  # type: ignore[no-untyped-def]
     from ferry_platform import Settings
 
     os.environ.update(TEST_PORTS)
+    # Evaluations run in a child process here (no Ray needed for registry-only tests);
+    # the Ray sandbox, the platform's default, is tested on the session's Ray.
     return Settings(home=ferry_home, ray_num_cpus=2, replica_num_cpus=0.25,
-                    deploy_timeout_s=240)
+                    deploy_timeout_s=240, evaluation_sandbox="process")
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,30 @@
 """Ferry's platform core: one subpackage per capability, composed by :class:`Platform`.
 
 ``registry`` (MLflow), ``packaging`` (BentoML), ``serving`` (Ray Serve), ``store`` (SQL
-state) and ``releases`` (the use-case layer). Importing this package is cheap; the vendor
-libraries are imported when a capability is first used.
+state), ``sandbox`` (model code away from the control plane) and ``releases`` (the
+use-case layer). Importing this package, or any one subpackage, is cheap: :class:`Platform`
+(which composes them all) is imported when first asked for, and the vendor libraries when
+a capability is first used. Processes that need one piece (a Serve replica, a sandboxed
+evaluation) load that piece only.
 """
 
-from ferry_platform._platform import Platform
-from ferry_platform._settings import ServeMode, Settings
+from __future__ import annotations
+
+import typing as _typing
+
+from ferry_platform._settings import SandboxKind, ServeMode, Settings
 from ferry_platform._version import __version__
 
-__all__ = ["Platform", "ServeMode", "Settings", "__version__"]
+if _typing.TYPE_CHECKING:
+    from ferry_platform._platform import Platform
+
+__all__ = ["Platform", "SandboxKind", "ServeMode", "Settings", "__version__"]
+
+
+def __getattr__(name: str) -> _typing.Any:
+    if name == "Platform":
+        from ferry_platform._platform import Platform
+
+        globals()["Platform"] = Platform
+        return Platform
+    raise AttributeError(f"module 'ferry_platform' has no attribute {name!r}")

@@ -8,18 +8,19 @@ from pathlib import Path
 from typing import Any
 
 from ferry_contract import DeploymentNotFound, Interrupted, JobKind
-from ferry_platform._settings import Settings
+from ferry_platform._settings import SandboxKind, Settings
 from ferry_platform._version import __version__
 from ferry_platform.access import AccessService, IdentityStore
 from ferry_platform.application import Application, FeaturePort
 from ferry_platform.catalog import CatalogRegistry
 from ferry_platform.core import REDACTOR, private_dir
-from ferry_platform.evaluation import EvaluationService
+from ferry_platform.evaluation import EvaluationLimits, EvaluationService
 from ferry_platform.features import FeastFeatures
 from ferry_platform.jobs import JobContext, JobRunner
 from ferry_platform.packaging import BentoPackager, Packager
 from ferry_platform.registry import MlflowEvaluationStore, MlflowRegistry
 from ferry_platform.releases import Defaults, ReleaseService
+from ferry_platform.sandbox import ProcessSandbox, RaySandbox, Sandbox
 from ferry_platform.serving import RayServeRuntime, ServingRuntime
 from ferry_platform.store import (
     Database,
@@ -31,6 +32,13 @@ from ferry_platform.store import (
 )
 
 log = logging.getLogger("ferry.platform")
+
+
+def sandbox_for(settings: Settings) -> Sandbox:
+    """Where evaluated models' code runs (FERRY_EVALUATION_SANDBOX)."""
+    if settings.evaluation_sandbox is SandboxKind.process:
+        return ProcessSandbox()
+    return RaySandbox()
 
 
 @dataclass
@@ -93,8 +101,11 @@ class Platform:
                                   Defaults(replicas=settings.default_replicas,
                                            keep_previous=settings.keep_previous), features)
         identity = SqlIdentityStore(db)
-        evaluations = EvaluationService(MlflowEvaluationStore(mlflow_registry), registry,
-                                        features)
+        evaluations = EvaluationService(
+            MlflowEvaluationStore(mlflow_registry), registry, features,
+            sandbox=sandbox_for(settings),
+            limits=EvaluationLimits(timeout_s=settings.evaluation_timeout_s,
+                                    memory_mb=settings.evaluation_memory_mb))
         return cls(settings, registry, packager, runtime, store, releases, features, db,
                    job_store, JobRunner(job_store), identity,
                    AccessService(identity, cache_s=settings.auth_cache_s), evaluations)

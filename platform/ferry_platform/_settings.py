@@ -33,6 +33,19 @@ class ServeMode(str, Enum):
     proxy = "proxy"
 
 
+class SandboxKind(str, Enum):
+    """Where registered models' code runs when Ferry evaluates them (never in the control
+    plane's process).
+
+    ``ray``: a fresh process started by a Ray task on the cluster's workers (the default;
+    the only choice with a Ray cluster). ``process``: a child process of the control plane
+    on its machine, for local platforms and tests without Ray.
+    """
+
+    ray = "ray"
+    process = "process"
+
+
 class Settings(BaseSettings):
     """Configuration of a Ferry platform. Build once at start and pass it in."""
 
@@ -91,6 +104,12 @@ class Settings(BaseSettings):
         True, description="Keep the previous release running (no traffic) for instant rollback.")
     deploy_timeout_s: float = Field(300.0, gt=0)
 
+    evaluation_sandbox: SandboxKind = SandboxKind.ray
+    evaluation_timeout_s: float = Field(
+        600.0, gt=0, description="How long one model version may take to load and answer.")
+    evaluation_memory_mb: int = Field(
+        4096, ge=256, description="Memory cap of one model version's evaluation process.")
+
     feature_repo: str = Field("", description="Feature definitions (default $FERRY_HOME/features).")
     feature_project: str = Field("ferry", description="Feast project name.")
     feature_registry_uri: str = Field("", description="Feast registry (file path or s3://).")
@@ -104,6 +123,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
+        if self.evaluation_sandbox is SandboxKind.process and self.ray_address:
+            raise ValueError(
+                "FERRY_EVALUATION_SANDBOX=process would run models' code on the control "
+                "plane's machine; with a Ray cluster (FERRY_RAY_ADDRESS) use ray")
         home = self.home.expanduser().resolve()
         self.home = home
         if not self.database_url:

@@ -418,13 +418,16 @@ class Client:
     # -- continuous evaluation ----------------------------------------------------------
     def create_eval_set(self, model: str, rows: Any, *, label: str,
                         slice_column: str | None = None, task: EvalTask | str = EvalTask.auto,
-                        start: Any = None, end: Any = None) -> EvalSetPublic:
+                        start: Any = None, end: Any = None, pin: bool = False) -> EvalSetPublic:
         """Upload labelled rows as the model's next evaluation set version.
 
         ``rows`` (a DataFrame or row dicts) hold the model's inputs, or for a model trained
         on features its entity keys and ``event_timestamp`` (``start``/``end`` keep a
         fixed window of them), plus ``label`` and optionally ``slice_column``, whose
         groups are scored separately so a model worse for one group shows.
+
+        The gate keeps using the set version pinned in it; ``pin=True`` (admins of the
+        model's team) also moves the pin to this new version.
         """
         import pandas as pd
 
@@ -438,8 +441,11 @@ class Client:
                                  start=start, end=end)
         except ValueError as e:
             raise InvalidRequest(f"invalid evaluation set: {e}") from e
-        return EvalSetPublic.model_validate(self._request(
+        created = EvalSetPublic.model_validate(self._request(
             "POST", f"/v1/models/{model}/eval-sets", json=body.model_dump(mode="json")))
+        if pin:
+            self.set_gate(model, eval_set_version=created.version)
+        return created
 
     def eval_sets(self, model: str) -> list[EvalSetPublic]:
         return [EvalSetPublic.model_validate(e)
@@ -449,21 +455,26 @@ class Client:
         return GateConfig.model_validate(self._request("GET", f"/v1/models/{model}/gate"))
 
     def set_gate(self, model: str, **fields: Any) -> GateConfig:
-        """Set the gate (admins): ``primary_metric``, ``tolerance``, ``baseline_margin``,
-        ``slice_tolerance``, ``min_slice_rows``; unnamed fields keep their defaults."""
+        """Change the gate (admins of the model's team): ``primary_metric``,
+        ``tolerance``, ``baseline_margin``, ``slice_tolerance``, ``min_slice_rows``,
+        ``guardrails`` (a list of ``{"metric", "tolerance", "relative", "vs_baseline"}``;
+        None for the task's defaults, [] for none) and ``eval_set_version`` (the pinned
+        evaluation set). Unnamed fields keep their current values."""
         try:
-            body = GateConfig(**fields)
+            body = GateConfig(**{**self.gate(model).model_dump(), **fields})
         except ValueError as e:
             raise InvalidRequest(f"invalid gate: {e}") from e
         return GateConfig.model_validate(self._request(
             "PUT", f"/v1/models/{model}/gate", json=body.model_dump(mode="json")))
 
     def evaluate(self, model: str, version: int, *, against: int | None = None,
-                 on_progress: Progress | None = None,
+                 eval_set_version: int | None = None, on_progress: Progress | None = None,
                  timeout_s: float | None = None) -> EvaluationPublic:
         """Evaluate ``version`` against the champion (or ``against``) and a trivial
-        baseline on the current evaluation set; the result is kept in MLflow."""
-        body = EvaluationCreate(version=version, against=against).model_dump()
+        baseline on the gate's pinned evaluation set (or ``eval_set_version``: only
+        evaluations on the pinned set count for the gate); the result is kept in MLflow."""
+        body = EvaluationCreate(version=version, against=against,
+                                eval_set_version=eval_set_version).model_dump()
         job = JobPublic.model_validate(
             self._request("POST", f"/v1/models/{model}/evaluations", json=body))
         done = self.wait(job, on_progress=on_progress, timeout_s=timeout_s)

@@ -553,9 +553,11 @@ def eval_set(
     slice_column: Annotated[str | None, typer.Option("--slice", help="score each group "
                                                      "of this column separately")] = None,
     task: Annotated[str, typer.Option(help="auto, classification or regression")] = "auto",
+    pin: Annotated[bool, typer.Option(help="admins: also make the gate use this version")] = False,
     output: OutputOpt = Output.table,
 ) -> None:
-    """Upload the model's next evaluation set version (kept in MLflow)."""
+    """Upload the model's next evaluation set version (kept in MLflow). The gate keeps
+    its pinned version until an admin moves it (--pin, or `ferry eval gate --eval-set`)."""
     import pandas as pd
 
     with _user_errors():
@@ -563,7 +565,7 @@ def eval_set(
             raise InvalidRequest(f"no file {str(path)!r}")
         frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
         created = _client().create_eval_set(model, frame, label=label,
-                                            slice_column=slice_column, task=task)
+                                            slice_column=slice_column, task=task, pin=pin)
     table = Table("model", "version", "rows", "label", "task", "slice", "digest")
     table.add_row(created.model, str(created.version), str(created.rows), created.label,
                   created.task, created.slice_column or "-", created.digest)
@@ -576,11 +578,14 @@ def eval_run(
     version: int,
     against: Annotated[int | None, typer.Option(help="reference version "
                                                 "(default: the champion)")] = None,
+    eval_set: Annotated[int | None, typer.Option(help="evaluation set version "
+                                                 "(default: the gate's)")] = None,
     output: OutputOpt = Output.table,
 ) -> None:
     """Evaluate a version against the champion and a trivial baseline (a job)."""
     with _user_errors(), _job_progress(f"evaluating {model} v{version}") as progress:
-        found = _client().evaluate(model, version, against=against, on_progress=progress)
+        found = _client().evaluate(model, version, against=against, eval_set_version=eval_set,
+                                   on_progress=progress)
     _emit_evaluation(found, output)
 
 
@@ -617,20 +622,49 @@ def eval_gate(
     baseline_margin: Annotated[float | None, typer.Option(help="required gain over the "
                                                           "baseline")] = None,
     slice_tolerance: Annotated[float | None, typer.Option(help="allowed loss per slice")] = None,
+    eval_set: Annotated[int | None, typer.Option(help="pin the evaluation set version the "
+                                                 "gate uses")] = None,
+    guardrail: Annotated[list[str] | None, typer.Option(
+        help="METRIC=TOLERANCE (share of the champion's value), repeatable; 'none' for no "
+             "guardrails, 'default' for the task's")] = None,
     output: OutputOpt = Output.table,
 ) -> None:
-    """Show the model's gate, or set it (admins) with any of the options."""
+    """Show the model's gate, or change it (admins) with any of the options.
+
+    \b
+    ferry eval gate churn --eval-set 3                      # the gate uses eval set v3
+    ferry eval gate churn --guardrail log_loss=0.05 --guardrail brier=0.1
+    """
     with _user_errors():
         client = _client()
-        fields = {k: v for k, v in {"primary_metric": primary_metric, "tolerance": tolerance,
-                                    "baseline_margin": baseline_margin,
-                                    "slice_tolerance": slice_tolerance}.items() if v is not None}
-        gate = client.set_gate(model, **{**client.gate(model).model_dump(), **fields}) \
-            if fields else client.gate(model)
+        fields: dict[str, Any] = {
+            k: v for k, v in {"primary_metric": primary_metric, "tolerance": tolerance,
+                              "baseline_margin": baseline_margin,
+                              "slice_tolerance": slice_tolerance,
+                              "eval_set_version": eval_set}.items() if v is not None}
+        if guardrail:
+            fields["guardrails"] = _guardrails(guardrail)
+        gate = client.set_gate(model, **fields) if fields else client.gate(model)
     table = Table("setting", "value")
     for k, v in gate.model_dump().items():
         table.add_row(k, _fmt(v))
     _emit(gate, output, table)
+
+
+def _guardrails(specs: list[str]) -> list[dict[str, Any]] | None:
+    if specs == ["default"]:
+        return None
+    if specs == ["none"]:
+        return []
+    out = []
+    for spec in specs:
+        metric, sep, tol = spec.partition("=")
+        try:
+            out.append({"metric": metric.strip(), "tolerance": float(tol) if sep else 0.05})
+        except ValueError as e:
+            raise InvalidRequest(f"--guardrail {spec!r}: write METRIC=TOLERANCE, e.g. "
+                                 "log_loss=0.05") from e
+    return out
 
 
 @eval_app.command("champion")

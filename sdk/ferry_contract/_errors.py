@@ -33,6 +33,9 @@ does not know (a newer server) maps by its HTTP or gRPC status and keeps its cod
     │   └── Interrupted (409, interrupted)          a job cut off by a stop of the control plane
     ├── TooManyRequests (429, too_many_requests)  a bounded resource is busy: retry later
     ├── GateFailed (422, gate_failed)              the version failed its promotion gate
+    ├── EvaluationFailed (422, evaluation_failed)  a version could not be evaluated (it did
+    │                                              not load, ran out of memory or time, or
+    │                                              its artifacts changed since registration)
     ├── ReleaseFailed (422, release_failed)        the model could not be packaged or loaded
     ├── IncompatibleRelease (422, incompatible_release)  code/data do not match the model
     ├── ModelError (500, model_error)              the model raised on input that was valid
@@ -244,6 +247,16 @@ class GateFailed(FerryError):
     code = "gate_failed"
     status = 422
     grpc_status = "FAILED_PRECONDITION"
+
+
+class EvaluationFailed(FerryError):
+    """A version could not be evaluated: its model did not load, ran out of memory or time
+    in its sandbox, or its artifacts no longer match the digest recorded at registration.
+    ``details`` name the ``model``, ``version``, its ``role`` (candidate or champion) and
+    the ``cause`` (load, memory, timeout, crashed, raised or digest)."""
+
+    code = "evaluation_failed"
+    status = 422
 
 
 class ReleaseFailed(FerryError):

@@ -555,9 +555,33 @@ class EvalSetPublic(_Schema):
     created_at: datetime | None = None
 
 
-METRICS = ("roc_auc", "log_loss", "accuracy", "balanced_accuracy", "f1_macro", "rmse", "mae",
-           "r2")
-"""Metrics an evaluation reports (and a gate may use as its primary metric)."""
+METRICS = ("roc_auc", "log_loss", "brier", "accuracy", "balanced_accuracy", "f1_macro", "rmse",
+           "mae", "r2")
+"""Metrics an evaluation reports (and a gate may use as its primary metric or a guardrail)."""
+
+
+def _check_metric(field: str, metric: str | None) -> None:
+    if metric is not None and metric not in METRICS:
+        raise ValueError(f"{field} {metric!r} is not one Ferry reports; use one of "
+                         f"{', '.join(METRICS)}")
+
+
+class Guardrail(_Schema):
+    """A second metric the candidate may not be much worse on than the champion (and not
+    worse on than the trivial baseline): a model whose primary metric holds while, say,
+    its log loss collapses does not pass."""
+
+    metric: str = Field(description="one of " + ", ".join(METRICS))
+    tolerance: float = Field(0.05, ge=0, description="how much worse than the champion is "
+                                                     "allowed")
+    relative: bool = Field(True, description="tolerance as a share of the champion's value "
+                                             "(true) or in the metric's units (false)")
+    vs_baseline: bool = Field(True, description="also fail if worse than the trivial baseline")
+
+    @model_validator(mode="after")
+    def _known_metric(self) -> Guardrail:
+        _check_metric("guardrail metric", self.metric)
+        return self
 
 
 class GateConfig(_Schema):
@@ -576,12 +600,24 @@ class GateConfig(_Schema):
                                    description="per slice, vs the champion")
     min_slice_rows: int = Field(30, ge=1, le=MAX_INT32,
                                 description="smaller slices are shown, not gated")
+    guardrails: list[Guardrail] | None = Field(
+        default=None, max_length=len(METRICS),
+        description="metrics checked beside the primary one, each with its own tolerance. "
+                    "null: the task's defaults (log_loss and brier for classification, mae "
+                    "and rmse for regression, 5% of the champion's value each, the primary "
+                    "metric left out); []: none")
+    eval_set_version: int | None = Field(
+        default=None, ge=1, le=MAX_VERSION,
+        description="the evaluation set version the gate uses (pinned: a new upload changes "
+                    "nothing until an admin moves this); null: none yet, so no version can "
+                    "pass the gate")
 
     @model_validator(mode="after")
     def _known_metric(self) -> GateConfig:
-        if self.primary_metric is not None and self.primary_metric not in METRICS:
-            raise ValueError(f"primary_metric {self.primary_metric!r} is not one Ferry "
-                             f"reports; use one of {', '.join(METRICS)}")
+        _check_metric("primary_metric", self.primary_metric)
+        seen = [g.metric for g in self.guardrails or []]
+        if len(seen) != len(set(seen)):
+            raise ValueError(f"guardrails name a metric twice: {seen}")
         return self
 
 
@@ -589,6 +625,10 @@ class EvaluationCreate(_Schema):
     version: int = Field(ge=1, le=MAX_VERSION)
     against: int | None = Field(default=None, ge=1, le=MAX_VERSION,
                                 description="the reference version (default: the champion)")
+    eval_set_version: int | None = Field(
+        default=None, ge=1, le=MAX_VERSION,
+        description="the evaluation set to use (default: the one pinned in the gate, else "
+                    "the newest); only evaluations on the pinned set count for the gate")
 
 
 class GateCheck(_Schema):
@@ -608,6 +648,10 @@ class EvaluationPublic(_Schema):
     version: int
     against: int | None = Field(default=None, description="the champion or reference version")
     eval_set_version: int
+    eval_set_digest: str = Field("", description="digest of the evaluation set's rows used")
+    model_digests: dict[str, str] = Field(
+        default_factory=dict, description="candidate / champion -> digest of the artifacts "
+                                          "scored (checked against the registered digest)")
     task: str
     primary_metric: str
     rows: int

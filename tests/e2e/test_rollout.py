@@ -38,9 +38,11 @@ def versions(client):  # type: ignore[no-untyped-def]
                          target="churned")
     # Rollouts pass the gate: every candidate is evaluated first (here against the baseline;
     # v1 is not champion yet) on this evaluation set.
-    client.create_eval_set(NAME, training_frame(33), label="churned", slice_column="plan")
-    # These tests are about traffic: a loose gate, so v2 may stand in for v1 either way.
-    client.set_gate(NAME, tolerance=0.3, slice_tolerance=0.3)
+    client.create_eval_set(NAME, training_frame(33), label="churned", slice_column="plan",
+                           pin=True)
+    # These tests are about traffic: a loose gate (no guardrails), so v2 may stand in for
+    # v1 either way.
+    client.set_gate(NAME, tolerance=0.3, slice_tolerance=0.3, guardrails=[])
     return v1.version, v2.version
 
 

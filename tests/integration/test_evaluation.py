@@ -1,10 +1,14 @@
-"""Continuous evaluation through the API with the real MLflow (no Ray): evaluation sets,
-candidate vs champion vs baseline, the gate at champion time, comparisons, overrides.
+"""Continuous evaluation through the API with the real MLflow (no Ray; models run in a child
+process sandbox): evaluation sets pinned in the gate, candidate vs champion vs baseline,
+guardrails, the gate at champion time, comparisons, overrides, artifacts checked against
+their registered digest.
 
 Models come from a hidden generator with wide margins: a good model, a weak one (only the
 weakest features) and one that guesses from the class priors."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from _models import FEATURES, sklearn_pipeline, training_frame
@@ -40,7 +44,7 @@ def models(registry_client):  # type: ignore[no-untyped-def]
                         target="churned").version
     v_guess = c.register(guess, name=MODEL, training_data=train, target="churned").version
     rows = churn(2000, seed=31)
-    c.create_eval_set(MODEL, rows, label="churned", slice_column="plan")
+    c.create_eval_set(MODEL, rows, label="churned", slice_column="plan", pin=True)
     return {"weak": v_weak, "good": v_good, "guess": v_guess}
 
 
@@ -49,6 +53,7 @@ def test_an_eval_set_is_versioned_and_checked(registry_client, models) -> None: 
     [first] = c.eval_sets(MODEL)
     assert first.version == 1 and first.rows == 2000 and first.task == "classification"
     assert first.slice_column == "plan" and len(first.digest) == 16
+    assert c.gate(MODEL).eval_set_version == 1  # pinned by its (admin) uploader
     with pytest.raises(ferry.InvalidRequest, match="'outcome'"):
         c.create_eval_set(MODEL, churn(50, seed=1), label="outcome")
     with pytest.raises(ferry.ModelNotFound):
@@ -66,8 +71,14 @@ def test_better_passes_worse_and_trivial_are_refused(registry_client, models) ->
     better = c.evaluate(MODEL, models["good"])
     assert better.against == models["weak"] and better.passed, better.gates
     assert better.metrics["candidate"]["roc_auc"] > better.metrics["champion"]["roc_auc"] + 0.05
-    assert {"beats_baseline", "vs_champion", "slice:basic", "slice:pro"} <= \
+    assert {"beats_baseline", "vs_champion", "slice:basic", "slice:pro",
+            "guardrail:log_loss:vs_champion", "guardrail:brier:vs_baseline"} <= \
         {g.name for g in better.gates}
+    log_loss = next(g for g in better.gates if g.name == "guardrail:log_loss:vs_champion")
+    assert log_loss.value == better.metrics["candidate"]["log_loss"]
+    assert log_loss.reference == better.metrics["champion"]["log_loss"]
+    assert better.eval_set_version == 1 and better.eval_set_digest == c.eval_sets(MODEL)[0].digest
+    assert set(better.model_digests) == {"candidate", "champion"}
     assert better.per_class["candidate"]["1"]["support"] > 0
     assert better.robustness["candidate"]["scales"]["ratio"] > 100
     c.set_champion(MODEL, models["good"])
@@ -119,3 +130,35 @@ def test_a_new_version_is_evaluated_on_registration(registry_client, models) -> 
     assert done.result["version"] == v and done.result["against"] == models["good"]
     assert not done.result["passed"]  # the weak model against the good champion
     assert any(e.version == v for e in c.evaluations(MODEL, v))
+
+
+def test_a_new_eval_set_does_not_move_the_gate_until_an_admin_pins_it(registry_client, models) -> None:  # type: ignore[no-untyped-def]
+    c = registry_client
+    flipped = churn(500, seed=32)
+    flipped["churned"] = 1 - flipped["churned"]  # a set on which the weak model would shine
+    second = c.create_eval_set(MODEL, flipped, label="churned")
+    assert second.version == 2 and c.gate(MODEL).eval_set_version == 1
+    with pytest.raises(ferry.GateFailed, match="vs champion"):
+        c.set_champion(MODEL, models["weak"])
+    info = c.evaluate(MODEL, models["weak"], eval_set_version=2)  # for information
+    assert info.eval_set_version == 2
+    assert c.gate(MODEL).eval_set_version == 1 and c.model(MODEL).aliases["champion"] == \
+        models["good"]
+    with pytest.raises(ferry.NotFound, match="no evaluation set v7"):
+        c.set_gate(MODEL, eval_set_version=7)
+
+
+def test_swapped_artifacts_are_refused_before_loading(registry_client, platform_core) -> None:  # type: ignore[no-untyped-def]
+    c = registry_client
+    mv = c.register(weak_model(), name=MODEL, training_data=training_frame(), target="churned")
+    [job] = [j for j in c.jobs(limit=20) if j.kind == "evaluate" and j.target == MODEL
+             and j.request.get("version") == mv.version]
+    c.wait(job, timeout_s=600)
+    # someone with write access to the artifact store replaces the weights
+    files = [p for p in Path(mv.artifact_uri).rglob("*") if p.is_file() and p.name != "MLmodel"]
+    biggest = max(files, key=lambda p: p.stat().st_size)
+    biggest.write_bytes(biggest.read_bytes() + b"\0")
+    with pytest.raises(ferry.EvaluationFailed, match=rf"{MODEL} v{mv.version} \(candidate\) is "
+                                                     "not the model that was registered") as exc:
+        c.evaluate(MODEL, mv.version)
+    assert exc.value.details["cause"] == "digest" and mv.model_digest in exc.value.message

@@ -156,6 +156,10 @@ def test_a_rollout_of_another_teams_model_needs_a_role_in_both_and_is_audited_un
     both = env.client(admin.create_token(user="both").token)
     alpha_only = env.client(env.tokens["deployer-a"])
     alpha_only.deploy("alpha-model", version=1, name="shared")
+    from _control_plane import EVAL_ROWS  # beta-model's gate: a pinned set, like alpha's
+
+    both.create_eval_set("beta-model", EVAL_ROWS, label="y")
+    admin.set_gate("beta-model", eval_set_version=1)
 
     with pytest.raises(ferry.Forbidden, match="deployer role in team 'beta'"):
         alpha_only.rollout("shared", version=1, model="beta-model", canary=10)
@@ -211,3 +215,42 @@ def test_an_upgrade_that_changes_the_request_contract_is_refused_before_any_job(
     [event] = [e for e in c.audit(resource="deployment/alpha-model", action="deploy")
                if e.outcome == "succeeded"][:1]
     assert "segment" in " ".join(event.details["contract_change"])
+
+
+def test_a_worse_version_is_refused_by_the_gate_and_only_admins_move_its_eval_set(env: Env) -> None:
+    from _control_plane import EVAL_ROWS
+
+    c = env.client(env.tokens["deployer-a"])
+    http = env.http(env.tokens["deployer-a"])
+    c.deploy("alpha-model", version=1)
+    c.rollout("alpha-model", version=2, canary=10)  # evaluated in its job: passes
+    c.promote("alpha-model")
+    assert env.evaluation_store.champion("alpha-model") == 2
+    env.registry.versions["alpha-model"].append(3)  # v3 learned its labels backwards
+
+    # Evaluated inside the rollout job (real answers, real scores): refused, with numbers.
+    with pytest.raises(ferry.GateFailed, match=r"roc_auc 0\.\d+ vs champion 0\.\d+") as exc:
+        c.rollout("alpha-model", version=3, canary=10)
+    failed = {f["name"]: f for f in exc.value.details["failed"]}
+    assert {"beats_baseline", "vs_champion"} <= set(failed)
+    assert failed["vs_champion"]["value"] < 0.2 < 0.8 < failed["vs_champion"]["reference"]
+    assert env.runtime.routes["alpha-model"] == {rid(2): 100, rid(1): 0}  # nothing moved
+    [stored] = c.evaluations("alpha-model", 3)
+    assert not stored.passed and stored.eval_set_version == 1 and stored.against == 2
+    # Known to fail now: refused at once, no job.
+    r = http.post("/v1/deployments/alpha-model/rollout", json={"version": 3, "weight": 10})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "gate_failed", r.text
+
+    # A deployer uploads a set on which v3 would shine (labels flipped): the gate keeps
+    # its pinned set, and only an admin of the team may move the pin.
+    flipped = EVAL_ROWS.assign(y=1 - EVAL_ROWS["y"])
+    assert c.create_eval_set("alpha-model", flipped, label="y").version == 2
+    r = http.post("/v1/deployments/alpha-model/rollout", json={"version": 3, "weight": 10})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "gate_failed", r.text
+    with pytest.raises(ferry.Forbidden, match="admin"):
+        c.set_gate("alpha-model", eval_set_version=2)
+    assert c.gate("alpha-model").eval_set_version == 1
+    with pytest.raises(ferry.Forbidden):
+        env.client(env.tokens["admin-a"]).set_gate("beta-model", eval_set_version=1)
+    audit = [e for e in env.client(env.admin).audit(limit=100) if e.action == "put_gate"]
+    assert audit and audit[-1].details["to"]["eval_set_version"] == 1

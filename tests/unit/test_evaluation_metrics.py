@@ -144,3 +144,74 @@ def test_broken_candidate_is_recorded_and_fails_the_gate() -> None:
     assert "weights do not fit" in result.robustness["errors"]["candidate"]
     (check,) = gates(result, GateConfig())
     assert check["name"] == "scored" and not check["passed"]
+
+
+def test_a_candidate_trained_on_corrupted_labels_fails_its_guardrails() -> None:
+    """40% of the training labels flipped: the ranking (ROC AUC) barely moves, the
+    probabilities are ruined. The primary metric alone lets it through; the guardrails
+    (log loss, Brier score) stop it, with their numbers. An honest retrain passes."""
+    def fit(frame: pd.DataFrame, y) -> object:  # type: ignore[no-untyped-def]
+        return make_pipeline(StandardScaler(), LogisticRegression()).fit(
+            numeric_features(frame), y)
+
+    champion_data, retrain, test = churn(20000, seed=21), churn(20000, seed=22), churn(5000, seed=23)
+    champion = fit(champion_data, champion_data["churned"])
+    honest = fit(retrain, retrain["churned"])
+    y = retrain["churned"].to_numpy()
+    flipped = np.random.default_rng(24).random(len(y)) < 0.4
+    corrupted = fit(retrain, np.where(flipped, 1 - y, y))
+    X = numeric_features(test)
+    config = GateConfig(tolerance=0.02)
+
+    def run(candidate, gate: GateConfig) -> dict[str, dict]:  # type: ignore[no-untyped-def]
+        result = evaluate("classification", test["churned"],
+                          [_scorer("candidate", candidate, X), _scorer("champion", champion, X)],
+                          gate=gate)
+        return {c["name"]: c for c in gates(result, gate)}
+
+    bad = run(corrupted, config)
+    assert bad["vs_champion"]["passed"] and bad["beats_baseline"]["passed"]  # AUC holds
+    for metric in ("log_loss", "brier"):
+        check = bad[f"guardrail:{metric}:vs_champion"]
+        assert not check["passed"], check
+        assert check["metric"] == metric and check["value"] > 1.15 * check["reference"]
+        assert check["threshold"] == pytest.approx(-0.05 * check["reference"])
+        assert bad[f"guardrail:{metric}:vs_baseline"]["passed"]  # still better than priors
+    # The same candidate with guardrails turned off passes: the guardrails made the call.
+    assert all(c["passed"] for c in run(corrupted, GateConfig(tolerance=0.02, guardrails=())).values())
+    good = run(honest, config)
+    assert all(c["passed"] for c in good.values()), good
+    assert {"guardrail:log_loss:vs_champion", "guardrail:brier:vs_baseline"} <= set(good)
+
+
+def test_brier_score_matches_its_definition() -> None:
+    from sklearn.metrics import brier_score_loss
+
+    train, test = churn(4000, seed=1), churn(3000, seed=2)
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(
+        numeric_features(train), train["churned"])
+    result = evaluate("classification", test["churned"],
+                      [_scorer("candidate", model, numeric_features(test))], folds=1)
+    expected = brier_score_loss(test["churned"], model.predict_proba(numeric_features(test))[:, 1])
+    assert result.metrics["candidate"]["brier"] == pytest.approx(expected, rel=1e-9)
+    # three classes: the sum over classes of the squared distance to the one-hot truth
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 3, 600)
+    frame = pd.DataFrame({"x": labels + rng.normal(0, 0.8, 600)})
+    three = LogisticRegression().fit(frame, labels)
+    result = evaluate("classification", labels, [_scorer("candidate", three, frame)], folds=1)
+    proba = three.predict_proba(frame)
+    by_hand = float(np.mean(np.sum((proba - np.eye(3)[labels]) ** 2, axis=1)))
+    assert result.metrics["candidate"]["brier"] == pytest.approx(by_hand, rel=1e-6)
+
+
+def test_regression_guardrails_default_to_the_other_error_metric() -> None:
+    rng = np.random.default_rng(8)
+    X = pd.DataFrame({"a": rng.normal(0, 1, 3000)})
+    y = 2 * X["a"] + rng.normal(0, 0.3, 3000)
+    model = LinearRegression().fit(X[:1500], y[:1500])
+    result = evaluate("regression", y[1500:], [_scorer("candidate", model, X[1500:]),
+                                               _scorer("champion", model, X[1500:])])
+    names = {c["name"] for c in gates(result, GateConfig())}
+    assert {"guardrail:mae:vs_champion", "guardrail:mae:vs_baseline"} <= names
+    assert not any(n.startswith("guardrail:rmse") for n in names)  # rmse is the primary

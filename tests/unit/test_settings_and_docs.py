@@ -30,3 +30,16 @@ def test_every_variable_is_documented() -> None:
     names += [f"FERRY_{n.upper()}" for n in ClientSettings.model_fields]
     missing = [n for n in names if f"`{n}`" not in doc]
     assert not missing, f"document these in docs/configuration.md: {missing}"
+
+
+def test_models_are_evaluated_on_ray_unless_a_local_platform_says_otherwise(tmp_path: Path) -> None:
+    from ferry_platform import SandboxKind
+    from ferry_platform._platform import sandbox_for
+    from ferry_platform.sandbox import ProcessSandbox, RaySandbox
+
+    assert Settings(home=tmp_path).evaluation_sandbox is SandboxKind.ray
+    assert isinstance(sandbox_for(Settings(home=tmp_path)), RaySandbox)
+    local = Settings(home=tmp_path, evaluation_sandbox="process")
+    assert isinstance(sandbox_for(local), ProcessSandbox)
+    with pytest.raises(ValueError, match="FERRY_EVALUATION_SANDBOX=process .* use ray"):
+        Settings(home=tmp_path, evaluation_sandbox="process", ray_address="ray://head:10001")

@@ -11,7 +11,6 @@ from ferry_contract import (
     EvalSetPublic,
     EvaluationPublic,
     GateConfig,
-    GateFailed,
     JobKind,
     ModelPublic,
     PlatformUnavailable,
@@ -109,13 +108,7 @@ class Evaluations:
             self._audit(who, "gate.override", resource("model", model), [team], "accepted",
                         {"version": version, "action": action, "reason": reason})
             return GatePlan(ev, model, version, None, action, evaluate=False)
-        if not ev.has_eval_set(model):
-            raise GateFailed(
-                f"{model} has no evaluation set, so v{version} cannot {action}: every "
-                "candidate is compared with the champion and a baseline first. Create one: "
-                f"client.create_eval_set({model!r}, rows, label=...) or `ferry eval set "
-                f"{model} FILE --label COLUMN` (admins may override with a reason).",
-                details={"model": model, "version": version})
+        ev.require_pinned(model, version, action)  # 422 naming how to create or pin a set
         champion = ev.champion(model)
         against = None if champion == version else champion
         found = ev.latest(model, version, against)
@@ -124,8 +117,10 @@ class Evaluations:
         return GatePlan(ev, model, version, against, action, evaluate=found is None)
 
     # -- evaluations --------------------------------------------------------------------
-    def evaluate(self, model: str, version: int, against: int | None,
-                 who: Principal) -> JobRecord:
+    def evaluate(self, model: str, version: int, against: int | None, who: Principal,
+                 eval_set_version: int | None = None) -> JobRecord:
+        """Evaluate ``version`` against ``against`` (default: the champion) on the gate's
+        pinned evaluation set (or, for information only, ``eval_set_version``) as a job."""
         service = self.service
         self._registry.get_version(model, version)
         if against is not None:
@@ -133,26 +128,30 @@ class Evaluations:
         self._authorize("create_evaluation", model, who)
         if not service.has_eval_set(model):
             service.eval_set_required(model)  # 404 naming how to create one
-        return self._submit(model, version, against, who, on="request")
+        return self._submit(model, version, against, who, on="request",
+                            eval_set_version=eval_set_version)
 
     def evaluate_on_register(self, model: str, version: int,
                              who: Principal) -> JobRecord | None:
-        """Every new version of a model with an evaluation set is evaluated at once,
-        against the champion and the baseline (a job; None if there is no set)."""
-        if self._service is None or not self._service.has_eval_set(model):
+        """Every new version of a model whose gate pins an evaluation set is evaluated at
+        once, against the champion and the baseline (a job; None if nothing is pinned)."""
+        if self._service is None or self._service.pinned_eval_set(model) is None:
             return None
         return self._submit(model, version, None, who, on="register")
 
     def _submit(self, model: str, version: int, against: int | None, who: Principal,
-                on: str) -> JobRecord:
+                on: str, eval_set_version: int | None = None) -> JobRecord:
         service = self.service
 
         def run(ctx: JobContext) -> dict[str, Any]:
-            return service.evaluate(model, version, against, ctx.step).model_dump(mode="json")
+            return service.evaluate(model, version, against, ctx.step,
+                                    eval_set_version).model_dump(mode="json")
 
         return self._jobs.submit(
-            who, JobKind.evaluate, model, resource("model", model), [self._access.model_team(model)],
-            {"version": version, "against": against, "on": on}, run,
+            who, JobKind.evaluate, model, resource("model", model),
+            [self._access.model_team(model)],
+            {"version": version, "against": against, "on": on,
+             "eval_set_version": eval_set_version}, run,
             summary=lambda r: {"passed": r.get("passed"), "run_id": r.get("run_id")})
 
     def evaluations(self, model: str, version: int | None) -> list[EvaluationPublic]:

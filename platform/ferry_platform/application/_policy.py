@@ -90,7 +90,7 @@ POLICY: dict[str, Rule] = {
                             note="a new version; the gate keeps using its pinned set"),
     "get_gate": _READ,
     "put_gate": Rule(Scope.model_team, "admin",
-                     note="also pins the evaluation set the gate uses"),
+                     note="thresholds, guardrails, and the pinned evaluation set the gate uses"),
     "list_evaluations": _READ,
     "create_evaluation": Rule(Scope.model_team, "deployer"),
     "compare_versions": _READ,

@@ -1,16 +1,19 @@
 """Scoring a candidate against its champion and a trivial baseline, on the same rows.
 
-Pure functions over arrays and frames: no MLflow, no Feast. The models are already
-trained, so cross-validation here means: the rows are split into folds; every model is
-scored on each fold, the baseline (when the training data's label statistics are not
-known) is fitted on the other folds; each metric is reported as the mean and standard
-deviation over the folds, so a difference can be read against its noise.
+Pure functions over arrays and frames: no MLflow, no Feast, no model code. A model's
+:class:`Answers` (its labels and class probabilities for the evaluation rows) are computed
+elsewhere — in a sandbox, for registered models — and scored here against labels the model
+never saw. The models are already trained, so cross-validation here means: the rows are
+split into folds; every model is scored on each fold, the baseline (when the training
+data's label statistics are not known) is fitted on the other folds; each metric is
+reported as the mean and standard deviation over the folds, so a difference can be read
+against its noise.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -19,10 +22,11 @@ import numpy as np
 Task = Literal["classification", "regression"]
 
 HIGHER_IS_BETTER = {
-    "roc_auc": True, "log_loss": False, "accuracy": True, "balanced_accuracy": True,
-    "f1_macro": True, "rmse": False, "mae": False, "r2": True,
+    "roc_auc": True, "log_loss": False, "brier": False, "accuracy": True,
+    "balanced_accuracy": True, "f1_macro": True, "rmse": False, "mae": False, "r2": True,
 }
-CLASSIFICATION_METRICS = ("roc_auc", "log_loss", "accuracy", "balanced_accuracy", "f1_macro")
+CLASSIFICATION_METRICS = ("roc_auc", "log_loss", "brier", "accuracy", "balanced_accuracy",
+                          "f1_macro")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
 SMALL_DATA_ROWS = 5_000
 """Up to this many rows an evaluation uses 5-fold cross-validation; above it, one pass."""
@@ -40,8 +44,40 @@ class Scorer:
 
 
 @dataclass(frozen=True)
+class Answers:
+    """What one model answered for one frame: a label per row, the class probabilities
+    (rows x ``classes``) if it gives them, or the error it raised."""
+
+    labels: Any = None
+    proba: Any = None
+    classes: Sequence[Any] | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    """A metric checked beside the primary one: not worse than the champion by more than
+    ``tolerance`` (a share of the champion's value if ``relative``), and with
+    ``vs_baseline`` not worse than the trivial baseline."""
+
+    metric: str
+    tolerance: float = 0.05
+    relative: bool = True
+    vs_baseline: bool = True
+
+
+DEFAULT_GUARDRAILS: dict[str, tuple[Guardrail, ...]] = {
+    # Ranking can hold while probabilities go wrong (e.g. labels corrupted in training):
+    # log loss and the Brier score see it.
+    "classification": (Guardrail("log_loss"), Guardrail("brier")),
+    "regression": (Guardrail("mae"), Guardrail("rmse")),
+}
+
+
+@dataclass(frozen=True)
 class GateConfig:
-    """When a candidate may become champion. Defaults are deliberately simple."""
+    """When a candidate may become champion. Defaults are deliberately simple.
+    ``guardrails`` None means the task's defaults (:data:`DEFAULT_GUARDRAILS`)."""
 
     primary_metric: str | None = None
     tolerance: float = 0.01
@@ -49,6 +85,11 @@ class GateConfig:
     slice_column: str | None = None
     slice_tolerance: float = 0.05
     min_slice_rows: int = 30
+    guardrails: tuple[Guardrail, ...] | None = None
+
+    def guardrails_for(self, task: Task, primary: str) -> tuple[Guardrail, ...]:
+        chosen = DEFAULT_GUARDRAILS[task] if self.guardrails is None else self.guardrails
+        return tuple(g for g in chosen if g.metric != primary)
 
 
 @dataclass
@@ -100,21 +141,48 @@ def better(metric: str, a: float, b: float) -> float:
 
 
 # -- scoring ----------------------------------------------------------------------------
-def score(scorer: Scorer, task: Task, classes: list[Any]) -> Scored:
-    """Predict once over all rows; a model that cannot predict is recorded, not raised."""
+def _describe(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}"[:500]
+
+
+def answer(scorer: Scorer, proba: bool = True, frame: Any = None) -> Answers:
+    """Ask an in-process model for its answers on ``frame`` (default: its own); a model that
+    cannot predict is recorded, not raised."""
+    frame = scorer.frame if frame is None else frame
     try:
-        labels = np.asarray(scorer.predict(scorer.frame))
-        if labels.ndim > 1:
-            labels = labels.reshape(len(labels), -1)[:, 0]
+        labels = np.asarray(scorer.predict(frame))
     except Exception as e:  # noqa: BLE001 - a broken model is a finding
-        return Scored(labels=np.array([]), error=f"{type(e).__name__}: {e}"[:500])
+        return Answers(error=_describe(e))
+    probabilities = None
+    if proba and scorer.predict_proba is not None:
+        try:
+            probabilities = np.asarray(scorer.predict_proba(frame), dtype="float64")
+        except Exception:  # noqa: BLE001 - labels still count; probability metrics are None
+            probabilities = None
+    return Answers(labels=labels, proba=probabilities, classes=scorer.classes)
+
+
+def scored(answers: Answers, task: Task, classes: list[Any], rows: int) -> Scored:
+    """A model's answers as arrays over the evaluation rows (probabilities in the order
+    of ``classes``), or the reason they cannot be scored."""
+    if answers.error is not None:
+        return Scored(labels=np.array([]), error=answers.error)
+    labels = np.asarray(answers.labels)
+    if labels.ndim > 1:
+        labels = labels.reshape(len(labels), -1)[:, 0]
+    if len(labels) != rows:
+        return Scored(labels=np.array([]), error=f"the model answered {len(labels)} rows for "
+                                                 f"{rows}")
+    if task == "classification":
+        labels = np.asarray([_key(v) for v in labels.tolist()])
     proba = None
-    try:
-        if task == "classification" and scorer.predict_proba is not None:
-            raw = np.asarray(scorer.predict_proba(scorer.frame), dtype="float64")
-            proba = _align_proba(raw, list(scorer.classes or []), classes)
-    except Exception:  # noqa: BLE001 - labels still count; probability metrics are None
-        proba = None
+    if task == "classification" and answers.proba is not None:
+        try:
+            raw = np.asarray(answers.proba, dtype="float64")
+            if raw.shape[0] == rows:
+                proba = _align_proba(raw, list(answers.classes or []), classes)
+        except (ValueError, TypeError, IndexError):  # labels still count
+            proba = None
     return Scored(labels=labels, proba=proba)
 
 
@@ -159,12 +227,14 @@ def metrics_for(task: Task, y: np.ndarray, labels: np.ndarray, proba: np.ndarray
                                      zero_division=0)),
         "roc_auc": None,
         "log_loss": None,
+        "brier": None,
     }
     present = len(np.unique(y)) > 1
     if proba is not None and present:
         clipped = np.clip(proba, 1e-15, 1.0)
         clipped = clipped / clipped.sum(axis=1, keepdims=True)
         out["log_loss"] = float(m.log_loss(y, clipped, labels=classes))
+        out["brier"] = brier(y, clipped, classes)
         try:
             if len(classes) == 2:
                 out["roc_auc"] = float(m.roc_auc_score(y == classes[1], proba[:, 1]))
@@ -174,6 +244,16 @@ def metrics_for(task: Task, y: np.ndarray, labels: np.ndarray, proba: np.ndarray
         except ValueError:
             out["roc_auc"] = None
     return out
+
+
+def brier(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> float:
+    """The Brier score: mean squared distance between the probabilities and the one-hot
+    truth; for two classes halved, so it is the usual (p - y)² of the positive class."""
+    index = {_key(c): i for i, c in enumerate(classes)}
+    truth = np.zeros_like(proba)
+    truth[np.arange(len(y)), [index[_key(v)] for v in y.tolist()]] = 1.0
+    score = float(np.mean(np.sum((proba - truth) ** 2, axis=1)))
+    return score / 2 if len(classes) == 2 else score
 
 
 def per_class(y: np.ndarray, labels: np.ndarray, classes: list[Any]) -> dict[str, dict[str, float]]:
@@ -241,9 +321,22 @@ def evaluate(task: Task, y: Any, scorers: Sequence[Scorer], *,
              label_stats: dict[str, Any] | None = None, slices: Sequence[Any] | None = None,
              gate: GateConfig | None = None, folds: int | None = None,
              seed: int = 0) -> EvaluationResult:
-    """Score every model and the baseline on the same rows and folds.
+    """Score in-process models and the baseline on the same rows and folds.
 
     ``scorers[0]`` is the candidate; a second one, if given, is the champion.
+    """
+    return evaluate_answers(task, y, {s.name: answer(s, task == "classification")
+                                      for s in scorers},
+                            label_stats=label_stats, slices=slices, gate=gate, folds=folds,
+                            seed=seed)
+
+
+def evaluate_answers(task: Task, y: Any, answers: Mapping[str, Answers], *,
+                     label_stats: dict[str, Any] | None = None,
+                     slices: Sequence[Any] | None = None, gate: GateConfig | None = None,
+                     folds: int | None = None, seed: int = 0) -> EvaluationResult:
+    """Score every model's answers for the rows of ``y``, and the baseline, on the same
+    rows and folds. The first model is the candidate; a second, if given, the champion.
     """
     gate = gate or GateConfig()
     y_arr = np.asarray(y)
@@ -262,17 +355,14 @@ def evaluate(task: Task, y: Any, scorers: Sequence[Scorer], *,
     k = folds or (5 if n <= SMALL_DATA_ROWS else 1)
     k = max(1, min(k, n // 2 if n >= 4 else 1))
     parts = _folds(n, k, seed)
-    scored = {s.name: score(s, task, classes) for s in scorers}
-    for s in scored.values():
-        if task == "classification" and s.error is None:
-            s.labels = np.asarray([_key(v) for v in s.labels.tolist()])
-    has_proba = all(s.proba is not None for s in scored.values() if s.error is None)
+    scored_ = {name: scored(a, task, classes, n) for name, a in answers.items()}
+    has_proba = all(s.proba is not None for s in scored_.values() if s.error is None)
     primary = gate.primary_metric or default_primary(task, has_proba)
     result = EvaluationResult(task=task, primary_metric=primary, rows=n, folds=k,
                               classes=[_key(c) for c in classes])
 
     fold_values: dict[str, dict[str, list[float | None]]] = {}
-    names = [s.name for s in scorers] + ["baseline"]
+    names = [*scored_, "baseline"]
     for i, test in enumerate(parts):
         y_test = y_arr[test]
         base = Baseline(task, classes)
@@ -283,7 +373,7 @@ def evaluate(task: Task, y: Any, scorers: Sequence[Scorer], *,
                 else test
             base.fit(y_arr[train])
         per_model = {"baseline": base.metrics(y_test)}
-        for name, s in scored.items():
+        for name, s in scored_.items():
             if s.error is None:
                 try:
                     per_model[name] = metrics_for(task, y_test, s.labels[test],
@@ -295,23 +385,23 @@ def evaluate(task: Task, y: Any, scorers: Sequence[Scorer], *,
             for metric, value in values.items():
                 fold_values.setdefault(name, {}).setdefault(metric, []).append(value)
     for name in names:
-        if name != "baseline" and scored[name].error is not None:
+        if name != "baseline" and scored_[name].error is not None:
             fold_values.pop(name, None)
             result.metrics[name] = {}
-            result.robustness.setdefault("errors", {})[name] = scored[name].error
+            result.robustness.setdefault("errors", {})[name] = scored_[name].error
             continue
         result.metrics[name], result.std[name] = {}, {}
         for metric, per_fold in fold_values.get(name, {}).items():
             result.metrics[name][metric], result.std[name][metric] = _mean_std(per_fold)
     if task == "classification":
-        for name, s in scored.items():
+        for name, s in scored_.items():
             if s.error is None:
                 try:
                     result.per_class[name] = per_class(y_arr, s.labels, classes)
                 except (ValueError, TypeError):
                     pass
     if slices is not None:
-        result.slices = slice_metrics(task, y_arr, scored, slices, classes, primary,
+        result.slices = slice_metrics(task, y_arr, scored_, slices, classes, primary,
                                       label_stats, gate.min_slice_rows)
     result.robustness.update(class_balance(task, y_arr, classes, result.per_class))
     return result
@@ -371,135 +461,3 @@ def class_balance(task: Task, y: np.ndarray, classes: list[Any],
         "minority_class": minority,
         "minority_recall": {name: pc[minority]["recall"] for name, pc in per_cls.items()},
     }}
-
-
-# -- robustness -------------------------------------------------------------------------
-def robustness(task: Task, scorer: Scorer, *, sample: int = 500,
-               seed: int = 0) -> dict[str, Any]:
-    """How fragile the model is on its own inputs: feature scales, small perturbations,
-    and nulls. Run on a sample; every failure is recorded with its error, never raised."""
-    import pandas as pd
-
-    frame = scorer.frame
-    if len(frame) > sample:
-        frame = frame.sample(sample, random_state=seed)
-    frame = frame.reset_index(drop=True)
-    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
-               and not pd.api.types.is_bool_dtype(frame[c])]
-    out: dict[str, Any] = {}
-    stds = {c: float(frame[c].std(skipna=True) or 0.0) for c in numeric}
-    spread = [s for s in stds.values() if s > 0]
-    out["scales"] = {
-        "std": stds,
-        "ratio": (max(spread) / min(spread)) if spread else None,
-    }
-    try:
-        base = np.asarray(scorer.predict(frame))
-    except Exception as e:  # noqa: BLE001
-        return {**out, "error": f"{type(e).__name__}: {e}"[:300]}
-    rng = np.random.default_rng(seed)
-    sensitivity: dict[str, float | str] = {}
-    for col in numeric:
-        if stds[col] <= 0:
-            continue
-        nudged = frame.copy()
-        noise = rng.normal(0.0, 0.01 * stds[col], size=len(frame))
-        nudged[col] = nudged[col].astype("float64") + noise
-        try:
-            moved = np.asarray(scorer.predict(nudged))
-        except Exception as e:  # noqa: BLE001
-            sensitivity[col] = f"error: {type(e).__name__}"
-            continue
-        sensitivity[col] = _change(task, base, moved)
-    out["perturbation"] = {
-        "noise": "1% of the feature's std",
-        "changed": sensitivity,
-        "max": max((v for v in sensitivity.values() if isinstance(v, float)), default=0.0),
-    }
-    nulls: dict[str, str] = {}
-    for col in frame.columns:
-        holed = frame.copy()
-        holed[col] = None if not pd.api.types.is_numeric_dtype(frame[col]) else np.nan
-        try:
-            scorer.predict(holed.head(50))
-            nulls[col] = "ok"
-        except Exception as e:  # noqa: BLE001
-            nulls[col] = f"error: {type(e).__name__}: {str(e)[:120]}"
-    out["nulls"] = nulls
-    return out
-
-
-def _change(task: Task, a: np.ndarray, b: np.ndarray) -> float:
-    """Share of changed labels (classification) or mean relative change (regression)."""
-    if task == "classification":
-        return float(np.mean(a.astype(str) != b.astype(str)))
-    a_f, b_f = a.astype("float64"), b.astype("float64")
-    scale = float(np.mean(np.abs(a_f))) or 1.0
-    return float(np.mean(np.abs(a_f - b_f)) / scale)
-
-
-# -- the gate ---------------------------------------------------------------------------
-def gates(result: EvaluationResult, config: GateConfig,
-          champion: str | None = "champion") -> list[dict[str, Any]]:
-    """Every check a candidate must pass to become champion, each with its numbers."""
-    metric = result.primary_metric
-    cand = result.metrics.get("candidate", {}).get(metric)
-    base = result.metrics.get("baseline", {}).get(metric)
-    arrow = "higher" if HIGHER_IS_BETTER.get(metric, True) else "lower"
-    out: list[dict[str, Any]] = []
-    if cand is None:
-        err = result.robustness.get("errors", {}).get("candidate")
-        out.append({"name": "scored", "passed": False, "metric": metric, "value": None,
-                    "threshold": None,
-                    "detail": f"the candidate has no {metric}: {err or 'undefined on this data'}"})
-        return out
-    margin = better(metric, cand, base) if base is not None else math.inf
-    # Better than the baseline beyond the folds' noise (two standard errors), and by
-    # more than the configured margin: a lucky guesser does not pass.
-    spread = result.std.get("candidate", {}).get(metric) or 0.0
-    noise = 2 * spread / math.sqrt(result.folds) if result.folds > 1 else 0.0
-    needed = max(config.baseline_margin, noise)
-    out.append({
-        "name": "beats_baseline", "metric": metric, "value": cand, "reference": base,
-        "threshold": needed,
-        "passed": margin > needed,
-        "detail": f"{metric} {cand:.4f} vs baseline {base if base is None else round(base, 4)} "
-                  f"({arrow} is better); must be better by more than {needed:.4f} "
-                  f"(margin {config.baseline_margin}, fold noise {noise:.4f})",
-    })
-    champ = result.metrics.get(champion or "", {}).get(metric) if champion else None
-    errors = result.robustness.get("errors", {})
-    scored_champion = bool(champion) and (champion in result.metrics or champion in errors)
-    if scored_champion and champ is None:
-        err = result.robustness.get("errors", {}).get(champion)
-        out.append({"name": "vs_champion", "metric": metric, "value": cand, "reference": None,
-                    "threshold": None, "passed": False,
-                    "detail": f"the champion could not be scored on {metric} "
-                              f"({err or 'undefined on this data'}): no comparison, no "
-                              "promotion; fix the champion or override with a reason"})
-    elif scored_champion and champ is not None:
-        delta = better(metric, cand, champ)
-        out.append({
-            "name": "vs_champion", "metric": metric, "value": cand, "reference": champ,
-            "threshold": -config.tolerance, "passed": delta >= -config.tolerance,
-            "detail": f"{metric} {cand:.4f} vs champion {champ:.4f}: "
-                      f"{'+' if delta >= 0 else ''}{delta:.4f} ({arrow} is better); "
-                      f"may be worse by at most {config.tolerance}",
-        })
-        for row in result.slices:
-            c, ch = row["metrics"].get("candidate"), row["metrics"].get(champion)
-            if not row["evaluated"] or c is None or ch is None:
-                continue
-            d = better(metric, c, ch)
-            out.append({
-                "name": f"slice:{row['value']}", "metric": metric, "value": c, "reference": ch,
-                "threshold": -config.slice_tolerance, "passed": d >= -config.slice_tolerance,
-                "detail": f"{config.slice_column or 'slice'}={row['value']} ({row['rows']} rows): "
-                          f"{metric} {c:.4f} vs champion {ch:.4f} ({d:+.4f}); may be worse by "
-                          f"at most {config.slice_tolerance}",
-            })
-    else:
-        out.append({"name": "vs_champion", "metric": metric, "value": cand, "reference": None,
-                    "threshold": None, "passed": True,
-                    "detail": "no champion yet: the first version to pass becomes champion"})
-    return out

@@ -6,8 +6,11 @@
 - An evaluation is a run in ``ferry-evaluations/<model>``: every metric of candidate,
   champion and baseline as MLflow metrics (``candidate.roc_auc``, ...), the whole result
   as ``evaluation.json``; the model version is tagged with its latest evaluation.
-- A model's gate configuration is the registered model's ``ferry.gate`` tag; the champion
-  is its ``champion`` alias, which Ferry alone moves.
+- A model's gate configuration (with the evaluation set it pins) is the registered
+  model's ``ferry.gate`` tag; the champion is its ``champion`` alias, which Ferry alone
+  moves.
+
+Models are not loaded here: evaluation runs them in a sandbox, never in the control plane.
 """
 
 from __future__ import annotations
@@ -96,9 +99,20 @@ class MlflowEvaluationStore:
         client.set_terminated(run.info.run_id)  # only finished runs are evaluation sets
         return meta
 
+    def _set_runs(self, model: str, where: str = "") -> list[Any]:
+        """Evaluation set runs, newest version first (not by start time: two uploads may
+        share a millisecond)."""
+        return sorted(self._runs(EVAL_SETS, model, where),
+                      key=lambda r: int(r.data.tags.get("ferry.eval_set", 0)), reverse=True)
+
+    def _set_meta(self, run: Any) -> dict[str, Any]:
+        meta = self._json_artifact(run.info.run_id, "eval_set.json")
+        # Params cannot change once logged; the JSON artifact could be overwritten.
+        meta["digest"] = run.data.params.get("digest", meta.get("digest"))
+        return meta
+
     def eval_sets(self, model: str) -> list[dict[str, Any]]:
-        return [self._json_artifact(r.info.run_id, "eval_set.json")
-                for r in self._runs(EVAL_SETS, model)]
+        return [self._set_meta(r) for r in self._set_runs(model)]
 
     def eval_set(self, model: str, version: int | None = None) -> tuple[dict[str, Any], Any]:
         """An evaluation set's description and rows (the newest without ``version``)."""
@@ -106,7 +120,7 @@ class MlflowEvaluationStore:
         import pandas as pd
 
         where = f"tags.`ferry.eval_set` = '{version}'" if version else ""
-        runs = self._runs(EVAL_SETS, model, where)
+        runs = self._set_runs(model, where)
         if not runs:
             raise NotFound(
                 f"model {model!r} has no evaluation set{f' v{version}' if version else ''}. "
@@ -114,7 +128,7 @@ class MlflowEvaluationStore:
                 f"`ferry eval set {model} FILE --label COLUMN`.",
                 details={"model": model})
         run_id = runs[0].info.run_id
-        meta = self._json_artifact(run_id, "eval_set.json")
+        meta = self._set_meta(runs[0])
         with tempfile.TemporaryDirectory(prefix="ferry-eval-set-") as tmp:
             local = mlflow.artifacts.download_artifacts(
                 run_id=run_id, artifact_path="rows.parquet", dst_path=tmp,
@@ -181,24 +195,3 @@ class MlflowEvaluationStore:
     def set_champion(self, model: str, version: int) -> None:
         self._registry._registered(model)
         self._client.set_registered_model_alias(model, CHAMPION, str(version))
-
-    # -- models -----------------------------------------------------------------------
-    def load_scorer(self, model: str, version: int) -> tuple[Any, Any, list[Any] | None]:
-        """(predict, predict_proba or None, classes or None) of a registered version."""
-        import mlflow
-
-        mv = self._registry.get_version(model, version)
-        try:
-            pyfunc = mlflow.pyfunc.load_model(mv.artifact_uri or mv.model_uri)
-        except Exception as e:
-            raise InvalidRequest(
-                f"{model} v{version} cannot be loaded for evaluation: {type(e).__name__}: "
-                f"{e}", details={"model": model, "version": version}) from e
-        raw = None
-        try:
-            raw = pyfunc.get_raw_model()
-        except Exception:  # noqa: BLE001 - not every flavour exposes its model
-            raw = None
-        proba = getattr(raw, "predict_proba", None)
-        classes = getattr(raw, "classes_", None)
-        return pyfunc.predict, proba, (list(classes) if classes is not None else None)

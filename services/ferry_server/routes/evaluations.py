@@ -31,7 +31,7 @@ ModelName = Annotated[str, Path(pattern=NAME_PATTERN, description="registered mo
 def create_eval_set(name: ModelName, body: EvalSetCreate, app: AppDep,
                     who: PrincipalDep) -> EvalSetPublic:
     """Upload a new version of the model's evaluation set (labelled rows, kept in MLflow).
-    Evaluations use the newest version; earlier ones stay for comparison."""
+    The gate keeps using the version pinned in it until an admin moves the pin (PUT gate)."""
     return app.evaluations.create_eval_set(name, body, who)
 
 
@@ -48,7 +48,8 @@ def get_gate(name: ModelName, app: AppDep) -> GateConfig:
 
 @router.put("/{name}/gate", response_model=GateConfig)
 def put_gate(name: ModelName, body: GateConfig, app: AppDep, who: PrincipalDep) -> GateConfig:
-    """Set the model's gate: primary metric, tolerances, baseline margin (team admins)."""
+    """Set the model's gate: primary metric, tolerances, baseline margin, guardrails, and
+    the evaluation set it uses (the pin). Admins of the model's team only."""
     return app.evaluations.set_gate(name, body, who)
 
 
@@ -56,8 +57,10 @@ def put_gate(name: ModelName, body: GateConfig, app: AppDep, who: PrincipalDep) 
 def create_evaluation(name: ModelName, body: EvaluationCreate, app: AppDep, who: PrincipalDep,
                       response: Response) -> JobPublic:
     """Evaluate ``version`` against the champion (or ``against``) and a trivial baseline on
-    the current evaluation set, as a job; the result is stored in MLflow."""
-    return accepted(app.evaluations.evaluate(name, body.version, body.against, who), response)
+    the gate's evaluation set (or ``eval_set_version``), as a job; the result is stored in
+    MLflow. The models run in a sandbox, never in the control plane."""
+    return accepted(app.evaluations.evaluate(name, body.version, body.against, who,
+                                             body.eval_set_version), response)
 
 
 @router.get("/{name}/evaluations", response_model=list[EvaluationPublic])
