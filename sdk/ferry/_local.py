@@ -1,7 +1,10 @@
-"""Start and stop the embedded local platform (control plane + local Ray) as a background process."""
+"""Start and stop the embedded local platform as background processes: the control plane,
+and the Ray head it starts in a session of its own (so that serving goes on while the
+control plane restarts or is killed). ``down`` stops both."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -28,6 +31,11 @@ class LocalPlatform:
     @property
     def log_file(self) -> Path:
         return self.home / "logs" / "control-plane.log"
+
+    @property
+    def ray_head_file(self) -> Path:
+        """Written by the control plane: the local Ray head's address and session id."""
+        return self.home / "ray" / "head.json"
 
     def pid(self) -> int | None:
         try:
@@ -88,7 +96,34 @@ class LocalPlatform:
             f"Last lines of {self.log_file}:\n{self.tail()}")
 
     def down(self, *, timeout_s: float = 90) -> bool:
-        """Stop the platform (serving stops, Ray shuts down). False if it was not running."""
+        """Stop the control plane, then the Ray head it started (serving stops). False if
+        neither was running."""
+        stopped = self._stop_control_plane(timeout_s)
+        return self._stop_ray_head() or stopped
+
+    def _stop_ray_head(self, grace_s: float = 5) -> bool:
+        """Every process of the head's session (Ray, Serve, replicas, HAProxy) and nothing
+        else: not `ray stop`, which stops every Ray on the machine."""
+        try:
+            sid = int(json.loads(self.ray_head_file.read_text())["session"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        try:
+            os.killpg(sid, signal.SIGTERM)
+        except OSError:  # already gone
+            self.ray_head_file.unlink(missing_ok=True)
+            return False
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and _group_alive(sid):
+            time.sleep(0.2)
+        try:  # Ray's GCS may hang on SIGTERM once the raylet is gone
+            os.killpg(sid, signal.SIGKILL)
+        except OSError:
+            pass
+        self.ray_head_file.unlink(missing_ok=True)
+        return True
+
+    def _stop_control_plane(self, timeout_s: float) -> bool:
         pid = self.pid()
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
@@ -112,6 +147,14 @@ class LocalPlatform:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except OSError:
+        return False
 
 
 def _reap(pid: int) -> None:

@@ -31,7 +31,7 @@ def test_migrations_match_the_models(url: str) -> None:
 
     db = Database(url)
     db.upgrade()
-    assert db.current() == "0004"
+    assert db.current() == "0005"
     with db.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True,
                                                      "version_table": "ferry_alembic_version"})
@@ -58,5 +58,5 @@ def test_a_database_from_before_migrations_is_stamped_and_upgraded(tmp_path: Pat
     store = SqlStateStore(url)
     [dep] = store.list_deployments()
     assert (dep.name, dep.release_id, dep.replicas, dep.revision) == ("churn", "churn-v1-abc", 2, 1)
-    assert store.db.current() == "0004"
+    assert store.db.current() == "0005"
     assert "ferry_jobs" in inspect(store.db.engine).get_table_names()

@@ -1,8 +1,11 @@
 """Serving capability: run releases on Ray Serve, REST and gRPC over one data plane."""
 
 from ferry_platform.serving._dataplane import MAX_ROWS, DataPlane
+from ferry_platform.serving._environment import worker_environment
+from ferry_platform.serving._head import LocalRayHead
 from ferry_platform.serving._interface import AppState, Route, ServingRuntime
 from ferry_platform.serving._ray import (
+    ConfigLock,
     RayServeRuntime,
     ferry_replica_actor_names,
     replica_nodes,
@@ -12,11 +15,14 @@ from ferry_platform.serving._ray import (
 __all__ = [
     "MAX_ROWS",
     "AppState",
+    "ConfigLock",
     "DataPlane",
+    "LocalRayHead",
     "RayServeRuntime",
     "Route",
     "ServingRuntime",
     "ferry_replica_actor_names",
     "replica_nodes",
     "serve_env",
+    "worker_environment",
 ]
