@@ -44,18 +44,19 @@ def test_restart_finishes_interrupted_jobs_and_reconciles_serve(  # type: ignore
     dep = client.deploy("e2e-restart", version=mv.version, replicas=1)
     release = running_platform.store.get_release(dep.release_id)
     try:
-        # The old process died: a deploy of this name mid-rollout (its lease run out), Serve
-        # lost the app (as after a Ray restart), and an app nobody recorded is running (a
-        # first deploy cut off).
+        # The old process died: Serve lost the app (as after a Ray restart), an app nobody
+        # recorded is running (a first deploy cut off), and a deploy of this name was
+        # mid-rollout (its lease run out). The job comes last: from then on any live
+        # process may recover it and reconcile (the session's platform does every 15 s).
+        running_platform.runtime.delete("e2e-restart")
+        running_platform.runtime.apply("e2e-orphan", [Route(release, 100, 1, Protocol.rest)])
+        assert running_platform.runtime.routes_of("e2e-restart") == {}
         jobs = running_platform.job_store
         cut = jobs.create("deploy", "e2e-restart", "admin", "default",
                           {"model": "e2e-restart", "version": mv.version},
                           lock="deployment/e2e-restart", owner="gone:1:dead", lease_s=0)
         jobs.start(cut.id)
         jobs.progress(cut.id, f"rolling {dep.release_id} onto 1 replica(s)", 65)
-        running_platform.runtime.delete("e2e-restart")
-        running_platform.runtime.apply("e2e-orphan", [Route(release, 100, 1, Protocol.rest)])
-        assert running_platform.runtime.routes_of("e2e-restart") == {}
 
         restarted = Platform.from_settings(settings)  # a new control plane, same database
         t0 = time.monotonic()
