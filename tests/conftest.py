@@ -15,7 +15,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 TEST_PORTS = {"FERRY_SERVE_HTTP_PORT": "18000", "FERRY_SERVE_GRPC_PORT": "19000",
-              "FERRY_SERVE_HAPROXY_STATS_PORT": "18404"}
+              "FERRY_SERVE_HAPROXY_STATS_PORT": "18404",
+              "FERRY_SERVE_HAPROXY_METRICS_PORT": "19101"}
 
 
 @pytest.fixture(scope="session")

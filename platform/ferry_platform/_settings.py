@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     serve_grpc_port: int = 9000
     serve_public_host: str = Field("", description="Host clients use for endpoints.")
     serve_haproxy_stats_port: int = Field(8404, description="HAProxy stats port (throughput mode).")
+    serve_haproxy_metrics_port: int = Field(
+        9101, description="HAProxy's Prometheus port (throughput mode).")
 
     default_replicas: int = Field(2, ge=1)
     replica_num_cpus: float = Field(0.25, gt=0)

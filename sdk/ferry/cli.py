@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ferry import _credentials as credentials
@@ -86,7 +87,8 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except FerryError as e:
-        err_console.print(f"[red]error[/red] ({e.code}): {e.message}")
+        # the message is text, not markup: a "[...]" in it (a path in a log line) is printed
+        err_console.print(f"[red]error[/red] ({e.code}): {escape(e.message)}")
         raise typer.Exit(code=2 if e.status < 500 else 1) from None
 
 

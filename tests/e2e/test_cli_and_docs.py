@@ -29,7 +29,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {**os.environ, "FERRY_HOME": str(tmp_path_factory.mktemp("cli-home")),
             "FERRY_URL": f"http://127.0.0.1:{port}",
             "FERRY_SERVE_HTTP_PORT": str(free_port()), "FERRY_SERVE_GRPC_PORT": str(free_port()),
-            "FERRY_SERVE_HAPROXY_STATS_PORT": str(free_port())}
+            "FERRY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
+            "FERRY_SERVE_HAPROXY_METRICS_PORT": str(free_port())}
 
 
 def ferry(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

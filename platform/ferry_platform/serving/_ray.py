@@ -131,6 +131,8 @@ def serve_env(settings: Settings) -> dict[str, str]:
             "RAY_SERVE_ENABLE_HA_PROXY": "1",
             "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
             "RAY_SERVE_HAPROXY_STATS_PORT": str(settings.serve_haproxy_stats_port),
+            # bound even with its metrics off: two Serves on one machine need two ports
+            "RAY_SERVE_HAPROXY_METRICS_PORT": str(settings.serve_haproxy_metrics_port),
             "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(hap / "haproxy.cfg"),
             "RAY_SERVE_HAPROXY_SOCKET_PATH": str(hap / "admin.sock"),
             "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(hap),
