@@ -455,6 +455,7 @@ class Platform:
         traffic change whose final record was written succeeded; any other job failed
         with code ``interrupted``, naming the step it was at."""
         finished = []
+        self.jobs.renew()  # this process's own jobs are live, even if a beat came late
         for expired in self.job_store.expired():
             job = self.job_store.take_over(expired.id, self.jobs.owner, self.jobs.lease_s)
             if job is None:  # renewed meanwhile, or another process took it

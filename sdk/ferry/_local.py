@@ -103,25 +103,23 @@ class LocalPlatform:
 
     def _stop_ray_head(self, grace_s: float = 5) -> bool:
         """Every process of the head's session (Ray, Serve, replicas, HAProxy) and nothing
-        else: not `ray stop`, which stops every Ray on the machine."""
+        else: not `ray stop`, which stops every Ray on the machine. By session, not process
+        group: Ray's workers make groups of their own, and Serve's HAProxy runs in one."""
         try:
             sid = int(json.loads(self.ray_head_file.read_text())["session"])
         except (OSError, ValueError, KeyError, TypeError):
             return False
-        try:
-            os.killpg(sid, signal.SIGTERM)
-        except OSError:  # already gone
-            self.ray_head_file.unlink(missing_ok=True)
-            return False
+        was = _signal_session(sid, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline and _group_alive(sid):
+        while time.monotonic() < deadline and _session_alive(sid):
             time.sleep(0.2)
-        try:  # Ray's GCS may hang on SIGTERM once the raylet is gone
-            os.killpg(sid, signal.SIGKILL)
-        except OSError:
-            pass
+        for _ in range(50):  # Ray's GCS may hang on SIGTERM once the raylet is gone
+            _signal_session(sid, signal.SIGKILL)
+            if not _session_alive(sid):
+                break
+            time.sleep(0.2)
         self.ray_head_file.unlink(missing_ok=True)
-        return True
+        return was
 
     def _stop_control_plane(self, timeout_s: float) -> bool:
         pid = self.pid()
@@ -149,9 +147,42 @@ class LocalPlatform:
             return "(no log)"
 
 
-def _group_alive(pgid: int) -> bool:
+def _session_members(sid: int) -> list[int]:
+    """Live (non-zombie) processes of session ``sid``, from /proc (Linux; else none)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def _signal_session(sid: int, sig: signal.Signals) -> bool:
+    """Send ``sig`` to every process of session ``sid`` (its leader's process group, and
+    any member in a group of its own); whether there was any."""
+    found = False
     try:
-        os.killpg(pgid, 0)
+        os.killpg(sid, sig)
+        found = True
+    except OSError:
+        pass
+    for pid in _session_members(sid):
+        try:
+            os.kill(pid, sig)
+            found = True
+        except OSError:
+            pass
+    return found
+
+
+def _session_alive(sid: int) -> bool:
+    if _session_members(sid):
+        return True
+    try:
+        os.killpg(sid, 0)
         return True
     except OSError:
         return False

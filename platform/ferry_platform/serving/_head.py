@@ -191,27 +191,27 @@ class LocalRayHead:
 
     @staticmethod
     def _kill(sid: int, grace_s: float = 5) -> None:
-        """SIGTERM every process of session ``sid`` (one process group: ``ray start`` made
-        it and Ray keeps it), SIGKILL what is left after ``grace_s`` (Ray's GCS and
-        monitor may hang once the raylet is gone). A session id is never reused while a
-        process of it lives."""
-        try:
-            os.killpg(sid, signal.SIGTERM)
-        except OSError:
-            return
+        """SIGTERM every process of session ``sid``, SIGKILL what is left after
+        ``grace_s`` (Ray's GCS may hang once the raylet is gone). By session, not process
+        group: Ray's workers make groups of their own, and Serve's HAProxy runs in one.
+        A session id is never reused while a process of it lives."""
+        def signal_all(sig: signal.Signals) -> None:
+            try:
+                os.killpg(sid, sig)
+            except OSError:
+                pass
+            for pid in session_members(sid):
+                try:
+                    os.kill(pid, sig)
+                except OSError:
+                    pass
+
+        signal_all(signal.SIGTERM)
         deadline = time.monotonic() + grace_s
         while _alive(sid) and time.monotonic() < deadline:
             time.sleep(0.2)
         for _ in range(50):
-            try:
-                os.killpg(sid, signal.SIGKILL)
-            except OSError:
-                pass
-            for pid in session_members(sid):  # any that left the group, still in the session
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
+            signal_all(signal.SIGKILL)
             if not _alive(sid):
                 return
             time.sleep(0.2)
