@@ -32,6 +32,7 @@ SERVE_ENV = {
     "RAY_SERVE_ENABLE_HA_PROXY": "1",
     "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
     "RAY_SERVE_HAPROXY_STATS_PORT": "8404",
+    "RAY_SERVE_HAPROXY_METRICS_PORT": "9101",
     "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": "/tmp/ferry-haproxy/haproxy.cfg",
     "RAY_SERVE_HAPROXY_SOCKET_PATH": "/tmp/ferry-haproxy/admin.sock",
     "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": "/tmp/ferry-haproxy",
