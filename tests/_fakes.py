@@ -166,6 +166,8 @@ class FakeRuntime:
     routes: dict[str, dict[str, int]] = field(default_factory=dict)
     sticky: dict[str, str | None] = field(default_factory=dict)
     access: dict[str, RouterAccess] = field(default_factory=dict)  # what each router admits
+    # releases started for a name but not routed (a change cut off before its switch)
+    unrouted: dict[str, set[str]] = field(default_factory=dict)
 
     def start(self) -> None: ...
 
@@ -191,6 +193,7 @@ class FakeRuntime:
         self.serving[name] = top.manifest.release_id
         self.routes[name] = {r.manifest.release_id: r.weight for r in routes}
         self.sticky[name] = sticky_key
+        self.unrouted.pop(name, None)  # like Ray Serve here: what is not routed stops
         if access is not None:
             self.access[name] = access()
         else:
@@ -206,12 +209,16 @@ class FakeRuntime:
         self.serving.pop(name, None)
         self.routes.pop(name, None)
         self.access.pop(name, None)
+        self.unrouted.pop(name, None)
 
     def state(self, name: str) -> AppState:
         return AppState("running" if name in self.serving else "not_found")
 
     def names(self) -> list[str]:
-        return sorted(self.serving)
+        return sorted(set(self.serving) | {n for n, r in self.unrouted.items() if r})
+
+    def releases_of(self, name: str) -> set[str]:
+        return set(self.routes.get(name, {})) | self.unrouted.get(name, set())
 
     def routes_of(self, name: str) -> dict[str, int]:
         return dict(self.routes.get(name, {}))

@@ -1,6 +1,7 @@
 """Session-wide fixtures: one Ferry platform (real MLflow on SQLite, real BentoML store, one
 local Ray + Serve) per test run, and an SDK client talking to the real control-plane app
-in-process. Ray starts once, lazily, only if a test needs it."""
+in-process. Ray starts once, lazily, only if a test needs it: as a detached head (its own
+process, as `ferry up` runs it) that the platform attaches to, stopped at the end of the run."""
 
 from __future__ import annotations
 
@@ -43,8 +44,30 @@ def platform_core(settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def running_platform(platform_core) -> Iterator[object]:  # type: ignore[no-untyped-def]
-    """The same platform with local Ray + Serve started (once per session)."""
+def ray_head(settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The run's one Ray head (2 CPUs, no dashboard), started detached as the local platform
+    starts it; its address, for control-plane processes that share it (FERRY_RAY_ADDRESS)."""
+    from _proc import kill_group_when_gone
+
+    from ferry_platform.serving import LocalRayHead, serve_env
+
+    head = LocalRayHead(settings.home)
+    address = head.ensure(settings.ray_num_cpus, serve_env(settings))
+    record = head.record()
+    assert record is not None
+    watchdog = kill_group_when_gone(os.getpid(), record.session)
+    try:
+        yield address
+    finally:
+        head.stop()
+        watchdog.kill()
+        watchdog.wait(10)
+
+
+@pytest.fixture(scope="session")
+def running_platform(platform_core, ray_head) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """The same platform with Serve started on the run's Ray head (once per session); it
+    attaches to the head as a restarted control plane does."""
     platform_core.start()
     yield platform_core
     platform_core.stop()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ferry_contract import DeploymentNotFound, Interrupted, JobKind
+from ferry_contract import Conflict, DeploymentNotFound, Interrupted, JobKind
 from ferry_platform._settings import SandboxKind, Settings
 from ferry_platform._version import __version__
 from ferry_platform.access import AccessService, IdentityStore
@@ -24,6 +25,7 @@ from ferry_platform.sandbox import ProcessSandbox, RaySandbox, Sandbox
 from ferry_platform.serving import RayServeRuntime, ServingRuntime
 from ferry_platform.store import (
     Database,
+    DeploymentRecord,
     JobRecord,
     SqlCatalog,
     SqlIdentityStore,
@@ -60,6 +62,9 @@ class Platform:
     access: AccessService
     evaluation: EvaluationService | None = None
     app: Application = field(init=False)
+    _stopping: threading.Event = field(default_factory=threading.Event, init=False,
+                                       repr=False)
+    _watch: threading.Thread | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.app = Application.build(
@@ -96,7 +101,10 @@ class Platform:
                                  online_store=settings.feature_online_store,
                                  redis=settings.feature_redis,
                                  offline_store=settings.feature_offline_store)
-        runtime = RayServeRuntime(settings, worker_secrets=features.worker_secrets())
+        # Serve's config is one document every control-plane process edits: each
+        # read-modify-write holds a lock of the database they share.
+        runtime = RayServeRuntime(settings, worker_secrets=features.worker_secrets(),
+                                  config_lock=lambda: db.exclusive("serve-config"))
         releases = ReleaseService(registry, packager, runtime, store,
                                   Defaults(replicas=settings.default_replicas,
                                            keep_previous=settings.keep_previous), features)
@@ -107,7 +115,7 @@ class Platform:
             limits=EvaluationLimits(timeout_s=settings.evaluation_timeout_s,
                                     memory_mb=settings.evaluation_memory_mb))
         return cls(settings, registry, packager, runtime, store, releases, features, db,
-                   job_store, JobRunner(job_store), identity,
+                   job_store, JobRunner(job_store, lease_s=settings.job_lease_s), identity,
                    AccessService(identity, cache_s=settings.auth_cache_s), evaluations)
 
     def prepare(self) -> str | None:
@@ -129,66 +137,129 @@ class Platform:
                 f"{token_file}")
 
     def start(self) -> None:
+        """Connect to the serving runtime, finish what stopped processes left (expired
+        leases only), reconcile, then keep doing so while this process runs."""
         log.info("starting the serving runtime (Ray %s)",
-                 self.settings.ray_address or "local")
+                 self.settings.ray_address or "local head")
         self.runtime.start()
-        self.recover()
+        self.recover(reconcile=True)
+        self._stopping.clear()
+        self._watch = threading.Thread(target=self._watch_leases, name="ferry-recovery",
+                                       daemon=True)
+        self._watch.start()
+
+    def _watch_leases(self) -> None:
+        """Every half lease: finish the jobs of processes that stopped renewing theirs,
+        and reconcile what they were changing."""
+        while not self._stopping.wait(self.jobs.lease_s / 2):
+            try:
+                self.recover()
+            except Exception:
+                log.exception("recovering expired jobs failed")
 
     def stop(self) -> None:
+        """Stop taking jobs and wait for the running ones; disconnect from the runtime,
+        which keeps serving."""
+        self._stopping.set()
+        if self._watch is not None:
+            self._watch.join(timeout=30)
         self.jobs.shutdown(wait=True)
         self.runtime.stop()
 
-    # -- restart -----------------------------------------------------------------------
-    def recover(self) -> list[JobRecord]:
-        """After a (re)start: finish every job the previous process left running, explicitly,
-        then make Ray Serve run what the database records — nothing half-done and silent.
+    # -- restart, and other processes ---------------------------------------------------
+    def recover(self, reconcile: bool = False) -> list[JobRecord]:
+        """Finish, explicitly, the jobs whose process stopped vouching for them (their lease
+        expired: killed, frozen, cut off), then reconcile Serve with the database if any
+        was finished (or if ``reconcile``). Jobs of live processes are not touched.
 
-        A deploy whose final record was written before the stop succeeded; any other
-        interrupted job failed, saying at which step. Deployments whose recorded release is
-        not what the runtime serves are re-applied by ``reconcile`` jobs; applications the
-        database does not know (a first deploy cut off mid-way) are removed."""
+        Of several processes recovering at once, one takes each job over. A deploy or
+        traffic change whose final record was written succeeded; any other job failed
+        with code ``interrupted``, naming the step it was at."""
         finished = []
-        for job in self.job_store.active():
+        self.jobs.renew()  # this process's own jobs are live, even if a beat came late
+        for expired in self.job_store.expired():
+            job = self.job_store.take_over(expired.id, self.jobs.owner, self.jobs.lease_s)
+            if job is None:  # renewed meanwhile, or another process took it
+                continue
+            who = f"its control plane ({expired.owner})" if expired.owner else \
+                "the control plane"
             changes = job.kind == "deploy" or job.kind.startswith("rollout") or \
                 job.kind == "rollback"
             record = self.store.get_deployment(job.target) if changes else None
             if record is not None and record.job_id == job.id:
-                self.job_store.log(job.id, f"the control plane stopped after this {job.kind} "
-                                           "was recorded; it is complete")
-                finished.append(self.job_store.finish(job.id, result={
-                    "name": record.name, "release_id": record.release_id}))
-                continue
-            message = (f"interrupted: the control plane stopped while this {job.kind} job was "
-                       f"at step '{job.step or 'queued'}'. Nothing was left half-done: the "
-                       "deployment was reconciled to its recorded release. Run it again.")
-            self.job_store.log(job.id, message)
-            finished.append(self.job_store.finish(job.id, error=Interrupted(message).to_record()))
-        self.reconcile()
+                self.job_store.log(job.id, f"{who} stopped after this {job.kind} was "
+                                           "recorded; it is complete", self.jobs.owner)
+                done = self.job_store.finish(job.id, owner=self.jobs.owner, result={
+                    "name": record.name, "release_id": record.release_id})
+            else:
+                message = (f"interrupted: {who} stopped while this {job.kind} job was at "
+                           f"step '{job.step or 'queued'}'. Nothing was left half-done: the "
+                           "deployment is reconciled to its recorded release. Run it again.")
+                self.job_store.log(job.id, message, self.jobs.owner)
+                done = self.job_store.finish(job.id, owner=self.jobs.owner, error=Interrupted(
+                    message, details={"step": job.step, "owner": expired.owner}).to_record())
+            if done is not None:
+                log.warning("finished job %s (%s %s) of a stopped process: %s", job.id,
+                            job.kind, job.target, done.state)
+                finished.append(done)
+        if finished or reconcile:
+            self.reconcile()
         return finished
 
+    def _drift(self, name: str, record: DeploymentRecord | None) -> str | None:
+        """What differs between the runtime and the record of ``name`` (None: nothing)."""
+        if record is None:
+            return "no deployment of that name is recorded" \
+                if name in self.runtime.names() else None
+        desired = self.releases.desired_routes(record)
+        routes = self.runtime.routes_of(name)
+        if routes != desired:
+            return f"recorded routes {desired}, runtime routes {routes or 'nothing'}"
+        extra = self.runtime.releases_of(name) - set(desired)
+        if extra:
+            return f"releases {sorted(extra)} run without being routed or recorded"
+        return None
+
     def reconcile(self) -> list[JobRecord]:
+        """Make Serve run what the database records, one ``reconcile`` job per deployment
+        name that differs: re-apply its recorded routes (stopping releases nobody routes
+        nor records, e.g. one started by a change cut off before its switch), or remove it
+        if no deployment of that name is recorded (a first deploy cut off).
+
+        A name whose lock is held is left alone: a job is changing it (a live one, or one
+        recovery will finish and reconcile after). Each job decides again under the lock."""
         known = {r.name: r for r in self.store.list_deployments()}
-        for name in self.runtime.names():
-            if name not in known:
-                log.warning("removing %s from Ray Serve: no deployment of that name is "
-                            "recorded (an interrupted first deploy)", name)
-                self.runtime.delete(name)
         jobs = []
-        for name, record in known.items():
-            serving = self.runtime.routes_of(name)
-            if serving == self.releases.desired_routes(record):
+        for name in sorted(set(self.runtime.names()) | set(known)):
+            record = known.get(name)
+            drift = self._drift(name, record)
+            if drift is None or self.job_store.lock_holder(f"deployment/{name}"):
                 continue
-            log.info("%s: recorded routes %s, runtime routes %s: re-applying", name,
-                     self.releases.desired_routes(record), serving or "nothing")
 
             def work(ctx: JobContext, name: str = name) -> dict[str, Any]:
+                record = self.store.get_deployment(name)  # again, under the lock
+                drift = self._drift(name, record)
+                if drift is None:
+                    return {"name": name, "in_sync": True}
+                ctx.log(f"{name}: {drift}")
+                if record is None:
+                    ctx.step(f"removing {name} from Ray Serve: no deployment of that name "
+                             "is recorded (a first deploy cut off)", 50)
+                    self.runtime.delete(name)
+                    ctx.step(f"{name} removed", 100)
+                    return {"name": name, "removed": True}
                 try:
                     return self.releases.reapply(name, ctx.step).model_dump(mode="json")
                 except DeploymentNotFound:  # undeployed meanwhile
                     return {"name": name, "undeployed": True}
 
-            jobs.append(self.jobs.submit(
-                JobKind.reconcile.value, name, "ferry", record.team,
-                {"name": name, "release_id": record.release_id, "runtime": serving or None}, work,
-                lock=f"deployment/{name}"))
+            log.info("%s: %s: reconciling", name, drift)
+            try:
+                jobs.append(self.jobs.submit(
+                    JobKind.reconcile.value, name, "ferry", record.team if record else None,
+                    {"name": name, "release_id": record.release_id if record else None,
+                     "runtime": self.runtime.routes_of(name) or None, "drift": drift}, work,
+                    lock=f"deployment/{name}"))
+            except Conflict:  # a change of this name started meanwhile: it owns it
+                continue
         return jobs

@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     keep_previous: bool = Field(
         True, description="Keep the previous release running (no traffic) for instant rollback.")
     deploy_timeout_s: float = Field(300.0, gt=0)
+    job_lease_s: float = Field(
+        30.0, gt=0, description="How long a job stays its process's without a heartbeat.")
 
     evaluation_sandbox: SandboxKind = SandboxKind.ray
     evaluation_timeout_s: float = Field(

@@ -1,7 +1,10 @@
-"""Start and stop the embedded local platform (control plane + local Ray) as a background process."""
+"""Start and stop the embedded local platform as background processes: the control plane,
+and the Ray head it starts in a session of its own (so that serving goes on while the
+control plane restarts or is killed). ``down`` stops both."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -28,6 +31,11 @@ class LocalPlatform:
     @property
     def log_file(self) -> Path:
         return self.home / "logs" / "control-plane.log"
+
+    @property
+    def ray_head_file(self) -> Path:
+        """Written by the control plane: the local Ray head's address and session id."""
+        return self.home / "ray" / "head.json"
 
     def pid(self) -> int | None:
         try:
@@ -88,7 +96,32 @@ class LocalPlatform:
             f"Last lines of {self.log_file}:\n{self.tail()}")
 
     def down(self, *, timeout_s: float = 90) -> bool:
-        """Stop the platform (serving stops, Ray shuts down). False if it was not running."""
+        """Stop the control plane, then the Ray head it started (serving stops). False if
+        neither was running."""
+        stopped = self._stop_control_plane(timeout_s)
+        return self._stop_ray_head() or stopped
+
+    def _stop_ray_head(self, grace_s: float = 5) -> bool:
+        """Every process of the head's session (Ray, Serve, replicas, HAProxy) and nothing
+        else: not `ray stop`, which stops every Ray on the machine. By session, not process
+        group: Ray's workers make groups of their own, and Serve's HAProxy runs in one."""
+        try:
+            sid = int(json.loads(self.ray_head_file.read_text())["session"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        was = _signal_session(sid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and _session_alive(sid):
+            time.sleep(0.2)
+        for _ in range(50):  # Ray's GCS may hang on SIGTERM once the raylet is gone
+            _signal_session(sid, signal.SIGKILL)
+            if not _session_alive(sid):
+                break
+            time.sleep(0.2)
+        self.ray_head_file.unlink(missing_ok=True)
+        return was
+
+    def _stop_control_plane(self, timeout_s: float) -> bool:
         pid = self.pid()
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
@@ -112,6 +145,47 @@ class LocalPlatform:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def _session_members(sid: int) -> list[int]:
+    """Live (non-zombie) processes of session ``sid``, from /proc (Linux; else none)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def _signal_session(sid: int, sig: signal.Signals) -> bool:
+    """Send ``sig`` to every process of session ``sid`` (its leader's process group, and
+    any member in a group of its own); whether there was any."""
+    found = False
+    try:
+        os.killpg(sid, sig)
+        found = True
+    except OSError:
+        pass
+    for pid in _session_members(sid):
+        try:
+            os.kill(pid, sig)
+            found = True
+        except OSError:
+            pass
+    return found
+
+
+def _session_alive(sid: int) -> bool:
+    if _session_members(sid):
+        return True
+    try:
+        os.killpg(sid, 0)
+        return True
+    except OSError:
+        return False
 
 
 def _reap(pid: int) -> None:

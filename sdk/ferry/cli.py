@@ -88,6 +88,7 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except FerryError as e:
+        # the message is text, not markup: a "[...]" in it (a path in a log line) is printed
         err_console.print(f"[red]error[/red] ({escape(e.code)}): {escape(redact(e.message))}")
         raise typer.Exit(code=2 if e.status < 500 else 1) from None
 
@@ -128,7 +129,10 @@ def _root(
 def up(
     home: Annotated[Path | None, typer.Option(help="State dir (default FERRY_HOME or ~/.ferry)")] = None,
 ) -> None:
-    """Start the local platform in the background: control plane, local Ray, MLflow (SQLite)."""
+    """Start the local platform in the background: control plane, local Ray, MLflow (SQLite).
+
+    Ray runs as a process of its own: if it still runs (the control plane was killed or
+    restarted), the control plane attaches to it and deployments keep serving throughout."""
     settings = ClientSettings()
     local = LocalPlatform(home or settings.home, settings.url)
     with _user_errors(), err_console.status("starting the local Ferry platform (~20 s)...") as status:
@@ -147,7 +151,8 @@ def up(
 def down(
     home: Annotated[Path | None, typer.Option(help="State directory of the platform to stop")] = None,
 ) -> None:
-    """Stop the local platform (serving and Ray). Models and releases stay on disk."""
+    """Stop the local platform: the control plane, then the Ray it started (serving stops).
+    Models and releases stay on disk; `ferry up` serves every deployment again."""
     settings = ClientSettings()
     local = LocalPlatform(home or settings.home, settings.url)
     with err_console.status("stopping the local Ferry platform..."):

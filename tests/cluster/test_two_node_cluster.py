@@ -53,11 +53,12 @@ def test_replicas_spread_over_a_two_node_cluster(tmp_path: Path, settings) -> No
     from ferry_platform.serving import serve_env
 
     gcs_port = free_port()
-    http_port, grpc_port, stats_port = free_port(), free_port(), free_port()
+    http_port, grpc_port, stats_port, metrics_port = (free_port() for _ in range(4))
     home = tmp_path / "home"
     cluster_settings = Settings(home=home, ray_address=f"127.0.0.1:{gcs_port}",
                                 serve_http_port=http_port, serve_grpc_port=grpc_port,
                                 serve_haproxy_stats_port=stats_port,
+                                serve_haproxy_metrics_port=metrics_port,
                                 bentoml_home=settings.bentoml_home, deploy_timeout_s=240)
     # Cluster nodes run with the serve-mode variables, as a KubeRay RayService would set them.
     env = {**os.environ, **serve_env(cluster_settings)}
@@ -74,6 +75,7 @@ def test_replicas_spread_over_a_two_node_cluster(tmp_path: Path, settings) -> No
         driver_env = {**env, "FERRY_HOME": str(home), "FERRY_RAY_ADDRESS": f"127.0.0.1:{gcs_port}",
                       "FERRY_SERVE_HTTP_PORT": str(http_port), "FERRY_SERVE_GRPC_PORT": str(grpc_port),
                       "FERRY_SERVE_HAPROXY_STATS_PORT": str(stats_port),
+                      "FERRY_SERVE_HAPROXY_METRICS_PORT": str(metrics_port),
                       "FERRY_BENTOML_HOME": settings.bentoml_home, "FERRY_REPLICA_NUM_CPUS": "0.5",
                       "FERRY_DEPLOY_TIMEOUT_S": "240"}
         run = subprocess.run([sys.executable, str(HERE / "_driver.py")], env=driver_env,

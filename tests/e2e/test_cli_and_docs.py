@@ -6,14 +6,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from _proc import session_members
 from _services import free_port
+
+import ferry as ferry_sdk
 
 ROOT = Path(__file__).resolve().parents[2]
 FERRY = str(Path(sys.executable).with_name("ferry"))
@@ -25,7 +29,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {**os.environ, "FERRY_HOME": str(tmp_path_factory.mktemp("cli-home")),
             "FERRY_URL": f"http://127.0.0.1:{port}",
             "FERRY_SERVE_HTTP_PORT": str(free_port()), "FERRY_SERVE_GRPC_PORT": str(free_port()),
-            "FERRY_SERVE_HAPROXY_STATS_PORT": str(free_port())}
+            "FERRY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
+            "FERRY_SERVE_HAPROXY_METRICS_PORT": str(free_port())}
 
 
 def ferry(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -48,13 +53,23 @@ def test_commands_without_a_platform_say_how_to_start_one(env: dict[str, str]) -
     assert "ferry up" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def gone(*sessions: int, timeout_s: float = 30) -> bool:
+    """Whether every process of these sessions has exited (waiting up to ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    while any(session_members(s) for s in sessions) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return not any(session_members(s) for s in sessions)
+
+
 def python_blocks(doc: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)
 
 
 @pytest.mark.ray
 def test_up_guide_cli_down(env: dict[str, str]) -> None:
+    t0 = time.monotonic()
     assert "Logged in as the local admin" in ferry(env, "up").stdout
+    print(f"\ncold `ferry up` (starts Ray): {time.monotonic() - t0:.1f}s")
     pid = int(Path(env["FERRY_HOME"], "control-plane.pid").read_text())
     try:
         # the getting-started guide, as written, against this platform
@@ -92,8 +107,50 @@ def test_up_guide_cli_down(env: dict[str, str]) -> None:
         assert any(e["action"] == "deploy" and e["outcome"] == "succeeded" and
                    e["details"]["to_release"] == status["release"]["release_id"] for e in events)
 
-        # a restart of the platform (Ray included) serves the same deployment again
+        # kill -9 of the control plane: Ray is a process of its own, so predictions keep
+        # being answered while the control plane is down and while `ferry up` attaches again
+        head = json.loads(Path(env["FERRY_HOME"], "ray", "head.json").read_text())
+        token = Path(env["FERRY_HOME"], "admin-token").read_text().strip()
+        served = ferry_sdk.Client(env["FERRY_URL"], token=token).deployment("churn")
+        answers, stop = [], threading.Event()
+
+        def probe() -> None:
+            while not stop.is_set():
+                try:
+                    answers.append(served.predict({"tenure_months": 3,
+                                                   "monthly_charges": 70.5}).release_id)
+                except Exception as e:  # noqa: BLE001 - counted as a failure below
+                    answers.append(repr(e))
+                time.sleep(0.05)
+
+        prober = threading.Thread(target=probe)
+        prober.start()
+        try:
+            time.sleep(1)
+            os.kill(pid, signal.SIGKILL)
+            while session_members(pid):
+                time.sleep(0.1)
+            down_at = len(answers)
+            time.sleep(3)  # down for a while
+            up_at, t0 = len(answers), time.monotonic()
+            ferry(env, "up")
+            restart_s = time.monotonic() - t0
+            time.sleep(1)
+        finally:
+            stop.set()
+            prober.join(30)
+        assert answers[down_at:up_at], "no prediction was tried while the control plane was down"
+        assert set(answers) == {status["release"]["release_id"]}, set(answers) - {
+            status["release"]["release_id"]}
+        assert json.loads(Path(env["FERRY_HOME"], "ray", "head.json").read_text()) == head
+        print(f"\nkill -9 and `ferry up` with Ray up: {len(answers)} predictions, none "
+              f"failed; ferry up took {restart_s:.1f}s")
+        pid = int(Path(env["FERRY_HOME"], "control-plane.pid").read_text())
+
+        # `ferry down` stops the control plane and its Ray; after `ferry up` (a new Ray)
+        # the same deployment serves again
         ferry(env, "down")
+        assert gone(pid, head["session"])
         ferry(env, "up")
         pid = int(Path(env["FERRY_HOME"], "control-plane.pid").read_text())
         deadline = time.monotonic() + 240
@@ -111,9 +168,8 @@ def test_up_guide_cli_down(env: dict[str, str]) -> None:
         assert reconciled and reconciled[0]["state"] in ("running", "succeeded")
         ferry(env, "undeploy", "churn")
     finally:
+        head_file = Path(env["FERRY_HOME"], "ray", "head.json")
+        head = json.loads(head_file.read_text()) if head_file.exists() else {"session": -1}
         ferry(env, "down")
-    deadline = time.monotonic() + 30
-    while session_members(pid) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert session_members(pid) == []  # control plane, Ray, Serve, HAProxy all gone
+    assert gone(pid, head["session"])  # control plane; Ray, Serve, replicas, HAProxy
     assert "not running" in ferry(env, "down").stdout

@@ -64,8 +64,9 @@ def test_ray_pods_run_with_the_serve_env_the_platform_sets() -> None:
     from ferry_platform.serving import serve_env
 
     local = serve_env(
-        Settings(serve_mode="throughput", serve_haproxy_stats_port=8404)
-    )  # tests use another port
+        Settings(serve_mode="throughput", serve_haproxy_stats_port=8404,
+                 serve_haproxy_metrics_port=9101)
+    )  # tests use other ports
     # The Redis password reaches the cluster's Ray pods from a Secret (the next test), not SERVE_ENV.
     local = {k: v for k, v in local.items() if not k.startswith("AWS_") and k != REDIS_PASSWORD_ENV}
     assert set(SERVE_ENV) == set(local)

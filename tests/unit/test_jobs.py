@@ -119,8 +119,12 @@ def test_restart_finishes_interrupted_jobs_explicitly_and_reconciles_the_runtime
     assert finished[cut.id].error["code"] == "interrupted"
     assert "at step 'building release of fraud v1'" in finished[cut.id].error["message"]
     assert finished[late.id].state == "succeeded"
+    # one reconcile job per name that differs: churn re-applied, the orphan fraud removed
+    reconciles = {j.target: j for j in after.job_store.find(kind="reconcile")}
+    assert set(reconciles) == {"churn", "fraud"}
+    for job in reconciles.values():
+        assert wait_for(after, job.id).state == "succeeded"
     assert after.job_store.lock_holder("deployment/fraud") is None
-    [reconcile] = after.job_store.find(kind="reconcile")
-    assert wait_for(after, reconcile.id).state == "succeeded"
     assert runtime.serving == {"churn": "churn-v1-x"}  # re-applied; the orphan removed
-    assert reconcile.actor == "ferry" and reconcile.request["runtime"] is None
+    assert reconciles["churn"].actor == "ferry" and reconciles["churn"].request["runtime"] is None
+    assert wait_for(after, reconciles["fraud"].id).result == {"name": "fraud", "removed": True}

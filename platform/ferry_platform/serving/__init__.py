@@ -1,6 +1,8 @@
 """Serving capability: run releases on Ray Serve, REST and gRPC over one data plane."""
 
 from ferry_platform.serving._dataplane import MAX_ROWS, DataPlane
+from ferry_platform.serving._environment import worker_environment
+from ferry_platform.serving._head import LocalRayHead
 from ferry_platform.serving._interface import (
     AccessSource,
     AppState,
@@ -9,6 +11,7 @@ from ferry_platform.serving._interface import (
     ServingRuntime,
 )
 from ferry_platform.serving._ray import (
+    ConfigLock,
     RayServeRuntime,
     ferry_replica_actor_names,
     replica_nodes,
@@ -19,7 +22,9 @@ __all__ = [
     "MAX_ROWS",
     "AccessSource",
     "AppState",
+    "ConfigLock",
     "DataPlane",
+    "LocalRayHead",
     "RayServeRuntime",
     "Route",
     "RouterAccess",
@@ -27,4 +32,5 @@ __all__ = [
     "ferry_replica_actor_names",
     "replica_nodes",
     "serve_env",
+    "worker_environment",
 ]

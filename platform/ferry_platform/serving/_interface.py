@@ -80,6 +80,11 @@ class ServingRuntime(TypingProtocol):
 
     def names(self) -> list[str]: ...
 
+    def releases_of(self, name: str) -> set[str]:
+        """Release ids that run for ``name`` now, whether its router routes to them or not
+        (one started by a change cut off before its switch is among them)."""
+        ...
+
     def routes_of(self, name: str) -> dict[str, int]:
         """Release id -> weight that ``name`` routes by now (empty if it does not run)."""
         ...

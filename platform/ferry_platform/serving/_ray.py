@@ -13,6 +13,13 @@ servicer is registered with Serve's gRPC options.
 By default Serve runs in Ray's throughput-optimized mode behind its bundled HAProxy
 (``FERRY_SERVE_MODE=throughput``): requests go from one stable port straight to the
 replicas instead of through proxy actors. docs/performance.md has the measurements.
+
+Serving outlives the control plane: without ``FERRY_RAY_ADDRESS`` Ray runs as a head of its
+own (:class:`~ferry_platform.serving._head.LocalRayHead`), and the control plane only
+connects to it, so stopping or killing the control plane leaves Serve answering. Several
+control-plane processes may share one Serve: every read-modify-write of the declarative
+config holds the ``config_lock`` the runtime is given (the platform wires a database-wide
+lock), so no process's change is lost to another's.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
@@ -33,6 +41,7 @@ from ferry_contract.proto import SERVICER_FUNCTION
 from ferry_platform._settings import ServeMode, Settings
 from ferry_platform.core import FeatureBinding, ReleaseManifest
 from ferry_platform.serving._apps import RELEASE_DEPLOYMENT, ROUTER_DEPLOYMENT
+from ferry_platform.serving._head import LocalRayHead
 from ferry_platform.serving._interface import AccessSource, AppState, Route
 from ferry_platform.serving._router import NAMESPACE, SHADOW_LOG, ShadowLog
 
@@ -51,8 +60,9 @@ def _owner(app: str) -> str:
 
 
 # Serve caches handles per process and binds each to the event loop that first used it:
-# one loop thread per process for every handle call the control plane makes, and one lock
-# for every read-modify-write of the declarative config.
+# one loop thread per process for every handle call the control plane makes. Without a
+# lock shared by every control-plane process, one lock per process for every
+# read-modify-write of the declarative config.
 _CONFIG_LOCK = threading.Lock()
 _LOOP_LOCK = threading.Lock()
 _LOOP: Any = None
@@ -68,6 +78,16 @@ def _handle_loop() -> Any:
             threading.Thread(target=_LOOP.run_forever, name="ferry-serve-handles",
                              daemon=True).start()
         return _LOOP
+
+
+ConfigLock = Callable[[], AbstractContextManager[object]]
+"""Makes the context a read-modify-write of Serve's declarative config runs in: it must
+exclude every other process that changes the same Serve (a database-wide lock)."""
+
+
+def process_config_lock() -> AbstractContextManager[object]:
+    """The default :data:`ConfigLock`: enough for one control-plane process only."""
+    return _CONFIG_LOCK
 
 
 def _without(apps: list[str]) -> Callable[[dict[str, dict[str, Any]]], None]:
@@ -148,40 +168,43 @@ def _cause(exc: BaseException) -> str:
 class RayServeRuntime:
     """:class:`ServingRuntime` on a local Ray or an existing Ray cluster."""
 
-    def __init__(self, settings: Settings, worker_secrets: dict[str, str] | None = None) -> None:
+    def __init__(self, settings: Settings, worker_secrets: dict[str, str] | None = None,
+                 config_lock: ConfigLock | None = None) -> None:
         """``worker_secrets``: environment the serving processes need and the Serve config
-        must not carry (e.g. the online store's password). A local Ray inherits them; on
-        a cluster the workers get them from the cluster (a Kubernetes Secret)."""
+        must not carry (e.g. the online store's password); the local head is started with
+        them, a cluster's workers get them from the cluster (a Kubernetes Secret).
+        ``config_lock``: held around every read-modify-write of Serve's config (the
+        platform gives a lock of the database every control-plane process shares)."""
         self._settings = settings
         self._worker_secrets = dict(worker_secrets or {})
         self._started = False
-        self._owns_cluster = not settings.ray_address
-        self._config_lock = _CONFIG_LOCK
+        self._config_lock = config_lock or process_config_lock
+        self.head = None if settings.ray_address else LocalRayHead(settings.home)
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
+        """Connect to Ray (the configured cluster, or this home's local head, started if
+        none runs) and to Serve (started if it does not run yet)."""
         env = serve_env(self._settings)
         os.environ.update(env)
-        if not self._settings.ray_address:  # the local Ray's processes inherit them
-            os.environ.update(self._worker_secrets)
         if self._settings.serve_mode is ServeMode.throughput:
             haproxy_dir(self._settings).mkdir(parents=True, exist_ok=True)
         import ray
         from ray import serve
         from ray.serve.config import ControllerOptions, HTTPOptions, gRPCOptions
 
+        address = self._settings.ray_address
+        if self.head is not None:
+            # the head and its workers get serve_env and the serving secrets, nothing else
+            address = self.head.ensure(self._settings.ray_num_cpus,
+                                       {**env, **self._worker_secrets})
         try:
-            if self._settings.ray_address:
-                ray.init(address=self._settings.ray_address, namespace="ferry",
-                         log_to_driver=False)
-            else:
-                ray.init(num_cpus=self._settings.ray_num_cpus, include_dashboard=False,
-                         namespace="ferry", log_to_driver=False)
+            ray.init(address=address, namespace="ferry", log_to_driver=False)
         except Exception as e:
             raise PlatformUnavailable(
-                f"cannot start or reach Ray (FERRY_RAY_ADDRESS={self._settings.ray_address!r}): "
-                f"{e}"
-            ) from e
+                f"cannot reach Ray at {address!r} (FERRY_RAY_ADDRESS="
+                f"{self._settings.ray_address!r}): {e}") from e
+
         def start_serve() -> None:
             serve.start(
                 http_options=HTTPOptions(host=self._settings.serve_host,
@@ -191,30 +214,26 @@ class RayServeRuntime:
                 controller_options=ControllerOptions(runtime_env={"env_vars": env}),
             )
 
-        try:
-            start_serve()
-        except ray.exceptions.ActorDiedError as e:
-            # The controller replaced a proxy that missed its readiness deadline (it restarts
-            # proxies on its own); the controller exists now, so a second start just connects.
-            log.warning("a Serve proxy died while starting (%s); the controller restarts it", _cause(e))
-            start_serve()
+        with self._locked():  # two processes starting at once start one controller
+            try:
+                start_serve()
+            except ray.exceptions.ActorDiedError as e:
+                # The controller replaced a proxy that missed its readiness deadline (it
+                # restarts proxies on its own); it exists now, so a second start connects.
+                log.warning("a Serve proxy died while starting (%s); the controller "
+                            "restarts it", _cause(e))
+                start_serve()
         ray.remote(ShadowLog).options(name=SHADOW_LOG, namespace=NAMESPACE, lifetime="detached",
                                       get_if_exists=True, num_cpus=0).remote()
         self._started = True
 
     def stop(self) -> None:
-        """Stop serving (local cluster) or just disconnect (external cluster)."""
+        """Disconnect from Ray. Serve keeps serving: the local head is stopped by
+        ``ferry down`` (:meth:`LocalRayHead.stop`), a cluster by whoever runs it."""
         import ray
-        from ray import serve
 
-        if not ray.is_initialized():
-            return
-        if self._owns_cluster:
-            try:
-                serve.shutdown()
-            except Exception as e:  # noqa: BLE001 - shutting down anyway
-                log.warning("serve.shutdown failed: %s", e)
-        ray.shutdown()
+        if ray.is_initialized():
+            ray.shutdown()
         self._started = False
 
     def health(self) -> str:
@@ -291,13 +310,24 @@ class RayServeRuntime:
                 out[app] = cfg
         return out
 
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        try:
+            with self._config_lock():
+                yield
+        except TimeoutError as e:
+            raise PlatformUnavailable(
+                f"Serve's configuration stayed locked by another control-plane process: {e}. "
+                "Retry; if it persists, look for a control plane stuck in a change.") from e
+
     def _change(self, edit: Callable[[dict[str, dict[str, Any]]], bool | None]) -> None:
         """Read the whole set, edit it, apply it (unless ``edit`` returns False: nothing to
-        change): one change at a time in this process."""
+        change), under the config lock: one change at a time across every control-plane
+        process sharing this Serve."""
         from ray.serve.schema import ServeApplicationSchema, ServeDeploySchema
 
         self._require_running()
-        with self._config_lock:
+        with self._locked():
             configs = self._configs()
             if edit(configs) is False:
                 return
@@ -530,6 +560,11 @@ class RayServeRuntime:
         if not self._running():
             return []
         return sorted({_owner(a) for a in serve.status().applications})
+
+    def releases_of(self, name: str) -> set[str]:
+        """Release ids with an application of ``name`` in the applied config, routed or not."""
+        return {app.split(".", 1)[1] for app in self._configs()
+                if _owner(app) == name and app != name}
 
     def routes_of(self, name: str) -> dict[str, int]:
         """From the applied config (the router exists); not from the status, which flickers

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -24,6 +30,10 @@ class Database:
         parsed = make_url(url)
         kwargs: dict[str, Any] = {"pool_pre_ping": True}
         self.dialect = parsed.get_backend_name()
+        self._file = parsed.database if self.dialect == "sqlite" and parsed.database and \
+            parsed.database != ":memory:" else None
+        self._guards: dict[str, threading.Lock] = {}
+        self._guards_lock = threading.Lock()
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -50,6 +60,64 @@ class Database:
 
     def session(self) -> Session:
         return self._sessions()
+
+    @contextmanager
+    def exclusive(self, name: str, timeout_s: float = 120.0) -> Iterator[None]:
+        """Hold the lock ``name`` across every process using this database while the block
+        runs. PostgreSQL: a transaction-level advisory lock (released at commit, rollback,
+        or when the holder's connection dies). SQLite (one machine): an exclusive
+        ``flock`` on a file beside the database (released when the holder exits, even by
+        a kill). Threads of one process queue on an in-process lock first.
+
+        Raises :class:`TimeoutError` if the lock is not had within ``timeout_s``."""
+        with self._guards_lock:
+            guard = self._guards.setdefault(name, threading.Lock())
+        if not guard.acquire(timeout=timeout_s):
+            raise TimeoutError(f"the lock {name!r} was not free within {timeout_s:.0f}s")
+        try:
+            if self.dialect == "postgresql":
+                with self._advisory(name, timeout_s):
+                    yield
+            elif self._file is not None:
+                with self._flock(Path(f"{self._file}.{name}.lock"), timeout_s):
+                    yield
+            else:  # in-memory SQLite: one process by construction
+                yield
+        finally:
+            guard.release()
+
+    @contextmanager
+    def _advisory(self, name: str, timeout_s: float) -> Iterator[None]:
+        key = int.from_bytes(hashlib.sha256(f"ferry:{name}".encode()).digest()[:8], "big",
+                             signed=True)
+        with self.engine.connect() as conn, conn.begin():
+            conn.execute(text(f"SET LOCAL lock_timeout = '{int(timeout_s * 1000)}ms'"))
+            try:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            except OperationalError as e:
+                raise TimeoutError(f"the lock {name!r} was not free within "
+                                   f"{timeout_s:.0f}s") from e
+            yield
+
+    @staticmethod
+    @contextmanager
+    def _flock(path: Path, timeout_s: float) -> Iterator[None]:
+        import fcntl
+
+        with path.open("a") as f:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{path} stayed locked for {timeout_s:.0f}s") from None
+                    time.sleep(0.02)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     def upgrade(self, revision: str = "head") -> None:
         """Bring the schema to ``revision``. A database created before migrations existed

@@ -1,5 +1,9 @@
 """Jobs (long operations) with their logs, and the per-resource locks that serialize them.
 
+Each job names the control-plane process running it (its ``owner``) and carries a lease
+(``lease_until``) that this process's heartbeat renews. Writes made on behalf of an owner
+are fenced: once another process has taken an expired job over, the first one's progress
+and result are refused (``False`` / ``None``) instead of overwriting what the other wrote.
 Every log line, step and error is written through the redactor: no credential is stored.
 """
 
@@ -7,10 +11,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ferry_contract import Conflict
@@ -37,12 +41,28 @@ class JobRecord:
     created_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    owner: str | None = None
+    lease_until: datetime | None = None
 
 
 def _record(row: Job) -> JobRecord:
     return JobRecord(row.id, row.kind, row.target, row.state, row.actor, row.team,
                      dict(row.request), row.step, row.percent, row.result, row.error,
-                     row.created_at, row.started_at, row.finished_at)
+                     row.created_at, row.started_at, row.finished_at, row.owner,
+                     row.lease_until)
+
+
+def _clock() -> datetime:
+    """Lease arithmetic, to the microsecond (``now()`` of the tables keeps whole seconds)."""
+    return datetime.now(UTC)
+
+
+def _until(lease_s: float) -> datetime:
+    return _clock() + timedelta(seconds=lease_s)
+
+
+def _expired() -> Any:
+    return or_(Job.lease_until.is_(None), Job.lease_until < _clock())
 
 
 class SqlJobStore:
@@ -50,17 +70,22 @@ class SqlJobStore:
         self.db = db
 
     def create(self, kind: str, target: str, actor: str, team: str | None,
-               request: dict[str, Any], lock: str | None = None) -> JobRecord:
-        """A queued job; with ``lock``, atomically takes that resource's lock or raises
-        :class:`Conflict` naming the job that holds it."""
+               request: dict[str, Any], lock: str | None = None, *,
+               owner: str | None = None, lease_s: float | None = None) -> JobRecord:
+        """A queued job, run by ``owner`` under a lease of ``lease_s`` seconds (without an
+        owner, a job nobody vouches for: any process may finish it); with ``lock``,
+        atomically takes that resource's lock or raises :class:`Conflict` naming the job
+        that holds it."""
         job_id = uuid.uuid4().hex[:16]
+        lease = _until(lease_s) if owner and lease_s is not None else None
         try:
             with self.db.session() as s, s.begin():
                 if lock:
                     s.add(Lock(resource=lock, job_id=job_id))
                     s.flush()
                 s.add(Job(id=job_id, kind=kind, target=target, state="queued", actor=actor,
-                          team=team, request=request, created_at=now()))
+                          team=team, request=request, created_at=now(), owner=owner,
+                          lease_until=lease))
         except IntegrityError:
             holder = self.lock_holder(lock or "")
             raise Conflict(
@@ -96,21 +121,61 @@ class SqlJobStore:
         with self.db.session() as s:
             return [_record(r) for r in s.scalars(select(Job).where(Job.state.in_(ACTIVE)))]
 
-    def start(self, job_id: str) -> None:
+    # -- leases ---------------------------------------------------------------------------
+    def renew(self, owner: str, lease_s: float) -> int:
+        """The heartbeat: extend the lease of every unfinished job ``owner`` runs; how many."""
         with self.db.session() as s, s.begin():
-            s.execute(update(Job).where(Job.id == job_id).values(state="running",
-                                                                started_at=now()))
+            done = s.execute(update(Job).where(Job.owner == owner, Job.state.in_(ACTIVE))
+                             .values(lease_until=_until(lease_s)))
+            return int(done.rowcount)  # type: ignore[attr-defined]
 
-    def progress(self, job_id: str, step: str, percent: int) -> None:
+    def expired(self) -> list[JobRecord]:
+        """Unfinished jobs whose lease has run out (their process stopped renewing it)."""
+        q = select(Job).where(Job.state.in_(ACTIVE), _expired()).order_by(Job.created_at)
+        with self.db.session() as s:
+            return [_record(r) for r in s.scalars(q)]
+
+    def take_over(self, job_id: str, owner: str, lease_s: float) -> JobRecord | None:
+        """Make ``owner`` the owner of ``job_id`` if its lease has expired (atomically: of
+        several processes trying at once, one gets it); None if it is live or finished."""
+        with self.db.session() as s, s.begin():
+            done = s.execute(update(Job).where(Job.id == job_id, Job.state.in_(ACTIVE),
+                                               _expired())
+                             .values(owner=owner, lease_until=_until(lease_s)))
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+        return self.get(job_id)
+
+    @staticmethod
+    def _mine(q: Any, job_id: str, owner: str | None) -> Any:
+        q = q.where(Job.id == job_id)
+        return q if owner is None else q.where(Job.owner == owner, Job.state.in_(ACTIVE))
+
+    # -- what a job reports -------------------------------------------------------------
+    def start(self, job_id: str, owner: str | None = None) -> bool:
+        """Mark it running; False if ``owner`` no longer runs it."""
+        with self.db.session() as s, s.begin():
+            done = s.execute(self._mine(update(Job), job_id, owner)
+                             .values(state="running", started_at=now()))
+            return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    def progress(self, job_id: str, step: str, percent: int, owner: str | None = None) -> bool:
+        """Record the step under way; False (nothing written) if ``owner`` no longer runs it."""
         step = REDACTOR(step)
         with self.db.session() as s, s.begin():
-            s.execute(update(Job).where(Job.id == job_id).values(step=step[:300],
-                                                                percent=percent))
+            done = s.execute(self._mine(update(Job), job_id, owner)
+                             .values(step=step[:300], percent=percent))
+            if not done.rowcount:  # type: ignore[attr-defined]
+                return False
             self._log(s, job_id, step)
+            return True
 
-    def log(self, job_id: str, line: str) -> None:
+    def log(self, job_id: str, line: str, owner: str | None = None) -> bool:
         with self.db.session() as s, s.begin():
+            if owner is not None and s.scalar(self._mine(select(Job.id), job_id, owner)) is None:
+                return False
             self._log(s, job_id, line)
+            return True
 
     @staticmethod
     def _log(s: Any, job_id: str, line: str) -> None:
@@ -126,15 +191,20 @@ class SqlJobStore:
             return [(r.seq, r.at, r.line) for r in s.execute(q)]
 
     def finish(self, job_id: str, *, result: dict[str, Any] | None = None,
-               error: dict[str, Any] | None = None, state: str | None = None) -> JobRecord:
-        """Terminal state (succeeded / failed), releasing every lock the job holds."""
+               error: dict[str, Any] | None = None, state: str | None = None,
+               owner: str | None = None) -> JobRecord | None:
+        """Terminal state (succeeded / failed), releasing every lock the job holds (in the
+        same transaction: a lock never outlives its job, nor goes before it ends). With
+        ``owner``, only if that process still runs the job (else None, nothing written)."""
         final = state or ("failed" if error else "succeeded")
         error = REDACTOR.value(error) if error else error
         with self.db.session() as s, s.begin():
             values: dict[str, Any] = {"state": final, "finished_at": now(), "result": result,
-                                      "error": error}
+                                      "error": error, "lease_until": None}
             if final == "succeeded":
                 values["percent"] = 100
-            s.execute(update(Job).where(Job.id == job_id).values(**values))
+            done = s.execute(self._mine(update(Job), job_id, owner).values(**values))
+            if not done.rowcount:  # type: ignore[attr-defined]
+                return None
             s.execute(delete(Lock).where(Lock.job_id == job_id))
-        return self.get(job_id)  # type: ignore[return-value]
+        return self.get(job_id)

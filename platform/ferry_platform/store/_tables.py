@@ -95,6 +95,10 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The control-plane process running it, and until when that process vouches for it
+    # (renewed by its heartbeat); None for jobs from before leases (recoverable at once).
+    owner: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class JobLog(Base):
@@ -108,7 +112,8 @@ class JobLog(Base):
 
 
 class Lock(Base):
-    """One row per resource with a change under way: the primary key serializes them."""
+    """One row per resource with a change under way: the primary key serializes them. A
+    lock belongs to its job and goes when the job is finished, never before."""
 
     __tablename__ = "ferry_locks"
     resource: Mapped[str] = mapped_column(String(200), primary_key=True)

@@ -18,7 +18,9 @@ JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="job id")]
 
 
 def job_public(record: JobRecord) -> JobPublic:
-    return JobPublic.model_validate(asdict(record))
+    # the record's lease bookkeeping (owner process, lease end) stays internal
+    return JobPublic.model_validate({k: v for k, v in asdict(record).items()
+                                     if k in JobPublic.model_fields})
 
 
 def accepted(record: JobRecord, response: Response) -> JobPublic:
