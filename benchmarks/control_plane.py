@@ -107,6 +107,7 @@ def deploy_overhead(env: dict[str, str], n: int = 30) -> dict[str, float]:
     """Deploy jobs with a no-op runtime and packager: the control plane's own time."""
     from ferry_contract import DeploymentCreate
     from ferry_platform import Platform, Settings
+    from ferry_platform.access import SYSTEM
     from ferry_platform.core import ReleaseManifest
     from ferry_platform.serving import AppState
 
@@ -151,8 +152,9 @@ def deploy_overhead(env: dict[str, str], n: int = 30) -> dict[str, float]:
     times = []
     for i in range(n):
         t0 = time.perf_counter()
-        job = platform.submit_deploy(DeploymentCreate(model=f"bench-{i % 10:03d}", version=1 + i,
-                                                      name=f"bench-dep-{i % 5}"))
+        job = platform.app.deployments.create(
+            DeploymentCreate(model=f"bench-{i % 10:03d}", version=1 + i,
+                             name=f"bench-dep-{i % 5}"), SYSTEM)
         done = platform.jobs.wait(job.id)
         assert done.state == "succeeded", done.error
         times.append(time.perf_counter() - t0)
