@@ -167,8 +167,14 @@ class Deployment:
         except ValueError:
             payload = resp.text
         if resp.status_code >= 400:
-            if resp.status_code == 404 and not (isinstance(payload, dict) and "error" in payload):
+            ours = isinstance(payload, dict) and "error" in payload
+            if resp.status_code == 404 and not ours:
                 raise DeploymentNotFound(f"no deployment is serving at {url}")
+            if resp.status_code >= 500 and not ours:  # the ingress, not a Ferry router
+                raise PlatformUnavailable(
+                    f"the serving endpoint {url} answered HTTP {resp.status_code} without an "
+                    "answer from Ferry: the deployment is starting, moving or just removed; "
+                    "retry, or check `ferry status`")
             raise error_from_body(payload, status=resp.status_code)
         return Prediction(payload["predictions"], resp.headers.get(RELEASE_HEADER, ""), "rest",
                           payload.get("model", ""), payload.get("version"),
