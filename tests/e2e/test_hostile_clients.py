@@ -83,10 +83,18 @@ def good_row() -> dict[str, Any]:
             for k, v in good_rows(1).iloc[0].to_dict().items()}
 
 
+def bearer(dep: ferry.Deployment) -> dict[str, str]:
+    """The hostile client holds a valid token (the SDK's): what it sends is the attack, not
+    the lack of a credential (tests/e2e/test_prediction_tokens.py covers that)."""
+    assert dep.token
+    return {"authorization": f"Bearer {dep.token}"}
+
+
 def post(dep: ferry.Deployment, body: bytes, headers: dict[str, str] | None = None,
          ) -> httpx.Response:
     return httpx.post(f"{dep.info.endpoints.rest}/predict", content=body, timeout=60,
-                      headers={"content-type": "application/json", **(headers or {})})
+                      headers={"content-type": "application/json",
+                               **bearer(dep), **(headers or {})})
 
 
 def grpc_raw(dep: ferry.Deployment, raw: bytes, app: str | None = NAME) -> Any:
@@ -94,7 +102,9 @@ def grpc_raw(dep: ferry.Deployment, raw: bytes, app: str | None = NAME) -> Any:
     with grpc.insecure_channel(str(dep.info.endpoints.grpc)) as ch:
         call = ch.unary_unary("/ferry.v1.Predictor/Predict", request_serializer=None,
                               response_deserializer=predict_pb2.PredictResponse.FromString)
-        metadata = ((APPLICATION_METADATA_KEY, app),) if app else ()
+        metadata = list(bearer(dep).items())
+        if app:
+            metadata.append((APPLICATION_METADATA_KEY, app))
         return call.with_call(raw, metadata=metadata, timeout=60)
 
 
