@@ -16,8 +16,8 @@ install: $(UV)
 demo: install  ## run Ferry end to end on the local embedded platform
 	$(UV) run --locked python examples/demo.py
 
-test: install lint  ## the whole suite (unit, integration, end-to-end)
-	$(UV) run --locked pytest
+test: install lint  ## the whole suite (unit, integration, end-to-end), on two workers
+	$(UV) run --locked pytest -n 2 --dist loadgroup
 
 lint: install
 	$(UV) run --locked ruff check .

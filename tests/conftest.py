@@ -14,6 +14,19 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), everything that needs
+    the run's Ray head, or starts a Ray cluster of its own, runs on one worker, so the run
+    still holds one Ray session; tests that share one Redis database run on one worker too.
+    The rest spreads over both."""
+    for item in items:
+        if (item.get_closest_marker("ray") or item.get_closest_marker("cluster")
+                or "ray_head" in getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+        elif "redis_db" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("redis"))
+
+
 TEST_PORTS = {"FERRY_SERVE_HTTP_PORT": "18000", "FERRY_SERVE_GRPC_PORT": "19000",
               "FERRY_SERVE_HAPROXY_STATS_PORT": "18404",
               "FERRY_SERVE_HAPROXY_METRICS_PORT": "19101"}
