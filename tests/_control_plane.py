@@ -8,10 +8,13 @@ a test may register, learned its labels backwards."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from _fakes import FakeEvaluationStore, FakePackager, FakeRegistry, FakeRuntime, InlineSandbox
+from _services import postgres_available, postgres_database
 from _synth import signal
 from fastapi.testclient import TestClient
 from sklearn.linear_model import LogisticRegression
@@ -130,3 +133,18 @@ class Env:
     def deploy(self, user: str, model: str = "alpha-model", name: str | None = None) -> Any:
         c = self.client(self.tokens[user])
         return c.deploy(model, version=1, name=name)
+
+
+def env_on(database: str, tmp_path_factory: pytest.TempPathFactory, prefix: str) -> Iterator[Env]:
+    """A control plane on ``database`` ("sqlite", or "postgres": a throwaway database on the
+    local PostgreSQL, skipped when none runs), for a module-scoped parametrized fixture."""
+    home = tmp_path_factory.mktemp(f"{prefix}-{database}")
+    if database == "sqlite":
+        yield Env(f"sqlite:///{home / 'state.db'}", home)
+        return
+    if not postgres_available():
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    with postgres_database() as url:
+        e = Env(url.replace("postgresql://", "postgresql+psycopg://"), home)
+        yield e
+        e.platform.db.engine.dispose()

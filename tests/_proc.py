@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,37 @@ def session_members(sid: int) -> list[int]:
         if fields[0] != "Z" and int(fields[3]) == sid:  # state; field 6: the session id
             pids.append(int(stat.parent.name))
     return pids
+
+
+def sandbox_children() -> list[int]:
+    """Live processes the evaluation sandbox's launcher started for this test process:
+    launched by it (the process sandbox) or by a Ray worker (the Ray sandbox: only the
+    pytest-xdist worker holding the run's Ray has one), or whose launcher is gone (a leak).
+    The other xdist worker's own process-sandbox children are not this test's."""
+    from ferry_platform.sandbox._launch import CHILD
+
+    needle = str(Path(CHILD)).encode()
+    out = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+            if needle not in argv:
+                continue
+            launcher = int(argv[argv.index(needle) + 3])  # CHILD, workdir, memory, launcher
+            if launcher != os.getpid() and not _ray_or_gone(launcher):
+                continue
+            out.append(int(cmdline.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+    return out
+
+
+def _ray_or_gone(pid: int) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return b"ray::" in argv or b"default_worker" in argv
 
 
 def kill_group_when_gone(pid: int, pgid: int) -> subprocess.Popen[bytes]:

@@ -13,8 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from _control_plane import Env
-from _services import postgres_available, postgres_database
+from _control_plane import Env, env_on
 from sqlalchemy import text
 
 import ferry
@@ -22,16 +21,7 @@ import ferry
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def env(request, tmp_path_factory) -> Iterator[Env]:  # type: ignore[no-untyped-def]
-    home = tmp_path_factory.mktemp(f"access-{request.param}")
-    if request.param == "sqlite":
-        yield Env(f"sqlite:///{home / 'state.db'}", home)
-        return
-    if not postgres_available():
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-    with postgres_database() as url:
-        e = Env(url.replace("postgresql://", "postgresql+psycopg://"), home)
-        yield e
-        e.platform.db.engine.dispose()
+    yield from env_on(request.param, tmp_path_factory, "access")
 
 
 # -- authentication -------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from _models import register_hooked
+from _proc import sandbox_children
 from _synth import signal
 
 import ferry
@@ -34,7 +35,6 @@ SECRETS = {
     "AWS_SESSION_TOKEN": "aws-session-secret-55f0",
     "FERRY_FEATURE_REDIS": "redis.internal:6379,password=redis-secret-0c9e",
 }
-CHILD = str(Path(__import__("ferry_platform.sandbox._launch", fromlist=["CHILD"]).CHILD))
 
 # What each hostile model's pickle runs when it is loaded (see _models.register_hooked).
 SPY = '''
@@ -105,16 +105,6 @@ def _register(client: ferry.Client, name: str, code: str, tmp_path: Path) -> int
     return int(version)
 
 
-def _children() -> list[int]:
-    out = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if CHILD.encode() in cmdline.read_bytes():
-                out.append(int(cmdline.parent.name))
-        except OSError:
-            continue
-    return out
-
 
 def test_the_model_runs_in_another_process_without_the_platforms_secrets(  # type: ignore[no-untyped-def]
         app_for, kind, platform_core, tmp_path: Path) -> None:
@@ -154,7 +144,7 @@ def test_a_memory_hog_is_stopped_by_the_cap_and_the_control_plane_carries_on(  #
     # The control plane: answering, and it did not take the memory itself.
     assert client.health()["status"] == "ok"
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 512 * 1024  # KiB
-    assert not _children()
+    assert not sandbox_children()
 
 
 def test_a_model_that_sleeps_is_stopped_by_the_time_limit(  # type: ignore[no-untyped-def]
@@ -171,9 +161,9 @@ def test_a_model_that_sleeps_is_stopped_by_the_time_limit(  # type: ignore[no-un
     assert exc.value.details["cause"] == "timeout"
     assert took < limit + 150, took  # its own limit (plus Ray's startup allowance), not an hour
     deadline = time.monotonic() + 15
-    while _children() and time.monotonic() < deadline:
+    while sandbox_children() and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _children()  # the sleeping process is gone
+    assert not sandbox_children()  # the sleeping process is gone
     assert client.health()["status"] == "ok"
 
 

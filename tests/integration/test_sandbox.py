@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from _fakes import InlineSandbox
+from _proc import sandbox_children
 
 from ferry_platform.sandbox import (
     ProcessSandbox,
@@ -23,7 +24,6 @@ from ferry_platform.sandbox import (
 )
 
 PROBE = "ferry_platform.sandbox._probe:describe"
-CHILD = str(Path(__import__("ferry_platform.sandbox._launch", fromlist=["CHILD"]).CHILD))
 SECRETS = {
     "FERRY_DATABASE_URL": "postgresql://ferry:db-secret-5f1e@db.internal/ferry",
     "FERRY_MLFLOW_TRACKING_URI": "postgresql://mlflow:mlflow-secret-77aa@db.internal/mlflow",
@@ -50,17 +50,6 @@ def sandbox(kind: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-unty
         return ProcessSandbox()
     return RaySandbox(runtime_env={"env_vars": SECRETS})
 
-
-def _children() -> list[int]:
-    """Live isolated processes started from this worktree's launcher."""
-    out = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if CHILD.encode() in cmdline.read_bytes():
-                out.append(int(cmdline.parent.name))
-        except OSError:
-            continue
-    return out
 
 
 def _alive(needle: str) -> bool:
@@ -119,6 +108,6 @@ def test_a_run_past_its_time_is_stopped_with_what_it_started(sandbox, kind) -> N
     with pytest.raises(TargetFailed, match="not plain JSON"):
         sandbox.run("subprocess:Popen", ["sleep", "313"], timeout_s=120, memory_mb=512)
     deadline = time.monotonic() + 10
-    while (_alive("sleep 313") or _children()) and time.monotonic() < deadline:
+    while (_alive("sleep 313") or sandbox_children()) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _alive("sleep 313") and not _children()
+    assert not _alive("sleep 313") and not sandbox_children()

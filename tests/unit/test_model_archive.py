@@ -98,7 +98,8 @@ def test_too_many_entries_are_refused(tmp_path: Path) -> None:
         unpack(many, tmp_path, max_bytes=10_000, max_members=20)
 
 
-@pytest.mark.parametrize("payload", [b"", b"not a tarball", gzip.compress(b"not a tar" * 100)])
+@pytest.mark.parametrize("payload", [b"", b"not a tarball", gzip.compress(b"not a tar" * 100)],
+                         ids=["empty", "plain-text", "gzip-of-text"])
 def test_what_is_not_a_tar_gz_is_refused(tmp_path: Path, payload: bytes) -> None:
     with pytest.raises(InvalidRequest, match="gzip-compressed tar"):
         unpack(io.BytesIO(payload), tmp_path, max_bytes=10_000)
