@@ -14,6 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), everything that needs
     the run's Ray head, or starts a Ray cluster of its own, runs on one worker, so the run
@@ -25,6 +26,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group("ray"))
         elif "redis_db" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("redis"))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Refuse to run a split Ray group: two Ray sessions would fight for the test ports."""
+    if not session.config.getvalue("loadgroup"):
+        return
+    lost = [i.nodeid for i in session.items
+            if i.get_closest_marker("xdist_group") and "@" not in i.nodeid.rsplit("]", 1)[-1]]
+    if lost:
+        raise pytest.UsageError(f"pytest-xdist ignored the xdist_group of {lost[0]} (and "
+                                f"{len(lost) - 1} more): see pytest-dev/pytest-xdist#1386")
 
 
 TEST_PORTS = {"FERRY_SERVE_HTTP_PORT": "18000", "FERRY_SERVE_GRPC_PORT": "19000",
