@@ -17,7 +17,7 @@ demo: install  ## run Ferry end to end on the local embedded platform
 	$(UV) run --locked python examples/demo.py
 
 test: install lint  ## the whole suite (unit, integration, end-to-end), on two workers
-	$(UV) run --locked pytest -n 2 --dist loadgroup
+	$(UV) run --locked pytest -n 2 --dist loadgroup --durations=25
 
 lint: install
 	$(UV) run --locked ruff check .

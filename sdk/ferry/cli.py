@@ -64,6 +64,29 @@ class Output(str, Enum):
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table (people) or json (scripts)")]
 
 
+def _table(*headers: str, **options: Any) -> Table:
+    """A table that never shortens a cell: at a terminal a long id or endpoint wraps inside
+    its column; in a pipe or a file (see :func:`_print`) every row stays on one line."""
+    table = Table(*headers, **options)
+    for column in table.columns:
+        column.overflow = "fold"
+    return table
+
+
+def _brief(text: str, length: int) -> str:
+    """``text`` cut to ``length`` at a terminal (digests, long logs); whole in a pipe."""
+    return text[:length] if console.is_terminal else text
+
+
+def _print(table: Table) -> None:
+    """At a terminal, at its width; elsewhere (a pipe, a file, CI's log) as wide as the rows
+    need, so `ferry status | grep churn` sees whole ids and endpoints."""
+    if console.is_terminal:
+        console.print(table)
+    else:
+        Console(width=100_000).print(table)
+
+
 def _emit(data: Any, output: Output, table: Table | None = None) -> None:
     if output is Output.json or table is None:
         def plain(x: Any) -> Any:
@@ -74,7 +97,7 @@ def _emit(data: Any, output: Output, table: Table | None = None) -> None:
             return x
         sys.stdout.write(json.dumps(plain(data), indent=2, default=str) + "\n")
     else:
-        console.print(table)
+        _print(table)
 
 
 def _client() -> Client:
@@ -165,7 +188,7 @@ def info(output: OutputOpt = Output.table) -> None:
     """Show the platform: version, serving endpoints, defaults."""
     with _user_errors():
         data = _client().info()
-    table = Table("setting", "value")
+    table = _table("setting", "value")
     for k, v in data.model_dump(mode="json").items():
         table.add_row(k, str(v))
     _emit(data, output, table)
@@ -176,7 +199,7 @@ def models_list(output: OutputOpt = Output.table) -> None:
     """List registered models."""
     with _user_errors():
         models = _client().models()
-    table = Table("name", "latest version", "aliases", "description")
+    table = _table("name", "latest version", "aliases", "description")
     for m in models:
         table.add_row(m.name, str(m.latest_version or "-"),
                       ", ".join(f"{k}=v{v}" for k, v in m.aliases.items()) or "-", m.description)
@@ -188,15 +211,15 @@ def models_show(name: str, output: OutputOpt = Output.table) -> None:
     """Show a model's versions with their lineage (digests, code version, framework)."""
     with _user_errors():
         versions = _client().versions(name)
-    table = Table("version", "framework", "model digest", "training data", "code", "inputs")
+    table = _table("version", "framework", "model digest", "training data", "code", "inputs")
     for v in versions:
-        table.add_row(str(v.version), v.framework, v.model_digest[:19], v.training_data_digest,
-                      v.code_version[:18], ", ".join(f"{c.name}:{c.type}" for c in v.signature))
+        table.add_row(str(v.version), v.framework, _brief(v.model_digest, 19), v.training_data_digest,
+                      _brief(v.code_version, 18), ", ".join(f"{c.name}:{c.type}" for c in v.signature))
     _emit(versions, output, table)
 
 
 def _plan_table(plan: Any) -> Table:
-    table = Table("view", "change", "version after", "changed properties")
+    table = _table("view", "change", "version after", "changed properties")
     for c in plan.changes:
         table.add_row(c.view, c.change, f"v{c.version}", ", ".join(c.properties) or "-")
     table.caption = "applied" if plan.applied else "plan only: nothing was written"
@@ -224,7 +247,7 @@ def features_list(output: OutputOpt = Output.table) -> None:
     """List feature views with their versions (the active one marked *)."""
     with _user_errors():
         views = _client().feature_views()
-    table = Table("view", "entities", "versions", "active features")
+    table = _table("view", "entities", "versions", "active features")
     for v in views:
         active = next((x for x in v.versions if x.version == v.active_version), None)
         table.add_row(v.name, ", ".join(v.entities),
@@ -239,7 +262,7 @@ def features_freshness(output: OutputOpt = Output.table) -> None:
     """Per view and version: newest online value, TTL, and whether it can be served."""
     with _user_errors():
         rows = _client().feature_freshness()
-    table = Table("view", "version", "active", "newest online value", "TTL", "fresh")
+    table = _table("view", "version", "active", "newest online value", "TTL", "fresh")
     for f in rows:
         table.add_row(f.view, f"v{f.version}", "*" if f.active else "",
                       f.newest.isoformat(timespec="minutes") if f.newest else "never materialized",
@@ -265,7 +288,7 @@ def features_materialize(
     stop = end or datetime.now(UTC).isoformat()
     with _user_errors(), _job_progress("materializing") as progress:
         done = _client().materialize(start, stop, view or None, on_progress=progress)
-    table = Table("materialized")
+    table = _table("materialized")
     for part in done:
         table.add_row(part)
     _emit(done, output, table)
@@ -354,7 +377,7 @@ def rollout(
             return
         if action is RolloutAction.shadow:
             report = client.shadow_report(name)
-            table = Table("shadow release", "requests", "agreed", "disagreed", "errors",
+            table = _table("shadow release", "requests", "agreed", "disagreed", "errors",
                           "agreement")
             table.add_row(report.shadow_release_id or "-", str(report.requests),
                           str(report.agreed), str(report.disagreed), str(report.shadow_errors),
@@ -381,7 +404,7 @@ def rollout(
 
 
 def _deployment_table(deps: list[Any]) -> Table:
-    table = Table("name", "release", "traffic", "status", "replicas", "protocol", "predict",
+    table = _table("name", "release", "traffic", "status", "replicas", "protocol", "predict",
                   "REST", "gRPC")
     for d in deps:
         traffic = ", ".join(f"{rid}: {pct}%" for rid, pct in d.traffic.items())
@@ -448,7 +471,7 @@ def predict(
         result = _client().deployment(name).predict(data, protocol=protocol)  # type: ignore[arg-type]
     payload = {"predictions": result.predictions, "release_id": result.release_id,
                "protocol": result.protocol}
-    table = Table("row", "prediction")
+    table = _table("row", "prediction")
     for i, p in enumerate(result.predictions):
         table.add_row(str(i), str(p))
     table.caption = f"release {result.release_id} via {result.protocol}"
@@ -505,7 +528,7 @@ def whoami(output: OutputOpt = Output.table) -> None:
     """Who the saved token belongs to, and its roles per team."""
     with _user_errors():
         who = _client().whoami()
-    table = Table("user", "platform admin", "roles", "token")
+    table = _table("user", "platform admin", "roles", "token")
     table.add_row(who.user, "yes" if who.is_admin else "no",
                   ", ".join(f"{t}: {r.value}" for t, r in who.roles.items()) or "-", who.token_id)
     _emit(who, output, table)
@@ -523,7 +546,7 @@ def _fmt(value: Any) -> str:
 
 def _evaluation_tables(e: Any) -> list[Table]:
     ref = f"v{e.against}" if e.against else "champion"
-    metrics = Table("metric", "baseline", ref, f"v{e.version}", f"Δ v{e.version} - {ref}",
+    metrics = _table("metric", "baseline", ref, f"v{e.version}", f"Δ v{e.version} - {ref}",
                     title=f"{e.model} v{e.version} vs {ref if e.against else 'no champion'} "
                     f"vs baseline — eval set v{e.eval_set_version}, {e.rows} rows, "
                     f"{e.folds} fold(s)")
@@ -535,7 +558,7 @@ def _evaluation_tables(e: Any) -> list[Table]:
         mark = " (primary)" if name == e.primary_metric else ""
         metrics.add_row(name + mark, _fmt(e.metrics.get("baseline", {}).get(name)),
                         _fmt(champ), _fmt(cand), _fmt(delta))
-    gates = Table("gate", "passed", "detail",
+    gates = _table("gate", "passed", "detail",
                   title="gate: " + ("PASSED" if e.passed else "FAILED"))
     for c in e.gates:
         gates.add_row(c.name, "yes" if c.passed else "NO", c.detail)
@@ -547,7 +570,7 @@ def _emit_evaluation(e: Any, output: Output) -> None:
         _emit(e, output)
         return
     for table in _evaluation_tables(e):
-        console.print(table)
+        _print(table)
 
 
 @eval_app.command("set")
@@ -571,7 +594,7 @@ def eval_set(
         frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
         created = _client().create_eval_set(model, frame, label=label,
                                             slice_column=slice_column, task=task, pin=pin)
-    table = Table("model", "version", "rows", "label", "task", "slice", "digest")
+    table = _table("model", "version", "rows", "label", "task", "slice", "digest")
     table.add_row(created.model, str(created.version), str(created.rows), created.label,
                   created.task, created.slice_column or "-", created.digest)
     _emit(created, output, table)
@@ -611,7 +634,7 @@ def eval_list(model: str, version: int | None = None, output: OutputOpt = Output
     """Stored evaluations, newest first."""
     with _user_errors():
         found = _client().evaluations(model, version)
-    table = Table("version", "against", "eval set", "primary", "value", "passed", "run")
+    table = _table("version", "against", "eval set", "primary", "value", "passed", "run")
     for e in found:
         table.add_row(str(e.version), str(e.against or "-"), str(e.eval_set_version),
                       e.primary_metric, _fmt(e.metrics.get("candidate", {}).get(e.primary_metric)),
@@ -650,7 +673,7 @@ def eval_gate(
         if guardrail:
             fields["guardrails"] = _guardrails(guardrail)
         gate = client.set_gate(model, **fields) if fields else client.gate(model)
-    table = Table("setting", "value")
+    table = _table("setting", "value")
     for k, v in gate.model_dump().items():
         table.add_row(k, _fmt(v))
     _emit(gate, output, table)
@@ -683,7 +706,7 @@ def eval_champion(
     """Make a version the champion, only through its gate."""
     with _user_errors():
         found = _client().set_champion(model, version, reason=reason)
-    table = Table("model", "champion")
+    table = _table("model", "champion")
     table.add_row(found.name, str(found.aliases.get("champion", "-")))
     _emit(found, output, table)
 
@@ -694,7 +717,7 @@ app.add_typer(teams_app, name="teams")
 
 
 def _teams_table(teams: list[Any]) -> Table:
-    table = Table("team", "members", "description")
+    table = _table("team", "members", "description")
     for t in teams:
         table.add_row(t.name, ", ".join(f"{u} ({r.value})" for u, r in t.members.items()) or "-",
                       t.description)
@@ -746,7 +769,7 @@ app.add_typer(users_app, name="users")
 def users_list(output: OutputOpt = Output.table) -> None:
     with _user_errors():
         users = _client().users()
-    table = Table("user", "platform admin", "disabled", "roles")
+    table = _table("user", "platform admin", "disabled", "roles")
     for u in users:
         table.add_row(u.name, "yes" if u.is_admin else "no", "yes" if u.disabled else "no",
                       ", ".join(f"{t}: {r.value}" for t, r in u.roles.items()) or "-")
@@ -817,7 +840,7 @@ def tokens_list(output: OutputOpt = Output.table) -> None:
     """Your tokens (platform admins: all), without their secrets."""
     with _user_errors():
         tokens = _client().tokens()
-    table = Table("id", "user", "scope", "description", "created", "expires", "revoked")
+    table = _table("id", "user", "scope", "description", "created", "expires", "revoked")
     for t in tokens:
         table.add_row(t.id, t.user, t.scope.value, t.description,
                       t.created_at.isoformat(timespec="minutes"),
@@ -847,12 +870,12 @@ def audit(
     with _user_errors():
         events = _client().audit(actor=actor, resource=resource, team=team, action=action,
                                  limit=limit)
-    table = Table("when", "who", "action", "resource", "team", "outcome", "details")
+    table = _table("when", "who", "action", "resource", "team", "outcome", "details")
     for e in events:
         details = e.details
         change = (f"{details.get('from_release') or '-'} -> {details.get('to_release') or '-'}"
                   if "to_release" in details else
-                  ", ".join(f"{k}={v}" for k, v in details.items())[:60])
+                  _brief(", ".join(f"{k}={v}" for k, v in details.items()), 60))
         table.add_row(e.at.isoformat(timespec="seconds"), e.actor, e.action, e.resource,
                       e.team or "-", e.outcome, change)
     _emit(events, output, table)
@@ -865,11 +888,11 @@ app.add_typer(jobs_app, name="jobs")
 
 
 def _jobs_table(jobs: list[Any]) -> Table:
-    table = Table("id", "kind", "target", "state", "%", "step", "actor", "created")
+    table = _table("id", "kind", "target", "state", "%", "step", "actor", "created")
     for j in jobs:
         state = {"failed": "[red]failed[/red]", "succeeded": "[green]succeeded[/green]"}.get(
             j.state.value, j.state.value)
-        table.add_row(j.id, j.kind.value, j.target, state, str(j.percent), j.step[:50], j.actor,
+        table.add_row(j.id, j.kind.value, j.target, state, str(j.percent), _brief(j.step, 50), j.actor,
                       j.created_at.isoformat(timespec="seconds"))
     return table
 
@@ -913,9 +936,10 @@ def jobs_show(
         _emit({**job.model_dump(mode="json"), "logs": [line.model_dump(mode="json")
                                                        for line in logs]}, output)
         return
-    console.print(_jobs_table([job]))
+    _print(_jobs_table([job]))
     for line in logs:
-        console.print(f"  {line.at.isoformat(timespec='seconds')}  {escape(line.line)}")
+        console.print(f"  {line.at.isoformat(timespec='seconds')}  {escape(line.line)}",
+                      soft_wrap=True)  # a pipe gets whole lines
     if job.error:
         err_console.print(f"[red]error[/red] ({escape(str(job.error.get('code')))}): "
                           f"{escape(str(job.error.get('message')))}")
