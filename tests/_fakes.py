@@ -35,7 +35,7 @@ from ferry_contract import (
 )
 from ferry_platform.core import FeatureBinding, ReleaseManifest, directory_digest
 from ferry_platform.sandbox import SandboxOutOfMemory, TargetFailed
-from ferry_platform.serving import AccessSource, AppState, Route, RouterAccess
+from ferry_platform.serving import AccessSource, AppState, Phase, Route, RouterAccess, untimed
 
 SIG = [ColumnSpec(name="x", type="double")]
 
@@ -180,14 +180,20 @@ class FakeRuntime:
             raise ReleaseFailed(f"release {manifest.release_id} cannot be loaded: boom")
 
     def apply(self, name: str, routes: list[Route], sticky_key: str | None = None,
-              access: AccessSource | None = None) -> None:
+              access: AccessSource | None = None, phase: Phase = untimed) -> None:
         if self.gate is not None:
             self.gate.wait(5)
-        for r in routes:
-            if r.manifest.release_id in self.unschedulable:
-                # Like Ray Serve here: a release that never starts gets no traffic and
-                # what served keeps serving.
-                raise ReleaseFailed("replicas never started")
+        with phase("start release"):  # the phases the real runtime names, in its order
+            for r in routes:
+                if r.manifest.release_id in self.unschedulable:
+                    # Like Ray Serve here: a release that never starts gets no traffic and
+                    # what served keeps serving.
+                    raise ReleaseFailed("replicas never started")
+        with phase("start router" if name not in self.routes else "switch traffic"):
+            self._route(name, routes, sticky_key, access)
+
+    def _route(self, name: str, routes: list[Route], sticky_key: str | None,
+               access: AccessSource | None) -> None:
         top = max(routes, key=lambda r: r.weight)
         self.applied.append((name, top.manifest.release_id))
         self.serving[name] = top.manifest.release_id

@@ -254,3 +254,32 @@ def test_a_worse_version_is_refused_by_the_gate_and_only_admins_move_its_eval_se
         env.client(env.tokens["admin-a"]).set_gate("beta-model", eval_set_version=1)
     audit = [e for e in env.client(env.admin).audit(limit=100) if e.action == "put_gate"]
     assert audit and audit[-1].details["to"]["eval_set_version"] == 1
+
+
+def test_deploy_and_rollout_jobs_time_each_phase_in_their_log(env: Env) -> None:
+    import re
+
+    c = env.client(env.tokens["deployer-a"])
+
+    def timed(target: str, kind: str) -> tuple[list[str], str]:
+        job = c.jobs(kind=kind, target=target, limit=1)[0]
+        lines = [line.line for line in c.job_logs(job.id)]
+        phases = [m.group(1) for line in lines if (m := re.fullmatch(r"(.+): \d+\.\d s", line))]
+        return phases, lines[-1]
+
+    c.deploy("alpha-model", version=1)
+    phases, last = timed("alpha-model", "deploy")
+    assert phases == ["resolve", "build", "preflight", "start release", "start router"]
+    assert re.fullmatch(r"alpha-model is serving \S+ \(took \d+\.\d s: resolve \d+\.\d s, "
+                        r"build \d+\.\d s, preflight .*start router \d+\.\d s\)", last), last
+    c.deploy("alpha-model", version=2)
+    assert timed("alpha-model", "deploy")[0][-1] == "switch traffic"  # the router was up
+    c.rollout("alpha-model", version=1, canary=10)
+    assert timed("alpha-model", "rollout")[0] == ["resolve", "build", "preflight",
+                                                  "start release", "switch traffic"]
+    env.runtime.broken.add(rid(2))
+    with pytest.raises(ferry.FerryError):
+        c.deploy("alpha-model", version=2, name="broken")
+    job = c.jobs(kind="deploy", target="broken", limit=1)[0]
+    assert any(re.fullmatch(r"preflight failed after \d+\.\d s", line.line)
+               for line in c.job_logs(job.id))

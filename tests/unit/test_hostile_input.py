@@ -351,7 +351,8 @@ def still_serves(router: FerryRouter, model: RecordingModel) -> None:
     (b"x" * 200_001, {}, 413, "too_large", "200,000 bytes"),
     (gzip.compress(b" " * 300_000 + good_body()), {"content-encoding": "gzip"}, 413,
      "too_large", "decompressed"),
-])
+], ids=["-inf", "nan", "2**70", "object", "deep", "gzip-header-plain-body", "brotli", "too-large",
+        "gzip-bomb"])
 def test_hostile_rest_bodies_are_refused_at_the_router_and_the_model_never_runs(
         served: tuple[FerryRouter, RecordingModel], body: bytes, headers: dict[str, str],
         status: int, code: str, fragment: str) -> None:
@@ -426,7 +427,7 @@ def grpc_good(router: FerryRouter, model: RecordingModel) -> None:
      "'application'"),
     (encode_request({**columns(), "plan": ["x" * 100] * 3_000}).SerializeToString(), None,
      "RESOURCE_EXHAUSTED", "too_large", "200,000 bytes"),
-])
+], ids=["not-protobuf", "infinity", "int-past-32-bit", "no-application", "too-large"])
 def test_hostile_grpc_messages_are_refused_at_the_router_and_the_model_never_runs(
         served: tuple[FerryRouter, RecordingModel], raw: bytes,
         metadata: list[tuple[str, str]] | None, status: str, code: str, fragment: str) -> None:

@@ -44,13 +44,12 @@ from ferry_platform.core import (
 )
 from ferry_platform.packaging import Packager
 from ferry_platform.registry import ModelRegistry
-from ferry_platform.serving import Route, RouterAccess, ServingRuntime
+from ferry_platform.releases._phases import Phases, Progress
+from ferry_platform.serving import Phase, Route, RouterAccess, ServingRuntime, untimed
 from ferry_platform.store import DeploymentRecord, StateStore
 
 log = logging.getLogger("ferry.releases")
 
-Progress = Callable[[str, int], None]
-"""``progress(message, percent)``: a step of a long operation."""
 
 
 class FeaturePort(TypingProtocol):
@@ -156,7 +155,8 @@ class ReleaseService:
             changes = self.contract_changes(name, req.model, req.version)
             if changes and not req.allow_contract_change:
                 raise self.contract_refusal(name, req.model, req.version, changes, False)
-            manifest = self._prepare(req.model, req.version, protocol, say)
+            phases = Phases(say)
+            manifest = self._prepare(req.model, req.version, protocol, phases)
             prev_id = previous.release_id if previous else None
             if prev_id == manifest.release_id and previous is not None:
                 prev_id = previous.previous_release_id
@@ -167,9 +167,9 @@ class ReleaseService:
                 anonymous_predict=previous.anonymous_predict if previous else False)
             say(f"starting {manifest.release_id} on {replicas} replica(s) beside what serves",
                 65)
-            self._apply(record)
+            self._apply(record, phases)
             record = self._store.put_deployment(record)
-            say(f"{name} is serving {manifest.release_id}", 100)
+            phases.done(f"{name} is serving {manifest.release_id}")
             return self._public(record, manifest)
 
     # -- the request contract -------------------------------------------------------------
@@ -222,16 +222,16 @@ class ReleaseService:
                      "changes": changes})
 
     def _prepare(self, model: str, version: int, protocol: Protocol,
-                 say: Progress) -> ReleaseManifest:
+                 phase: Phases) -> ReleaseManifest:
         """Resolve, build (or reuse) and preflight a release: everything refusable first."""
-        say(f"resolving {model} v{version} in the registry", 5)
-        found = self._registry.get_version(model, version)
-        binding = self._feature_binding(found)
-        say(f"building release of {model} v{version}", 15)
-        manifest = self._packager.build(found)
-        self._store.save_release(manifest)
-        say(f"loading release {manifest.release_id} in isolation", 40)
-        self._runtime.preflight(manifest, protocol, binding)
+        with phase("resolve", f"resolving {model} v{version} in the registry", 5):
+            found = self._registry.get_version(model, version)
+            binding = self._feature_binding(found)
+        with phase("build", f"building release of {model} v{version}", 15):
+            manifest = self._packager.build(found)
+            self._store.save_release(manifest)
+        with phase("preflight", f"loading release {manifest.release_id} in isolation", 40):
+            self._runtime.preflight(manifest, protocol, binding)
         return manifest
 
     def _routes(self, record: DeploymentRecord) -> tuple[list[Route], str | None]:
@@ -254,14 +254,15 @@ class ReleaseService:
                                 release_id == shadow))
         return routes, rollout.get("sticky_key")
 
-    def _apply(self, record: DeploymentRecord) -> None:
+    def _apply(self, record: DeploymentRecord, phase: Phase = untimed) -> None:
         """Make the runtime serve ``record``; if that fails part-way, put the recorded
         state back (records are written after the runtime changed, so the stored one is
         the state before; the runtime never routes to a release that is not healthy)."""
         before = self._store.get_deployment(record.name)
         routes, sticky = self._routes(record)
         try:
-            self._runtime.apply(record.name, routes, sticky, lambda: self.access(record))
+            self._runtime.apply(record.name, routes, sticky, lambda: self.access(record),
+                                phase)
         except FerryError as e:
             if before is None or (self.desired_routes(before) == self.desired_routes(record)
                                   and before.rollout == record.rollout):
@@ -310,7 +311,8 @@ class ReleaseService:
             changes = self.contract_changes(name, model, req.version)
             if changes:
                 raise self.contract_refusal(name, model, req.version, changes, True)
-            manifest = self._prepare(model, req.version, record.protocol, say)
+            phases = Phases(say)
+            manifest = self._prepare(model, req.version, record.protocol, phases)
             if manifest.release_id == record.release_id:
                 raise Conflict(
                     f"{name!r} already serves {model} v{req.version} "
@@ -326,9 +328,9 @@ class ReleaseService:
                 else f"{weight}% of the traffic"
             say(f"starting {manifest.release_id} beside {record.release_id}; it gets {what} "
                 "once healthy", 60)
-            self._apply(record)
+            self._apply(record, phases)
             record = self._store.put_deployment(record)
-            say(f"{name}: {manifest.release_id} gets {what}", 100)
+            phases.done(f"{name}: {manifest.release_id} gets {what}")
             return self.get(name)
 
     def set_weight(self, name: str, weight: int, progress: Progress | None = None,

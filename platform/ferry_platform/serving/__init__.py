@@ -6,9 +6,11 @@ from ferry_platform.serving._head import LocalRayHead
 from ferry_platform.serving._interface import (
     AccessSource,
     AppState,
+    Phase,
     Route,
     RouterAccess,
     ServingRuntime,
+    untimed,
 )
 from ferry_platform.serving._ray import (
     ConfigLock,
@@ -25,6 +27,7 @@ __all__ = [
     "ConfigLock",
     "DataPlane",
     "LocalRayHead",
+    "Phase",
     "RayServeRuntime",
     "Route",
     "RouterAccess",
@@ -32,5 +35,6 @@ __all__ = [
     "ferry_replica_actor_names",
     "replica_nodes",
     "serve_env",
+    "untimed",
     "worker_environment",
 ]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 from typing import Protocol as TypingProtocol
@@ -48,6 +49,14 @@ AccessSource = Callable[[], RouterAccess]
 writes, so a revocation that committed before is never overwritten by an older list."""
 
 
+Phase = Callable[[str], AbstractContextManager[None]]
+"""``with phase("start release"): ...``: times one phase of a change, for the job's log."""
+
+
+def untimed(_name: str) -> AbstractContextManager[None]:
+    return nullcontext()
+
+
 class ServingRuntime(TypingProtocol):
     """Runs releases as named, replicated services reachable over REST and gRPC."""
 
@@ -61,12 +70,12 @@ class ServingRuntime(TypingProtocol):
         ...
 
     def apply(self, name: str, routes: list[Route], sticky_key: str | None = None,
-              access: AccessSource | None = None) -> None:
+              access: AccessSource | None = None, phase: Phase = untimed) -> None:
         """Make ``name`` serve exactly ``routes``: releases not running yet are started and
         waited for until healthy before they get traffic (ReleaseFailed, nothing changed, if
         they never are); then the weights change; releases no longer routed stop last.
         ``access`` is who may predict (None: keep what the router has; a new router lets
-        nobody through)."""
+        nobody through). Each of those steps runs inside ``phase(name)``."""
         ...
 
     def set_access(self, name: str, access: AccessSource) -> bool:

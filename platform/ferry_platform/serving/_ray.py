@@ -42,7 +42,7 @@ from ferry_platform._settings import ServeMode, Settings
 from ferry_platform.core import FeatureBinding, ReleaseManifest
 from ferry_platform.serving._apps import RELEASE_DEPLOYMENT, ROUTER_DEPLOYMENT
 from ferry_platform.serving._head import LocalRayHead
-from ferry_platform.serving._interface import AccessSource, AppState, Route
+from ferry_platform.serving._interface import AccessSource, AppState, Phase, Route, untimed
 from ferry_platform.serving._router import NAMESPACE, SHADOW_LOG, ShadowLog
 
 log = logging.getLogger("ferry.serving")
@@ -380,7 +380,7 @@ class RayServeRuntime:
 
     # -- releases -----------------------------------------------------------------------
     def apply(self, name: str, routes: list[Route], sticky_key: str | None = None,
-              access: AccessSource | None = None) -> None:
+              access: AccessSource | None = None, phase: Phase = untimed) -> None:
         if not routes:
             raise ValueError("apply needs at least one route; use delete() to remove")
         wanted = {release_app_name(name, r.manifest.release_id): r for r in routes}
@@ -388,14 +388,15 @@ class RayServeRuntime:
         starting = [app for app in wanted if app not in configs]
         # 1. Start the releases that do not run yet, beside the ones that do; no traffic.
         if starting:
-            self._change(lambda c: c.update(
-                {app: self._release_config(name, wanted[app]) for app in starting}))
-            try:
-                for app in starting:
-                    self._wait_app(app, wanted[app].manifest.release_id)
-            except ReleaseFailed:
-                self._change(_without(starting))
-                raise
+            with phase("start release"):
+                self._change(lambda c: c.update(
+                    {app: self._release_config(name, wanted[app]) for app in starting}))
+                try:
+                    for app in starting:
+                        self._wait_app(app, wanted[app].manifest.release_id)
+                except ReleaseFailed:
+                    self._change(_without(starting))
+                    raise
         # 2. Route: only the router's user_config changes (and replica counts, if asked).
         generation = int(self._user_config(configs.get(name)).get("generation", 0)) + 1
         shadow = next((r for r in routes if r.shadow), None)
@@ -434,14 +435,16 @@ class RayServeRuntime:
                 self._user_config(c.get(name)).get("access")
             c[name] = self._router_config(name, user_config)
 
-        self._change(route)
-        self._wait_router(name, generation)
+        with phase("start router" if name not in configs else "switch traffic"):
+            self._change(route)
+            self._wait_router(name, generation)
         # 3. Stop the releases no longer routed (their in-flight requests drain).
         stale = [app for app in self._configs() if _owner(app) == name and app != name
                  and app not in wanted]
         if stale:
-            time.sleep(1.0)  # requests the routers sent before the switch finish first
-            self._change(_without(stale))
+            with phase("stop unrouted releases"):
+                time.sleep(1.0)  # requests the routers sent before the switch finish first
+                self._change(_without(stale))
 
     def set_access(self, name: str, access: AccessSource) -> bool:
         import ray

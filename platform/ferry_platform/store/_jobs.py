@@ -83,9 +83,10 @@ class SqlJobStore:
                 if lock:
                     s.add(Lock(resource=lock, job_id=job_id))
                     s.flush()
+                # created_at to the microsecond: "newest first" holds within one second
                 s.add(Job(id=job_id, kind=kind, target=target, state="queued", actor=actor,
-                          team=team, request=request, created_at=now(), owner=owner,
-                          lease_until=lease))
+                          team=team, request=request, created_at=datetime.now(UTC),
+                          owner=owner, lease_until=lease))
         except IntegrityError:
             holder = self.lock_holder(lock or "")
             raise Conflict(

@@ -1,0 +1,46 @@
+"""The phases of a long change, each timed into the job's log: where a deploy's time goes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+Progress = Callable[[str, int], None]
+"""``progress(message, percent)``: a step of a long operation."""
+
+
+class Phases:
+    """``with phases("preflight", "loading ... in isolation", 40): ...`` says the message
+    (at ``percent``), times the block, and says ``preflight: 8.2 s`` when it ends (``...
+    failed after 3.1 s`` when it raises); :meth:`done` says every phase's time and the total
+    in one line. Usable as the serving runtime's ``phase`` (name only)."""
+
+    def __init__(self, say: Progress) -> None:
+        self._say = say
+        self._percent = 0
+        self._started = time.perf_counter()
+        self.times: list[tuple[str, float]] = []
+
+    @contextmanager
+    def __call__(self, name: str, message: str | None = None,
+                 percent: int | None = None) -> Iterator[None]:
+        if percent is not None:
+            self._percent = percent
+        if message is not None:
+            self._say(message, self._percent)
+        t0 = time.perf_counter()
+        try:
+            yield
+        except BaseException:
+            self._say(f"{name} failed after {time.perf_counter() - t0:.1f} s", self._percent)
+            raise
+        took = time.perf_counter() - t0
+        self.times.append((name, took))
+        self._say(f"{name}: {took:.1f} s", self._percent)
+
+    def done(self, message: str) -> None:
+        """Say ``message`` at 100% with the time of each phase and the total."""
+        spent = ", ".join(f"{name} {took:.1f} s" for name, took in self.times)
+        total = time.perf_counter() - self._started
+        self._say(f"{message} (took {total:.1f} s: {spent})" if spent else message, 100)
