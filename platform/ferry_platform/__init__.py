@@ -10,21 +10,27 @@ evaluation) load that piece only.
 
 from __future__ import annotations
 
+import importlib as _importlib
 import typing as _typing
 
-from ferry_platform._settings import SandboxKind, ServeMode, Settings
 from ferry_platform._version import __version__
 
 if _typing.TYPE_CHECKING:
     from ferry_platform._platform import Platform
+    from ferry_platform._settings import SandboxKind, ServeMode, Settings
 
 __all__ = ["Platform", "SandboxKind", "ServeMode", "Settings", "__version__"]
 
+_LAZY = {"Platform": "ferry_platform._platform", "Settings": "ferry_platform._settings",
+         "SandboxKind": "ferry_platform._settings", "ServeMode": "ferry_platform._settings"}
+
 
 def __getattr__(name: str) -> _typing.Any:
-    if name == "Platform":
-        from ferry_platform._platform import Platform
-
-        globals()["Platform"] = Platform
-        return Platform
+    """``Platform`` and the settings load when first asked for: a Serve replica imports
+    ``ferry_platform.serving`` without the control plane's configuration (pydantic-settings)
+    or its composition."""
+    if name in _LAZY:
+        value = getattr(_importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'ferry_platform' has no attribute {name!r}")

@@ -1,8 +1,13 @@
-"""Serving capability: run releases on Ray Serve, REST and gRPC over one data plane."""
+"""Serving capability: run releases on Ray Serve, REST and gRPC over one data plane.
 
-from ferry_platform.serving._dataplane import MAX_ROWS, DataPlane
-from ferry_platform.serving._environment import worker_environment
-from ferry_platform.serving._head import LocalRayHead
+The interface (routes, states, access) is imported at once; the runtime (Ray Serve, the
+local head, the control plane's settings) only when first asked for, so a Serve replica,
+which imports this package for its data plane, loads what it serves and nothing of the
+control plane."""
+
+import importlib as _importlib
+import typing as _typing
+
 from ferry_platform.serving._interface import (
     AccessSource,
     AppState,
@@ -12,13 +17,32 @@ from ferry_platform.serving._interface import (
     ServingRuntime,
     untimed,
 )
-from ferry_platform.serving._ray import (
-    ConfigLock,
-    RayServeRuntime,
-    ferry_replica_actor_names,
-    replica_nodes,
-    serve_env,
-)
+
+if _typing.TYPE_CHECKING:
+    from ferry_platform.serving._dataplane import MAX_ROWS, DataPlane
+    from ferry_platform.serving._environment import worker_environment
+    from ferry_platform.serving._head import LocalRayHead
+    from ferry_platform.serving._ray import (
+        ConfigLock,
+        RayServeRuntime,
+        ferry_replica_actor_names,
+        replica_nodes,
+        serve_env,
+    )
+
+_LAZY = {"MAX_ROWS": "_dataplane", "DataPlane": "_dataplane",
+         "worker_environment": "_environment", "LocalRayHead": "_head",
+         "ConfigLock": "_ray", "RayServeRuntime": "_ray", "ferry_replica_actor_names": "_ray",
+         "replica_nodes": "_ray", "serve_env": "_ray"}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    if name in _LAZY:
+        value = getattr(_importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "MAX_ROWS",
