@@ -283,3 +283,19 @@ def test_deploy_and_rollout_jobs_time_each_phase_in_their_log(env: Env) -> None:
     job = c.jobs(kind="deploy", target="broken", limit=1)[0]
     assert any(re.fullmatch(r"preflight failed after \d+\.\d s", line.line)
                for line in c.job_logs(job.id))
+
+
+def test_redeploying_what_serves_skips_the_preflight_and_a_new_protocol_does_not(
+        env: Env) -> None:
+    c = env.client(env.tokens["deployer-a"])
+    c.deploy("alpha-model", version=1)
+    loaded = len(env.runtime.bindings)  # one per preflight
+    c.deploy("alpha-model", version=1)
+    job = c.jobs(kind="deploy", target="alpha-model", limit=1)[0]
+    lines = [line.line for line in c.job_logs(job.id)]
+    assert len(env.runtime.bindings) == loaded
+    assert f"preflight: skipped, {rid(1)} serves here already" in lines
+    c.deploy("alpha-model", version=1, protocol="grpc")  # loaded again for the new protocol
+    assert len(env.runtime.bindings) == loaded + 1
+    c.deploy("alpha-model", version=2, name="other")  # v2 serves nowhere: preflighted
+    assert len(env.runtime.bindings) == loaded + 2

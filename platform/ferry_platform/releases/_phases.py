@@ -39,6 +39,10 @@ class Phases:
         self.times.append((name, took))
         self._say(f"{name}: {took:.1f} s", self._percent)
 
+    def note(self, message: str) -> None:
+        """A line of its own, at the current percentage (e.g. a phase that was skipped)."""
+        self._say(message, self._percent)
+
     def done(self, message: str) -> None:
         """Say ``message`` at 100% with the time of each phase and the total."""
         spent = ", ".join(f"{name} {took:.1f} s" for name, took in self.times)

@@ -156,7 +156,11 @@ class ReleaseService:
             if changes and not req.allow_contract_change:
                 raise self.contract_refusal(name, req.model, req.version, changes, False)
             phases = Phases(say)
-            manifest = self._prepare(req.model, req.version, protocol, phases)
+            # A release that serves here already, on this protocol, was loaded and is healthy:
+            # deploying it again needs no preflight (a redeploy takes seconds).
+            serving = set(self._runtime.routes_of(name)) \
+                if previous is not None and previous.protocol == protocol else set()
+            manifest = self._prepare(req.model, req.version, protocol, phases, serving)
             prev_id = previous.release_id if previous else None
             if prev_id == manifest.release_id and previous is not None:
                 prev_id = previous.previous_release_id
@@ -221,15 +225,20 @@ class ReleaseService:
             details={"deployment": name, "model": model, "version": version,
                      "changes": changes})
 
-    def _prepare(self, model: str, version: int, protocol: Protocol,
-                 phase: Phases) -> ReleaseManifest:
-        """Resolve, build (or reuse) and preflight a release: everything refusable first."""
+    def _prepare(self, model: str, version: int, protocol: Protocol, phase: Phases,
+                 serving: set[str] | frozenset[str] = frozenset()) -> ReleaseManifest:
+        """Resolve, build (or reuse) and preflight a release: everything refusable first.
+        A release in ``serving`` (running healthy on the same protocol) is not preflighted
+        again."""
         with phase("resolve", f"resolving {model} v{version} in the registry", 5):
             found = self._registry.get_version(model, version)
             binding = self._feature_binding(found)
         with phase("build", f"building release of {model} v{version}", 15):
             manifest = self._packager.build(found)
             self._store.save_release(manifest)
+        if manifest.release_id in serving:
+            phase.note(f"preflight: skipped, {manifest.release_id} serves here already")
+            return manifest
         with phase("preflight", f"loading release {manifest.release_id} in isolation", 40):
             self._runtime.preflight(manifest, protocol, binding)
         return manifest
