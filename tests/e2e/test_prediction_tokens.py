@@ -97,8 +97,11 @@ def test_a_predict_only_token_predicts_and_does_nothing_else(served, people, as_
     service = as_user(member.create_token(scope="predict", description="scorer").token)
     assert service.whoami().scope == "predict"
     dep = service.deployment(NAME)
-    assert dep.predict([row()]).release_id == served.release_id
-    assert dep.predict([row()], protocol="grpc").release_id == served.release_id
+    # Effective on every router replica once create_token returns (Serve reconfigures them
+    # one at a time; a request meeting a stale one was refused): every call answers.
+    for _ in range(10):
+        assert dep.predict([row()]).release_id == served.release_id
+        assert dep.predict([row()], protocol="grpc").release_id == served.release_id
     for refused in (service.models, service.deployments, lambda: service.undeploy(NAME),
                     lambda: service.create_token(), lambda: service.audit()):
         with pytest.raises(ferry.Forbidden, match="may only predict"):

@@ -452,20 +452,29 @@ class RayServeRuntime:
         if not ray.is_initialized():
             return False
         found = False
+        generation: int | None = None
 
         def edit(c: dict[str, dict[str, Any]]) -> bool:
-            nonlocal found
+            nonlocal found, generation
             for dep in (c.get(name) or {}).get("deployments", []):
                 if dep.get("name") == ROUTER_DEPLOYMENT:
                     found = True
                     wanted = access().config()
-                    if (dep.get("user_config") or {}).get("access") == wanted:
+                    current = dict(dep.get("user_config") or {})
+                    if current.get("access") == wanted:
                         return False
-                    dep["user_config"] = {**(dep.get("user_config") or {}), "access": wanted}
+                    generation = int(current.get("generation", 0)) + 1
+                    dep["user_config"] = {**current, "access": wanted,
+                                          "generation": generation}
                     return True
             return False
 
         self._change(edit)
+        if generation is not None:
+            # Serve reconfigures router replicas one at a time: until every one has the new
+            # list, a request may meet one that still has the old (a token just issued
+            # refused, one just revoked let through). Return once all route by it.
+            self._wait_router(name, generation)
         return found
 
     def _wait_app(self, app: str, release_id: str) -> None:
