@@ -1,7 +1,8 @@
 """Fakes that implement the real capability interfaces (registry, packager, runtime,
 evaluation store, sandbox), for use-case tests without MLflow servers, BentoML or Ray.
-Each is checked against the real implementation by a behavioural suite
-(tests/integration/test_evaluation_store.py, tests/unit/test_sandbox.py)."""
+Each is checked against the real implementation by a behavioural suite run on both
+(tests/integration/test_evaluation_store.py, test_sandbox.py, test_registry_contract.py,
+test_packager_contract.py, test_runtime_contract.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from typing import Any
 from ferry_contract import (
     ColumnSpec,
     Endpoints,
+    IncompatibleRelease,
     InvalidRequest,
     LoggedModelCreate,
     LoggedModelPublic,
@@ -61,7 +63,9 @@ def saved_model(key: str, factory: ModelFactory) -> tuple[Path, str]:
 
 class FakeRegistry:
     """Versions by number; with ``models`` ((name, version) -> a factory of a fitted
-    scikit-learn model) those versions have real MLflow artifacts and digests."""
+    scikit-learn model) those versions have real MLflow artifacts and digests. Models
+    logged through :meth:`log_model` are kept (a copy of their directory, their lineage)
+    and registered as the real registry registers them; anything else is refused alike."""
 
     def __init__(self, versions: dict[str, list[int]],
                  refs: dict[int, list[str]] | None = None,
@@ -72,23 +76,33 @@ class FakeRegistry:
         self.refs = refs or {}
         self.signature = signature or SIG
         self.signatures = signatures or {}  # per version, where it differs
-        self.logged: dict[str, tuple[str, LoggedModelCreate]] = {}
+        # logged model id -> (model name, lineage, its directory, its digest)
+        self.logged: dict[str, tuple[str, LoggedModelCreate, Path, str]] = {}
+        self.registered: dict[tuple[str, int], str] = {}  # (name, version) -> logged id
+        self.logged_signatures: dict[str, list[ColumnSpec]] = {}
         self.models = dict(models or {})
 
     def _artifacts(self, name: str, version: int) -> tuple[Path, str] | None:
+        logged = self.registered.get((name, version))
+        if logged is not None:
+            return self.logged[logged][2], self.logged[logged][3]
         factory = self.models.get((name, version))
         return saved_model(f"{name}-v{version}-{id(factory)}", factory) if factory else None
 
     def log_model(self, name: str, model_dir: Path, lineage: LoggedModelCreate,
                   actor: str = "") -> LoggedModelPublic:
-        """Reads what the real registry checks first (MLmodel, safely); keeps the lineage."""
+        """Reads what the real registry checks first (MLmodel, safely); keeps a copy."""
         from ferry_platform.registry._archive import check_mlmodel, read_mlmodel
+        from ferry_platform.registry._mlflow import MlflowRegistry
 
-        if name not in self.versions:
-            raise ModelNotFound(f"no model {name!r}")
-        check_mlmodel(read_mlmodel(model_dir), lineage.framework)
-        model_id = f"m-{len(self.logged):032x}"
-        self.logged[model_id] = (name, lineage)
+        mlmodel = read_mlmodel(model_dir)
+        check_mlmodel(mlmodel, lineage.framework)
+        columns = MlflowRegistry._columns_of(mlmodel)  # refused alike without a signature
+        self.get_model(name)
+        model_id = f"m-{uuid.uuid4().hex}"
+        kept = Path(shutil.copytree(model_dir, _model_cache() / "logged" / model_id))
+        self.logged[model_id] = (name, lineage, kept, directory_digest(kept))
+        self.logged_signatures[model_id] = columns
         return LoggedModelPublic(model_uri=f"models:/{model_id}", run_id=f"run-{model_id}")
 
     def sync(self) -> int:
@@ -100,7 +114,7 @@ class FakeRegistry:
 
     def get_model(self, name: str) -> ModelPublic:
         if name not in self.versions:
-            raise ModelNotFound(f"no model {name!r}")
+            raise ModelNotFound(f"model {name!r} is not registered")
         versions = self.versions[name]
         return ModelPublic(name=name, experiment_id="0",
                            latest_version=max(versions) if versions else None)
@@ -109,26 +123,40 @@ class FakeRegistry:
         return [self.get_model(n) for n in sorted(self.versions)]
 
     def register_version(self, name: str, create: ModelVersionCreate) -> ModelVersionPublic:
-        logged = self.logged.get(create.model_uri.removeprefix("models:/"))
-        if logged is not None and logged[0] != name:  # the real registry's rule, in short
-            raise InvalidRequest(f"model_uri {create.model_uri!r} is not a model logged "
-                                 f"for {name!r}")
+        self.get_model(name)
+        model_id = create.model_uri.removeprefix("models:/")
+        logged = self.logged.get(model_id)
+        if logged is None or logged[0] != name or (
+                create.run_id is not None and create.run_id != f"run-{model_id}"):
+            # the real registry's rule: one answer, whether the model exists or not
+            raise InvalidRequest(f"model_uri {create.model_uri!r} is not a model logged for "
+                                 f"{name!r} through Ferry; upload it with "
+                                 "client.register()")
         versions = self.versions.setdefault(name, [])
         versions.append(max(versions, default=0) + 1)
+        self.registered[(name, versions[-1])] = model_id
         return self.get_version(name, versions[-1])
 
     def get_version(self, name: str, version: int) -> ModelVersionPublic:
+        self.get_model(name)
         if version not in self.versions.get(name, []):
             raise VersionNotFound(f"{name} has no version {version}")
         saved = self._artifacts(name, version)
-        return ModelVersionPublic(name=name, version=version, run_id="r", model_uri="models:/m",
-                                  framework="sklearn",
-                                  model_digest=saved[1] if saved else f"sha256:{name}{version}",
-                                  training_data_digest="d", code_version="c",
-                                  signature=self.signatures.get(version, self.signature),
-                                  feature_refs=self.refs.get(version, []))
+        logged = self.registered.get((name, version))
+        lineage = self.logged[logged][1] if logged else None
+        return ModelVersionPublic(
+            name=name, version=version, run_id=f"run-{logged}" if logged else "r",
+            model_uri=f"models:/{logged}" if logged else "models:/m",
+            framework=lineage.framework if lineage else "sklearn",
+            model_digest=saved[1] if saved else f"sha256:{name}{version}",
+            training_data_digest=lineage.dataset.digest if lineage else "d",
+            code_version=lineage.code_version if lineage else "c",
+            signature=self.logged_signatures[logged] if logged else
+            self.signatures.get(version, self.signature),
+            feature_refs=list(lineage.feature_refs) if lineage else self.refs.get(version, []))
 
     def list_versions(self, name: str) -> list[ModelVersionPublic]:
+        self.get_model(name)
         return [self.get_version(name, v) for v in self.versions.get(name, [])]
 
     def download_version(self, name: str, version: int, dst: Path) -> Path:
@@ -140,19 +168,28 @@ class FakeRegistry:
 
 
 class FakePackager:
+    """Releases named ``<model>-v<version>-x``: the same one when built again, carrying the
+    version's lineage; no Bento."""
+
     def __init__(self) -> None:
         self.built: list[str] = []
+        self._releases: dict[str, ReleaseManifest] = {}
 
     def build(self, version: ModelVersionPublic) -> ReleaseManifest:
-        rid = f"{version.name}-v{version.version}-x"
+        if not version.model_digest:
+            raise IncompatibleRelease(f"model {version.name!r} v{version.version} has no "
+                                      "recorded model digest")
+        rid = f"{version.name}-v{version.version}-x"  # one digest per version here
         self.built.append(rid)
-        return ReleaseManifest(release_id=rid, model=version.name, version=version.version,
-                               model_uri=version.model_uri, model_digest=version.model_digest,
-                               training_data_digest="d", code_version="c", framework="sklearn",
-                               signature=SIG, ferry_version="0", bento_tag=f"b:{rid}")
+        return self._releases.setdefault(rid, ReleaseManifest(
+            release_id=rid, model=version.name, version=version.version,
+            model_uri=version.model_uri, model_digest=version.model_digest,
+            training_data_digest=version.training_data_digest,
+            code_version=version.code_version, framework=version.framework,
+            signature=version.signature, ferry_version="0", bento_tag=f"b:{rid}"))
 
     def get(self, release_id: str) -> ReleaseManifest | None:
-        return None
+        return self._releases.get(release_id)
 
 
 @dataclass
@@ -210,6 +247,9 @@ class FakeRuntime:
             return False
         self.access[name] = access()
         return True
+
+    def accesses(self) -> dict[str, RouterAccess]:
+        return {name: self.access[name] for name in self.serving if name in self.access}
 
     def delete(self, name: str) -> None:
         self.serving.pop(name, None)

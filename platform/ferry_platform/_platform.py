@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,7 @@ class Platform:
     @classmethod
     def from_settings(cls, settings: Settings) -> Platform:
         private_dir(settings.home)  # 0700: it holds databases and the admin token
-        for secret in ("admin-token", "credentials.json"):  # tighten files of older versions
+        for secret in ("admin-token", "credentials.json", "ferry.env"):  # tighten older files
             if (settings.home / secret).exists():
                 (settings.home / secret).chmod(0o600)
         if "://" not in settings.mlflow_artifact_root:
@@ -150,12 +151,38 @@ class Platform:
 
     def _watch_leases(self) -> None:
         """Every half lease: finish the jobs of processes that stopped renewing theirs,
-        and reconcile what they were changing."""
-        while not self._stopping.wait(self.jobs.lease_s / 2):
+        and reconcile what they were changing. Every FERRY_ACCESS_RESYNC_S: repair routers
+        that admit other tokens than the database says (a push that failed)."""
+        every = min(self.jobs.lease_s / 2, self.settings.access_resync_s)
+        last_recovery = 0.0
+        while not self._stopping.wait(every):
             try:
-                self.recover()
+                self.resync_access()
             except Exception:
-                log.exception("recovering expired jobs failed")
+                log.exception("re-syncing who may predict failed")
+            if time.monotonic() - last_recovery >= self.jobs.lease_s / 2:
+                last_recovery = time.monotonic()
+                try:
+                    self.recover()
+                except Exception:
+                    log.exception("recovering expired jobs failed")
+
+    def resync_access(self) -> list[str]:
+        """Push who may predict again to every router that admits other tokens than the
+        database says: a change of tokens, roles or users is pushed when it is made, and
+        this repairs one whose push failed (Ray unreachable from that process, a process
+        killed in between). Returns the deployments repaired."""
+        applied = self.runtime.accesses()
+        repaired = []
+        for record in self.store.list_deployments():
+            have = applied.get(record.name)
+            if have is None or have == self.app.deployments.access_of(record):
+                continue
+            log.warning("%s: its router admits other tokens than recorded; pushing them "
+                        "again", record.name)
+            if self.releases.sync_access(record.name):
+                repaired.append(record.name)
+        return repaired
 
     def stop(self) -> None:
         """Stop taking jobs and wait for the running ones; disconnect from the runtime,

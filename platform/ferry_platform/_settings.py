@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     keep_previous: bool = Field(
         True, description="Keep the previous release running (no traffic) for instant rollback.")
     deploy_timeout_s: float = Field(300.0, gt=0)
+    access_resync_s: float = Field(
+        5.0, gt=0, description="How often routers' token lists are checked against the "
+                               "database and repaired (seconds).")
     job_lease_s: float = Field(
         30.0, gt=0, description="How long a job stays its process's without a heartbeat.")
 

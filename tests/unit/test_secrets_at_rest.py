@@ -58,8 +58,10 @@ def test_the_home_is_private_and_secrets_are_tightened(tmp_path) -> None:  # typ
 
     home = tmp_path / "home"
     home.mkdir(mode=0o755)
-    (home / "credentials.json").write_text("{}")
-    (home / "credentials.json").chmod(0o644)  # written by an older version
+    for secret in ("credentials.json", "ferry.env"):  # written by older versions, or by hand
+        (home / secret).write_text("{}" if secret.endswith(".json") else "")
+        (home / secret).chmod(0o644)
     Platform.from_settings(Settings(home=home))
     assert home.stat().st_mode & 0o777 == 0o700
-    assert (home / "credentials.json").stat().st_mode & 0o777 == 0o600
+    for secret in ("credentials.json", "ferry.env"):
+        assert (home / secret).stat().st_mode & 0o777 == 0o600, secret

@@ -137,9 +137,15 @@ class Identity:
         return list(self._store.tokens(None if who.is_admin else who.user))
 
     def revoke_token(self, token_id: str, who: Principal) -> None:
+        self._policy.admit(who, "revoke_token")
         record = self._store.token(token_id)
-        if record is None or (record.user != who.user and not who.is_admin):
-            # The same answer for someone else's token as for none: ids are not disclosed.
+        if record is not None and record.user != who.user and not who.is_admin:
+            # Someone else's token: refused and audited, yet answered as if there were none,
+            # so token ids and their owners are not disclosed.
+            self._access.audit(who, "revoke_token", resource("token", token_id), None,
+                               "denied", {"needs": "platform admin"})
+            record = None
+        if record is None:
             raise IdentityNotFound(f"no token {token_id!r} of yours; list them with "
                                    "`ferry tokens list`")
         self._store.revoke_token(token_id)

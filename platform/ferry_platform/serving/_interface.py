@@ -43,6 +43,14 @@ class RouterAccess:
     def config(self) -> dict[str, Any]:
         return {"anonymous": self.anonymous, "tokens": dict(self.tokens)}
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any] | None) -> RouterAccess:
+        """The access a router was configured with (nobody, if none)."""
+        config = config or {}
+        return cls(tokens={str(k): (float(v) if v is not None else None)
+                           for k, v in (config.get("tokens") or {}).items()},
+                   anonymous=bool(config.get("anonymous", False)))
+
 
 AccessSource = Callable[[], RouterAccess]
 """Computes a router's access; the runtime calls it under its config lock, right before it
@@ -81,6 +89,11 @@ class ServingRuntime(TypingProtocol):
     def set_access(self, name: str, access: AccessSource) -> bool:
         """Change who may predict on ``name`` (running routers are reconfigured in place);
         False if ``name`` does not run."""
+        ...
+
+    def accesses(self) -> dict[str, RouterAccess]:
+        """Who each running router admits now, by deployment name (to find and repair a
+        router a change of access never reached)."""
         ...
 
     def delete(self, name: str) -> None: ...

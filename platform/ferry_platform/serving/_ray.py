@@ -42,7 +42,14 @@ from ferry_platform._settings import ServeMode, Settings
 from ferry_platform.core import FeatureBinding, ReleaseManifest
 from ferry_platform.serving._apps import RELEASE_DEPLOYMENT, ROUTER_DEPLOYMENT
 from ferry_platform.serving._head import LocalRayHead
-from ferry_platform.serving._interface import AccessSource, AppState, Phase, Route, untimed
+from ferry_platform.serving._interface import (
+    AccessSource,
+    AppState,
+    Phase,
+    Route,
+    RouterAccess,
+    untimed,
+)
 from ferry_platform.serving._router import NAMESPACE, SHADOW_LOG, ShadowLog
 
 log = logging.getLogger("ferry.serving")
@@ -476,6 +483,12 @@ class RayServeRuntime:
             # refused, one just revoked let through). Return once all route by it.
             self._wait_router(name, generation)
         return found
+
+    def accesses(self) -> dict[str, RouterAccess]:
+        if not self._running():
+            return {}
+        return {app: RouterAccess.from_config(self._user_config(cfg).get("access"))
+                for app, cfg in self._configs().items() if "." not in app}
 
     def _wait_app(self, app: str, release_id: str) -> None:
         deadline = time.monotonic() + self._settings.deploy_timeout_s
