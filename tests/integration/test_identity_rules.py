@@ -1,5 +1,6 @@
 """The rules of identities through the real control-plane app (SQLite): token lifetimes are
-capped and only platform admins hold tokens that never expire; a disabled user is refused
+capped and only platform admins hold tokens that never expire (a demoted admin's are
+capped); a disabled user is refused
 on every call until enabled again; an admin can be demoted, never the last active one;
 nobody but a platform admin revokes another user's token, and such an attempt is audited."""
 
@@ -33,8 +34,34 @@ def test_token_lifetimes_are_capped_and_only_admins_hold_tokens_that_never_expir
 
     forever = env.client(env.admin).create_token(ttl_days=None)
     assert forever.expires_at is None
-    # an admin issuing for a non-admin is held to the admin's rule, not the user's
-    assert env.client(env.admin).create_token(user="viewer-a", ttl_days=None).expires_at is None
+    # the holder's rule applies, whoever issues: not even an admin gives a non-admin a token
+    # that never expires, or one past the maximum
+    with pytest.raises(ferry.InvalidRequest, match="without expiry are for platform admins"):
+        env.client(env.admin).create_token(user="viewer-a", ttl_days=None)
+    with pytest.raises(ferry.InvalidRequest, match=f"over the platform's maximum of {cap:g}"):
+        env.client(env.admin).create_token(user="viewer-a", ttl_days=cap * 10)
+    with pytest.raises(ferry.IdentityNotFound, match="no user 'nobody-at-all'"):
+        env.client(env.admin).create_token(user="nobody-at-all")
+
+
+def test_a_demoted_admin_keeps_no_token_past_the_maximum_lifetime(env: Env) -> None:
+    admin = env.client(env.admin)
+    cap = env.platform.settings.token_max_ttl_days
+    admin.create_user("admin-for-now", is_admin=True)
+    forever = admin.create_token(user="admin-for-now", ttl_days=None)
+    long = admin.create_token(user="admin-for-now", ttl_days=cap * 5)
+    short = admin.create_token(user="admin-for-now", ttl_days=1)
+    admin.update_user("admin-for-now", is_admin=False)
+
+    expiry = {t.id: t.expires_at for t in admin.tokens()}
+    limit = datetime.now(UTC) + timedelta(days=cap)
+    for issued in (forever, long):
+        assert expiry[issued.id] is not None
+        assert abs(expiry[issued.id] - limit) < timedelta(minutes=5)
+    assert expiry[short.id] == short.expires_at  # already within the maximum: unchanged
+    assert env.http(forever.token).get("/v1/whoami").status_code == 200  # still valid now
+    change = admin.audit(action="update_user", resource="user/admin-for-now")[0]
+    assert sorted(change.details["tokens_capped"]) == sorted([forever.id, long.id])
 
 
 def test_a_disabled_user_is_refused_on_every_call_until_enabled(env: Env) -> None:

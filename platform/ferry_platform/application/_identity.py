@@ -100,21 +100,30 @@ class Identity:
             raise Conflict(f"{name!r} is the last active platform admin; make another user "
                            "admin first", details={"user": name})
         self._store.set_user(name, is_admin=is_admin, disabled=disabled)
+        capped: list[str] = []
+        if user.is_admin and is_admin is False:
+            # A demoted admin keeps no token that outlives the platform's maximum lifetime.
+            capped = self._store.cap_token_expiry(name, timedelta(days=self._max_ttl))
         self._audit(who, "update_user", resource("user", name), [None],
-                    details={"is_admin": is_admin, "disabled": disabled})
+                    details={"is_admin": is_admin, "disabled": disabled,
+                             **({"tokens_capped": capped} if capped else {})})
         self.on_access_change(None if (user.is_admin or is_admin) else self._teams_of(name))
 
     # -- tokens -------------------------------------------------------------------------
     def create_token(self, who: Principal, *, user: str | None, description: str,
                      ttl_days: float | None, scope: TokenScope) -> IssuedToken:
         """A new token for the caller (platform admins: for anyone). Lifetimes are capped
-        at the platform's maximum; tokens that never expire are for platform admins."""
+        at the platform's maximum unless the token's holder is a platform admin: only
+        platform admins hold tokens that never expire, whoever issues them."""
         owner = user or who.user
         self._policy.require(who, "create_token", resource=resource("user", owner),
                              owner=owner)
         if who.scope == "predict" and scope is not TokenScope.predict:
             raise InvalidRequest("a predict-only token can only create predict-only tokens")
-        if not who.is_admin:
+        holder = self._store.user(owner)
+        if holder is None:
+            raise IdentityNotFound(f"no user {owner!r}; list them with `ferry users list`")
+        if not holder.is_admin:  # the holder's rule, whoever issues the token
             if ttl_days is None:
                 raise InvalidRequest(
                     "tokens without expiry are for platform admins; give ttl_days (at most "

@@ -142,7 +142,7 @@ POLICY: dict[str, Rule] = {
     "list_users": _READ,
     "create_user": Rule(Scope.platform),
     "update_user": Rule(Scope.platform, note="disable a user, grant or take platform admin"),
-    "create_token": Rule(Scope.self, note="non-expiring tokens: platform admins only"),
+    "create_token": Rule(Scope.self, note="non-expiring tokens: held by platform admins only"),
     "list_tokens": Rule(Scope.self),
     "revoke_token": Rule(Scope.self),
 }

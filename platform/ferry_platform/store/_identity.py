@@ -4,7 +4,7 @@ audit log, in the control plane's database."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -205,6 +205,21 @@ class SqlIdentityStore:
             q = q.where(Token.user == user)
         with self.db.session() as s:
             return [_token(r) for r in s.scalars(q)]
+
+    def cap_token_expiry(self, user: str, longest: timedelta) -> list[str]:
+        """Bring every live token of ``user`` that expires later than ``longest`` from now
+        (or never) down to that; the ids of the tokens changed."""
+        until = now() + longest
+        t = Token.__table__
+        later = (t.c.user == user) & t.c.revoked_at.is_(None) & (
+            t.c.expires_at.is_(None) | (t.c.expires_at > until))
+        self.generation += 1
+        with self.db.engine.begin() as conn:
+            ids = [r.id for r in conn.execute(select(t.c.id).where(later))]
+            if ids:
+                conn.execute(update(t).where(t.c.id.in_(ids)).values(expires_at=until))
+        self.generation += 1
+        return sorted(ids)
 
     def revoke_token(self, token_id: str) -> None:
         self.generation += 1
