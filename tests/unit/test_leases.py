@@ -219,6 +219,55 @@ def test_traffic_changes_never_wait_behind_long_jobs(tmp_path: Path) -> None:
         p.stop()
 
 
+class _SlowGate:
+    """An evaluation service whose evaluation of a candidate takes as long as ``hold`` says
+    (and then passes): the part of a promote that may take minutes."""
+
+    def __init__(self, hold: threading.Event) -> None:
+        self.hold, self.evaluating = hold, 0
+
+    def evaluate(self, model: str, version: int, against: int | None) -> Any:
+        self.evaluating += 1
+        self.hold.wait(30)
+
+    def require_passed(self, *args: Any) -> None:
+        return None
+
+
+def test_a_promote_that_must_evaluate_never_holds_a_traffic_worker(tmp_path: Path) -> None:
+    from ferry_contract import RolloutCreate
+    from ferry_platform.application._evaluations import GatePlan
+
+    db = database(tmp_path)
+    p = process(db, FakeRuntime(), lease_s=5)
+    names = ["a", "b", "c"]
+    for name in names:  # three deployments, each with a canary of v2 beside v1
+        job = p.app.deployments.create(DeploymentCreate(model="churn", version=1, name=name),
+                                       SYSTEM)
+        assert p.jobs.wait(job.id, timeout=10).state == "succeeded"
+        job = p.app.deployments.rollout(name, RolloutCreate(version=2), SYSTEM)
+        assert p.jobs.wait(job.id, timeout=10).state == "succeeded", job
+    hold = threading.Event()
+    slow = _SlowGate(hold)
+    evaluations = p.app.deployments._evaluations
+    evaluations.gate_plan = lambda model, version, *a: GatePlan(  # type: ignore[method-assign]
+        slow, model, version, None, "become champion", evaluate=True)  # type: ignore[arg-type]
+    try:  # more promotes still to evaluate than there are traffic workers
+        promotes = [p.app.deployments.promote(name, SYSTEM) for name in names[:2]]
+        until(lambda: slow.evaluating == 2)
+        t0 = time.monotonic()
+        abort = p.app.deployments.abort("c", SYSTEM)
+        done = p.jobs.wait(abort.id, timeout=20)
+        assert done.state == "succeeded", done.error
+        assert time.monotonic() - t0 < 10  # never on a queue behind the evaluations
+        assert [p.job_store.get(j.id).state for j in promotes] == ["running", "running"]
+    finally:
+        hold.set()
+    for j in promotes:
+        assert p.jobs.wait(j.id, timeout=20).state == "succeeded"
+    p.stop()
+
+
 def test_a_stopped_process_leaves_no_queued_job_behind(tmp_path: Path) -> None:
     db = database(tmp_path)
     runner = JobRunner(SqlJobStore(db), workers=1, lease_s=5)

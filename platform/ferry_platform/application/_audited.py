@@ -54,7 +54,7 @@ class AuditedJobs:
                lock: str | None = None,
                before: Callable[[], dict[str, Any]] | None = None,
                summary: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-               ) -> JobRecord:
+               long: bool = False) -> JobRecord:
         concerned = _distinct(teams)
 
         def work(ctx: JobContext) -> dict[str, Any]:
@@ -70,7 +70,7 @@ class AuditedJobs:
             return result
 
         job: JobRecord = self.runner.submit(kind.value, target, who.user, concerned[0], payload,
-                                            work, lock=lock)
+                                            work, lock=lock, long=long)
         self._audit(who, f"{kind.value}.start", resource, concerned, "accepted",
                     {**payload, "job": job.id})
         return job

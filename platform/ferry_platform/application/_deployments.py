@@ -194,8 +194,9 @@ class Deployments:
     # -- rollouts -----------------------------------------------------------------------
     def _traffic_job(self, kind: JobKind, name: str, who: Principal,
                      payload: dict[str, Any], run: Any, *, team: str | None,
-                     model_team: str | None = None) -> JobRecord:
-        """A change of ``name``'s traffic as a recorded, audited, exclusive job."""
+                     model_team: str | None = None, long: bool = False) -> JobRecord:
+        """A change of ``name``'s traffic as a recorded, audited, exclusive job (``long``:
+        it evaluates first, so it queues with the long jobs, not the traffic changes)."""
         res = resource("deployment", name)
 
         def before() -> dict[str, Any]:
@@ -203,7 +204,7 @@ class Deployments:
             return {"from_traffic": self._releases.desired_routes(now) if now else None}
 
         return self._jobs.submit(who, kind, name, res, [team, model_team], payload, run,
-                                 lock=res, before=before,
+                                 lock=res, before=before, long=long,
                                  summary=lambda r: {"to_traffic": r.get("traffic")})
 
     def rollout(self, name: str, req: RolloutCreate, who: Principal) -> JobRecord:
@@ -276,7 +277,8 @@ class Deployments:
             return promoted.model_dump(mode="json")
 
         return self._traffic_job(JobKind.rollout_promote, name, who,
-                                 {"reason": reason}, run, team=team, model_team=model_team)
+                                 {"reason": reason}, run, team=team, model_team=model_team,
+                                 long=gate.evaluate and gate.service is not None)
 
     def abort(self, name: str, who: Principal) -> JobRecord:
         team = self.team_of(self._recorded(name))

@@ -145,12 +145,16 @@ class JobRunner:
 
     # -- jobs ---------------------------------------------------------------------------
     def submit(self, kind: str, target: str, actor: str, team: str | None,
-               request: dict[str, Any], work: Work, lock: str | None = None) -> Any:
-        """Record a job (refused with 409 if ``lock`` is held) and start it."""
+               request: dict[str, Any], work: Work, lock: str | None = None, *,
+               long: bool = False) -> Any:
+        """Record a job (refused with 409 if ``lock`` is held) and start it. A job of a
+        traffic kind that will do long work first (``long``: a promote that must still
+        evaluate its candidate) runs with the long jobs, so it never holds a traffic
+        worker that a rollback needs."""
         self._ensure_heartbeat()
         job = self._store.create(kind, target, actor, team, request, lock=lock,
                                  owner=self.owner, lease_s=self.lease_s)
-        pool = self._traffic if kind in TRAFFIC_KINDS else self._pool
+        pool = self._traffic if kind in TRAFFIC_KINDS and not long else self._pool
         try:
             future = pool.submit(self._run, job.id, work)
         except RuntimeError:  # shutting down: the job never starts, and says so
