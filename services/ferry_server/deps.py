@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from ferry_contract import Unauthenticated
 from ferry_platform import Platform
 from ferry_platform.access import Principal
-from ferry_platform.application import Application
+from ferry_platform.application import Application, route_resource
 
 
 def get_platform(request: Request) -> Platform:
@@ -37,7 +37,8 @@ def get_principal(request: Request, app: AppDep) -> Principal:
     if who is None:  # pragma: no cover - the middleware answers 401 first
         raise Unauthenticated("no API token: send 'Authorization: Bearer <token>'")
     route = request.scope.get("route")
-    app.policy.admit(who, getattr(route, "name", ""))
+    app.policy.admit(who, getattr(route, "name", ""),
+                     route_resource(getattr(route, "path", ""), request.path_params))
     return who
 
 

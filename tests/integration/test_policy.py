@@ -183,6 +183,14 @@ def test_each_caller_gets_what_the_table_says(env: Env, operation: str, caller: 
         err = r.json()["error"]
         assert err["code"] == "forbidden" and caller.split("-")[0] in err["message"]
         assert "role" in err["message"] or "only predict" in err["message"]
+        # the refusal is audited under the resource the request names, so that
+        # `ferry audit --resource deployment/m-alpha` finds it
+        [denied] = env.client(env.admin).audit(action=operation, limit=1)
+        assert denied.outcome == "denied" and denied.resource != "-", denied
+        parts = path.split("?")[0].strip("/").split("/")  # v1, collection, name, ...
+        if len(parts) > 2 and parts[1] in ("models", "releases", "deployments", "jobs",
+                                           "teams", "users", "tokens"):
+            assert denied.resource.endswith(f"/{parts[2]}"), (path, denied.resource)
     if r.status_code == 202 and operation in ("create_deployment", "start_rollout",
                                               "promote_rollout", "abort_rollout",
                                               "rollback_deployment", "update_rollout"):

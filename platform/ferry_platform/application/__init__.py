@@ -11,7 +11,15 @@ from ferry_platform.application._evaluations import Evaluations, GatePlan
 from ferry_platform.application._features import FeaturePort, Features
 from ferry_platform.application._identity import Identity
 from ferry_platform.application._models import Models
-from ferry_platform.application._policy import NOT_ROUTES, POLICY, Policy, Rule, Scope, resource
+from ferry_platform.application._policy import (
+    NOT_ROUTES,
+    POLICY,
+    Policy,
+    Rule,
+    Scope,
+    resource,
+    route_resource,
+)
 
 __all__ = [
     "NOT_ROUTES",
@@ -30,4 +38,5 @@ __all__ = [
     "Rule",
     "Scope",
     "resource",
+    "route_resource",
 ]

@@ -40,7 +40,7 @@ class Features:
         self._concurrency = training_set_concurrency
 
     def apply(self, who: Principal) -> list[Any]:
-        self._policy.admit(who, "apply_features")
+        self._policy.admit(who, "apply_features", FEATURES)
         changes = self.port.apply()
         self._audit(who, "apply_features", FEATURES, [None], details={
             "changes": [c.describe() for c in changes if c.change != "unchanged"]})
@@ -49,7 +49,7 @@ class Features:
     def materialize(self, body: MaterializeCreate, who: Principal) -> JobRecord:
         """Load each view's active version into the online store for [start, end] as a job;
         unknown views are refused here."""
-        self._policy.admit(who, "materialize_features")
+        self._policy.admit(who, "materialize_features", FEATURES)
         if body.views:
             known = {v.name for v in self.port.views()}
             unknown = [v for v in body.views if v not in known]
@@ -72,7 +72,7 @@ class Features:
     def training_set(self, features: list[str], entities: Any, who: Principal) -> Any:
         """A point-in-time training set; refused with 429 while ``concurrency`` are being
         built (each holds its entity rows and features in memory)."""
-        self._policy.admit(who, "create_training_set")
+        self._policy.admit(who, "create_training_set", "training-set")
         if not self._building.acquire(blocking=False):
             raise TooManyRequests(
                 f"{self._concurrency} training sets are being built right now; retry in a few "

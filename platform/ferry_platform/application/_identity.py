@@ -54,7 +54,7 @@ class Identity:
 
     # -- teams --------------------------------------------------------------------------
     def create_team(self, name: str, description: str, who: Principal) -> None:
-        self._policy.admit(who, "create_team")
+        self._policy.admit(who, "create_team", resource("team", name))
         self._store.create_team(name, description)
         self._audit(who, "create_team", resource("team", name), [name])
 
@@ -81,7 +81,7 @@ class Identity:
 
     # -- users --------------------------------------------------------------------------
     def create_user(self, name: str, is_admin: bool, who: Principal) -> None:
-        self._policy.admit(who, "create_user")
+        self._policy.admit(who, "create_user", resource("user", name))
         self._store.create_user(name, is_admin)
         self._audit(who, "create_user", resource("user", name), [None],
                     details={"is_admin": is_admin})
@@ -89,7 +89,7 @@ class Identity:
     def update_user(self, name: str, who: Principal, *, is_admin: bool | None = None,
                     disabled: bool | None = None) -> None:
         """Grant or take platform admin, disable or enable; never the last active admin."""
-        self._policy.admit(who, "update_user")
+        self._policy.admit(who, "update_user", resource("user", name))
         user = self._store.user(name)
         if user is None:
             raise IdentityNotFound(f"no user {name!r}; list them with `ferry users list`")
@@ -146,7 +146,7 @@ class Identity:
         return list(self._store.tokens(None if who.is_admin else who.user))
 
     def revoke_token(self, token_id: str, who: Principal) -> None:
-        self._policy.admit(who, "revoke_token")
+        self._policy.admit(who, "revoke_token", resource("token", token_id))
         record = self._store.token(token_id)
         if record is not None and record.user != who.user and not who.is_admin:
             # Someone else's token: refused and audited, yet answered as if there were none,

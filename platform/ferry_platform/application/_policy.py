@@ -153,6 +153,27 @@ def resource(kind: str, name: str) -> str:
     return f"{kind}/{name}"
 
 
+_KINDS = {"models": "model", "releases": "release", "deployments": "deployment",
+          "jobs": "job", "features": "features", "training-sets": "training-set",
+          "teams": "team", "users": "user", "tokens": "token", "audit": "audit",
+          "platform": "platform", "whoami": "user"}
+
+
+def route_resource(path: str, params: dict[str, str]) -> str | None:
+    """The resource a request names by its path, as the audit log names it:
+    ``/v1/deployments/{name}/rollback`` with ``name=churn`` is ``deployment/churn``;
+    a collection (``/v1/deployments``) is its kind alone. None for other paths."""
+    parts = path.strip("/").split("/")
+    if len(parts) < 2 or parts[1] not in _KINDS:
+        return None
+    kind = _KINDS[parts[1]]
+    if len(parts) > 2 and parts[2].startswith("{"):
+        value = params.get(parts[2].strip("{}"))
+        if value is not None:
+            return resource(kind, str(value))
+    return kind
+
+
 class Policy:
     """Checks callers against :data:`POLICY` and records refusals in the audit log."""
 
@@ -166,21 +187,22 @@ class Policy:
         except KeyError:  # a route without a rule is a bug, never an open door
             raise Forbidden(f"{action!r} has no access rule; nobody may do it") from None
 
-    def admit(self, who: Principal, action: str) -> None:
+    def admit(self, who: Principal, action: str, resource: str | None = None) -> None:
         """What can be checked before the request is read: the token's scope, and rules
-        that need no resource (platform admins, a role in any team)."""
+        that need no resource (platform admins, a role in any team). A refusal is audited
+        under ``resource`` (what the request names, e.g. ``deployment/churn``)."""
         rule = self.rule(action)
         if who.scope == "predict" and not rule.predict_token:
-            self._deny(who, action, None, None,
+            self._deny(who, action, resource, None,
                        f"the token {who.token_id} may only predict; use a token without the "
                        "predict scope (`ferry tokens create`)")
         if rule.scope is Scope.platform and not who.is_admin:
-            self._deny(who, action, None, "platform admin",
+            self._deny(who, action, resource, "platform admin",
                        f"that needs the platform admin role, and {who.user!r} is not a "
                        "platform admin; ask one")
         if rule.scope is Scope.any_team and rule.role and not (
                 who.is_admin or who.teams_with(rule.role)):
-            self._deny(who, action, None, rule.role,
+            self._deny(who, action, resource, rule.role,
                        f"that needs the {rule.role} role in at least one team; ask a team admin")
 
     def require(self, who: Principal, action: str, *, resource: str,
@@ -190,7 +212,7 @@ class Policy:
         ``action`` on a resource of ``team`` (and, for rules on both, of ``model_team``;
         for ``self`` rules, one of ``owner``'s)."""
         rule = self.rule(action)
-        self.admit(who, action)
+        self.admit(who, action, resource)
         if rule.scope is Scope.self:
             if owner is not None and owner != who.user and not who.is_admin:
                 self._deny(who, action, resource, "platform admin",
