@@ -165,7 +165,9 @@ class Settings(BaseSettings):
                 "URI (the SDK uploads models to the control plane, which alone writes MLflow). "
                 "Unset it.")
         for setting, value in (("FERRY_PUBLIC_URL", self.public_url),
-                               ("FERRY_SERVE_PUBLIC_HOST", f"grpc://{self.serve_public_host}")):
+                               ("FERRY_SERVE_PUBLIC_HOST", f"grpc://{self.serve_public_host}"),
+                               # each version's artifact_uri is under it, read by any viewer
+                               ("FERRY_MLFLOW_ARTIFACT_ROOT", self.mlflow_artifact_root)):
             if credentials_in(value):
                 problems.append(
                     f"{setting} carries credentials (a user or password before '@', or a "
