@@ -15,7 +15,7 @@ from ferry_platform._version import __version__
 from ferry_platform.access import AccessService, IdentityStore
 from ferry_platform.application import Application, FeaturePort
 from ferry_platform.catalog import CatalogRegistry
-from ferry_platform.core import REDACTOR, private_dir
+from ferry_platform.core import REDACTOR, private_dir, with_statement_timeout
 from ferry_platform.evaluation import EvaluationLimits, EvaluationService
 from ferry_platform.features import FeastFeatures
 from ferry_platform.jobs import JobContext, JobRunner
@@ -88,8 +88,9 @@ class Platform:
         REDACTOR.learn_environment()
         db = Database(settings.database_url, settings.db_statement_timeout_s)
         db.upgrade()
-        mlflow_registry = MlflowRegistry(settings.mlflow_tracking_uri,
-                                         settings.mlflow_artifact_root)
+        mlflow_registry = MlflowRegistry(
+            with_statement_timeout(settings.mlflow_tracking_uri, settings.db_statement_timeout_s),
+            settings.mlflow_artifact_root)
         registry = CatalogRegistry(mlflow_registry, SqlCatalog(db),
                                    max_cached_versions=settings.catalog_cache_versions)
         packager = BentoPackager(bentoml_home=settings.bentoml_home,

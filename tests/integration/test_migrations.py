@@ -84,3 +84,54 @@ def test_a_statement_past_the_timeout_is_cancelled_on_postgres() -> None:
             with pytest.raises(OperationalError, match="statement timeout"):
                 conn.execute(text("SELECT pg_sleep(3)"))
         db.engine.dispose()
+
+
+def test_waiting_for_a_lock_is_bounded_by_the_lock_not_the_statement_timeout() -> None:
+    if not postgres_available():
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    import threading
+    import time
+
+    with postgres_database() as pg:
+        db = Database(pg.replace("postgresql://", "postgresql+psycopg://"),
+                      statement_timeout_s=0.5)
+        held, release = threading.Event(), threading.Event()
+
+        def holder() -> None:
+            with db.exclusive("serve-config"):
+                held.set()
+                release.wait(10)
+
+        t = threading.Thread(target=holder)
+        t.start()
+        held.wait(10)
+        other = Database(pg.replace("postgresql://", "postgresql+psycopg://"),
+                         statement_timeout_s=0.5)  # another process's view of the lock
+        threading.Timer(1.5, release.set).start()  # past the 0.5 s statement timeout
+        t0 = time.monotonic()
+        with other.exclusive("serve-config", timeout_s=10):
+            waited = time.monotonic() - t0
+        assert 1.0 < waited < 8, waited
+        with pytest.raises(TimeoutError):  # and the lock's own timeout still holds
+            with db.exclusive("serve-config"), other.exclusive("serve-config", timeout_s=1):
+                pass
+        t.join()
+        db.engine.dispose()
+        other.engine.dispose()
+
+
+def test_the_registrys_postgres_connections_carry_the_statement_timeout(tmp_path: Path) -> None:
+    if not postgres_available():
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    from ferry_platform import Platform, Settings
+
+    with postgres_database() as pg:
+        url = pg.replace("postgresql://", "postgresql+psycopg://")
+        platform = Platform.from_settings(Settings(
+            home=tmp_path, database_url=url, mlflow_tracking_uri=url,
+            db_statement_timeout_s=7))
+        store = platform.registry._registry._client._tracking_client.store  # type: ignore[attr-defined]
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SHOW statement_timeout")).scalar() == "7s"
+        store.engine.dispose()
+        platform.db.engine.dispose()

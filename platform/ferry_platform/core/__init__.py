@@ -6,8 +6,10 @@ from ferry_platform.core._features import FeatureBinding
 from ferry_platform.core._files import private_dir, write_private
 from ferry_platform.core._manifest import LABEL_PREFIX, ReleaseManifest
 from ferry_platform.core._redact import REDACTOR, Redactor, secrets_in
+from ferry_platform.core._sqlurl import with_statement_timeout
 from ferry_platform.core._unavailable import unavailable
 
 __all__ = ["LABEL_PREFIX", "REDACTOR", "REGISTRY_ARTIFACTS", "FeatureBinding", "Redactor",
            "ReleaseManifest", "breaking_changes", "directory_digest", "private_dir",
-           "request_columns", "secrets_in", "unavailable", "write_private"]
+           "request_columns", "secrets_in", "unavailable", "with_statement_timeout",
+           "write_private"]

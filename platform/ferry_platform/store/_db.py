@@ -24,7 +24,8 @@ class Database:
     """SQLite (embedded default) or PostgreSQL, at the newest schema after :meth:`upgrade`.
 
     On PostgreSQL every statement is cut off after ``statement_timeout_s`` (a stuck query
-    must not hold a request, a worker thread and a pooled connection forever)."""
+    must not hold a request, a worker thread and a pooled connection forever); waiting for
+    an :meth:`exclusive` lock is bounded by that lock's own timeout instead."""
 
     def __init__(self, url: str, statement_timeout_s: float = 30.0) -> None:
         parsed = make_url(url)
@@ -91,7 +92,10 @@ class Database:
         key = int.from_bytes(hashlib.sha256(f"ferry:{name}".encode()).digest()[:8], "big",
                              signed=True)
         with self.engine.connect() as conn, conn.begin():
+            # the wait is bounded by the lock's own timeout, not by the statement timeout
+            # every other statement has (30 s would cut a 120 s wait short)
             conn.execute(text(f"SET LOCAL lock_timeout = '{int(timeout_s * 1000)}ms'"))
+            conn.execute(text(f"SET LOCAL statement_timeout = '{int(timeout_s * 1000) + 1000}ms'"))
             try:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
             except OperationalError as e:
