@@ -18,7 +18,7 @@ from ferry_platform.catalog import CatalogRegistry
 from ferry_platform.core import REDACTOR, private_dir, with_statement_timeout
 from ferry_platform.evaluation import EvaluationLimits, EvaluationService
 from ferry_platform.features import FeastFeatures
-from ferry_platform.jobs import JobContext, JobRunner
+from ferry_platform.jobs import JobContext, JobRunner, JobStore
 from ferry_platform.packaging import BentoPackager, Packager
 from ferry_platform.registry import MlflowEvaluationStore, MlflowRegistry
 from ferry_platform.releases import Defaults, ReleaseService
@@ -32,6 +32,7 @@ from ferry_platform.store import (
     SqlIdentityStore,
     SqlJobStore,
     SqlStateStore,
+    StateStore,
 )
 
 log = logging.getLogger("ferry.platform")
@@ -53,11 +54,11 @@ class Platform:
     registry: CatalogRegistry
     packager: Packager
     runtime: ServingRuntime
-    store: SqlStateStore
+    store: StateStore
     releases: ReleaseService
     features: FeaturePort
     db: Database
-    job_store: SqlJobStore
+    job_store: JobStore
     jobs: JobRunner
     identity: IdentityStore
     access: AccessService

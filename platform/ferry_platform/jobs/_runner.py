@@ -62,6 +62,18 @@ class JobStore(Protocol):
 
     def logs(self, job_id: str, after: int = 0) -> list[tuple[int, Any, str]]: ...
 
+    def lock_holder(self, resource: str) -> str | None:
+        """The job holding ``resource``'s lock, if any."""
+        ...
+
+    def expired(self) -> list[Any]:
+        """Unfinished jobs whose lease has run out."""
+        ...
+
+    def take_over(self, job_id: str, owner: str, lease_s: float) -> Any:
+        """Make ``owner`` the owner of an expired job (atomically); None if it is not."""
+        ...
+
 
 class LeaseLost(Exception):
     """This process no longer runs the job: its lease expired and another process finished

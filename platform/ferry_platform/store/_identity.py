@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ferry_contract import Conflict, IdentityNotFound
@@ -210,7 +210,7 @@ class SqlIdentityStore:
         """Bring every live token of ``user`` that expires later than ``longest`` from now
         (or never) down to that; the ids of the tokens changed."""
         until = now() + longest
-        t = Token.__table__
+        t = cast(Table, Token.__table__)
         later = (t.c.user == user) & t.c.revoked_at.is_(None) & (
             t.c.expires_at.is_(None) | (t.c.expires_at > until))
         self.generation += 1
