@@ -244,3 +244,13 @@ def test_plain_inputs_to_entity_keys_is_a_contract_change() -> None:
     svc.deploy(req(1))
     with pytest.raises(ContractChange, match="from the model's inputs to entity keys"):
         svc.deploy(req(2))
+
+
+def test_anonymous_prediction_survives_upgrades_but_not_a_change_of_owning_team() -> None:
+    svc, _, _ = service()
+    svc.deploy(req(1), team="alpha")
+    svc.set_anonymous("churn", True)
+    assert svc.deploy(req(2), team="alpha").anonymous_predict  # same team: kept
+    # another team's model takes the name over: nobody of that team allowed anonymous use
+    assert not svc.deploy(req(3), team="beta").anonymous_predict
+    assert svc.get("churn").anonymous_predict is False

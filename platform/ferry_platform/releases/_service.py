@@ -164,11 +164,14 @@ class ReleaseService:
             prev_id = previous.release_id if previous else None
             if prev_id == manifest.release_id and previous is not None:
                 prev_id = previous.previous_release_id
+            owner = team or (previous.team if previous else None)
+            # Anonymous prediction was allowed by an admin of the team owning the deployment;
+            # once another team's model takes the name over, nobody of that team allowed it.
             record = DeploymentRecord(
                 name=name, release_id=manifest.release_id, protocol=protocol,
-                replicas=replicas, previous_release_id=prev_id,
-                team=team or (previous.team if previous else None), job_id=job_id,
-                anonymous_predict=previous.anonymous_predict if previous else False)
+                replicas=replicas, previous_release_id=prev_id, team=owner, job_id=job_id,
+                anonymous_predict=bool(previous and previous.anonymous_predict
+                                       and owner == previous.team))
             say(f"starting {manifest.release_id} on {replicas} replica(s) beside what serves",
                 65)
             self._apply(record, phases)
