@@ -147,4 +147,5 @@ def env_on(database: str, tmp_path_factory: pytest.TempPathFactory, prefix: str)
     with postgres_database() as url:
         e = Env(url.replace("postgresql://", "postgresql+psycopg://"), home)
         yield e
+        e.platform.jobs.shutdown()  # its heartbeat would renew leases in a dropped database
         e.platform.db.engine.dispose()
