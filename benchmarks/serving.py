@@ -57,12 +57,21 @@ def training_data(n: int = 5000, seed: int = 3) -> pd.DataFrame:
     return df
 
 
-def tree_rss(pid: int) -> int:
-    proc = psutil.Process(pid)
+def platform_rss(pid: int, home: Path) -> int:
+    """Resident memory of the local platform: the control plane's process tree plus every
+    process of its Ray head's session (Ray, Serve, HAProxy, the replicas), which runs
+    detached from the control plane."""
+    from ferry_platform.serving import LocalRayHead
+    from ferry_platform.serving._head import session_members
+
+    procs = {pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))}
+    head = LocalRayHead(home).record()
+    if head is not None:
+        procs.update(session_members(head.session))
     total = 0
-    for p in [proc, *proc.children(recursive=True)]:
+    for p in procs:
         try:
-            total += p.memory_info().rss
+            total += psutil.Process(p).memory_info().rss
         except psutil.Error:
             pass
     return total
@@ -138,7 +147,7 @@ def main() -> int:
             figures["deploy_to_first_prediction_s"] = round(time.monotonic() - t1, 1)
         assert first.predictions == model.predict(pd.DataFrame([row])).tolist()
         # A second deploy of the same version reuses the built release (no Bento build).
-        figures["platform_rss_mib"] = round(tree_rss(pid) / 2**20)
+        figures["platform_rss_mib"] = round(platform_rss(pid, home) / 2**20)
 
         # Baselines: bentoml serve of the same Bento, and plain FastAPI.
         bento_env = {**os.environ, "BENTOML_HOME": str(home / "bentoml"),

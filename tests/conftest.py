@@ -40,9 +40,25 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                                 f"{len(lost) - 1} more): see pytest-dev/pytest-xdist#1386")
 
 
-TEST_PORTS = {"FERRY_SERVE_HTTP_PORT": "18000", "FERRY_SERVE_GRPC_PORT": "19000",
-              "FERRY_SERVE_HAPROXY_STATS_PORT": "18404",
-              "FERRY_SERVE_HAPROXY_METRICS_PORT": "19101"}
+def _test_ports() -> dict[str, str]:
+    """Serve's ports for this run: free ones, chosen once per run (kept in the environment,
+    so every module and every process of the run agrees), so two runs on one machine (two
+    checkouts) never meet on a port."""
+    import json
+
+    from _services import free_port
+
+    saved = os.environ.get("FERRY_TEST_SERVE_PORTS")
+    if saved:
+        return dict(json.loads(saved))
+    ports = {k: str(free_port()) for k in ("FERRY_SERVE_HTTP_PORT", "FERRY_SERVE_GRPC_PORT",
+                                             "FERRY_SERVE_HAPROXY_STATS_PORT",
+                                             "FERRY_SERVE_HAPROXY_METRICS_PORT")}
+    os.environ["FERRY_TEST_SERVE_PORTS"] = json.dumps(ports)
+    return ports
+
+
+TEST_PORTS = _test_ports()
 
 
 @pytest.fixture(scope="session")
