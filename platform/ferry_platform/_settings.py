@@ -126,6 +126,30 @@ class Settings(BaseSettings):
     bentoml_home: str = Field("", description="BentoML store (default $FERRY_HOME/bentoml).")
     release_store_uri: str = Field("", description="Where exported Bentos go (dir or s3://).")
 
+    monitoring: bool = Field(True, description="Log predictions and monitor releases.")
+    prediction_log_uri: str = Field(
+        "", description="Where the prediction log goes (dir or s3://; default "
+                        "$FERRY_HOME/predictions).")
+    prediction_log_sample: float = Field(
+        1.0, ge=0, le=1, description="Share of answered requests written to the log.")
+    prediction_log_queue: int = Field(
+        100_000, ge=1, description="Rows a serving process holds in memory before dropping.")
+    prediction_log_flush_s: float = Field(
+        1.0, gt=0, description="How often a serving process writes its log rows (seconds).")
+    prediction_log_retention_days: float = Field(
+        30.0, gt=0, description="How long log hours are kept before the monitoring job "
+                                "deletes them (days).")
+    metrics_push_s: float = Field(
+        2.0, gt=0, description="How often serving processes push their service metrics.")
+    monitor_interval_s: float = Field(
+        300.0, ge=0, description="Scheduled monitoring of every deployment (seconds; 0: off).")
+    monitor_window: str = Field("1h", description="Window of a scheduled monitoring run.")
+    monitor_max_rows: int = Field(
+        100_000, ge=1_000, description="Rows of a window the drift tests use (a uniform "
+                                       "sample beyond it; fragility counts every row).")
+    alert_webhook_url: str = Field(
+        "", description="Alerts raised and resolved are POSTed here as JSON (empty: none).")
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         if self.evaluation_sandbox is SandboxKind.process and self.ray_address:
@@ -148,6 +172,11 @@ class Settings(BaseSettings):
             self.bentoml_home = str(home / "bentoml")
         if not self.release_store_uri:
             self.release_store_uri = str(home / "releases")
+        if not self.prediction_log_uri:
+            self.prediction_log_uri = str(home / "predictions")
+        from ferry_contract import window_seconds
+
+        window_seconds(self.monitor_window)  # a ValueError naming the rule
         if not self.public_url:
             self.public_url = f"http://{self.host}:{self.port}"
         if not self.serve_public_host:

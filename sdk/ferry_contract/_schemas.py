@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ferry_contract._monitoring import ReferenceSample
+
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 """Model and deployment names: lower-case, digits and dashes; they become URL path parts."""
 
@@ -101,6 +103,9 @@ class LoggedModelCreate(_Schema):
     feature_refs: list[str] = Field(
         default_factory=list, max_length=1000,
         description="pinned feature refs (view@vN:feature) it was trained on")
+    reference: ReferenceSample | None = Field(
+        default=None, description="a sample of the training rows and the model's answers "
+                                  "on them: what production traffic is monitored against")
 
     @model_validator(mode="after")
     def _check(self) -> LoggedModelCreate:
@@ -389,6 +394,7 @@ class JobKind(str, Enum):
     evaluate = "evaluate"
     materialize = "materialize"
     reconcile = "reconcile"  # the control plane re-applying a recorded deployment
+    monitor = "monitor"  # a monitoring report of a window of traffic (scheduled or asked for)
 
 
 class JobPublic(_Schema):

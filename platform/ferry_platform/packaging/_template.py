@@ -40,6 +40,13 @@ class FerryModel:
     def predict_frame(self, frame: Any) -> Any:
         return self.model.predict(frame)
 
+    def predict_proba_frame(self, frame: Any) -> Any:
+        """(classes, probabilities rows x classes) of a classifier; None otherwise."""
+        proba = getattr(self.model, "predict_proba", None)
+        if proba is None:
+            return None
+        return list(getattr(self.model, "classes_", [])), proba(frame)
+
     def example_frame(self) -> Any:
         """The input example logged with the model (None if there is none)."""
         from mlflow.models import Model

@@ -91,6 +91,16 @@ def feature_mismatches(signature: list[ColumnSpec], types: dict[str, str]) -> li
     return problems
 
 
+def arm_of(record: DeploymentRecord, release_id: str) -> str:
+    """The arm a release of ``record`` is: the serving release is ``stable`` (``a`` in an A/B
+    test), a rollout's candidate ``canary``, ``b`` or ``shadow``."""
+    rollout = record.rollout or {}
+    mode = rollout.get("mode")
+    if release_id == rollout.get("candidate") and release_id != record.release_id:
+        return {"ab": "b", "shadow": "shadow"}.get(str(mode), "canary")
+    return "a" if mode == "ab" and release_id == record.release_id else "stable"
+
+
 @dataclass(frozen=True)
 class Defaults:
     """What the platform chooses when the data scientist does not."""
@@ -263,7 +273,7 @@ class ReleaseService:
             binding = None if release_id in running else self._feature_binding(
                 self._registry.get_version(manifest.model, manifest.version))
             routes.append(Route(manifest, w, record.replicas, record.protocol, binding,
-                                release_id == shadow))
+                                release_id == shadow, arm_of(record, release_id)))
         return routes, rollout.get("sticky_key")
 
     def _apply(self, record: DeploymentRecord, phase: Phase = untimed) -> None:

@@ -14,6 +14,10 @@ from typing import Any
 
 from ferry_contract import ColumnSpec, InvalidInput, InvalidRequest, ModelError
 
+ProbaFrame = Callable[[Any], "tuple[list[Any], Any] | None"]
+"""``predict_proba_frame(frame)``: (classes, rows x classes probabilities), or None when
+the model gives no probabilities (a regressor)."""
+
 MAX_ROWS = 10_000
 
 _FLOAT_TYPES = {"double", "float"}
@@ -127,7 +131,8 @@ def _problem(expected: str, value: Any) -> tuple[str, str] | None:
 class DataPlane:
     """Validates inputs against ``columns`` and calls ``predict_frame`` on a DataFrame."""
 
-    def __init__(self, columns: Sequence[ColumnSpec], predict_frame: Callable[[Any], Any]):
+    def __init__(self, columns: Sequence[ColumnSpec], predict_frame: Callable[[Any], Any],
+                 predict_proba_frame: ProbaFrame | None = None):
         import pandas as pd
 
         self._pd = pd
@@ -136,6 +141,7 @@ class DataPlane:
         self._name_set = frozenset(self._names)
         self._specs = {c.name: c for c in self.columns}
         self._predict_frame = predict_frame
+        self._predict_proba_frame = predict_proba_frame
 
     # -- input shapes -------------------------------------------------------------------
     def columns_from_records(self, records: Any) -> dict[str, list[Any]]:
@@ -281,11 +287,30 @@ class DataPlane:
 
         Whatever the model raises on input that passed validation is a :class:`ModelError`
         (500): the release's fault, not the caller's, and not worth retrying."""
+        return self.answer(columns)[0]
+
+    def answer(self, columns: Mapping[str, Sequence[Any]], probabilities: bool = False,
+               ) -> tuple[list[Any], list[Any] | None, Any]:
+        """Validate and predict: (predictions, classes, probabilities rows x classes). With
+        ``probabilities`` a model that gives none is refused (400) before it runs."""
+        if probabilities and self._predict_proba_frame is None:
+            raise InvalidRequest("this model gives no class probabilities (it is not a "
+                                 "classifier with predict_proba); ask without them")
         frame = self.frame(columns)
         try:
             result = self._predict_frame(frame)
             tolist = getattr(result, "tolist", None)
-            return list(tolist() if tolist is not None else result)
+            predictions = list(tolist() if tolist is not None else result)
+            classes, proba = None, None
+            if probabilities and self._predict_proba_frame is not None:
+                got = self._predict_proba_frame(frame)
+                if got is None:
+                    raise InvalidRequest("this model gives no class probabilities (it is not "
+                                         "a classifier with predict_proba); ask without them")
+                classes, proba = [_plain(c) for c in got[0]], got[1]
+            return predictions, classes, proba
+        except InvalidRequest:
+            raise
         except Exception as e:  # any model failure is reported the same way
             reason = (str(e).strip().splitlines() or [""])[0][:300]
             raise ModelError(
@@ -299,3 +324,9 @@ class DataPlane:
         placeholder = {"boolean": False, "string": "", "binary": "", "long": 0, "integer": 0,
                        "datetime": "1970-01-01T00:00:00"}
         return {c.name: placeholder.get(c.type, 0.0) for c in self.columns}
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as its Python value (class labels go into JSON and Arrow)."""
+    item = getattr(value, "item", None)
+    return item() if item is not None and not isinstance(value, (str, bytes)) else value

@@ -47,6 +47,12 @@ class FeatureJoin:
         return request_columns(self._signature, self.binding)
 
     def model_columns(self, columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        return self.joined(columns)[0]
+
+    def joined(self, columns: dict[str, list[Any]],
+               ) -> tuple[dict[str, list[Any]], list[list[str]]]:
+        """The model's input columns, and per row the features the online store had no
+        value of (the misses the monitoring counts)."""
         n = len(next(iter(columns.values())))
         keys = list(self.binding.entity_keys)
         rows = [{k: columns[k][i] for k in keys} for i in range(n)]
@@ -70,6 +76,7 @@ class FeatureJoin:
                 "accepts them.",
                 details={"problems": [{"entity": r, "feature_ref": self._ref_of[f],
                                        "problem": "null"} for r, f in gaps[:100]]})
+        misses: list[list[str]] = [[f for f in names if _null(fetched[f][i])] for i in range(n)]
         # The store's missing value (NaN) becomes null: the data plane refuses NaN from clients.
         return {c.name: [None if _null(v) else v for v in fetched[c.name]]
-                if c.name in self._ref_of else columns[c.name] for c in self._signature}
+                if c.name in self._ref_of else columns[c.name] for c in self._signature}, misses

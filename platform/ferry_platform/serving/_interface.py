@@ -29,6 +29,7 @@ class Route:
     protocol: Protocol
     features: FeatureBinding | None = None
     shadow: bool = False
+    arm: str | None = None  # stable, canary, a, b, shadow: what the prediction log records
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ from ferry_platform.serving._interface import (
     RouterAccess,
     untimed,
 )
+from ferry_platform.serving._predlog import LogConfig
 from ferry_platform.serving._router import NAMESPACE, SHADOW_LOG, ShadowLog
 
 log = logging.getLogger("ferry.serving")
@@ -147,6 +148,7 @@ def serve_env(settings: Settings) -> dict[str, str]:
     # An S3-compatible endpoint and region reach replicas too (releases and the feature
     # registry may live on S3); credentials do not: replicas use their node's role.
     env.update({k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)})
+    env.update(LogConfig.env(settings))  # the prediction log and service metrics
     if settings.serve_mode is ServeMode.throughput:
         hap = haproxy_dir(settings)
         env.update({
@@ -411,7 +413,7 @@ class RayServeRuntime:
         user_config: dict[str, Any] = {
             "generation": generation,
             "routes": [{"release_id": r.manifest.release_id, "weight": r.weight,
-                        "app": release_app_name(name, r.manifest.release_id)}
+                        "app": release_app_name(name, r.manifest.release_id), "arm": r.arm}
                        for r in routes if not r.shadow],
             "sticky_key": sticky_key,
             "shadow": {"release_id": shadow.manifest.release_id,

@@ -13,6 +13,7 @@ import importlib
 import json
 import logging
 import os
+import time
 from typing import Any
 
 from ferry_contract import (
@@ -31,6 +32,7 @@ from ferry_platform.core import FeatureBinding, ReleaseManifest
 from ferry_platform.serving._dataplane import DataPlane
 from ferry_platform.serving._features import FeatureJoin
 from ferry_platform.serving._ingress import DEFAULT_MAX_BODY_BYTES, grpc_details, parse_json
+from ferry_platform.serving._monitor import Context, ReleaseMonitor
 
 log = logging.getLogger("ferry.replica")
 
@@ -73,6 +75,19 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), default=str).encode()
 
 
+def _proba_of(service: Any) -> Any:
+    """The service's ``predict_proba_frame`` (Bentos built before it existed: the raw
+    model's ``predict_proba``), or None for a model without probabilities."""
+    own = getattr(service, "predict_proba_frame", None)
+    if own is not None:
+        return own
+    model = getattr(service, "model", None)
+    proba = getattr(model, "predict_proba", None)
+    if proba is None:
+        return None
+    return lambda frame: (list(getattr(model, "classes_", [])), proba(frame))
+
+
 class FerryReplica:
     """The Ray Serve deployment class of every Ferry release (decorated by the runtime)."""
 
@@ -81,14 +96,19 @@ class FerryReplica:
         """``loaded``: the (manifest, service instance) to serve instead of loading the Bento
         ``spec`` names (tests pass a service with ``predict_frame``/``example_frame``)."""
         self.manifest, self._model = loaded if loaded is not None else load_release(spec)
+        self._inputs: dict[str, list[Any]] | None = None
         self.protocol = Protocol(spec.get("protocol", "auto"))
         self.max_body_bytes = int(spec.get("max_body_bytes") or DEFAULT_MAX_BODY_BYTES)
-        self.plane = DataPlane(self.manifest.signature, self._model.predict_frame)
+        self.plane = DataPlane(self.manifest.signature, self._model.predict_frame,
+                               _proba_of(self._model))
         self._binding: FeatureBinding | None = None
         self._join: FeatureJoin | None = None
         if spec.get("features"):
             self._bind_features(FeatureBinding.model_validate(spec["features"]))
         self.request_plane = self._request_plane()
+        self.monitor = ReleaseMonitor(self.manifest.model, self.manifest.version,
+                                      self.manifest.release_id,
+                                      [(c.name, c.type) for c in self.manifest.signature])
         rid = self.manifest.release_id
         self._headers = {RELEASE_HEADER: rid}
         self._answer_tail: dict[str, Any] = {"release_id": rid, "model": self.manifest.model,
@@ -122,10 +142,20 @@ class FerryReplica:
         return DataPlane(self._join.request_columns(), self._model.predict_frame)
 
     def _predict(self, columns: dict[str, list[Any]]) -> list[Any]:
-        if self._join is None:
-            return self.plane.predict(columns)
-        self.request_plane.validate(columns)
-        return self.plane.predict(self._join.model_columns(columns))
+        return self._answer(columns)[0]
+
+    def _answer(self, columns: dict[str, list[Any]], probabilities: bool = False,
+                ) -> tuple[list[Any], list[Any] | None, Any, dict[str, list[Any]],
+                           list[list[str]] | None]:
+        """(predictions, classes, probabilities, the model's input columns, per-row feature
+        lookups that missed)."""
+        misses = None
+        if self._join is not None:
+            self.request_plane.validate(columns)
+            columns, misses = self._join.joined(columns)
+        self._inputs = columns  # what the model saw, for the log of a failed request
+        predictions, classes, proba = self.plane.answer(columns, probabilities)
+        return predictions, classes, proba, columns, misses
 
     # -- REST ---------------------------------------------------------------------------
     def _not_an_entry_point(self) -> Forbidden:
@@ -144,18 +174,28 @@ class FerryReplica:
                         status_code=err.status, media_type="application/json",
                         headers=self._headers)
 
-    async def handle(self, method: str, path: str, body: bytes) -> tuple[int, bytes, str]:
-        """One REST call, as the router forwards it: (status, JSON body, release id)."""
+    async def handle(self, method: str, path: str, body: bytes,
+                     ctx: Context | None = None) -> tuple[int, bytes, str]:
+        """One REST call, as the router forwards it: (status, JSON body, release id).
+        ``ctx``: the request's id, arm and deployment (the router's), for the log."""
         rid = self.manifest.release_id
+        started = time.perf_counter()
+        self._inputs = None
         try:
-            return 200, self._rest(method, path, body), rid
+            return 200, self._rest(method, path, body, ctx, started), rid
         except FerryError as e:
+            self._failed(ctx, started, e)
             return e.status, e.to_json(release_id=rid), rid
         except Exception as e:  # noqa: BLE001 - a bug here must still answer from the tree
             err = self._unexpected(e)
+            self._failed(ctx, started, err)
             return err.status, err.to_json(release_id=rid), rid
 
-    def _rest(self, method: str, path: str, body: bytes) -> bytes:
+    def _failed(self, ctx: Context | None, started: float, e: FerryError) -> None:
+        self.monitor.failed(ctx, started, e, self._inputs)
+
+    def _rest(self, method: str, path: str, body: bytes, ctx: Context | None = None,
+              started: float = 0.0) -> bytes:
         path = path.rstrip("/")
         leaf = path.rsplit("/", 1)[-1]
         if leaf == "predict":
@@ -165,7 +205,7 @@ class FerryReplica:
                 raise ProtocolNotServed(
                     f"deployment {self.manifest.model!r} serves gRPC only; call it over "
                     "gRPC or redeploy with protocol='auto'")
-            return self._predict_json(body)
+            return self._predict_json(body, ctx, started)
         if leaf == "metadata":
             return self._metadata
         if leaf == "healthz":
@@ -178,7 +218,8 @@ class FerryReplica:
             f"release {self.manifest.release_id} failed on this request "
             f"({type(e).__name__}); the replica's log has the traceback")
 
-    def _predict_json(self, body: bytes) -> bytes:
+    def _predict_json(self, body: bytes, ctx: Context | None = None,
+                      started: float = 0.0) -> bytes:
         if len(body) > self.max_body_bytes:
             raise PayloadTooLarge(
                 f"the request body ({len(body):,} bytes) exceeds the data plane's limit of "
@@ -191,13 +232,25 @@ class FerryReplica:
                 '{"inputs": [{"' + '": ..., "'.join(c.name for c in self.request_plane.columns[:3])
                 + '": ...}]}'
             )
-        extra = set(payload) - {"inputs"}
+        extra = set(payload) - {"inputs", "probabilities"}
         if extra:
             shown = sorted(str(k)[:40] for k in extra)[:10]
-            raise InvalidRequest(f"unexpected top-level keys {shown}; only 'inputs' is read")
+            raise InvalidRequest(f"unexpected top-level keys {shown}; only 'inputs' and "
+                                 "'probabilities' are read")
+        wants = payload.get("probabilities", False)
+        if not isinstance(wants, bool):
+            raise InvalidRequest(f"'probabilities' must be true or false, got "
+                                 f"{str(wants)[:40]!r}")
         columns = self.request_plane.columns_from_records(payload["inputs"])
-        predictions = self._predict(columns)
-        return self._check_answer(_dumps({"predictions": predictions, **self._answer_tail}))
+        predictions, classes, proba, inputs, misses = self._answer(columns, wants)
+        self.monitor.answered(ctx, started, inputs, predictions, proba, classes, misses)
+        answer: dict[str, Any] = {"predictions": predictions, **self._answer_tail}
+        if ctx:
+            answer["request_id"] = ctx["id"]
+        if wants:
+            answer["classes"] = classes
+            answer["probabilities"] = proba.tolist() if hasattr(proba, "tolist") else proba
+        return self._check_answer(_dumps(answer))
 
     def _check_answer(self, answer: bytes) -> bytes:
         """Answers are held to the same limit as requests (Serve's gRPC hops are)."""
@@ -222,29 +275,42 @@ class FerryReplica:
         grpc_context.set_details(grpc_details(err.message))
         return predict_pb2.PredictResponse()
 
-    async def grpc(self, request: bytes) -> GrpcAnswer:
+    async def grpc(self, request: bytes, ctx: Context | None = None) -> GrpcAnswer:
         """One gRPC call as the router forwards it: the serialized ``PredictRequest`` in;
         (gRPC status name or None, details, serialized ``PredictResponse``, release id,
-        error code or None) out."""
+        error code or None) out. ``ctx``: the request's id, arm and deployment."""
         from ferry_contract.proto import encode_column, predict_pb2
 
         rid = self.manifest.release_id
+        started = time.perf_counter()
+        self._inputs = None
         try:
-            predictions, refs = self._predict_grpc(request)
-            answer = self._check_answer(predict_pb2.PredictResponse(
+            predictions, refs, classes, proba = self._predict_grpc(request, ctx, started)
+            response = predict_pb2.PredictResponse(
                 predictions=encode_column(predictions),
                 release_id=rid,
                 model_name=self.manifest.model,
                 model_version=str(self.manifest.version),
                 feature_refs=refs,
-            ).SerializeToString())
+                request_id=ctx["id"] if ctx else "",
+            )
+            if classes is not None:
+                response.classes.CopyFrom(encode_column(classes))
+                for k in range(len(classes)):
+                    response.probabilities.add().values.extend(
+                        [float(row[k]) for row in proba])
+            answer = self._check_answer(response.SerializeToString())
         except FerryError as e:
+            self._failed(ctx, started, e)
             return self._grpc_error(e)
         except Exception as e:  # noqa: BLE001 - a bug here must still answer from the tree
-            return self._grpc_error(self._unexpected(e))
+            err = self._unexpected(e)
+            self._failed(ctx, started, err)
+            return self._grpc_error(err)
         return None, "", answer, rid, None
 
-    def _predict_grpc(self, request: bytes) -> tuple[list[Any], list[str]]:
+    def _predict_grpc(self, request: bytes, ctx: Context | None = None, started: float = 0.0,
+                      ) -> tuple[list[Any], list[str], list[Any] | None, Any]:
         from ferry_contract.proto import decode_request, parse_request
 
         if self.protocol is Protocol.rest:
@@ -256,8 +322,12 @@ class FerryReplica:
                 f"the gRPC message ({len(request):,} bytes) exceeds the data plane's limit of "
                 f"{self.max_body_bytes:,} bytes (FERRY_SERVE_MAX_BODY_MB); split the batch",
                 details={"limit_bytes": self.max_body_bytes, "size": len(request)})
-        predictions = self._predict(decode_request(parse_request(request)))
-        return predictions, self._binding.refs if self._binding else []
+        message = parse_request(request)
+        wants = bool(message.probabilities)
+        predictions, classes, proba, inputs, misses = self._answer(decode_request(message),
+                                                                   wants)
+        self.monitor.answered(ctx, started, inputs, predictions, proba, classes, misses)
+        return predictions, self._binding.refs if self._binding else [], classes, proba
 
     def _grpc_error(self, e: FerryError) -> GrpcAnswer:
         from ferry_contract.proto import predict_pb2
@@ -273,3 +343,13 @@ class FerryReplica:
     def check_health(self) -> None:
         """Serve's health probe: the model must still answer its logged input example."""
         self._model.predict_frame(self._example)
+
+    def __del__(self) -> None:
+        """Serve's graceful shutdown: write what the prediction log still holds."""
+        try:
+            if self.monitor.enabled:
+                from ferry_platform.serving._predlog import shared
+
+                shared().flush()
+        except Exception:  # noqa: BLE001 - shutting down
+            pass

@@ -46,6 +46,7 @@ from typing import Any
 from ferry_contract import (
     GRPC_ERROR_CODE_KEY,
     RELEASE_HEADER,
+    REQUEST_ID_HEADER,
     FerryError,
     NoRelease,
     ReleaseUnavailable,
@@ -53,6 +54,7 @@ from ferry_contract import (
 )
 from ferry_platform.serving import _ingress
 from ferry_platform.serving._auth import TokenCheck
+from ferry_platform.serving._monitor import Context, RouterMonitor
 
 log = logging.getLogger("ferry.router")
 
@@ -135,6 +137,7 @@ class FerryRouter:
         self._local: tuple[str, Any] | None = None  # (release id, FerryReplica) in-process
         self._loading: str | None = None
         self._auth = TokenCheck()  # who may predict: pushed in the user_config
+        self._monitor = RouterMonitor(name)  # request ids, arms, service metrics
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         routes, total = [], 0.0
@@ -147,6 +150,7 @@ class FerryRouter:
             routes = [(upper * scale, rid, app) for upper, rid, app in routes]
         shadow = config.get("shadow")
         self._auth.configure(config.get("access"))
+        self._monitor.configure(config)
         self._routes = routes
         self._sticky = config.get("sticky_key")
         self._shadow = (shadow["release_id"], shadow["app"]) if shadow else None
@@ -176,11 +180,11 @@ class FerryRouter:
             self._loading = None
 
     async def _rest(self, release_id: str, app: str, method: str, path: str,
-                    body: bytes) -> tuple[int, bytes, str]:
+                    body: bytes, ctx: Context | None = None) -> tuple[int, bytes, str]:
         local = self._local
         if local is not None and local[0] == release_id:
-            return await local[1].handle(method, path, body)  # type: ignore[no-any-return]
-        return await self._handle(app).handle.remote(method, path, body)  # type: ignore[no-any-return]
+            return await local[1].handle(method, path, body, ctx)  # type: ignore[no-any-return]
+        return await self._handle(app).handle.remote(method, path, body, ctx)  # type: ignore[no-any-return]
 
     def local_release(self) -> str | None:
         """The release this router replica answers in-process (None: all via handles)."""
@@ -218,29 +222,39 @@ class FerryRouter:
     async def __call__(self, request: Any) -> Any:
         from starlette.responses import Response
 
+        rid, started = self._monitor.begin(request.headers.get)
         try:
             body = await self._admit_rest(request)
         except FerryError as e:
+            self._monitor.done("", e.status, started, e.code)
             return Response(e.to_json(), status_code=e.status, media_type="application/json",
-                            headers={"www-authenticate": "Bearer"} if e.status == 401 else None)
+                            headers={"www-authenticate": "Bearer", REQUEST_ID_HEADER: rid}
+                            if e.status == 401 else {REQUEST_ID_HEADER: rid})
         path = request.url.path
         if not self._routes:
             err = self._no_release()
-            return Response(err.to_json(), status_code=err.status, media_type="application/json")
+            self._monitor.done("", err.status, started, err.code)
+            return Response(err.to_json(), status_code=err.status, media_type="application/json",
+                            headers={REQUEST_ID_HEADER: rid})
         release_id, app = self._choose(self._sticky_value(body) if body else None)
+        ctx = self._monitor.context(rid, release_id)
         try:
             status, payload, served = await self._rest(release_id, app, request.method, path,
-                                                       body)
+                                                       body, ctx)
         except Exception as e:  # noqa: BLE001 - the release went away or failed
             err = self._release_error(release_id, e)
+            self._monitor.done(release_id, err.status, started, err.code)
             return Response(err.to_json(release_id=release_id), status_code=err.status,
-                            media_type="application/json", headers={RELEASE_HEADER: release_id})
+                            media_type="application/json",
+                            headers={RELEASE_HEADER: release_id, REQUEST_ID_HEADER: rid})
         shadow = self._shadow
         if shadow is not None and status == 200 and path.rstrip("/").endswith("predict"):
             if len(self._pending) < MAX_SHADOW_IN_FLIGHT:
-                self._spawn(self._mirror(shadow, path, body, payload, served))
+                self._spawn(self._mirror(shadow, path, body, payload, served,
+                                         self._monitor.context(rid, shadow[0], shadow=True)))
+        self._monitor.done(served, status, started, _code_of(payload) if status >= 400 else None)
         return Response(payload, status_code=status, media_type="application/json",
-                        headers={RELEASE_HEADER: served})
+                        headers={RELEASE_HEADER: served, REQUEST_ID_HEADER: rid})
 
     async def _admit_rest(self, request: Any) -> bytes:
         """The checks every REST request passes before a release is chosen; its body.
@@ -284,12 +298,12 @@ class FerryRouter:
         task.add_done_callback(self._pending.discard)
 
     async def _mirror(self, shadow: tuple[str, str], path: str, body: bytes, answer: bytes,
-                      primary: str) -> None:
+                      primary: str, ctx: Context | None = None) -> None:
         shadow_id, app = shadow
         agreed: bool | None
         sample = None
         try:
-            status, payload, _ = await self._handle(app).handle.remote("POST", path, body)
+            status, payload, _ = await self._handle(app).handle.remote("POST", path, body, ctx)
             mine = json.loads(answer).get("predictions")
             theirs = json.loads(payload).get("predictions") if status == 200 else None
             agreed = None if status != 200 else same_answer(mine, theirs)
@@ -313,12 +327,17 @@ class FerryRouter:
         """``request`` is the message's bytes (see ``ferry_contract.proto._servicer``)."""
         from ferry_contract.proto import predict_pb2
 
+        rid, started = self._monitor.begin(
+            lambda key: dict(grpc_context.invocation_metadata() or ()).get(key))
         try:
             raw, parsed = self._admit_grpc(request, grpc_context)
         except FerryError as e:
-            return self._grpc_error(grpc_context, e)
+            self._monitor.done("", e.status, started, e.code)
+            return self._grpc_error(grpc_context, e, request_id=rid)
         if not self._routes:
-            return self._grpc_error(grpc_context, self._no_release())
+            err = self._no_release()
+            self._monitor.done("", err.status, started, err.code)
+            return self._grpc_error(grpc_context, err, request_id=rid)
         key_value = None
         if self._sticky is not None and self._sticky in parsed.columns:
             from ferry_contract.proto import decode_column
@@ -328,15 +347,20 @@ class FerryRouter:
             except FerryError:
                 key_value = None  # the release refuses it, naming the column
         release_id, app = self._choose(key_value)
+        ctx = self._monitor.context(rid, release_id)
         try:
             local = self._local
             if local is not None and local[0] == release_id:
-                status, details, payload, served, code = await local[1].grpc(raw)
+                status, details, payload, served, code = await local[1].grpc(raw, ctx)
             else:
-                status, details, payload, served, code = await self._handle(app).grpc.remote(raw)
+                status, details, payload, served, code = await self._handle(app).grpc.remote(
+                    raw, ctx)
         except Exception as e:  # noqa: BLE001 - the release went away or failed
-            return self._grpc_error(grpc_context, self._release_error(release_id, e), release_id)
-        trailing = [(RELEASE_HEADER, served)]
+            err = self._release_error(release_id, e)
+            self._monitor.done(release_id, err.status, started, err.code)
+            return self._grpc_error(grpc_context, err, release_id, rid)
+        self._monitor.done(served, _http_status(status, code), started, code)
+        trailing = [(RELEASE_HEADER, served), (REQUEST_ID_HEADER, rid)]
         if status is not None:
             import grpc
 
@@ -363,7 +387,8 @@ class FerryRouter:
         return raw, parse_request(raw)
 
     @staticmethod
-    def _grpc_error(grpc_context: Any, e: FerryError, release_id: str | None = None) -> Any:
+    def _grpc_error(grpc_context: Any, e: FerryError, release_id: str | None = None,
+                    request_id: str | None = None) -> Any:
         import grpc
 
         from ferry_contract.proto import predict_pb2
@@ -371,6 +396,8 @@ class FerryRouter:
         trailing = [(GRPC_ERROR_CODE_KEY, e.code)]
         if release_id:
             trailing.append((RELEASE_HEADER, release_id))
+        if request_id:
+            trailing.append((REQUEST_ID_HEADER, request_id))
         grpc_context.set_trailing_metadata(trailing)
         grpc_context.set_code(getattr(grpc.StatusCode, e.grpc_status))
         grpc_context.set_details(_ingress.grpc_details(e.message))
@@ -381,3 +408,25 @@ class FerryRouter:
         local = self._local
         if local is not None:
             local[1].check_health()
+
+
+_GRPC_HTTP = {None: 200, "INVALID_ARGUMENT": 400, "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403,
+              "NOT_FOUND": 404, "UNIMPLEMENTED": 404, "RESOURCE_EXHAUSTED": 413,
+              "INTERNAL": 500, "UNAVAILABLE": 503}
+
+
+def _http_status(grpc_status: str | None, code: str | None) -> int:
+    """The HTTP status the metrics count a gRPC answer under (its error code's)."""
+    if code:
+        from ferry_contract import error_class_for
+
+        return int(error_class_for(code).status)
+    return _GRPC_HTTP.get(grpc_status, 500)
+
+
+def _code_of(payload: bytes) -> str:
+    """The error code of an error answer's body (only read for errors)."""
+    try:
+        return str(json.loads(payload)["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return "internal"

@@ -80,9 +80,11 @@ def decode_column(col: predict_pb2.Column, name: str = "") -> list[Any]:
     return values
 
 
-def encode_request(columns: Mapping[str, Sequence[Any]]) -> predict_pb2.PredictRequest:
+def encode_request(columns: Mapping[str, Sequence[Any]],
+                   probabilities: bool = False) -> predict_pb2.PredictRequest:
     return predict_pb2.PredictRequest(
-        columns={name: encode_column(values) for name, values in columns.items()}
+        columns={name: encode_column(values) for name, values in columns.items()},
+        probabilities=probabilities,
     )
 
 

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"ferry_contract/proto/predict.proto\x12\x08\x66\x65rry.v1\"\x1e\n\x0c\x44oubleValues\x12\x0e\n\x06values\x18\x01 \x03(\x01\"\x1d\n\x0bInt64Values\x12\x0e\n\x06values\x18\x01 \x03(\x03\"\x1e\n\x0cStringValues\x12\x0e\n\x06values\x18\x01 \x03(\t\"\x1c\n\nBoolValues\x12\x0e\n\x06values\x18\x01 \x03(\x08\"\xcb\x01\n\x06\x43olumn\x12)\n\x07\x64oubles\x18\x01 \x01(\x0b\x32\x16.ferry.v1.DoubleValuesH\x00\x12\'\n\x06int64s\x18\x02 \x01(\x0b\x32\x15.ferry.v1.Int64ValuesH\x00\x12)\n\x07strings\x18\x03 \x01(\x0b\x32\x16.ferry.v1.StringValuesH\x00\x12%\n\x05\x62ools\x18\x04 \x01(\x0b\x32\x14.ferry.v1.BoolValuesH\x00\x12\x11\n\tnull_rows\x18\x05 \x03(\rB\x08\n\x06values\"\x8a\x01\n\x0ePredictRequest\x12\x36\n\x07\x63olumns\x18\x01 \x03(\x0b\x32%.ferry.v1.PredictRequest.ColumnsEntry\x1a@\n\x0c\x43olumnsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x1f\n\x05value\x18\x02 \x01(\x0b\x32\x10.ferry.v1.Column:\x02\x38\x01\"\x8d\x01\n\x0fPredictResponse\x12%\n\x0bpredictions\x18\x01 \x01(\x0b\x32\x10.ferry.v1.Column\x12\x12\n\nrelease_id\x18\x02 \x01(\t\x12\x12\n\nmodel_name\x18\x03 \x01(\t\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x14\n\x0c\x66\x65\x61ture_refs\x18\x05 \x03(\t2K\n\tPredictor\x12>\n\x07Predict\x12\x18.ferry.v1.PredictRequest\x1a\x19.ferry.v1.PredictResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"ferry_contract/proto/predict.proto\x12\x08\x66\x65rry.v1\"\x1e\n\x0c\x44oubleValues\x12\x0e\n\x06values\x18\x01 \x03(\x01\"\x1d\n\x0bInt64Values\x12\x0e\n\x06values\x18\x01 \x03(\x03\"\x1e\n\x0cStringValues\x12\x0e\n\x06values\x18\x01 \x03(\t\"\x1c\n\nBoolValues\x12\x0e\n\x06values\x18\x01 \x03(\x08\"\xcb\x01\n\x06\x43olumn\x12)\n\x07\x64oubles\x18\x01 \x01(\x0b\x32\x16.ferry.v1.DoubleValuesH\x00\x12\'\n\x06int64s\x18\x02 \x01(\x0b\x32\x15.ferry.v1.Int64ValuesH\x00\x12)\n\x07strings\x18\x03 \x01(\x0b\x32\x16.ferry.v1.StringValuesH\x00\x12%\n\x05\x62ools\x18\x04 \x01(\x0b\x32\x14.ferry.v1.BoolValuesH\x00\x12\x11\n\tnull_rows\x18\x05 \x03(\rB\x08\n\x06values\"\xa1\x01\n\x0ePredictRequest\x12\x36\n\x07\x63olumns\x18\x01 \x03(\x0b\x32%.ferry.v1.PredictRequest.ColumnsEntry\x12\x15\n\rprobabilities\x18\x02 \x01(\x08\x1a@\n\x0c\x43olumnsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x1f\n\x05value\x18\x02 \x01(\x0b\x32\x10.ferry.v1.Column:\x02\x38\x01\"\xf3\x01\n\x0fPredictResponse\x12%\n\x0bpredictions\x18\x01 \x01(\x0b\x32\x10.ferry.v1.Column\x12\x12\n\nrelease_id\x18\x02 \x01(\t\x12\x12\n\nmodel_name\x18\x03 \x01(\t\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x14\n\x0c\x66\x65\x61ture_refs\x18\x05 \x03(\t\x12!\n\x07\x63lasses\x18\x06 \x01(\x0b\x32\x10.ferry.v1.Column\x12-\n\rprobabilities\x18\x07 \x03(\x0b\x32\x16.ferry.v1.DoubleValues\x12\x12\n\nrequest_id\x18\x08 \x01(\t2K\n\tPredictor\x12>\n\x07Predict\x12\x18.ferry.v1.PredictRequest\x1a\x19.ferry.v1.PredictResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,11 +44,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COLUMN']._serialized_start=174
   _globals['_COLUMN']._serialized_end=377
   _globals['_PREDICTREQUEST']._serialized_start=380
-  _globals['_PREDICTREQUEST']._serialized_end=518
-  _globals['_PREDICTREQUEST_COLUMNSENTRY']._serialized_start=454
-  _globals['_PREDICTREQUEST_COLUMNSENTRY']._serialized_end=518
-  _globals['_PREDICTRESPONSE']._serialized_start=521
-  _globals['_PREDICTRESPONSE']._serialized_end=662
-  _globals['_PREDICTOR']._serialized_start=664
-  _globals['_PREDICTOR']._serialized_end=739
+  _globals['_PREDICTREQUEST']._serialized_end=541
+  _globals['_PREDICTREQUEST_COLUMNSENTRY']._serialized_start=477
+  _globals['_PREDICTREQUEST_COLUMNSENTRY']._serialized_end=541
+  _globals['_PREDICTRESPONSE']._serialized_start=544
+  _globals['_PREDICTRESPONSE']._serialized_end=787
+  _globals['_PREDICTOR']._serialized_start=789
+  _globals['_PREDICTOR']._serialized_end=864
 # @@protoc_insertion_point(module_scope)
