@@ -4,8 +4,14 @@ from ferry_platform.store._catalog import SqlCatalog
 from ferry_platform.store._db import Database
 from ferry_platform.store._identity import AuditRecord, SqlIdentityStore, TokenRecord, UserRecord
 from ferry_platform.store._jobs import JobRecord, SqlJobStore
+from ferry_platform.store._monitoring import (
+    AlertRecord,
+    MonitorRecord,
+    MonitorStore,
+    SqlMonitorStore,
+)
 from ferry_platform.store._sql import DeploymentRecord, SqlStateStore, StateStore
 
-__all__ = ["AuditRecord", "Database", "DeploymentRecord", "JobRecord", "SqlCatalog",
-           "SqlIdentityStore", "SqlJobStore", "SqlStateStore", "StateStore", "TokenRecord",
-           "UserRecord"]
+__all__ = ["AlertRecord", "AuditRecord", "Database", "DeploymentRecord", "JobRecord",
+           "MonitorRecord", "MonitorStore", "SqlCatalog", "SqlIdentityStore", "SqlJobStore",
+           "SqlMonitorStore", "SqlStateStore", "StateStore", "TokenRecord", "UserRecord"]

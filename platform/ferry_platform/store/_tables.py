@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -198,3 +199,45 @@ class CatalogVersion(Base):
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     payload: Mapped[dict] = mapped_column(JSON)  # type: ignore[type-arg]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class Monitor(Base):
+    """A deployment's monitoring thresholds (``set_monitor``)."""
+
+    __tablename__ = "ferry_monitors"
+    deployment: Mapped[str] = mapped_column(String(100), primary_key=True)
+    config: Mapped[dict] = mapped_column(JSON)  # type: ignore[type-arg]
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    updated_by: Mapped[str] = mapped_column(String(100))
+
+
+class MonitorState(Base):
+    """What monitoring last found for a deployment: its latest report, and the state of a
+    rollout's canary analysis (checks, failures, the current step)."""
+
+    __tablename__ = "ferry_monitor_state"
+    deployment: Mapped[str] = mapped_column(String(100), primary_key=True)
+    report: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # type: ignore[type-arg]
+    report_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    canary: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # type: ignore[type-arg]
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class Alert(Base):
+    """An alert: opened when a condition holds, resolved when it no longer does."""
+
+    __tablename__ = "ferry_alerts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    deployment: Mapped[str] = mapped_column(String(100), index=True)
+    model: Mapped[str] = mapped_column(String(100))
+    release_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="", server_default="")
+    team: Mapped[str | None] = mapped_column(String(63), nullable=True, index=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
