@@ -32,6 +32,7 @@ from ferry_contract import (
     ModelVersionPublic,
     NotFound,
     Protocol,
+    ReferenceSample,
     ReleaseFailed,
     VersionNotFound,
 )
@@ -158,6 +159,12 @@ class FakeRegistry:
     def list_versions(self, name: str) -> list[ModelVersionPublic]:
         self.get_model(name)
         return [self.get_version(name, v) for v in self.versions.get(name, [])]
+
+    def training_reference(self, name: str, version: int) -> ReferenceSample | None:
+        """The sample the version's lineage carried (as the real registry keeps it)."""
+        self.get_version(name, version)
+        logged = self.registered.get((name, version))
+        return self.logged[logged][1].reference if logged else None
 
     def download_version(self, name: str, version: int, dst: Path) -> Path:
         self.get_version(name, version)

@@ -19,7 +19,18 @@ from typing import Any
 from pydantic import ValidationError
 
 from ferry._frameworks import detect_framework
-from ferry_contract import NAME_PATTERN, DatasetLineage, InvalidRequest, LoggedModelCreate
+from ferry_contract import (
+    NAME_PATTERN,
+    DatasetLineage,
+    InvalidRequest,
+    LoggedModelCreate,
+    ReferenceSample,
+)
+
+REFERENCE_ROWS = 2000
+"""Training rows sent (a uniform sample) for monitoring to compare production with."""
+REFERENCE_BYTES = 600_000
+"""Largest reference (as JSON) sent with the lineage: fewer rows for very wide data."""
 
 
 def code_version(explicit: str | None = None) -> str:
@@ -120,11 +131,76 @@ def save_model(
             metrics=all_metrics,
             dataset=DatasetLineage.model_validate(dataset),
             feature_refs=list(feature_refs or []),
+            reference=reference_sample(model, features, labels, target),
         )
     except ValidationError as e:
         problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'value'}: {err['msg']}"
                              for err in e.errors(include_url=False)[:10])
         raise InvalidRequest(f"cannot register {name!r}: {problems}") from None
+
+
+def _plain(value: Any) -> Any:
+    import math
+
+    item = getattr(value, "item", None)
+    if item is not None and not isinstance(value, (str, bytes)):
+        value = item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is not None and not isinstance(value, (str, int, float, bool)):
+        return str(value)
+    return value
+
+
+def reference_sample(model: Any, features: Any, labels: Any, target: str | None,
+                     rows: int = REFERENCE_ROWS) -> ReferenceSample | None:
+    """A uniform sample of the training rows with the model's answers (and probabilities)
+    on them, and the whole set's ranges and categories: what monitoring compares production
+    traffic with. None (registration goes on) if the model cannot answer the sample."""
+    import json
+
+    import pandas as pd
+
+    ranges: dict[str, list[float]] = {}
+    categories: dict[str, list[str]] = {}
+    for name in features.columns:
+        column = features[name]
+        if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
+            categories[str(name)] = sorted({str(v) for v in column.dropna().unique()[:5000]})[:1000]
+        else:
+            finite = pd.to_numeric(column, errors="coerce")
+            finite = finite[finite.abs() != float("inf")].dropna()
+            if len(finite):
+                ranges[str(name)] = [float(finite.min()), float(finite.max())]
+    while rows >= 100:
+        sample = features.sample(n=min(rows, len(features)), random_state=0)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                predictions = [_plain(v) for v in list(model.predict(sample))]
+                probabilities, classes = None, None
+                if hasattr(model, "predict_proba") and hasattr(model, "classes_"):
+                    probabilities = [[float(x) for x in row]
+                                     for row in model.predict_proba(sample).tolist()]
+                    classes = [_plain(c) for c in model.classes_]
+        except Exception:  # noqa: BLE001 - a reference is for monitoring, never a refusal
+            return None
+        try:
+            reference = ReferenceSample(
+                rows_total=len(features),
+                columns={str(c): [_plain(v) for v in sample[c].tolist()]
+                         for c in sample.columns},
+                target=target,
+                labels=[_plain(v) for v in labels.loc[sample.index].tolist()]
+                if labels is not None else None,
+                predictions=predictions, probabilities=probabilities, classes=classes,
+                ranges=ranges, categories=categories)
+        except ValidationError:
+            return None
+        if len(json.dumps(reference.model_dump(mode="json"))) <= REFERENCE_BYTES:
+            return reference
+        rows //= 2
+    return None
 
 
 def pack(model_dir: Path, archive: Path) -> Path:

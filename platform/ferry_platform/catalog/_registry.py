@@ -20,6 +20,7 @@ from ferry_contract import (
     ModelPublic,
     ModelVersionCreate,
     ModelVersionPublic,
+    ReferenceSample,
 )
 from ferry_platform.registry import ModelRegistry
 
@@ -94,6 +95,9 @@ class CatalogRegistry:
             self._keep_model(self._registry.get_model(name))
             return [self._keep_version(v) for v in self._registry.list_versions(name)]
         return [ModelVersionPublic.model_validate(v) for v in self._catalog.versions(name)]
+
+    def training_reference(self, name: str, version: int) -> ReferenceSample | None:
+        return self._registry.training_reference(name, version)
 
     def download_version(self, name: str, version: int, dst: Path) -> Path:
         return self._registry.download_version(name, version, dst)

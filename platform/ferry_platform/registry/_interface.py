@@ -7,6 +7,7 @@ from ferry_contract import (
     LoggedModelCreate,
     LoggedModelPublic,
     ModelPublic,
+    ReferenceSample,
     ModelVersionCreate,
     ModelVersionPublic,
 )
@@ -38,4 +39,9 @@ class ModelRegistry(Protocol):
 
     def download_version(self, name: str, version: int, dst: Path) -> Path:
         """Download a version's model directory into ``dst`` and return its path."""
+        ...
+
+    def training_reference(self, name: str, version: int) -> ReferenceSample | None:
+        """The training sample (and the model's answers on it) the version was registered
+        with, which monitoring compares production traffic with; None if it has none."""
         ...

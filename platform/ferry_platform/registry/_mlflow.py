@@ -33,6 +33,7 @@ from ferry_contract import (
     ModelVersionCreate,
     ModelVersionPublic,
     PlatformUnavailable,
+    ReferenceSample,
     VersionNotFound,
 )
 from ferry_platform.core import REDACTOR, directory_digest
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 
 TAG_PREFIX = "ferry."
 EXPERIMENT_PREFIX = "ferry/"
+REFERENCE_ARTIFACT = "ferry/reference.json"
+"""The training sample a version is monitored against, in its registration run."""
 
 
 def _join(root: str, *parts: str) -> str:
@@ -271,6 +274,9 @@ class MlflowRegistry:
                         source=d.source, schema=d.schema_, profile=d.profile),
                 [InputTag("mlflow.data.context", "training")])])
             client.log_outputs(run_id, [LoggedModelOutput(model_id, step=0)])
+            if lineage.reference is not None:
+                client.log_text(run_id, lineage.reference.model_dump_json(),
+                                REFERENCE_ARTIFACT)
             mlmodel.update(model_id=model_id, model_uuid=model_id, run_id=run_id,
                            artifact_path=logged.artifact_location,
                            utc_time_created=str(datetime.now(UTC).replace(tzinfo=None)))
@@ -391,6 +397,22 @@ class MlflowRegistry:
         self._registered(name)
         found = self._client.search_model_versions(f"name='{name}'")
         return sorted((self._to_version(v) for v in found), key=lambda v: v.version)
+
+    def training_reference(self, name: str, version: int) -> ReferenceSample | None:
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
+        mv = self.get_version(name, version)
+        if not mv.run_id:
+            return None
+        with tempfile.TemporaryDirectory(prefix="ferry-reference-") as tmp:
+            try:
+                local = mlflow.artifacts.download_artifacts(
+                    run_id=mv.run_id, artifact_path=REFERENCE_ARTIFACT, dst_path=tmp,
+                    tracking_uri=self._tracking_uri)
+            except (MlflowException, OSError):  # registered without one
+                return None
+            return ReferenceSample.model_validate_json(Path(local).read_text())
 
     def download_version(self, name: str, version: int, dst: Path) -> Path:
         import mlflow

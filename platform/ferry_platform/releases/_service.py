@@ -132,6 +132,9 @@ class ReleaseService:
         self._defaults = defaults or Defaults()
         self._locks_guard = threading.Lock()
         self._busy: set[str] = set()
+        # Called with each release built (or reused) for a deploy or a rollout, before it
+        # takes traffic: the platform records the release's monitoring reference there.
+        self.on_built: Callable[[ReleaseManifest], None] | None = None
 
     @contextmanager
     def _exclusive(self, name: str, action: str) -> Iterator[None]:
@@ -249,6 +252,8 @@ class ReleaseService:
         with phase("build", f"building release of {model} v{version}", 15):
             manifest = self._packager.build(found)
             self._store.save_release(manifest)
+            if self.on_built is not None:
+                self.on_built(manifest)
         if manifest.release_id in serving:
             phase.note(f"preflight: skipped, {manifest.release_id} serves here already")
             return manifest
