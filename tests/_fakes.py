@@ -282,6 +282,10 @@ class FakeRuntime:
     def endpoints(self, name: str, protocol: Protocol) -> Endpoints:
         return Endpoints(rest=f"http://x/{name}")
 
+    def data_plane_metrics(self) -> dict[str, Any]:
+        return {"requests": {}, "latency": {}, "errors": {}, "rejected": {}, "log_written": 0,
+                "log_dropped": 0}
+
     def health(self) -> str:
         return "connected"
 

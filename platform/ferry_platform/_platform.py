@@ -13,12 +13,13 @@ from ferry_contract import Conflict, DeploymentNotFound, Interrupted, JobKind
 from ferry_platform._settings import SandboxKind, Settings
 from ferry_platform._version import __version__
 from ferry_platform.access import AccessService, IdentityStore
-from ferry_platform.application import Application, FeaturePort
+from ferry_platform.application import Application, FeaturePort, MonitoringPolicy
 from ferry_platform.catalog import CatalogRegistry
 from ferry_platform.core import REDACTOR, private_dir, with_statement_timeout
 from ferry_platform.evaluation import EvaluationLimits, EvaluationService
 from ferry_platform.features import FeastFeatures
 from ferry_platform.jobs import JobContext, JobRunner, JobStore
+from ferry_platform.monitoring import Monitor, MonitoringService, RayExecutor
 from ferry_platform.packaging import BentoPackager, Packager
 from ferry_platform.registry import MlflowEvaluationStore, MlflowRegistry
 from ferry_platform.releases import Defaults, ReleaseService
@@ -28,14 +29,39 @@ from ferry_platform.store import (
     Database,
     DeploymentRecord,
     JobRecord,
+    MonitorStore,
     SqlCatalog,
     SqlIdentityStore,
     SqlJobStore,
+    SqlMonitorStore,
     SqlStateStore,
     StateStore,
 )
 
 log = logging.getLogger("ferry.platform")
+
+
+def monitor_for(settings: Settings) -> Monitor:
+    """Monitoring over the prediction log (FERRY_PREDICTION_LOG_URI); references beside the
+    releases (FERRY_RELEASE_STORE_URI/references); computed in Ray tasks when connected."""
+    from ferry_platform.application._monitoring import METRICS_FN
+    from ferry_platform.serving import serve_env
+
+    store = settings.release_store_uri
+    references = f"{store.rstrip('/')}/references" if "://" in store \
+        else str(Path(store) / "references")
+    return MonitoringService(settings.prediction_log_uri, references,
+                             executor=RayExecutor(env=serve_env(settings)),
+                             max_rows=settings.monitor_max_rows, metrics_fn=METRICS_FN)
+
+
+def monitoring_policy(settings: Settings) -> MonitoringPolicy:
+    return MonitoringPolicy(enabled=settings.monitoring,
+                            interval_s=settings.monitor_interval_s,
+                            window=settings.monitor_window,
+                            retention_days=settings.prediction_log_retention_days,
+                            webhook_url=settings.alert_webhook_url,
+                            flush_s=settings.prediction_log_flush_s)
 
 
 def sandbox_for(settings: Settings) -> Sandbox:
@@ -63,19 +89,29 @@ class Platform:
     identity: IdentityStore
     access: AccessService
     evaluation: EvaluationService | None = None
+    monitor: Monitor | None = None
+    monitors: MonitorStore | None = None
     app: Application = field(init=False)
     _stopping: threading.Event = field(default_factory=threading.Event, init=False,
                                        repr=False)
     _watch: threading.Thread | None = field(default=None, init=False, repr=False)
+    _monitoring: threading.Thread | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.monitor is None:
+            self.monitor = monitor_for(self.settings)
+        if self.monitors is None:
+            self.monitors = SqlMonitorStore(self.db)
         self.app = Application.build(
             access=self.access, identity_store=self.identity, runner=self.jobs,
             job_store=self.job_store, registry=self.registry, releases=self.releases,
             store=self.store, runtime=self.runtime, features=self.features,
             evaluation=self.evaluation, max_token_ttl_days=self.settings.token_max_ttl_days,
             training_set_concurrency=self.settings.training_set_concurrency,
-            max_model_unpacked_bytes=int(self.settings.max_model_unpacked_mb * 2**20))
+            max_model_unpacked_bytes=int(self.settings.max_model_unpacked_mb * 2**20),
+            monitor=self.monitor, monitors=self.monitors,
+            monitoring=monitoring_policy(self.settings),
+            lock=lambda name: self.db.exclusive(name, timeout_s=60))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Platform:
@@ -150,6 +186,19 @@ class Platform:
         self._watch = threading.Thread(target=self._watch_leases, name="ferry-recovery",
                                        daemon=True)
         self._watch.start()
+        if self.settings.monitoring:
+            self._monitoring = threading.Thread(target=self._watch_monitoring,
+                                                name="ferry-monitoring", daemon=True)
+            self._monitoring.start()
+
+    def _watch_monitoring(self) -> None:
+        """Every second: canary checks that are due, and each deployment's scheduled
+        monitoring job every FERRY_MONITOR_INTERVAL_S."""
+        while not self._stopping.wait(1.0):
+            try:
+                self.app.monitoring.tick()
+            except Exception:
+                log.exception("the monitoring scheduler failed; it goes on")
 
     def _watch_leases(self) -> None:
         """Every half lease: finish the jobs of processes that stopped renewing theirs,
@@ -192,6 +241,8 @@ class Platform:
         self._stopping.set()
         if self._watch is not None:
             self._watch.join(timeout=30)
+        if self._monitoring is not None:
+            self._monitoring.join(timeout=30)
         self.jobs.shutdown(wait=True)
         self.runtime.stop()
 

@@ -10,6 +10,7 @@
 from ferry._client import Client
 from ferry._deployment import Deployment, Prediction
 from ferry._features import TrainingSet
+from ferry._monitoring import MonitoringReport
 from ferry._version import __version__
 from ferry_contract import (
     Conflict,
@@ -75,6 +76,7 @@ __all__ = [
     "ModelNotFound",
     "ModelPublic",
     "ModelVersionPublic",
+    "MonitoringReport",
     "NoPreviousRelease",
     "NoRelease",
     "NoRollout",

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 
 from ferry_contract import (
+    CLIENT_REQUEST_ID_HEADER,
     GRPC_ERROR_CODE_KEY,
     RELEASE_HEADER,
+    REQUEST_ID_HEADER,
     DeploymentNotFound,
     DeploymentPublic,
     FerryError,
@@ -35,7 +37,10 @@ Rows = Any  # a pandas DataFrame, a list of row dicts, a dict of columns, or one
 
 @dataclass(frozen=True)
 class Prediction:
-    """Predictions for a batch, and the release that produced them."""
+    """Predictions for a batch, and the release that produced them.
+
+    ``request_id`` joins outcomes to this request later (``client.log_outcomes``).
+    ``probabilities`` (rows x ``classes``) when asked for with ``probabilities=True``."""
 
     predictions: list[Any]
     release_id: str
@@ -43,6 +48,9 @@ class Prediction:
     model: str = ""
     version: int | None = None
     feature_refs: list[str] = field(default_factory=list)
+    request_id: str = ""
+    probabilities: list[list[float]] | None = None
+    classes: list[Any] | None = None
 
     def __len__(self) -> int:
         return len(self.predictions)
@@ -130,8 +138,13 @@ class Deployment:
     def endpoints(self) -> dict[str, str | None]:
         return {"rest": self.info.endpoints.rest, "grpc": self.info.endpoints.grpc}
 
-    def predict(self, rows: Rows, *, protocol: PredictProtocol = "auto") -> Prediction:
-        """Predict on ``rows``; the same call whatever protocol carries it."""
+    def predict(self, rows: Rows, *, protocol: PredictProtocol = "auto",
+                probabilities: bool = False, request_id: str | None = None) -> Prediction:
+        """Predict on ``rows``; the same call whatever protocol carries it.
+
+        ``probabilities``: a classifier's class probabilities too (``.probabilities``,
+        ``.classes``). ``request_id``: your own id for the request (letters, digits and
+        ``._:-``, at most 64), else the platform makes one (``.request_id``)."""
         use = protocol
         if use == "auto":
             use = "rest" if self.info.endpoints.rest else "grpc"
@@ -139,24 +152,30 @@ class Deployment:
             if not self.info.endpoints.grpc:
                 raise InvalidRequest(f"deployment {self.name!r} does not serve gRPC "
                                      f"(protocol={self.protocol.value})")
-            return self._predict_grpc(to_columns(rows))
+            return self._predict_grpc(to_columns(rows), probabilities, request_id)
         if not self.info.endpoints.rest:
             raise InvalidRequest(f"deployment {self.name!r} does not serve REST "
                                  f"(protocol={self.protocol.value})")
-        return self._predict_rest(to_columns(rows))
+        return self._predict_rest(to_columns(rows), probabilities, request_id)
 
     # -- REST ---------------------------------------------------------------------------
-    def _predict_rest(self, columns: dict[str, list[Any]]) -> Prediction:
+    def _predict_rest(self, columns: dict[str, list[Any]], probabilities: bool = False,
+                      request_id: str | None = None) -> Prediction:
         with self._lock:
             if self._http is None:
                 self._http = httpx.Client(timeout=self.predict_timeout_s)
         url = f"{self.info.endpoints.rest}/predict"
         try:
-            body = json.dumps({"inputs": to_records(columns)}, allow_nan=False)
+            payload_in: dict[str, Any] = {"inputs": to_records(columns)}
+            if probabilities:
+                payload_in["probabilities"] = True
+            body = json.dumps(payload_in, allow_nan=False)
         except ValueError:
             raise _non_finite(columns) from None
         try:
             headers = {"content-type": "application/json"}
+            if request_id:
+                headers[CLIENT_REQUEST_ID_HEADER] = request_id
             if self.token:
                 headers["authorization"] = f"Bearer {self.token}"
             resp = self._http.post(url, content=body, headers=headers)
@@ -178,10 +197,13 @@ class Deployment:
             raise error_from_body(payload, status=resp.status_code)
         return Prediction(payload["predictions"], resp.headers.get(RELEASE_HEADER, ""), "rest",
                           payload.get("model", ""), payload.get("version"),
-                          list(payload.get("feature_refs", [])))
+                          list(payload.get("feature_refs", [])),
+                          resp.headers.get(REQUEST_ID_HEADER, payload.get("request_id", "")),
+                          payload.get("probabilities"), payload.get("classes"))
 
     # -- gRPC ---------------------------------------------------------------------------
-    def _predict_grpc(self, columns: dict[str, list[Any]]) -> Prediction:
+    def _predict_grpc(self, columns: dict[str, list[Any]], probabilities: bool = False,
+                      request_id: str | None = None) -> Prediction:
         import grpc
 
         from ferry_contract.proto import (
@@ -200,22 +222,31 @@ class Deployment:
                     options=[("grpc.max_receive_message_length", 2**31 - 1)])
         stub = predict_pb2_grpc.PredictorStub(self._channel)
         try:
-            request = encode_request(columns)
+            request = encode_request(columns, probabilities)
         except TypeError as e:
             raise InvalidRequest(str(e)) from e
         metadata: tuple[tuple[str, str], ...] = (
             (APPLICATION_METADATA_KEY, self.info.endpoints.grpc_application or self.name),)
         if self.token:
             metadata += (("authorization", f"Bearer {self.token}"),)
+        if request_id:
+            metadata += ((CLIENT_REQUEST_ID_HEADER, request_id),)
         try:
             resp, call = stub.Predict.with_call(request, metadata=metadata,
                                                 timeout=self.predict_timeout_s)
         except grpc.RpcError as e:
             raise _grpc_error(e, self.name) from e
-        release = dict(call.trailing_metadata() or ()).get(RELEASE_HEADER, resp.release_id)
+        trailing = dict(call.trailing_metadata() or ())
+        release = trailing.get(RELEASE_HEADER, resp.release_id)
+        classes = decode_column(resp.classes) if resp.HasField("classes") else None
+        proba = None
+        if classes is not None:
+            per_class = [list(c.values) for c in resp.probabilities]
+            proba = [list(row) for row in zip(*per_class, strict=True)] if per_class else []
         return Prediction(decode_column(resp.predictions), str(release), "grpc",
                           resp.model_name, int(resp.model_version) if resp.model_version else None,
-                          list(resp.feature_refs))
+                          list(resp.feature_refs),
+                          str(trailing.get(REQUEST_ID_HEADER, resp.request_id)), proba, classes)
 
     def close(self) -> None:
         if self._http is not None:

@@ -39,6 +39,7 @@ app = typer.Typer(
         "  ferry status                      what serves, which release, where\n"
         "  ferry jobs                        deploys and other long operations, with logs\n"
         "  ferry audit                       who changed what, from which release to which\n"
+        "  ferry monitor churn               drift, fragility, latency, slices, alerts\n"
         "  ferry down                        stop everything\n\n"
         "Commands talk to FERRY_URL (default http://127.0.0.1:8700); add -o json for scripts."
     ),
@@ -879,6 +880,120 @@ def audit(
         table.add_row(e.at.isoformat(timespec="seconds"), e.actor, e.action, e.resource,
                       e.team or "-", e.outcome, change)
     _emit(events, output, table)
+
+
+# -- monitoring -----------------------------------------------------------------------------
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _monitor_tables(report: Any) -> list[Table]:
+    tables = []
+    service = _table("release", "arms", "requests", "errors", "p50 ms", "p95 ms", "p99 ms",
+                     "labelled", title=f"{report.deployment}: last {report.window} "
+                     f"({report.start:%Y-%m-%d %H:%M} to {report.end:%H:%M} UTC)")
+    for r in report.releases:
+        s = r.service
+        service.add_row(r.release_id, "/".join(r.arms), str(s.requests),
+                        f"{s.errors} ({_rate(s.error_rate)})", _fmt(s.p50_ms), _fmt(s.p95_ms),
+                        _fmt(s.p99_ms), str(r.labelled))
+    tables.append(service)
+    for r in report.releases:
+        drift = _table("column", "method", "score", "threshold", "drifted", "null rate",
+                       "out of range", "unseen", title=f"{r.release_id}: drift and fragility")
+        health = {f.column: f for f in r.fragility}
+        for d in [*r.drift, *r.prediction_drift]:
+            f = health.get(d.column)
+            drift.add_row(d.column, d.method or "-",
+                          _fmt(d.score) if d.status == "ok" else d.status.replace("_", " "),
+                          _fmt(d.threshold), "[red]YES[/red]" if d.drifted else "no",
+                          _rate(f.null_rate) if f else "-",
+                          _rate(f.out_of_range_rate) if f else "-",
+                          _rate(f.unseen_category_rate) if f else "-")
+        tables.append(drift)
+        if r.slices:
+            slices = _table("slice", "rows", "labelled", "positive rate", "TPR", "FPR",
+                            "accuracy", title=f"{r.release_id}: slices")
+            for g in r.slices:
+                slices.add_row(f"{g.column}={g.group}", str(g.rows), str(g.labelled),
+                               _fmt(g.positive_rate), _fmt(g.tpr), _fmt(g.fpr),
+                               _fmt(g.accuracy))
+            tables.append(slices)
+    if report.business_value:
+        value = _table("arm", "release", "n", "mean", "95% interval", "lift vs stable",
+                       title="business value per arm")
+        for v in report.business_value:
+            interval = f"[{_fmt(v.ci_low)}, {_fmt(v.ci_high)}]"
+            lift = "-" if v.lift is None else \
+                f"{_fmt(v.lift)} [{_fmt(v.lift_ci_low)}, {_fmt(v.lift_ci_high)}]"
+            value.add_row(v.arm, v.release_id, str(v.n), _fmt(v.mean), interval, lift)
+        tables.append(value)
+    tables.append(_alerts_table(report.alerts))
+    return tables
+
+
+def _alerts_table(alerts: list[Any]) -> Table:
+    table = _table("id", "deployment", "kind", "subject", "state", "value", "threshold",
+                   "opened", "message", title="alerts")
+    for a in alerts:
+        table.add_row(str(a.id), a.deployment, a.kind, a.subject, a.state.value,
+                      _fmt(a.value), _fmt(a.threshold),
+                      a.opened_at.isoformat(timespec="seconds"), _brief(a.message, 90))
+    return table
+
+
+@app.command()
+def monitor(
+    name: Annotated[str, typer.Argument(help="deployment name")],
+    window: Annotated[str, typer.Option(help="how far back: 15m, 1h, 7d ...")] = "1h",
+    latest: Annotated[bool, typer.Option(
+        help="show the latest report (scheduled) instead of computing one now")] = False,
+    plot: Annotated[Path | None, typer.Option(help="also draw it into this image (png)")] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Monitoring report of a deployment: per release, drift per feature and of the
+    predictions, fragility (nulls, out-of-range values, unseen categories), latency and
+    errors, slice metrics and business value once outcomes arrived, and open alerts.
+
+    \b
+    ferry monitor churn                  the last hour, computed now
+    ferry monitor churn --window 7d -o json
+    ferry monitor churn --plot drift.png
+    """
+    client = _client()
+    with _user_errors():
+        if latest:
+            report = client.monitoring_report(name)
+        else:
+            with _job_progress(f"monitoring {name} (last {window})") as progress:
+                report = client.monitoring(name, window, on_progress=progress)
+    if plot is not None:
+        report.plot(plot)
+        err_console.print(f"drew {plot}")
+    if output is Output.json:
+        _emit(report.public, output)
+        return
+    for table in _monitor_tables(report.public):
+        _print(table)
+
+
+@app.command()
+def alerts(
+    deployment: Annotated[str | None, typer.Option(help="only this deployment's")] = None,
+    state: Annotated[str, typer.Option(help="open, resolved or all")] = "open",
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 100,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Monitoring alerts (open ones by default), newest first: drift, null rates, values
+    out of range, unseen categories, slice gaps, error rate, p99 latency, skew.
+
+    \b
+    ferry alerts
+    ferry alerts --deployment churn --state all -o json
+    """
+    with _user_errors():
+        found = _client().alerts(deployment, state=state, limit=limit)
+    _emit(found, output, _alerts_table(found))
 
 
 # -- jobs -----------------------------------------------------------------------------------

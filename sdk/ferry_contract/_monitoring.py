@@ -135,8 +135,8 @@ class ReferenceSample(_Schema):
         for name, pair in self.ranges.items():
             if len(pair) != 2 or not all(math.isfinite(x) for x in pair) or pair[0] > pair[1]:
                 problems.append(f"ranges[{name[:60]!r}] must be [min, max], finite")
-        for name, values in self.categories.items():
-            if len(values) > 1000:
+        for name, seen in self.categories.items():
+            if len(seen) > 1000:
                 problems.append(f"categories[{name[:60]!r}]: at most 1000 values")
         if problems:
             raise ValueError("; ".join(problems))

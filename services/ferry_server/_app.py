@@ -24,6 +24,7 @@ from ferry_server.routes import (
     features,
     jobs,
     models,
+    monitoring,
     platform,
     releases,
     teams,
@@ -132,8 +133,8 @@ def _api(lifespan: Any = None) -> FastAPI:
     app = FastAPI(title="Ferry control plane", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan, generate_unique_id_function=_operation_id,
                   responses=ERROR_RESPONSES)
-    for module in (platform, models, evaluations, releases, deployments, jobs, features, teams,
-                   users, tokens, audit):
+    for module in (platform, models, evaluations, releases, deployments, monitoring, jobs,
+                   features, teams, users, tokens, audit):
         app.include_router(module.router)
     return app
 

@@ -11,6 +11,7 @@ from ferry_platform.application._evaluations import Evaluations, GatePlan
 from ferry_platform.application._features import FeaturePort, Features
 from ferry_platform.application._identity import Identity
 from ferry_platform.application._models import Models
+from ferry_platform.application._monitoring import AlertHook, Monitoring, MonitoringPolicy
 from ferry_platform.application._policy import (
     NOT_ROUTES,
     POLICY,
@@ -24,6 +25,9 @@ from ferry_platform.application._policy import (
 __all__ = [
     "NOT_ROUTES",
     "POLICY",
+    "AlertHook",
+    "Monitoring",
+    "MonitoringPolicy",
     "Application",
     "Audit",
     "AuditedJobs",

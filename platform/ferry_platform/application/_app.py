@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from ferry_contract import JobNotFound
 from ferry_platform.access import AccessService, IdentityStore, Principal
@@ -12,13 +15,15 @@ from ferry_platform.application._evaluations import Evaluations
 from ferry_platform.application._features import FeaturePort, Features
 from ferry_platform.application._identity import Identity
 from ferry_platform.application._models import Models
+from ferry_platform.application._monitoring import Monitoring, MonitoringPolicy
 from ferry_platform.application._policy import Policy
 from ferry_platform.catalog import CatalogRegistry
 from ferry_platform.evaluation import EvaluationService
 from ferry_platform.jobs import JobRunner, JobStore
+from ferry_platform.monitoring import Monitor
 from ferry_platform.releases import ReleaseService
 from ferry_platform.serving import ServingRuntime
-from ferry_platform.store import AuditRecord, JobRecord, StateStore
+from ferry_platform.store import AuditRecord, JobRecord, MonitorStore, StateStore
 
 
 @dataclass
@@ -31,6 +36,7 @@ class Application:
     deployments: Deployments
     features: Features
     identity: Identity
+    monitoring: Monitoring
     _identity_store: IdentityStore
 
     @classmethod
@@ -39,7 +45,10 @@ class Application:
               releases: ReleaseService, store: StateStore, runtime: ServingRuntime,
               features: FeaturePort, evaluation: EvaluationService | None,
               max_token_ttl_days: float, training_set_concurrency: int,
-              max_model_unpacked_bytes: int) -> Application:
+              max_model_unpacked_bytes: int, monitor: Monitor, monitors: MonitorStore,
+              monitoring: MonitoringPolicy | None = None,
+              lock: Callable[[str], AbstractContextManager[Any]] | None = None,
+              ) -> Application:
         policy = Policy(access)
         audit = Audit(access)
         jobs = AuditedJobs(runner, job_store, audit)
@@ -50,13 +59,18 @@ class Application:
         deployments = Deployments(policy=policy, access=access, audit=audit, jobs=jobs,
                                   releases=releases, store=store, registry=registry,
                                   runtime=runtime, evaluations=evaluations, models=models)
+        watch = Monitoring(policy=policy, access=access, audit=audit, jobs=jobs,
+                           deployments=deployments, store=store, registry=registry,
+                           evaluation=evaluation, monitor=monitor, monitors=monitors,
+                           runtime=runtime, features=features, settings=monitoring, lock=lock)
+        releases.on_built = watch.record_reference
         return cls(policy, audit, jobs, models, evaluations, deployments,
                    Features(policy=policy, audit=audit, jobs=jobs, features=features,
                             training_set_concurrency=training_set_concurrency),
                    Identity(policy=policy, access=access, audit=audit, store=identity_store,
                             max_token_ttl_days=max_token_ttl_days,
                             on_access_change=deployments.sync_access),
-                   identity_store)
+                   watch, identity_store)
 
     # -- reads that need the caller ------------------------------------------------------
     def audit_events(self, who: Principal, *, actor: str | None = None,

@@ -238,16 +238,20 @@ class Deployments:
                                  req.model_dump(mode="json"), run, team=team,
                                  model_team=model_team)
 
-    def set_weight(self, name: str, weight: int, who: Principal) -> JobRecord:
+    def set_weight(self, name: str, weight: int, who: Principal,
+                   details: dict[str, Any] | None = None) -> JobRecord:
+        """``details``: why, recorded with the job and its audit events (canary analysis
+        puts its numbers there)."""
         team = self.team_of(self._recorded(name))
         self._policy.require(who, "update_rollout", resource=resource("deployment", name),
                              team=team)
         return self._traffic_job(
-            JobKind.rollout_weight, name, who, {"weight": weight},
+            JobKind.rollout_weight, name, who, {"weight": weight, **(details or {})},
             lambda ctx: self._releases.set_weight(name, weight, ctx.step, ctx.job_id)
             .model_dump(mode="json"), team=team)
 
-    def promote(self, name: str, who: Principal, reason: str | None = None) -> JobRecord:
+    def promote(self, name: str, who: Principal, reason: str | None = None,
+                details: dict[str, Any] | None = None) -> JobRecord:
         """The candidate takes all traffic and, through the gate, becomes champion."""
         record = self._recorded(name)
         team = self.team_of(record)
@@ -277,7 +281,8 @@ class Deployments:
             return promoted.model_dump(mode="json")
 
         return self._traffic_job(JobKind.rollout_promote, name, who,
-                                 {"reason": reason}, run, team=team, model_team=model_team,
+                                 {"reason": reason, **(details or {})}, run, team=team,
+                                 model_team=model_team,
                                  long=gate.evaluate and gate.service is not None)
 
     def abort(self, name: str, who: Principal) -> JobRecord:
@@ -289,9 +294,11 @@ class Deployments:
             lambda ctx: self._releases.abort(name, ctx.step, ctx.job_id).model_dump(mode="json"),
             team=team)
 
-    def rollback(self, name: str, who: Principal) -> JobRecord:
+    def rollback(self, name: str, who: Principal,
+                 details: dict[str, Any] | None = None) -> JobRecord:
         """Back to the previous release (or the end of a rollout). The champion follows
-        a rollback of the release it names, if the caller may move it."""
+        a rollback of the release it names, if the caller may move it. ``details``: why
+        (recorded with the job and its audit events)."""
         team = self.team_of(self._recorded(name))
         self._policy.require(who, "rollback_deployment", resource=resource("deployment", name),
                              team=team)
@@ -304,5 +311,5 @@ class Deployments:
                     f"rollback of {name} from {bad.release_id}")
             return dep.model_dump(mode="json")
 
-        return self._traffic_job(JobKind.rollback, name, who, {}, run,
+        return self._traffic_job(JobKind.rollback, name, who, dict(details or {}), run,
                                  team=team)

@@ -118,6 +118,23 @@ POLICY: dict[str, Rule] = {
         Scope.deployment_team, "deployer",
         note="the champion follows only if the caller is a deployer of the model's team too"),
     "shadow_report": _READ,
+    # monitoring
+    "get_monitoring_report": Rule(Scope.deployment_team, "viewer",
+                                  note="the latest report (production data of the team)"),
+    "run_monitoring": Rule(Scope.deployment_team, "viewer",
+                           note="a job whose result is the report of a window"),
+    "log_outcomes": Rule(Scope.deployment_team, "deployer", predict_token=True,
+                         note="labels and business values joined by request id; a "
+                              "deployer's predict-only token may (the service that saw "
+                              "the outcome)"),
+    "get_monitor": _READ,
+    "put_monitor": Rule(Scope.deployment_team, "deployer",
+                        note="thresholds, and a canary analysis that rolls back, steps up "
+                             "or promotes by itself (as the platform, audited)"),
+    "list_alerts": Rule(Scope.authenticated,
+                        note="alerts of the caller's teams (platform admins: all)"),
+    "get_metrics": Rule(Scope.authenticated, predict_token=True,
+                        note="Prometheus text format; give the scraper a predict-only token"),
     "predict": Rule(Scope.deployment_team, "viewer", predict_token=True,
                     note="checked by the deployment's router; anonymous only where a team "
                          "admin allowed it"),
@@ -156,7 +173,8 @@ def resource(kind: str, name: str) -> str:
 _KINDS = {"models": "model", "releases": "release", "deployments": "deployment",
           "jobs": "job", "features": "features", "training-sets": "training-set",
           "teams": "team", "users": "user", "tokens": "token", "audit": "audit",
-          "platform": "platform", "whoami": "user"}
+          "platform": "platform", "whoami": "user", "alerts": "alert",
+          "metrics": "metrics"}
 
 
 def route_resource(path: str, params: dict[str, str]) -> str | None:

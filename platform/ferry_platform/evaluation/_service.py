@@ -174,6 +174,12 @@ class EvaluationService:
     def eval_sets(self, model: str) -> list[EvalSetPublic]:
         return [EvalSetPublic.model_validate(s) for s in self._store.eval_sets(model)]
 
+    def eval_set_rows(self, model: str, version: int | None = None,
+                      ) -> tuple[dict[str, Any], Any]:
+        """An evaluation set's description and rows (the newest without ``version``);
+        monitoring's reference for a version registered without a training sample."""
+        return self._eval_set(model, version)
+
     def _eval_set(self, model: str, version: int | None) -> tuple[dict[str, Any], Any]:
         """An evaluation set's description and rows, refused if the rows are not the ones
         uploaded (their digest changed)."""

@@ -371,7 +371,7 @@ def _slices(rows: Any, sample: Any, classes: list[Any] | None, slice_columns: Se
             min_rows: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
     """Per-group rates of each slice column and the gaps between groups (binary
     classifiers: the second class is the positive one)."""
-    notes = []
+    notes: list[str] = []
     if not slice_columns:
         return [], [], notes
     if not classes or len(classes) != 2:
@@ -565,7 +565,7 @@ def canary(spec: CanarySpec) -> dict[str, Any]:
                            "passed": ok})
             if not ok:
                 failed.append(f"business value lower than the stable arm's by "
-                              f"{-diff:.3f} (95% interval {low:.3f} to {high:.3f})")
+                              f"{-(diff or 0.0):.3f} (95% interval {low:.3f} to {high:.3f})")
     result["verdict"] = "failed" if failed else "passed"
     result["reason"] = "; ".join(failed)
     return result

@@ -43,6 +43,10 @@ class Monitor(Protocol):
         """(request id, row) -> (release id, arm, status) of the logged rows of those ids."""
         ...
 
+    def active(self, models: Sequence[str], within_s: float) -> bool:
+        """Whether the log of ``models`` was written in the last ``within_s`` seconds."""
+        ...
+
     def save_outcomes(self, deployment: str, rows: list[dict[str, Any]]) -> None: ...
 
     def prune(self, retention_days: float, now: datetime | None = None) -> int:

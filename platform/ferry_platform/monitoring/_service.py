@@ -162,6 +162,10 @@ class MonitoringService:
                 break
         return found
 
+    def active(self, models: Sequence[str], within_s: float) -> bool:
+        """Whether serving processes wrote log rows of ``models`` in the last seconds."""
+        return self.logs.written_since(models, datetime.now(UTC) - timedelta(seconds=within_s))
+
     def save_outcomes(self, deployment: str, rows: list[dict[str, Any]]) -> None:
         self.outcomes.save(deployment, rows)
 

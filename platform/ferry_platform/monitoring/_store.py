@@ -83,6 +83,23 @@ class LogStore:
                             out.append((hour, f.path))
         return [p for _, p in sorted(out)]
 
+    def written_since(self, models: Iterable[str], since: datetime) -> bool:
+        """Whether any log file of ``models`` was written after ``since``."""
+        import pyarrow.fs as pafs
+
+        fs, root = self._open()
+        hours = {since.astimezone(UTC).strftime(P.HOUR_FORMAT),
+                 datetime.now(UTC).strftime(P.HOUR_FORMAT)}
+        for model in set(models):
+            for release in self.releases(model):
+                for hour in hours:
+                    base = P.join(root, f"model={model}", f"release={release}", f"hour={hour}")
+                    for f in _listing(fs, base):
+                        if f.type == pafs.FileType.File and f.mtime is not None and \
+                                f.mtime.astimezone(UTC) >= since:
+                            return True
+        return False
+
     def read(self, files: Sequence[str], *, columns: Sequence[str] | None = None,
              deployment: str | None = None, start: datetime | None = None,
              end: datetime | None = None) -> Any:

@@ -7,9 +7,9 @@ from ferry_contract import (
     LoggedModelCreate,
     LoggedModelPublic,
     ModelPublic,
-    ReferenceSample,
     ModelVersionCreate,
     ModelVersionPublic,
+    ReferenceSample,
 )
 
 

@@ -91,7 +91,7 @@ class ProcessMetrics:
             every = max(0.2, float(os.environ.get("FERRY_METRICS_PUSH_S", "2")))
         except ValueError:
             every = 2.0
-        hub = None
+        hub: Any = None
         while True:
             time.sleep(every)
             try:

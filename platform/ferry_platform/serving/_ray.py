@@ -635,6 +635,11 @@ class RayServeRuntime:
             log.debug("%s did not answer %s: %s", app, method, e)
             return None
 
+    def data_plane_metrics(self) -> dict[str, Any]:
+        from ferry_platform.serving._metrics import hub_snapshot, merge
+
+        return hub_snapshot() if self._running() else merge([])
+
     def endpoints(self, name: str, protocol: Protocol) -> Endpoints:
         rest = f"{self._settings.serve_http_url}/{name}" if protocol is not Protocol.grpc else None
         grpc = self._settings.serve_grpc_target if protocol is not Protocol.rest else None

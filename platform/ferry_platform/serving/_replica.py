@@ -106,9 +106,12 @@ class FerryReplica:
         if spec.get("features"):
             self._bind_features(FeatureBinding.model_validate(spec["features"]))
         self.request_plane = self._request_plane()
+        logged = [(c.name, c.type) for c in self.manifest.signature]
+        if self._binding is not None:  # the entity keys too: training-serving skew needs them
+            logged += [(k, t) for k, t in self._binding.entity_keys.items()
+                       if k not in {c.name for c in self.manifest.signature}]
         self.monitor = ReleaseMonitor(self.manifest.model, self.manifest.version,
-                                      self.manifest.release_id,
-                                      [(c.name, c.type) for c in self.manifest.signature])
+                                      self.manifest.release_id, logged)
         rid = self.manifest.release_id
         self._headers = {RELEASE_HEADER: rid}
         self._answer_tail: dict[str, Any] = {"release_id": rid, "model": self.manifest.model,
@@ -150,12 +153,15 @@ class FerryReplica:
         """(predictions, classes, probabilities, the model's input columns, per-row feature
         lookups that missed)."""
         misses = None
+        logged = columns
         if self._join is not None:
             self.request_plane.validate(columns)
+            keys = {k: columns[k] for k in self._join.binding.entity_keys if k in columns}
             columns, misses = self._join.joined(columns)
-        self._inputs = columns  # what the model saw, for the log of a failed request
+            logged = {**keys, **columns}
+        self._inputs = logged  # what the model saw, for the log of a failed request
         predictions, classes, proba = self.plane.answer(columns, probabilities)
-        return predictions, classes, proba, columns, misses
+        return predictions, classes, proba, logged, misses
 
     # -- REST ---------------------------------------------------------------------------
     def _not_an_entry_point(self) -> Forbidden:
