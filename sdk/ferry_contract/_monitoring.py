@@ -276,6 +276,9 @@ class Drift(_Schema):
     status: str = Field("ok", description="ok, not_enough_data or no_reference")
     rows: int = 0
     message: str = ""
+    p_value: float | None = Field(
+        None, description="distances past their threshold: the permutation test's p-value "
+                          "(drift needs p <= 0.02: beyond the window's sampling noise)")
 
 
 class FeatureHealth(_Schema):

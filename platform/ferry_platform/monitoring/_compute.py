@@ -179,7 +179,8 @@ def merge(partials: Sequence[dict[str, ReleasePartial]], max_rows: int,
 # -- the report --------------------------------------------------------------------------------
 def _drift_row(column: str, r: S.DriftResult) -> dict[str, Any]:
     return {"column": column, "method": r.method, "score": r.score, "threshold": r.threshold,
-            "drifted": r.drifted, "status": r.status, "rows": r.rows, "message": r.message}
+            "drifted": r.drifted, "status": r.status, "rows": r.rows, "message": r.message,
+            "p_value": r.p_value}
 
 
 def _predictions(values: Any) -> list[Any]:

@@ -7,6 +7,14 @@
   two-sample Kolmogorov-Smirnov test for numbers (p < 0.05) and chi-squared (more than 2
   values) or a Z-test of proportions (2 values) for categories. ``method`` asks for one
   test for every column instead (``psi``, ...), ``threshold`` replaces its threshold.
+- **Beyond noise.** A distance (Wasserstein, Jensen-Shannon, PSI, ...) says how far two
+  samples are, not whether a small window could be that far by chance: 400 rows of an
+  unchanged distribution pass Wasserstein's 0.1 now and then. So a column drifts when its
+  distance passes the threshold *and* a permutation test of the same statistic says the
+  window is not the reference's distribution (``PERMUTATIONS`` splits of the pooled rows,
+  p ≤ ``NOISE_P``). On large windows the test never holds a real drift back; on small
+  ones it removes the false alarms. Tests that are significance tests already (KS,
+  chi-squared, Z) are used as they are.
   Evidently is imported on first use only: this runs in the monitoring job, never in the
   SDK, the replicas or on the control plane's import path.
 - **Intervals** (business value per arm, the lift of a candidate, slice gaps) are the
@@ -24,6 +32,16 @@ from typing import Any
 import numpy as np
 
 NUMERIC_TYPES = frozenset({"double", "float", "long", "integer"})
+DISTANCES = frozenset({"wasserstein", "jensenshannon", "psi", "kl_div", "hellinger", "TVD",
+                       "ed", "empirical_mmd"})
+"""Evidently's stat tests whose score is a distance (the rest give p-values)."""
+PERMUTATIONS = 49
+NOISE_P = 0.02
+"""A distance past its threshold is drift only if at most this share of random splits of
+the pooled rows is as far apart (p ≤ 0.02: beyond every one of 49 permutations)."""
+GUARD_ROWS = 5_000
+"""Window rows the permutation test uses at most (a uniform sample; large windows have
+little noise)."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +53,7 @@ class DriftResult:
     status: str = "ok"  # ok, not_enough_data, no_reference
     rows: int = 0
     message: str = ""
+    p_value: float | None = None
 
 
 def _series(values: Any) -> Any:
@@ -70,8 +89,37 @@ def drift(reference: Any, current: Any, numeric: bool, *, min_rows: int,
     except ValueError as e:  # e.g. PSI asked of a column it cannot bin
         return DriftResult(method, None, threshold, False, "error", len(cur), str(e)[:200])
     score = float(result.drift_score)
+    drifted, p_value = bool(result.drifted), None
+    if drifted and test.name in DISTANCES and math.isfinite(score):
+        p_value = permutation_p(test, ref, cur, kind, score)
+        drifted = p_value <= NOISE_P
     return DriftResult(test.name, score if math.isfinite(score) else None,
-                       float(result.actual_threshold), bool(result.drifted), "ok", len(cur))
+                       float(result.actual_threshold), drifted, "ok", len(cur),
+                       "" if drifted or not result.drifted else
+                       f"past the threshold, but within sampling noise (p={p_value:.2f})",
+                       p_value)
+
+
+def permutation_p(test: Any, ref: Any, cur: Any, kind: Any, observed: float,
+                  permutations: int = PERMUTATIONS, seed: int = 0) -> float:
+    """The share of random splits of the pooled rows (sizes kept) at least ``observed``
+    apart by ``test``'s statistic (with the observed split counted)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    if len(cur) > GUARD_ROWS:
+        cur = cur.iloc[rng.choice(len(cur), GUARD_ROWS, replace=False)]
+        observed = float(test(ref, cur, kind, None).drift_score)
+    pooled = pd.concat([ref, cur], ignore_index=True)
+    n = len(ref)
+    as_far = 0
+    for _ in range(permutations):
+        order = rng.permutation(len(pooled))
+        a = pooled.iloc[order[:n]].reset_index(drop=True)
+        b = pooled.iloc[order[n:]].reset_index(drop=True)
+        if float(test(a, b, kind, None).drift_score) >= observed:
+            as_far += 1
+    return (as_far + 1) / (permutations + 1)
 
 
 # -- fragility ----------------------------------------------------------------------------------

@@ -154,6 +154,8 @@ class ReleaseMonitor:
                 self._metrics.refused(c["deployment"], self.info.release_id, problems)
             if not self.enabled or not self._log.sampled():
                 return
+            if error.status < 500:  # refused: its values broke the signature (see problems)
+                columns = None
             rows = len(next(iter(columns.values()))) if columns else 1
             self._log.record(Entry(
                 release=self.info, ts=time.time(), request_id=c["id"],

@@ -156,7 +156,10 @@ class PredictionLog:
                 self._thread = threading.Thread(target=self._run, name="ferry-predlog",
                                                 daemon=True)
                 self._thread.start()
-                atexit.register(self.close)
+                try:
+                    atexit.register(self.close)
+                except RuntimeError:  # the interpreter is shutting down
+                    pass
 
     # -- the background side ---------------------------------------------------------------
     def _run(self) -> None:
