@@ -222,7 +222,8 @@ class Monitoring:
         for m in self._releases(record)[:3]:
             ref = self.monitor.reference(m.release_id) or {}
             classes += [c for c in ref.get("classes") or [] if c not in classes]
-            predictions += (ref.get("predictions") or [])[:100]
+            # a reference from an evaluation set has the true labels, not the answers
+            predictions += (ref.get("predictions") or ref.get("labels") or [])[:100]
         kind = label_kind(classes or None, predictions or None)
         return kind, classes or None
 
@@ -418,7 +419,7 @@ class Monitoring:
         live = {r for r in (record.release_id, (record.rollout or {}).get("candidate")) if r}
         model = report.get("model") or ""
         opened, resolved = [], []
-        with self._lock(f"monitor-alerts/{name}"):
+        with self._lock(f"monitor-alerts-{name}"):
             current = {(a.kind, a.subject, a.release_id or ""): a
                        for a in self._monitors.alerts(deployment=name, state="open",
                                                       limit=10_000)}
@@ -521,12 +522,13 @@ class Monitoring:
         if analysis is None:
             return None
         now = now or _now()
-        with self._lock(f"canary/{record.name}"):
+        with self._lock(f"canary-{record.name}"):
             state = dict(self._monitors.get_state(record.name).get("canary") or {})
             candidate, weight = rollout.get("candidate"), int(rollout.get("weight", 0))
-            if state.get("candidate") != candidate:
-                state = {"candidate": candidate, "failures": 0, "passes": 0, "checks": [],
-                         "started_at": now.isoformat()}
+            started = rollout.get("started_at")
+            if (state.get("candidate"), state.get("rollout")) != (candidate, started):
+                state = {"candidate": candidate, "rollout": started, "failures": 0,
+                         "passes": 0, "checks": [], "started_at": now.isoformat()}
             if state.get("weight") != weight or state.get("job_id") != record.job_id:
                 # a new step (ours or a person's): count only the traffic from here on
                 state.update(weight=weight, job_id=record.job_id,
