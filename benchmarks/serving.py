@@ -12,6 +12,12 @@ clients for a fixed duration against each variant in turn:
 Prints req/s, p50 and p99 per variant and the ratios to the baseline, plus the time from
 deploy() to the first served prediction (Ray already up) and the local platform's resident
 memory. Usage: uv run python benchmarks/serving.py [--duration 10] [--concurrency 16]
+
+The prediction log's cost (monitoring on is the default): after the variants above, the
+platform restarts with FERRY_MONITORING=false, serves the same release, and Ferry REST and
+gRPC are measured again; then once more with monitoring on. The ratio on / off uses the
+mean of the two "on" measurements (one before, one after), so drift of the machine during
+the run does not count as the log's cost. --no-monitoring-compare skips it.
 """
 
 from __future__ import annotations
@@ -113,6 +119,8 @@ def main() -> int:
                          "pipeline: StandardScaler + LogisticRegression (≈ 2x the predict cost)")
     ap.add_argument("--serve-mode", choices=["throughput", "proxy"], default="throughput",
                     help="FERRY_SERVE_MODE of the platform under test")
+    ap.add_argument("--no-monitoring-compare", dest="monitoring_compare", action="store_false",
+                    help="skip measuring the prediction log's cost (two platform restarts)")
     args = ap.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="ferry-bench-"))
@@ -222,9 +230,12 @@ def main() -> int:
                       f"{figures['deploy_to_first_prediction_s']} s; local platform start: "
                       f"{figures['platform_start_s']} s; resident memory of the local platform "
                       f"with {args.replicas} replicas: {figures['platform_rss_mib']} MiB")
+        if args.monitoring_compare:
+            figures["monitoring"] = monitoring_cost(args, local, env, mv.version, row,
+                                                    median)
         if args.json:
             args.json.write_text(json.dumps(figures, indent=2))
-        client.undeploy("bench")
+        ferry.Client(url, token=local.admin_token()).undeploy("bench")
         return 0
     finally:
         for p in procs:
@@ -236,6 +247,49 @@ def main() -> int:
                 p.kill()
         with console.status("stopping the local platform"):
             local.down()
+
+
+def monitoring_cost(args: argparse.Namespace, local: LocalPlatform, env: dict[str, str],
+                    version: int, row: dict[str, Any],
+                    first_on: dict[str, Any]) -> dict[str, Any]:
+    """Ferry REST and gRPC with the prediction log off, then on again (a restart each)."""
+    rest = f"127.0.0.1:{PORTS['FERRY_SERVE_HTTP_PORT']}"
+    grpc_target = f"127.0.0.1:{PORTS['FERRY_SERVE_GRPC_PORT']}"
+
+    def phase(monitoring: bool) -> dict[str, Any]:
+        with console.status(f"restarting with FERRY_MONITORING={str(monitoring).lower()}"):
+            local.down()
+            os.environ["FERRY_MONITORING"] = str(monitoring).lower()
+            local.up(env={**env, "FERRY_MONITORING": str(monitoring).lower()})
+            token = local.admin_token()
+            client = ferry.Client(local.url, token=token)
+            client.deploy("bench", version=version, replicas=args.replicas).predict([row])
+        out = {}
+        for name, run in (("rest", lambda: load("http", rest, row, args,
+                                                 path="/bench/predict", token=token)),
+                          ("grpc", lambda: load("grpc", grpc_target, row, args, app="bench",
+                                                token=token))):
+            with console.status(f"monitoring {'on' if monitoring else 'off'}: {name}"):
+                out[name] = run()
+        return out
+
+    off = phase(False)
+    on_again = phase(True)
+    os.environ.pop("FERRY_MONITORING", None)
+    table = Table(title="the prediction log's cost (same run, same release)")
+    for col in ("protocol", "on (before) req/s", "off req/s", "on (after) req/s",
+                "on / off", "p99 on / off ms"):
+        table.add_column(col, justify="right" if col != "protocol" else "left")
+    ratios = {}
+    for proto, key in (("rest", "ferry-rest"), ("grpc", "ferry-grpc")):
+        on = (first_on[key]["rps"] + on_again[proto]["rps"]) / 2
+        ratios[proto] = on / off[proto]["rps"]
+        table.add_row(proto, f"{first_on[key]['rps']:.0f}", f"{off[proto]['rps']:.0f}",
+                      f"{on_again[proto]['rps']:.0f}", f"{ratios[proto]:.3f}",
+                      f"{on_again[proto]['p99_ms']:.1f} / {off[proto]['p99_ms']:.1f}")
+    console.print(table)
+    return {"off": off, "on_after": on_again,
+            "on_over_off": {k: round(v, 3) for k, v in ratios.items()}}
 
 
 if __name__ == "__main__":

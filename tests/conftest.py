@@ -73,8 +73,10 @@ def settings(ferry_home: Path):  # type: ignore[no-untyped-def]
     os.environ.update(TEST_PORTS)
     # Evaluations run in a child process here (no Ray needed for registry-only tests);
     # the Ray sandbox, the platform's default, is tested on the session's Ray.
+    # Scheduled monitoring is off (tests ask for reports); canary analysis still runs.
     return Settings(home=ferry_home, ray_num_cpus=2, replica_num_cpus=0.25,
-                    deploy_timeout_s=240, evaluation_sandbox="process")
+                    deploy_timeout_s=240, evaluation_sandbox="process",
+                    monitor_interval_s=0)
 
 
 @pytest.fixture(scope="session")

@@ -117,6 +117,20 @@ class RayConfig(_Model):
         return self
 
 
+class MonitoringConfig(_Model):
+    """Prometheus scraping the control plane's ``/v1/metrics`` (a ``ScrapeConfig`` of the
+    Prometheus Operator) and Grafana's dashboard (a ConfigMap its sidecar loads)."""
+
+    enabled: bool = True
+    control_plane_target: str = Field(default="ferry-control-plane.ferry-system.svc:8700",
+                                      pattern=r"^[A-Za-z0-9.-]+:\d{1,5}$")
+    scheme: str = Field(default="http", pattern=r"^https?$")
+    scrape_interval: str = Field(default="30s", pattern=r"^\d+[smh]$")
+    token_secret: str = Field(default="ferry-metrics-token", pattern=r"^[a-z0-9][a-z0-9.-]{0,252}$")
+    prometheus_labels: dict[str, str] = Field(default_factory=lambda: {"release": "prometheus"})
+    dashboard_label: str = "grafana_dashboard"
+
+
 class StackConfig(_Model):
     """Everything a stack may vary. ``region`` is Pulumi's ``aws:region``; the rest is ``ferry:*``."""
 
@@ -140,6 +154,7 @@ class StackConfig(_Model):
     redis: RedisConfig = RedisConfig()
     storage: StorageConfig = StorageConfig()
     ray: RayConfig = RayConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
 
     @field_validator("vpc_cidr")
     @classmethod

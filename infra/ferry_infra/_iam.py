@@ -127,7 +127,9 @@ def service_grants(arns: dict[str, pulumi.Output[str]]) -> dict[str, list[S3Gran
 
     - control plane: registers models (MLflow artifacts), builds releases (Bentos), applies feature
       definitions (registry), reads offline data for training sets and evaluation;
-    - serving replicas: import release Bentos, read the feature registry for online lookups;
+    - serving replicas: import release Bentos, read the feature registry for online lookups,
+      write the prediction log (the monitoring job's tasks, on the same pods, read it and the
+      releases' references);
     - materialization: reads offline data and the registry (it writes to Redis, not S3).
     """
     return {
@@ -137,7 +139,11 @@ def service_grants(arns: dict[str, pulumi.Output[str]]) -> dict[str, list[S3Gran
             S3Grant(arns["feature-registry"], "", write=True),
             S3Grant(arns["feature-offline"], ""),
         ],
-        "ferry-serving": [S3Grant(arns["bentos"], "releases/"), S3Grant(arns["feature-registry"], "")],
+        "ferry-serving": [
+            S3Grant(arns["bentos"], "releases/"),
+            S3Grant(arns["feature-registry"], ""),
+            S3Grant(arns["artifacts"], "predictions/", write=True),
+        ],
         "ferry-materialization": [
             S3Grant(arns["feature-offline"], ""),
             S3Grant(arns["feature-registry"], ""),

@@ -14,6 +14,7 @@ from ._errors import StackConfigError
 from ._feature_store import FeatureStore, FeatureStoreArgs
 from ._iam import ServiceRoles, ServiceRolesArgs
 from ._metadata import Metadata, MetadataArgs
+from ._monitoring import MetricsScrape, MetricsScrapeArgs
 from ._network import Network, NetworkArgs
 from ._ray import NAMESPACE, RayRuntime, RayRuntimeArgs
 from ._storage import Storage, StorageArgs
@@ -117,6 +118,7 @@ def build(config: StackConfig, teams: list[TeamSpec], secrets: Secrets) -> dict[
         ),
     )
     release_store = storage.uri("bentos", "releases")
+    prediction_log = storage.uri("artifacts", "predictions")
     ray = RayRuntime(
         prefix,
         RayRuntimeArgs(
@@ -126,12 +128,20 @@ def build(config: StackConfig, teams: list[TeamSpec], secrets: Secrets) -> dict[
             gpu=cluster.has_gpu,
             region=config.region,
             release_store_uri=release_store,
+            prediction_log_uri=prediction_log,
             redis_auth_token=features.auth_token,
             vpc_cidr=config.vpc_cidr,
             serve_client_cidrs=config.serve_client_cidrs,
             labels=tags,
         ),
     )
+    if config.monitoring.enabled:
+        MetricsScrape(
+            f"{prefix}-metrics",
+            MetricsScrapeArgs(provider=cluster.provider, namespace=NAMESPACE,
+                              config=config.monitoring, labels=tags),
+            opts=pulumi.ResourceOptions(depends_on=[ray]),
+        )
     team_roles = {}
     for spec in teams:
         team = Team(
@@ -163,6 +173,7 @@ def build(config: StackConfig, teams: list[TeamSpec], secrets: Secrets) -> dict[
         "featureRegistryBucket": buckets["feature-registry"].bucket,
         "mlflowArtifactRoot": storage.uri("artifacts", "mlflow"),
         "releaseStoreUri": release_store,
+        "predictionLogUri": prediction_log,
         "featureOfflineUri": features.offline_uri,
         "featureRegistryUri": features.registry_uri,
         "redisEndpoint": features.redis_endpoint,

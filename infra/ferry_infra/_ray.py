@@ -56,7 +56,15 @@ SERVE_ENV = {
     # plus 1 MiB of framing for the router -> release handle calls.
     "RAY_SERVE_GRPC_MAX_MESSAGE_SIZE": "16777216",
     "RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH": "17825792",
+    # The prediction log and service metrics (the serving processes read these themselves;
+    # the log's location, the stack's S3 prefix, is set beside them).
+    "FERRY_MONITORING": "true",
+    "FERRY_PREDICTION_LOG_SAMPLE": "1.0",
+    "FERRY_PREDICTION_LOG_QUEUE": "100000",
+    "FERRY_PREDICTION_LOG_FLUSH_S": "1.0",
+    "FERRY_METRICS_PUSH_S": "2.0",
 }
+PREDICTION_LOG_ENV = "FERRY_PREDICTION_LOG_URI"
 
 
 @dataclass
@@ -67,6 +75,7 @@ class RayRuntimeArgs:
     gpu: bool
     region: str
     release_store_uri: pulumi.Input[str]
+    prediction_log_uri: pulumi.Input[str]
     redis_auth_token: pulumi.Input[str]  # a secret: goes into a Kubernetes Secret only
     vpc_cidr: str
     serve_client_cidrs: list[str]
@@ -152,6 +161,7 @@ class RayRuntime(pulumi.ComponentResource):
             {"name": k, "value": v} for k, v in {**SERVE_ENV, "AWS_REGION": args.region}.items()
         ]
         env.append({"name": "FERRY_RELEASE_STORE_URI", "value": args.release_store_uri})
+        env.append({"name": PREDICTION_LOG_ENV, "value": args.prediction_log_uri})
         env.append(
             {
                 "name": REDIS_PASSWORD_ENV,

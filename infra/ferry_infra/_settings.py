@@ -19,6 +19,7 @@ _FROM_OUTPUT = {
     "FERRY_MLFLOW_TRACKING_URI": "mlflowTrackingUri",
     "FERRY_MLFLOW_ARTIFACT_ROOT": "mlflowArtifactRoot",
     "FERRY_RELEASE_STORE_URI": "releaseStoreUri",
+    "FERRY_PREDICTION_LOG_URI": "predictionLogUri",
     "FERRY_FEATURE_REGISTRY_URI": "featureRegistryUri",
     "FERRY_FEATURE_REDIS": "redisConnection",
     "FERRY_RAY_ADDRESS": "rayAddress",

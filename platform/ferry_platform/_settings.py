@@ -196,12 +196,15 @@ class Settings(BaseSettings):
         for setting, value in (("FERRY_PUBLIC_URL", self.public_url),
                                ("FERRY_SERVE_PUBLIC_HOST", f"grpc://{self.serve_public_host}"),
                                # each version's artifact_uri is under it, read by any viewer
-                               ("FERRY_MLFLOW_ARTIFACT_ROOT", self.mlflow_artifact_root)):
+                               ("FERRY_MLFLOW_ARTIFACT_ROOT", self.mlflow_artifact_root),
+                               # handed to every serving process, which runs model code
+                               ("FERRY_PREDICTION_LOG_URI", self.prediction_log_uri)):
             if credentials_in(value):
                 problems.append(
                     f"{setting} carries credentials (a user or password before '@', or a "
-                    "password/token pair); clients receive it, so it must name only the "
-                    "scheme, host and port. Remove the credentials.")
+                    "password/token pair); clients or model code receive it, so it must "
+                    "name only the scheme, host and port (S3 credentials come from the "
+                    "node's role). Remove the credentials.")
         if problems:
             raise ValueError(" ".join(problems))
 

@@ -68,7 +68,9 @@ def test_ray_pods_run_with_the_serve_env_the_platform_sets() -> None:
                  serve_haproxy_metrics_port=9101)
     )  # tests use other ports
     # The Redis password reaches the cluster's Ray pods from a Secret (the next test), not SERVE_ENV.
-    local = {k: v for k, v in local.items() if not k.startswith("AWS_") and k != REDIS_PASSWORD_ENV}
+    # The prediction log's location is the stack's S3 prefix, set beside SERVE_ENV (PREDICTION_LOG_ENV).
+    local = {k: v for k, v in local.items()
+             if not k.startswith("AWS_") and k not in (REDIS_PASSWORD_ENV, "FERRY_PREDICTION_LOG_URI")}
     assert set(SERVE_ENV) == set(local)
     same = {k for k in local if "HAPROXY_" not in k or k.endswith(("_ENABLED", "_PORT"))} - {"BENTOML_HOME"}
     assert {k: SERVE_ENV[k] for k in same} == {k: local[k] for k in same}

@@ -30,11 +30,12 @@ class LocalExecutor:
 
 
 class RayExecutor:
-    """Runs each step as a Ray task (a quarter of a CPU each, so serving keeps its room):
-    on a cluster, the scans spread over the nodes. Falls back to this process when the
-    process is not connected to Ray."""
+    """Runs each step as a Ray task: on a cluster, the scans spread over the nodes. The
+    tasks reserve no CPU by default, so a cluster whose CPUs serving holds still runs them
+    (they share the cores); give ``num_cpus`` to reserve some. Falls back to this process
+    when the process is not connected to Ray."""
 
-    def __init__(self, env: dict[str, str] | None = None, num_cpus: float = 0.25) -> None:
+    def __init__(self, env: dict[str, str] | None = None, num_cpus: float = 0.0) -> None:
         self._env = dict(env or {})
         self._num_cpus = num_cpus
         self._local = LocalExecutor()

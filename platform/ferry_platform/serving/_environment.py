@@ -8,7 +8,9 @@ pointers to the node's own AWS identity) and drops:
 
 - every ``FERRY_*`` setting (database URL, MLflow tracking URI, Redis connection, tokens,
   ...): Ferry hands replicas what they need explicitly (``serve_env`` and each
-  application's arguments), never through inherited settings;
+  application's arguments), never through inherited settings. The few ``FERRY_*``
+  settings the serving processes read themselves (the prediction log's and the service
+  metrics', :data:`SERVING_SETTINGS`: no credential, which the settings refuse) are kept;
 - every ``MLFLOW_*`` and libpq ``PG*`` variable, ``DATABASE_URL``, ``REDIS_URL``,
   ``REDIS_PASSWORD``...: connections to the metadata stores;
 - anything whose name says it is a secret (``SECRET``, ``TOKEN``, ``PASSWORD``,
@@ -34,10 +36,17 @@ NODE_IDENTITY = frozenset({
 })
 
 
+SERVING_SETTINGS = frozenset({
+    "FERRY_MONITORING", "FERRY_PREDICTION_LOG_URI", "FERRY_PREDICTION_LOG_SAMPLE",
+    "FERRY_PREDICTION_LOG_QUEUE", "FERRY_PREDICTION_LOG_FLUSH_S", "FERRY_METRICS_PUSH_S",
+})
+"""Settings the serving processes read from their environment (``_predlog.LogConfig``)."""
+
+
 def is_secret(name: str) -> bool:
     """Whether a variable named ``name`` must not reach a Ray process Ferry starts."""
     upper = name.upper()
-    if upper in NODE_IDENTITY:
+    if upper in NODE_IDENTITY or upper in SERVING_SETTINGS:
         return False
     return upper.startswith(DROPPED_PREFIXES) or any(w in upper for w in SECRET_WORDS)
 
