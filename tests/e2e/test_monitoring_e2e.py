@@ -134,7 +134,7 @@ def test_answers_carry_request_ids_and_probabilities_and_are_logged_and_reported
             ids.append(resp.headers[REQUEST_ID_HEADER])
     labels = training_frame(5)["churned"].sample(300, replace=True, random_state=5).tolist()
     done = client.log_outcomes(NAME, [{"request_id": i, "label": int(y), "value": 10.0 + k % 3}
-                                      for k, (i, y) in enumerate(zip(ids, labels))] +
+                                      for k, (i, y) in enumerate(zip(ids, labels, strict=True))] +
                                [{"request_id": "not-a-request", "label": 1}])
     assert (done.recorded, done.unknown) == (300, 1)
     report = client.monitoring(NAME, window="15m")
