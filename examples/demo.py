@@ -4,7 +4,10 @@ Starts the local platform, trains a churn classifier on synthetic data, register
 MLflow, deploys it through the SDK with 2 replicas over REST and gRPC, predicts over both
 protocols (checking the answers equal the model's own). Then evaluation and rollout
 (``demo_rollout.py``): champion through the gate, a side-by-side comparison, a worse
-version refused, a canary measured from the answers, promote, rollback. Then the features part
+version refused, a canary measured from the answers, promote, rollback. Then monitoring
+(``demo_monitoring.py``): traffic with an injected drift and a slice the model got wrong,
+outcomes joined by request id, the report, its picture and the alerts raised, and a bad
+canary rolled back by itself with no failed request on the stable release. Then the features part
 (``demo_features.py``): a model trained on a point-in-time Feast training set, served with
 the same features read online by customer id, and each deploy Ferry refuses, with why.
 Finally shuts everything down.
@@ -18,6 +21,7 @@ import time
 from pathlib import Path
 
 import demo_features
+import demo_monitoring
 import demo_rollout
 import numpy as np
 import pandas as pd
@@ -94,6 +98,9 @@ def main() -> int:
 
         console.rule("continuous evaluation and safe rollout")
         ok &= demo_rollout.run(client, console, make_churn, mv.version)
+
+        console.rule("production monitoring")
+        ok &= demo_monitoring.run(client, console, make_churn, home)
         client.undeploy("churn")
         console.print("undeployed churn")
 

@@ -410,6 +410,10 @@ class MonitoringReportPublic(_Schema):
     business_value: list[ArmValue] = Field(default_factory=list)
     alerts: list[AlertPublic] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    files: int = Field(0, description="prediction log files read")
+    computed_on: list[str] = Field(
+        default_factory=list, description="Ray nodes whose tasks read the log and ran the "
+                                          "tests (empty: the control plane's process)")
 
 
 class MonitoringRun(_Schema):

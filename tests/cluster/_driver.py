@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -34,6 +36,19 @@ def main() -> None:
             "replica_nodes": replica_nodes("cluster-churn"),
             "cluster_nodes": sorted(n["NodeID"] for n in __import__("ray").nodes() if n["Alive"]),
         }
+        # the monitoring job reads the replicas' prediction log as Ray tasks on the cluster,
+        # once the replicas have written it (they flush every FERRY_PREDICTION_LOG_FLUSH_S)
+        logs = platform.monitor.logs  # type: ignore[union-attr]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            now = datetime.now(UTC)
+            files = logs.files(["cluster-churn"], now - timedelta(hours=1), now + timedelta(hours=1))
+            if len(logs.read(files)) >= 50:
+                break
+            time.sleep(0.2)
+        report = client.monitoring("cluster-churn", window="10m")
+        out["logged_rows"] = sum(r.rows for r in report.releases)
+        out["monitoring_nodes"] = report.computed_on
         client.undeploy("cluster-churn")
         out["replicas_after_undeploy"] = replica_nodes("cluster-churn")
     finally:

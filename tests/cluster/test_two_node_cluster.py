@@ -92,5 +92,7 @@ def test_replicas_spread_over_a_two_node_cluster(tmp_path: Path, settings) -> No
     nodes = set(result["replica_nodes"].values())
     assert len(result["replica_nodes"]) == 2 and nodes == set(result["cluster_nodes"]), result
     assert result["rest_ok"] and result["grpc_ok"]
+    assert result["logged_rows"] == 50  # both predictions, every row, from both replicas
+    assert result["monitoring_nodes"] and set(result["monitoring_nodes"]) <= nodes
     assert result["replicas_after_undeploy"] == {}
     assert session_members(head.pid) == [] and (worker is None or session_members(worker.pid) == [])

@@ -339,7 +339,8 @@ class Monitoring:
                   "window": window, "start": start.isoformat(), "end": end.isoformat(),
                   "generated_at": _now().isoformat(), "releases": raw.get("releases", []),
                   "business_value": raw.get("business_value", []),
-                  "notes": self._notes(raw, record)}
+                  "notes": self._notes(raw, record), "files": int(raw.get("files", 0)),
+                  "computed_on": list(raw.get("computed_on", []))}
         MonitoringReportPublic.model_validate(report)  # the job returns only what validates
         say("evaluating alerts", 85)
         opened, resolved = self._judge(name, record, report, config)

@@ -67,13 +67,25 @@ class RayExecutor:
         return ray.get(self._remote(ray, fn).remote(*args))
 
 
+def _node() -> str:
+    """The Ray node this runs on ("" outside Ray)."""
+    try:
+        import ray
+
+        return str(ray.get_runtime_context().get_node_id()) if ray.is_initialized() else ""
+    except Exception:  # noqa: BLE001 - a label
+        return ""
+
+
 def _scan_group(group: tuple[str, list[str]], spec: C.ReportSpec) -> Any:
     uri, files = group
-    return C.scan(uri, files, spec)
+    return C.scan(uri, files, spec), _node()
 
 
 def _report(partials: list[Any], spec: C.ReportSpec, files: list[str]) -> dict[str, Any]:
-    return C.finish(partials, spec, files)
+    report = C.finish([p for p, _ in partials], spec, files)
+    report["computed_on"] = sorted({n for _, n in partials} | {_node()} - {""})
+    return report
 
 
 class MonitoringService:
