@@ -181,8 +181,8 @@ def test_a_canary_failing_on_30_percent_of_requests_rolls_back_by_itself(  # typ
 def test_a_healthy_canary_is_stepped_up_and_promoted_by_itself(  # type: ignore[no-untyped-def]
         client, deployment, versions, admin_token) -> None:
     _, _, healthy = versions
-    client.set_monitor(NAME, canary_analysis={"max_error_rate": 0.02, "min_requests": 30,
-                                              "failures": 2, "interval_s": 2, "steps": [60],
+    client.set_monitor(NAME, canary_analysis={"max_error_rate": 0.02, "min_requests": 20,
+                                              "failures": 2, "interval_s": 1, "steps": [60],
                                               "promote": True})
     dep = client.rollout(NAME, version=healthy, canary=20,
                          override_reason="e2e: traffic analysis only")

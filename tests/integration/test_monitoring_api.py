@@ -273,3 +273,36 @@ def test_a_version_without_a_training_sample_is_monitored_against_its_evaluation
     ref = env.platform.monitor.reference(stable(env))  # type: ignore[union-attr]
     assert ref is not None and ref["source"] == "evaluation set v1"
     assert ref["predictions"] is None and len(ref["sample"]["x"]) == 400
+
+
+def test_the_scheduler_reports_every_interval_as_the_platform_itself(env: Env) -> None:
+    from dataclasses import replace
+
+    app = env.platform.app.monitoring
+    saved = app.settings
+    app.settings = replace(saved, interval_s=100)
+    try:
+        def scheduled() -> list[Any]:
+            return [j for j in env.platform.job_store.find(kind="monitor", target="m-quiet",
+                                                           limit=50)
+                    if j.request.get("scheduled")]
+
+        app._last_scheduled.pop("m-quiet", None)
+        env.platform.monitors.put_report("m-quiet", {})  # type: ignore[union-attr]
+        before = len(scheduled())
+        app.tick(now=0.0)  # seen first: it waits an interval (its report is recent)
+        app.tick(now=50.0)
+        assert len(scheduled()) == before
+        with env.platform.db.session() as s, s.begin():  # its last report is old now
+            from ferry_platform.store._tables import MonitorState
+
+            row = s.get(MonitorState, "m-quiet")
+            row.report_at = row.report_at.replace(year=2000)
+        app.tick(now=150.0)
+        jobs = scheduled()
+        assert len(jobs) == before + 1 and jobs[0].actor == "ferry"
+        env.platform.jobs.wait(jobs[0].id, timeout=60)
+        app.tick(now=160.0)
+        assert len(scheduled()) == before + 1
+    finally:
+        app.settings = saved

@@ -501,6 +501,8 @@ class Monitoring:
                 continue
             report_at = self._monitors.get_state(record.name).get("report_at")
             self._last_scheduled[record.name] = now
+            if report_at is None and last is None:
+                continue  # first seen (a new deployment, a fresh start): one interval first
             if report_at is not None and \
                     (_now() - report_at).total_seconds() < self.settings.interval_s:
                 continue  # another control-plane process ran it
