@@ -1,7 +1,7 @@
 """``ferry``: the command line of the Ferry ML platform.
 
 Every command talks to the control plane at FERRY_URL (default: the local platform that
-``ferry up`` starts). ``-o json`` prints machine-readable output for scripts.
+``ferry up`` starts). ``-o json`` or ``-o yaml`` prints machine-readable output for scripts.
 
 Layout: one module per noun (``_models.py`` is ``ferry models ...``), each exposing a
 ``typer.Typer`` named ``app``. A group noun names its Typer (``typer.Typer(name="models")``)
@@ -54,7 +54,8 @@ app = typer.Typer(
         "  ferry jobs                        deploys and other long operations, with logs\n"
         "  ferry audit                       who changed what, from which release to which\n"
         "  ferry down                        stop everything\n\n"
-        "Commands talk to FERRY_URL (default http://127.0.0.1:8700); add -o json for scripts."
+        "Commands talk to FERRY_URL (default http://127.0.0.1:8700); add -o json or -o yaml "
+        "for scripts."
     ),
     no_args_is_help=True,
     rich_markup_mode=None,

@@ -41,11 +41,15 @@ def client(url: str | None = None, *, token: str | None = None) -> Client:
 
 
 class Output(str, Enum):
+    """How a command prints its result: a table for people, json or yaml for scripts."""
+
     table = "table"
     json = "json"
+    yaml = "yaml"
 
 
-OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table (people) or json (scripts)")]
+OutputOpt = Annotated[Output, typer.Option("--output", "-o",
+                                           help="table (people), json or yaml (scripts)")]
 
 
 def table(*headers: str, **options: Any) -> Table:
@@ -72,17 +76,24 @@ def print_table(rows: Table) -> None:
 
 
 def emit(data: Any, output: Output, rows: Table | None = None) -> None:
-    """``data`` for scripts (json), or ``rows`` for people; json too when there is no table."""
-    if output is Output.json or rows is None:
-        def plain(x: Any) -> Any:
-            if isinstance(x, BaseModel):
-                return x.model_dump(mode="json")
-            if isinstance(x, list):
-                return [plain(i) for i in x]
-            return x
-        sys.stdout.write(json.dumps(plain(data), indent=2, default=str) + "\n")
-    else:
+    """``data`` for scripts (json or yaml), or ``rows`` for people; json when a command has
+    no table. Both formats carry the same values: yaml is written from the json form."""
+    if output is Output.table and rows is not None:
         print_table(rows)
+        return
+
+    def plain(x: Any) -> Any:
+        if isinstance(x, BaseModel):
+            return x.model_dump(mode="json")
+        if isinstance(x, list):
+            return [plain(i) for i in x]
+        return x
+    text = json.dumps(plain(data), indent=2, default=str)
+    if output is Output.yaml:
+        import yaml  # only when asked for: `import ferry.cli` stays light
+
+        text = yaml.safe_dump(json.loads(text), sort_keys=False, allow_unicode=True).rstrip("\n")
+    sys.stdout.write(text + "\n")
 
 
 @contextmanager

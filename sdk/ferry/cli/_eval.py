@@ -43,7 +43,7 @@ def _evaluation_tables(e: Any) -> list[Table]:
 
 
 def _emit_evaluation(e: Any, output: Output) -> None:
-    if output is Output.json:
+    if output is not Output.table:
         emit(e, output)
         return
     for rows in _evaluation_tables(e):

@@ -72,7 +72,7 @@ def jobs_show(
                     pass  # shown below with the log
         job = api.job(job_id)
         logs = api.job_logs(job_id)
-    if output is Output.json:
+    if output is not Output.table:
         emit({**job.model_dump(mode="json"), "logs": [line.model_dump(mode="json")
                                                       for line in logs]}, output)
         return
