@@ -5,6 +5,7 @@ gaps once labels arrive, business value per arm, canary checks."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -249,3 +250,50 @@ def test_a_canary_check_fails_on_errors_and_latency_and_waits_for_enough_request
     assert check["stable"]["errors"] == 0
     failed = {c["name"] for c in check["checks"] if not c["passed"]}
     assert failed == {"error_rate", "p99_ms"}
+
+
+def test_training_serving_skew_compares_served_values_with_the_offline_stores(
+        svc: MonitoringService) -> None:
+    """A feature-backed release: the values its replicas were served (logged, with the
+    entity keys) against the offline store's for the same entity and time."""
+    from ferry_contract import ColumnSpec
+    from ferry_platform.application._monitoring import skew
+    from ferry_platform.core import ReleaseManifest
+    from ferry_platform.serving._predlog import Entry, LogConfig, PredictionLog, ReleaseInfo
+
+    rng = np.random.default_rng(12)
+    n = 300
+    customers = rng.integers(1, 10_000, n)
+    offline = rng.gamma(3.0, 40.0, n).round(2)
+    stale = rng.random(n) < 0.2  # the online store lagged for these
+    served = np.where(stale, offline * 0.5, offline)
+    info = ReleaseInfo("spend", 1, "spend-v1-f", (("spend", "double"), ("customer_id", "long")))
+    log = PredictionLog(LogConfig(uri=svc.log_uri))
+    now = time.time()
+    for i in range(n):
+        log.record(Entry(release=info, ts=now, request_id=f"k{i}", deployment="spend",
+                         arm="stable", status=200, latency_ms=1.0,
+                         columns={"spend": [float(served[i])],
+                                  "customer_id": [int(customers[i])]}, predictions=[1]))
+    log.flush()
+    by_customer = dict(zip(customers.tolist(), offline.tolist(), strict=True))
+
+    class Offline:
+        """The features capability's point-in-time read, as the platform hands it over."""
+
+        def training_set(self, refs: list[str], entities: pd.DataFrame) -> Any:
+            assert refs == ["stats@v1:spend"] and "event_timestamp" in entities
+            frame = entities.assign(spend=[by_customer[c] for c in entities["customer_id"]])
+            return type("TrainingSet", (), {"frame": frame})()
+
+    manifest = ReleaseManifest(release_id="spend-v1-f", model="spend", version=1, model_uri="m",
+                               model_digest="d", training_data_digest="t", code_version="c",
+                               framework="sklearn", ferry_version="0", bento_tag="b",
+                               signature=[ColumnSpec(name="spend", type="double")])
+    end = datetime.now(UTC) + timedelta(minutes=1)
+    [found], note = skew(svc, Offline(), "spend", manifest, ["stats@v1:spend"],
+                         end - timedelta(hours=1), end)
+    assert note is None and found["column"] == "spend" and found["compared"] == 200
+    sample_stale = found["mismatch_rate"]
+    assert abs(sample_stale - stale.mean()) < 0.1  # 200 of the 300 requests, sampled
+    assert found["mean_abs_diff"] > 0
