@@ -263,7 +263,20 @@ def monitoring_cost(args: argparse.Namespace, local: LocalPlatform, env: dict[st
             local.up(env={**env, "FERRY_MONITORING": str(monitoring).lower()})
             token = local.admin_token()
             client = ferry.Client(local.url, token=token)
-            client.deploy("bench", version=version, replicas=args.replicas).predict([row])
+            # Ray restarted with the platform: its start reconciles the recorded deployment
+            # (a job), which serves the same release with the new environment.
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                busy = [j for j in client.jobs(target="bench", limit=5) if not j.state.done]
+                if not busy and client.status("bench").status == "running":
+                    try:
+                        client.deployment("bench").predict([row])
+                        break
+                    except ferry.FerryError:
+                        pass
+                time.sleep(1)
+            else:
+                raise RuntimeError("bench did not serve again after the restart")
         out = {}
         for name, run in (("rest", lambda: load("http", rest, row, args,
                                                  path="/bench/predict", token=token)),
