@@ -47,8 +47,8 @@ def _traffic(client: ferry.Client, make_churn: Any, console: Console) -> list[st
     rows["monthly_charges"] = (rows["monthly_charges"] * 1.6).round(2)
     ids, said = [], []
     with client.deployment("churn") as dep:
-        for _, row in rows.drop(columns=["churned"]).iterrows():
-            answer = dep.predict([row.to_dict()])
+        for row in rows.drop(columns=["churned"]).to_dict("records"):  # types kept
+            answer = dep.predict([row])
             ids.append(answer.request_id)
             said.append(answer.predictions[0])
     outcomes = []
@@ -80,6 +80,8 @@ def _bad_canary(client: ferry.Client, console: Console, make_churn: Any) -> bool
                   "customers have")
     pool = make_churn(400, seed=43).drop(columns=["churned"])
     pool.loc[pool.sample(frac=0.3, random_state=1).index, "contract_type"] = 3
+    records = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+               for r in pool.to_dict("records")]
     answers: list[tuple[int, str | None]] = []
     stop = threading.Event()
 
@@ -88,9 +90,8 @@ def _bad_canary(client: ferry.Client, console: Console, make_churn: Any) -> bool
         with httpx.Client(timeout=30, headers={"authorization": f"Bearer {dep.token}"}) as h:
             i = 0
             while not stop.is_set():
-                row = pool.iloc[i % len(pool)].to_dict()
-                r = h.post(url, json={"inputs": [{k: (v.item() if hasattr(v, "item") else v)
-                                                  for k, v in row.items()}]})
+                row = records[i % len(records)]
+                r = h.post(url, json={"inputs": [row]})
                 answers.append((r.status_code, r.headers.get(RELEASE_HEADER)))
                 i += 1
 
