@@ -58,34 +58,51 @@ async def http_load(host: str, port: int, path: str, body: bytes, concurrency: i
     measure_from = start + warmup
     stop = measure_from + duration
 
+    async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       request: bytes) -> tuple[int, bool]:
+        """One request on the connection: (status, whether the server keeps it open)."""
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        chunked, keep = False, True
+        for line in head.split(b"\r\n"):
+            low = line.lower()
+            if low.startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+            elif low.startswith(b"transfer-encoding:") and b"chunked" in low:
+                chunked = True
+            elif low.startswith(b"connection:") and b"close" in low:
+                keep = False
+        if chunked:
+            while True:
+                size = int((await reader.readline()).strip(), 16)
+                await reader.readexactly(size + 2)
+                if size == 0:
+                    break
+        else:
+            await reader.readexactly(length)
+        return status, keep
+
     async def worker(n: int) -> None:
         nonlocal errors, done
-        reader, writer = await asyncio.open_connection(host, port)
+        connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         i = n
         while True:
             t0 = time.perf_counter()
             if t0 >= stop:
                 break
-            writer.write(requests[i % len(requests)])
+            request = requests[i % len(requests)]
             i += concurrency
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            length = 0
-            chunked = False
-            for line in head.split(b"\r\n"):
-                low = line.lower()
-                if low.startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-                elif low.startswith(b"transfer-encoding:") and b"chunked" in low:
-                    chunked = True
-            if chunked:
-                while True:
-                    size = int((await reader.readline()).strip(), 16)
-                    await reader.readexactly(size + 2)
-                    if size == 0:
-                        break
-            else:
-                await reader.readexactly(length)
+            try:
+                if connection is None:
+                    connection = await asyncio.open_connection(host, port)
+                status, keep = await exchange(*connection, request)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+                status, keep = 0, False  # the connection broke: an error, then a new one
+            if not keep and connection is not None:
+                connection[1].close()
+                connection = None
             t1 = time.perf_counter()
             done += 1
             if t0 >= measure_from:
@@ -93,7 +110,8 @@ async def http_load(host: str, port: int, path: str, body: bytes, concurrency: i
                     lat.append(t1 - t0)
                 else:
                     errors += 1
-        writer.close()
+        if connection is not None:
+            connection[1].close()
 
     await asyncio.gather(*(worker(n) for n in range(concurrency)))
     return _summary(lat, errors, duration, done, time.process_time() - cpu0)

@@ -171,8 +171,11 @@ def load(mode: str, target: str, row: dict[str, Any], args: argparse.Namespace,
            "--duration", str(args.duration), "--warmup", str(args.warmup)]
     for k, v in extra.items():
         cmd += [f"--{k.replace('_', '-')}", v]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return dict(json.loads(out.strip().splitlines()[-1]))
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"the load generator failed ({' '.join(cmd[2:5])} ...):\n"
+                           f"{done.stderr[-3000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -286,14 +289,30 @@ def main() -> int:
             path.write_bytes(data)
             return str(path)
 
+        def answered_without_token(allowed: bool, timeout: float = 60) -> float:
+            """Seconds until 20 requests in a row without a token (each on a connection
+            of its own, so spread over the router replicas) are answered as ``allowed``
+            says: 200, or 401."""
+            t0, in_a_row = time.monotonic(), 0
+            while in_a_row < 20:
+                if time.monotonic() - t0 > timeout:
+                    raise RuntimeError(f"anonymous predictions not {allowed=} after {timeout}s")
+                status = httpx.post(f"http://{rest}/bench/predict", json={"inputs": [row]},
+                                    timeout=10).status_code
+                in_a_row = in_a_row + 1 if (status == 200) == allowed else 0
+            return round(time.monotonic() - t0, 2)
+
         def anonymous() -> dict[str, Any]:
             """The same deployment with the token check off (what the check costs). The
-            call returns once every router replica has the change."""
+            API call is meant to return once every router replica has the change; how
+            long until requests see it is recorded too."""
             client.set_anonymous_predict("bench", True)
             try:
+                figures.setdefault("anonymous_switch_s", []).append(answered_without_token(True))
                 return load("http", rest, row, args, path="/bench/predict")
             finally:
                 client.set_anonymous_predict("bench", False)
+                figures["anonymous_switch_s"].append(answered_without_token(False))
 
         variants: dict[str, Callable[[], dict[str, Any]]] = {
             "ferry-rest": lambda: load("http", rest, row, args, path="/bench/predict",
