@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint bench bench-features bench-rollout install proto clean
+.PHONY: demo test lint bench bench-dataplane bench-features bench-rollout install proto clean
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv $(CURDIR)/.tools
@@ -24,8 +24,11 @@ lint: install
 	$(UV) run --locked lint-imports
 	$(UV) run --locked mypy
 
-bench: install  ## serving benchmark; see docs/performance.md
+bench: install  ## serving benchmark (builds MLServer's venv in .bench/ on first use); see docs/performance.md
 	$(UV) run --locked python benchmarks/serving.py
+
+bench-dataplane: install  ## a 10,000-row request taken apart inside a replica, no Ray
+	$(UV) run --locked python benchmarks/dataplane_batch.py
 
 bench-rollout: install  ## traffic transitions under load, evaluation time; see docs/performance.md
 	$(UV) run --locked python benchmarks/rollout.py
@@ -37,4 +40,4 @@ proto: install  ## regenerate the gRPC code from predict.proto
 	$(UV) run --locked python -m ferry_contract.proto.generate
 
 clean:
-	rm -rf .ferry .pytest_cache .ruff_cache .mypy_cache
+	rm -rf .ferry .bench .pytest_cache .ruff_cache .mypy_cache

@@ -37,7 +37,7 @@ INFER_METHOD = "/inference.GRPCInferenceService/ModelInfer"
 """The Open Inference Protocol's unary predict call."""
 
 
-def _uv() -> str:
+def uv() -> str:
     """Ferry's locked uv (a dependency of the project), else one on PATH."""
     mine = Path(sys.executable).with_name("uv")
     if mine.exists():
@@ -62,8 +62,8 @@ def ensure_venv(venv: Path = VENV, lock: Path = LOCK) -> Path:
         shutil.rmtree(venv, ignore_errors=True)
         venv.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "UV_PYTHON_DOWNLOADS": os.environ.get("UV_PYTHON_DOWNLOADS", "never")}
-        for cmd in ([_uv(), "venv", "--quiet", "--python", "3.11", str(venv)],
-                    [_uv(), "pip", "install", "--quiet", "--python", str(python(venv)),
+        for cmd in ([uv(), "venv", "--quiet", "--python", "3.11", str(venv)],
+                    [uv(), "pip", "install", "--quiet", "--python", str(python(venv)),
                      "--require-hashes", "-r", str(lock)]):
             done = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if done.returncode != 0:

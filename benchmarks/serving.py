@@ -28,6 +28,12 @@ from deploy() to the first served prediction (Ray already up) and the local plat
 resident memory. MLServer runs from a virtualenv of its own (.bench/mlserver-venv, built
 on first use from benchmarks/mlserver/requirements.lock; see _mlserver.py).
 
+With --profile DIR, each Ferry batched variant runs once more (not counted) with py-spy
+(`uv tool run py-spy`, from PyPI) sampling the router replicas, and the share of samples
+per request phase (JSON parse, rows to columns, validation + DataFrame, predict, encoding,
+the rest) and the top frames are printed; benchmarks/dataplane_batch.py takes the same
+request apart in process.
+
 Usage: uv run python benchmarks/serving.py [--duration 8] [--rounds 1] [--json out.json]
 (it starts Ray: on a shared machine run it under `flock /tmp/ferry-ray.lock`).
 """
@@ -37,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -164,6 +171,88 @@ def in_process(model: Any, frame: pd.DataFrame, seconds: float) -> dict[str, Any
             "rows_per_s": calls * len(frame) / elapsed}
 
 
+PHASES = {  # a function on the stack (file:function) -> the phase of a request it is in
+    "_ingress.py:parse_json": "JSON parse",
+    "_dataplane.py:columns_from_records": "rows to columns",
+    "_codec.py:parse_request": "message parse + decode",
+    "_codec.py:decode_request": "message parse + decode",
+    "_dataplane.py:frame": "validation + DataFrame",
+    ":predict_frame": "predict (the model)",
+    "_replica.py:_dumps": "JSON answer",
+    "_codec.py:encode_column": "encode answer",
+}
+
+
+def _phase_key(frame: str) -> tuple[str, str]:
+    """py-spy's "function (path/file.py:line)" -> ("file.py:function", ":function")."""
+    name, _, where = frame.partition(" (")
+    file = where.rsplit(":", 1)[0].rsplit("/", 1)[-1]
+    return f"{file}:{name}", f":{name}"
+
+
+def router_pids(home: Path, app: str) -> list[int]:
+    """The processes of ``app``'s router replicas (they answer the main release in-process)."""
+    from ferry_platform.serving import LocalRayHead
+    from ferry_platform.serving._head import session_members
+
+    head = LocalRayHead(home).record()
+    pids = []
+    for pid in session_members(head.session) if head else []:
+        try:
+            title = " ".join(psutil.Process(pid).cmdline())
+        except psutil.Error:
+            continue
+        if f"ServeReplica:{app}:router" in title:
+            pids.append(pid)
+    return pids
+
+
+def profiled(run: Callable[[], dict[str, Any]], pids: list[int], seconds: float, warmup: float,
+             out: Path) -> dict[str, Any]:
+    """Run ``run`` (a load) while py-spy samples ``pids`` for ``seconds`` after ``warmup``;
+    where the replicas' time went: by request phase (a function on the stack), and the
+    frames with the most samples of their own."""
+    import threading
+
+    spies: list[subprocess.Popen[bytes]] = []
+    files = [out.with_name(f"{out.name}-{pid}.txt") for pid in pids]
+
+    def spy() -> None:
+        time.sleep(warmup)
+        for pid, f in zip(pids, files, strict=True):
+            spies.append(subprocess.Popen(
+                [_mlserver.uv(), "tool", "run", "py-spy", "record", "--pid", str(pid),
+                 "--duration", str(int(seconds)), "--rate", "200", "--nonblocking",
+                 "--format", "raw", "--output", str(f)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    thread = threading.Thread(target=spy)
+    thread.start()
+    figures = run()
+    thread.join()
+    for s in spies:
+        s.wait(60)
+    total = 0
+    phases: dict[str, int] = {}
+    own: dict[str, int] = {}
+    for f in files:
+        for line in f.read_text().splitlines() if f.exists() else []:
+            stack, _, count = line.rpartition(" ")
+            n = int(count)
+            total += n
+            frames = stack.split(";")
+            phase = next((PHASES[key] for fr in reversed(frames) for key in _phase_key(fr)
+                          if key in PHASES), "the rest: Serve, asyncio, HTTP/gRPC servers")
+            phases[phase] = phases.get(phase, 0) + n
+            leaf = re.sub(r":\d+\)$", ")", frames[-1])
+            own[leaf] = own.get(leaf, 0) + n
+    top = sorted(own.items(), key=lambda kv: -kv[1])[:12]
+    return {"load": figures, "samples": total, "files": [str(f) for f in files],
+            "phases": {k: round(v / total, 3) for k, v in
+                       sorted(phases.items(), key=lambda kv: -kv[1])} if total else {},
+            "top_frames": [(k, round(v / total, 3)) for k, v in top] if total else []}
+
+
 def load(mode: str, target: str, row: dict[str, Any], args: argparse.Namespace,
          concurrency: int | None = None, **extra: str) -> dict[str, Any]:
     cmd = [sys.executable, str(HERE / "_load.py"), mode, "--target", target,
@@ -199,6 +288,9 @@ def main() -> int:
                     help="rows per batched request (0: no batched variants)")
     ap.add_argument("--batch-clients", type=int, default=2,
                     help="concurrent clients sending batched requests")
+    ap.add_argument("--profile", type=Path, metavar="DIR",
+                    help="after the measured rounds, run each Ferry batched variant once more "
+                         "with py-spy on the router replicas; raw stacks go to DIR")
     ap.add_argument("--no-mlserver", action="store_true",
                     help="leave MLServer out (its virtualenv is built on first use)")
     args = ap.parse_args()
@@ -399,6 +491,15 @@ def main() -> int:
             if batch_frame is not None:
                 with console.status(f"round {r + 1}/{args.rounds}: model.predict in process"):
                     baseline_runs.append(in_process(model, batch_frame, min(args.duration, 3.0)))
+        if args.profile and batch_variants:
+            args.profile.mkdir(parents=True, exist_ok=True)
+            pids = router_pids(home, "bench")
+            figures["profile"] = {}
+            for name in ("ferry-rest-batch", "ferry-grpc-batch"):
+                with console.status(f"profiling the router replicas {pids} under {name}"):
+                    figures["profile"][name] = profiled(batch_variants[name], pids,
+                                                        args.duration, args.warmup,
+                                                        args.profile / name)
         median = {k: median_of(v) for k, v in results.items()}
         single = {k: median[k] for k in variants}
         figures["variants"] = single
@@ -468,6 +569,15 @@ def main() -> int:
             console.print(f"{rows:,}-row requests: Ferry REST {ratios['rest_batch_vs_in_process']:.3f}×,"
                           f" gRPC {ratios['grpc_batch_vs_in_process']:.3f}× the rows/s of "
                           "model.predict in process (goal: ≥ 0.5×)")
+        for name, prof in figures.get("profile", {}).items():
+            console.print(f"[b]{name}: where the router replicas' samples went[/b] "
+                          f"({prof['samples']:,} py-spy samples; under profiling "
+                          f"{prof['load']['rps'] * args.batch_rows:,.0f} rows/s)")
+            for phase, share in prof["phases"].items():
+                console.print(f"  {share:6.1%}  {phase}")
+            console.print("  top frames by own samples:")
+            for frame, share in prof["top_frames"]:
+                console.print(f"  {share:6.1%}  {frame}")
         figures["ratios"] = {k: (round(v, 3) if v is not None else None) for k, v in ratios.items()}
         console.print(f"deploy() to first prediction (Ray up): "
                       f"{figures['deploy_to_first_prediction_s']} s; local platform start: "
