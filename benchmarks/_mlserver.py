@@ -4,9 +4,11 @@ MLServer 1.7 (Seldon's Open Inference Protocol server, "V2") with its scikit-lea
 cannot share Ferry's lock (it takes pandas 3.1), so it runs from a virtualenv of its own,
 ``.bench/mlserver-venv``, built here from ``mlserver/requirements.lock`` (hashes required)
 with ``uv venv --python 3.11`` and ``uv pip install --require-hashes``; it is rebuilt when the
-lock changes. It serves the very joblib file the plain FastAPI baseline loads, one process
-(``parallel_workers: 0``: its default pool of inference workers fails to start here),
-REST and gRPC on loopback ports of their own.
+lock changes. It serves the very joblib file the plain FastAPI baseline loads, REST and
+gRPC on loopback ports of their own, by default in one process (``parallel_workers: 0``):
+its pool of inference worker processes (which needs uvloop < 0.22, pinned) was slower here
+for single-row requests (691 req/s with 2 workers vs 1,063 in one process, a side check on
+this 2-core machine); ``serving.py --mlserver-workers N`` measures it with a pool.
 
 The V2 bodies: ``numpy`` (one FP64 tensor of shape [rows, columns], the default way to call
 an MLServer scikit-learn model; the model gets an array) or ``pandas`` (one tensor per column
@@ -82,11 +84,12 @@ def ensure_venv(venv: Path = VENV, lock: Path = LOCK) -> Path:
 
 
 def write_repository(repo: Path, model_file: Path, name: str, http_port: int, grpc_port: int,
-                     metrics_port: int) -> Path:
-    """An MLServer model repository serving ``model_file`` (a joblib dump) as ``name``."""
+                     metrics_port: int, workers: int = 0) -> Path:
+    """An MLServer model repository serving ``model_file`` (a joblib dump) as ``name``;
+    ``workers``: MLServer's ``parallel_workers`` (0: inference in the server's process)."""
     (repo / name).mkdir(parents=True, exist_ok=True)
     (repo / "settings.json").write_text(json.dumps({
-        "parallel_workers": 0, "host": "127.0.0.1", "http_port": http_port,
+        "parallel_workers": workers, "host": "127.0.0.1", "http_port": http_port,
         "grpc_port": grpc_port, "metrics_port": metrics_port, "debug": False,
     }))
     (repo / name / "model-settings.json").write_text(json.dumps({

@@ -291,6 +291,9 @@ def main() -> int:
     ap.add_argument("--profile", type=Path, metavar="DIR",
                     help="after the measured rounds, run each Ferry batched variant once more "
                          "with py-spy on the router replicas; raw stacks go to DIR")
+    ap.add_argument("--mlserver-workers", type=int, default=0,
+                    help="MLServer's parallel_workers (0, the default: inference in its one "
+                         "process, its fastest setting here)")
     ap.add_argument("--no-mlserver", action="store_true",
                     help="leave MLServer out (its virtualenv is built on first use)")
     args = ap.parse_args()
@@ -361,7 +364,9 @@ def main() -> int:
         mlserver = None
         if mls_python is not None:
             repo = _mlserver.write_repository(home / "mlserver", model_file, "bench",
-                                              mls["http"], mls["grpc"], mls["metrics"])
+                                              mls["http"], mls["grpc"], mls["metrics"],
+                                              args.mlserver_workers)
+            figures["mlserver_workers"] = args.mlserver_workers
             mlserver = _mlserver.start(repo, home / "logs" / "mlserver.log")
             procs.append(mlserver)
         with console.status("starting bentoml serve, the plain FastAPI app and MLServer"):
