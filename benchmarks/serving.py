@@ -173,6 +173,7 @@ def in_process(model: Any, frame: pd.DataFrame, seconds: float) -> dict[str, Any
 
 PHASES = {  # a function on the stack (file:function) -> the phase of a request it is in
     "_ingress.py:parse_json": "JSON parse",
+    "_router.py:_admit_grpc": "message parse + decode",
     "_dataplane.py:columns_from_records": "rows to columns",
     "_codec.py:parse_request": "message parse + decode",
     "_codec.py:decode_request": "message parse + decode",
@@ -183,11 +184,60 @@ PHASES = {  # a function on the stack (file:function) -> the phase of a request 
 }
 
 
+REST_OF_IT = [  # where the other samples are, by the innermost frame's package
+    ("ray/", "Ray Serve and Ray's worker"), ("grpc/", "gRPC server"),
+    ("uvicorn/", "HTTP server"), ("starlette/", "HTTP server"), ("asyncio/", "asyncio"),
+    ("pandas/", "pandas"), ("sklearn/", "predict (the model)"),
+    ("threading.py", "threads in native code (Ray core, gRPC polling)"),
+]
+
+
 def _phase_key(frame: str) -> tuple[str, str]:
-    """py-spy's "function (path/file.py:line)" -> ("file.py:function", ":function")."""
-    name, _, where = frame.partition(" (")
+    """py-spy's "Class.function (path/file.py:line)" -> ("file.py:function", ":function")."""
+    qualname, _, where = frame.partition(" (")
+    name = qualname.rsplit(".", 1)[-1]
     file = where.rsplit(":", 1)[0].rsplit("/", 1)[-1]
     return f"{file}:{name}", f":{name}"
+
+
+def phase_of(frames: list[str]) -> str:
+    """The request phase of one sampled stack (outermost first): the innermost Ferry
+    function of ``PHASES`` on it, else the package of its innermost frame."""
+    for frame in reversed(frames):
+        for key in _phase_key(frame):
+            if key in PHASES:
+                return PHASES[key]
+    for frame in reversed(frames):
+        where = frame.partition(" (")[2]
+        for marker, phase in REST_OF_IT:
+            if marker in where:
+                return phase
+    return "other"
+
+
+def summarize_stacks(files: list[Path]) -> dict[str, Any]:
+    """Shares of py-spy's raw (collapsed) samples by request phase, and the top frames by
+    samples of their own."""
+    total = 0
+    phases: dict[str, int] = {}
+    own: dict[str, int] = {}
+    for f in files:
+        for line in f.read_text().splitlines() if f.exists() else []:
+            stack, _, count = line.rpartition(" ")
+            n = int(count)
+            total += n
+            frames = stack.split(";")
+            phase = phase_of(frames)
+            phases[phase] = phases.get(phase, 0) + n
+            leaf = re.sub(r":\d+\)$", ")", frames[-1])
+            own[leaf] = own.get(leaf, 0) + n
+    if not total:
+        return {"samples": 0, "phases": {}, "top_frames": []}
+    top = sorted(own.items(), key=lambda kv: -kv[1])[:12]
+    return {"samples": total,
+            "phases": {k: round(v / total, 3) for k, v in
+                       sorted(phases.items(), key=lambda kv: -kv[1])},
+            "top_frames": [(k, round(v / total, 3)) for k, v in top]}
 
 
 def router_pids(home: Path, app: str) -> list[int]:
@@ -232,25 +282,7 @@ def profiled(run: Callable[[], dict[str, Any]], pids: list[int], seconds: float,
     thread.join()
     for s in spies:
         s.wait(60)
-    total = 0
-    phases: dict[str, int] = {}
-    own: dict[str, int] = {}
-    for f in files:
-        for line in f.read_text().splitlines() if f.exists() else []:
-            stack, _, count = line.rpartition(" ")
-            n = int(count)
-            total += n
-            frames = stack.split(";")
-            phase = next((PHASES[key] for fr in reversed(frames) for key in _phase_key(fr)
-                          if key in PHASES), "the rest: Serve, asyncio, HTTP/gRPC servers")
-            phases[phase] = phases.get(phase, 0) + n
-            leaf = re.sub(r":\d+\)$", ")", frames[-1])
-            own[leaf] = own.get(leaf, 0) + n
-    top = sorted(own.items(), key=lambda kv: -kv[1])[:12]
-    return {"load": figures, "samples": total, "files": [str(f) for f in files],
-            "phases": {k: round(v / total, 3) for k, v in
-                       sorted(phases.items(), key=lambda kv: -kv[1])} if total else {},
-            "top_frames": [(k, round(v / total, 3)) for k, v in top] if total else []}
+    return {"load": figures, "files": [str(f) for f in files], **summarize_stacks(files)}
 
 
 def load(mode: str, target: str, row: dict[str, Any], args: argparse.Namespace,
@@ -386,30 +418,36 @@ def main() -> int:
             path.write_bytes(data)
             return str(path)
 
-        def answered_without_token(allowed: bool, timeout: float = 60) -> float:
-            """Seconds until 20 requests in a row without a token (each on a connection
-            of its own, so spread over the router replicas) are answered as ``allowed``
-            says: 200, or 401."""
-            t0, in_a_row = time.monotonic(), 0
+        def answered_without_token(allowed: bool, timeout: float = 60) -> dict[str, Any]:
+            """After the API call returned: how many requests without a token (each on a
+            connection of its own, so spread over the router replicas) were still answered
+            the old way, and the seconds until 20 in a row were answered as ``allowed``
+            says (200, or 401)."""
+            t0, in_a_row, old_way = time.monotonic(), 0, 0
             while in_a_row < 20:
                 if time.monotonic() - t0 > timeout:
                     raise RuntimeError(f"anonymous predictions not {allowed=} after {timeout}s")
                 status = httpx.post(f"http://{rest}/bench/predict", json={"inputs": [row]},
                                     timeout=10).status_code
-                in_a_row = in_a_row + 1 if (status == 200) == allowed else 0
-            return round(time.monotonic() - t0, 2)
+                if (status == 200) == allowed:
+                    in_a_row += 1
+                else:
+                    in_a_row, old_way = 0, old_way + 1
+            return {"allowed": allowed, "answered_the_old_way": old_way,
+                    "seconds": round(time.monotonic() - t0, 2)}
 
         def anonymous() -> dict[str, Any]:
             """The same deployment with the token check off (what the check costs). The
-            API call is meant to return once every router replica has the change; how
-            long until requests see it is recorded too."""
+            API call is meant to return once every router replica has the change; what
+            requests see right after it is recorded too."""
             client.set_anonymous_predict("bench", True)
+            switches = figures.setdefault("anonymous_switch", [])
             try:
-                figures.setdefault("anonymous_switch_s", []).append(answered_without_token(True))
+                switches.append(answered_without_token(True))
                 return load("http", rest, row, args, path="/bench/predict")
             finally:
                 client.set_anonymous_predict("bench", False)
-                figures["anonymous_switch_s"].append(answered_without_token(False))
+                switches.append(answered_without_token(False))
 
         variants: dict[str, Callable[[], dict[str, Any]]] = {
             "ferry-rest": lambda: load("http", rest, row, args, path="/bench/predict",
