@@ -37,7 +37,7 @@ VALID = {"double": lambda r: r.choice([r.gauss(0, 1e3), r.randint(-10**6, 10**6)
 
 
 def _column(r: random.Random, kind: str) -> list[Any]:
-    values = [VALID[kind](r) for _ in range(r.randint(1, 40))]
+    values = [VALID[kind](r) for _ in range(r.randint(1, 60))]
     if r.random() < 0.7:  # most columns carry one or two edge values
         for _ in range(r.randint(1, 2)):
             values[r.randrange(len(values))] = r.choice(EDGES)
@@ -54,7 +54,7 @@ def _outcome(plane: DataPlane, cols: dict[str, list[Any]]) -> Any:
 @pytest.mark.parametrize("seed", range(150))
 def test_bulk_and_per_value_checks_agree(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     r = random.Random(seed)
-    n = r.randint(1, 40)
+    n = r.randint(1, 60)  # below and above BULK_MIN_ROWS
     sig = [ColumnSpec(name=f"c{i}", type=r.choice(KINDS), required=r.random() < 0.8)
            for i in range(r.randint(1, 5))]
     cols = {}
@@ -81,7 +81,11 @@ def test_bulk_and_per_value_checks_agree(seed: int, monkeypatch: pytest.MonkeyPa
     ("string", [1]), ("datetime", ["2026-01-31"]), ("double", []),
 ])
 def test_what_the_bulk_check_leaves_to_the_per_value_check(kind: str, values: list[Any]) -> None:
+    padding = {"double": 1.0, "float": 1.0, "long": 1, "integer": 1, "boolean": True,
+               "string": "a", "datetime": "2026-01-31T12:00:00"}[kind]
     assert clean_column(kind, values) is None
+    if values:  # and the same among as many good values as a batch has
+        assert clean_column(kind, [padding] * 50 + values + [padding] * 50) is None
 
 
 def test_a_clean_batch_is_never_walked_value_by_value(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -133,6 +133,9 @@ _BULK_FLOAT_LIMIT = {"double": 1e308, "float": 3.4e38}
 """Magnitudes the bulk check accepts without a doubt (an int converted to a double may round
 down to the limit it exceeds); anything larger is decided value by value."""
 _INT32 = INT_RANGE["integer"]
+BULK_MIN_ROWS = 16
+"""Shorter columns are walked value by value at once: for a few values that is cheaper than
+the bulk check (a single-row request costs what it did before the bulk check existed)."""
 
 
 def clean_column(kind: str, values: Sequence[Any]) -> Any:
@@ -279,7 +282,7 @@ class DataPlane:
         data: dict[str, Any] = {}
         for spec in self.columns:
             values = columns[spec.name]
-            bulk = clean_column(spec.type, values)
+            bulk = clean_column(spec.type, values) if len(values) >= BULK_MIN_ROWS else None
             if bulk is not None:  # no problem in this column: skip the walk below
                 if build and not problems:
                     data[spec.name] = bulk
