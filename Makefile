@@ -4,19 +4,32 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint bench bench-features bench-rollout install proto clean
+.PHONY: demo test lint bench bench-features bench-rollout bench-portal install browser proto clean
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv $(CURDIR)/.tools
 	$(CURDIR)/.tools/bin/pip install --quiet uv
 
-install: $(UV)
+PORTAL_FRONTEND := services/ferry_server/portal/frontend
+
+install: $(UV)  ## the locked Python deps, and the portal's locked front-end packages (npm ci)
 	$(UV) sync --locked --quiet
+	@if [ ! -f $(PORTAL_FRONTEND)/node_modules/.package-lock.json ] || \
+	    [ $(PORTAL_FRONTEND)/package-lock.json -nt $(PORTAL_FRONTEND)/node_modules/.package-lock.json ]; then \
+	  command -v npm >/dev/null || { echo "the portal needs npm (Debian: apt-get install npm)"; exit 1; }; \
+	  npm ci --prefix $(PORTAL_FRONTEND) --no-audit --no-fund --loglevel=error; \
+	fi
 
 demo: install  ## run Ferry end to end on the local embedded platform
 	$(UV) run --locked python examples/demo.py
 
-test: install lint  ## the whole suite (unit, integration, end-to-end), on two workers
+browser:  ## Debian's chromium for the portal's browser tests (installed when missing and root)
+	@command -v chromium >/dev/null || command -v /usr/bin/chromium >/dev/null || \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); \
+	  else echo "the portal's browser tests need Debian's chromium: sudo apt-get install chromium"; fi
+
+test: install lint browser  ## the whole suite (unit, integration, end-to-end), on two workers
 	$(UV) run --locked pytest -n 2 --dist loadgroup --durations=25
 
 lint: install
@@ -29,6 +42,9 @@ bench: install  ## serving benchmark; see docs/performance.md
 
 bench-rollout: install  ## traffic transitions under load, evaluation time; see docs/performance.md
 	$(UV) run --locked python benchmarks/rollout.py
+
+bench-portal: install browser  ## portal pages with 10,000 versions; first contentful paint
+	$(UV) run --locked python benchmarks/portal.py
 
 bench-features: install  ## online lookups, enriched serving, point-in-time joins
 	$(UV) run --locked python benchmarks/features.py
