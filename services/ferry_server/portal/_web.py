@@ -160,10 +160,10 @@ CallerDep = Annotated[Caller, Depends(caller)]
 CheckedDep = Annotated[Caller, Depends(checked)]
 
 
-def build(model: type[BaseModel], **values: Any) -> Any:
-    """``model`` from form values, a 400 listing every problem (never a 500)."""
+def build(schema: type[BaseModel], /, **values: Any) -> Any:
+    """``schema`` from form values, a 400 listing every problem (never a 500)."""
     try:
-        return model.model_validate(values)
+        return schema.model_validate(values)
     except ValidationError as e:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'form'}: "
@@ -199,7 +199,7 @@ def error_page(request: Request, err: FerryError) -> Response:
     """A refusal or failure as HTML: the platform's own message (the role needed and how
     to get it, the failed gate check, ...) with its status; a 401 sends the person to sign
     in again (htmx: through HX-Redirect)."""
-    if err.status == 401:
+    if err.status == 401 and not request.url.path.startswith(f"{PORTAL_PREFIX}/sign-in"):
         target = f"{PORTAL_PREFIX}/sign-in?next={quote(request.url.path, safe='/')}"
         if is_htmx(request):
             return Response(status_code=401, headers={"HX-Redirect": target})
