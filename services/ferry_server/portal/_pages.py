@@ -329,7 +329,8 @@ def access_page(request: Request, me: CallerDep) -> Response:
         description, members = app.identity.team(name)
         teams.append({"name": name, "description": description, "members": members,
                       "may_manage": app.policy.allows(me.who, "set_member", team=name)})
-    own = [t for t in app.identity.tokens(me.who) if t.user == me.user]
+    own: list[Any] = [t for t in app.identity.tokens(me.who)
+                      if getattr(t, "user", None) == me.user]
     return render(request, "access.html", me=me, nav="access", teams=teams,
                   tokens=sorted(own, key=lambda t: t.created_at, reverse=True)[:200],
                   may_create_team=app.policy.allows(me.who, "create_team"),

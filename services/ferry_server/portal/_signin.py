@@ -96,7 +96,7 @@ def sign_in_with_link(request: Request, fields: FormDep) -> Response:
 @router.post("/sign-out")
 def sign_out(request: Request, me: CheckedDep) -> Response:
     app_of(request).identity.sign_out(me.session, me.who)
-    response = RedirectResponse(f"{PORTAL_PREFIX}/sign-in", status_code=303)
+    response: Response = RedirectResponse(f"{PORTAL_PREFIX}/sign-in", status_code=303)
     if request.headers.get("hx-request") == "true":
         response = Response(status_code=204, headers={"HX-Redirect": f"{PORTAL_PREFIX}/sign-in"})
     response.delete_cookie(SESSION_COOKIE, path=PORTAL_PREFIX)
