@@ -5,7 +5,6 @@ action comes: a hidden button is a courtesy, not the protection)."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -43,10 +42,12 @@ def admit(app: Application, me: Caller, operation: str, res: str | None = None) 
     app.policy.admit(me.who, operation, res)
 
 
-def chart(kind: str, labels: list[str], series: dict[str, list[Any]], title: str) -> str:
-    """A chart's data for static/portal.js (rendered as JSON in a non-executed block)."""
-    return json.dumps({"type": kind, "title": title, "labels": labels,
-                       "series": [{"label": k, "data": v} for k, v in series.items()]})
+def chart(kind: str, labels: list[str], series: dict[str, list[Any]],
+          title: str) -> dict[str, Any]:
+    """A chart's data for static/portal.js (rendered with ``tojson``, which escapes it for
+    HTML, in a non-executed ``<script type="application/json">`` block)."""
+    return {"type": kind, "title": title, "labels": labels,
+            "series": [{"label": k, "data": v} for k, v in series.items()]}
 
 
 @router.get("")
@@ -215,6 +216,7 @@ def deployment_context(app: Application, me: Caller, name: str) -> dict[str, Any
         "may": {a: policy.allows(me.who, a, team=team, model_team=model_team) for a in (
             "start_rollout", "update_rollout", "promote_rollout", "abort_rollout",
             "rollback_deployment", "delete_deployment", "create_deployment")},
+        "may_override": policy.allows(me.who, "override_gate", team=model_team),
         "jobs": app.jobs_page(target=name, limit=10),
     }
 
