@@ -232,13 +232,14 @@ def _cli(args: list[str], client: Any) -> Any:
     from typer.testing import CliRunner
 
     import ferry.cli
+    from ferry.cli import _common
 
-    original = ferry.cli._client
-    ferry.cli._client = lambda: client  # the CLI's one seam to its client
+    original = _common.make_client
+    _common.make_client = lambda *a, **k: client  # the CLI's one seam to its client
     try:
         return CliRunner().invoke(ferry.cli.app, args)
     finally:
-        ferry.cli._client = original
+        _common.make_client = original
 
 
 def test_a_start_that_cannot_reach_its_database_says_so_without_the_password(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import ferry.cli as cli
+from ferry.cli import _common, _deployments
 
 RELEASE = "churn-prediction-v12-9f8e7d6c5b4a39281716151413121110"
 REST = "http://serve.internal.example.com:8000/churn-prediction/predict"
@@ -40,7 +41,7 @@ class StubClient:
 
 @pytest.fixture()
 def stub(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "_client", StubClient)
+    monkeypatch.setattr(_common, "make_client", lambda *a, **k: StubClient())  # the CLI's seam
 
 
 @pytest.mark.parametrize("args, whole", [
@@ -58,9 +59,9 @@ def test_in_a_pipe_every_cell_is_whole_and_each_row_one_line(
 def test_at_an_80_column_terminal_long_cells_wrap_in_their_column(
         monkeypatch: pytest.MonkeyPatch) -> None:
     screen = io.StringIO()
-    monkeypatch.setattr(cli, "console", Console(file=screen, width=80, force_terminal=True,
-                                                color_system=None))
-    cli._print(cli._deployment_table([deployment()]))
+    monkeypatch.setattr(_common, "console", Console(file=screen, width=80, force_terminal=True,
+                                                    color_system=None))
+    _common.print_table(_deployments._deployment_table([deployment()]))
     lines = screen.getvalue().splitlines()
     assert "…" not in screen.getvalue()
     assert all(len(line) <= 80 for line in lines)

@@ -193,11 +193,11 @@ def test_the_cli_prints_an_error_with_brackets_as_text_not_markup(
     """Data-plane messages quote ranges and paths in brackets; rich must not parse them."""
     import typer
 
-    from ferry.cli import _user_errors
+    from ferry.cli._common import user_errors
 
     message = ("column 'tenure' expects long, got 2**70, outside the 64-bit integer range "
                "[-9223372036854775808, 9223372036854775807] in row 0 [/tmp/x.cfg:93]")
-    with pytest.raises(typer.Exit) as exc, _user_errors():
+    with pytest.raises(typer.Exit) as exc, user_errors():
         raise InvalidInput(message)
     assert exc.value.exit_code == 2
     err = " ".join(capsys.readouterr().err.split())

@@ -1,0 +1,86 @@
+"""``ferry jobs``: long operations (deploy, undeploy, materialize, reconcile) and their logs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ferry.cli._common import (
+    Output,
+    OutputOpt,
+    brief,
+    client,
+    console,
+    emit,
+    err_console,
+    job_progress,
+    print_table,
+    table,
+    user_errors,
+)
+from ferry_contract import FerryError, JobKind
+
+app = typer.Typer(name="jobs", help="Long operations (deploy, undeploy, materialize, reconcile).",
+                  invoke_without_command=True)
+
+
+def jobs_table(jobs: list[Any]) -> Table:
+    rows = table("id", "kind", "target", "state", "%", "step", "actor", "created")
+    for j in jobs:
+        state = {"failed": "[red]failed[/red]", "succeeded": "[green]succeeded[/green]"}.get(
+            j.state.value, j.state.value)
+        rows.add_row(j.id, j.kind.value, j.target, state, str(j.percent), brief(j.step, 50), j.actor,
+                     j.created_at.isoformat(timespec="seconds"))
+    return rows
+
+
+@app.callback()
+def jobs_list(
+    ctx: typer.Context,
+    kind: Annotated[str | None, typer.Option(
+        help="one of: " + ", ".join(k.value for k in JobKind))] = None,
+    target: Annotated[str | None, typer.Option(help="deployment name, or 'features'")] = None,
+    state: Annotated[str | None, typer.Option(help="queued, running, succeeded, failed")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    output: OutputOpt = Output.table,
+) -> None:
+    """List recent jobs, newest first (`ferry jobs show ID` for one, with its log)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with user_errors():
+        jobs = client().jobs(kind=kind, target=target, state=state, limit=limit)
+    emit(jobs, output, jobs_table(jobs))
+
+
+@app.command("show")
+def jobs_show(
+    job_id: Annotated[str, typer.Argument(help="job id")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="wait for it to end")] = False,
+    output: OutputOpt = Output.table,
+) -> None:
+    """One job: state, progress, result or error, and its log."""
+    api = client()
+    with user_errors():
+        if follow:
+            with job_progress(f"job {job_id}") as progress:
+                try:
+                    api.wait(job_id, on_progress=progress)
+                except FerryError:
+                    pass  # shown below with the log
+        job = api.job(job_id)
+        logs = api.job_logs(job_id)
+    if output is not Output.table:
+        emit({**job.model_dump(mode="json"), "logs": [line.model_dump(mode="json")
+                                                      for line in logs]}, output)
+        return
+    print_table(jobs_table([job]))
+    for line in logs:
+        console.print(f"  {line.at.isoformat(timespec='seconds')}  {escape(line.line)}",
+                      soft_wrap=True)  # a pipe gets whole lines
+    if job.error:
+        err_console.print(f"[red]error[/red] ({escape(str(job.error.get('code')))}): "
+                          f"{escape(str(job.error.get('message')))}")
+        raise typer.Exit(2)
