@@ -299,3 +299,20 @@ def test_without_its_front_end_packages_the_portal_says_how_and_the_api_works(
     assert r.status_code == 503 and "make install" in r.text
     r = http.get("/v1/models", headers={"authorization": f"Bearer {env.tokens['viewer-a']}"})
     assert r.status_code == 200
+
+
+def test_ferry_login_portal_prints_a_working_one_time_link(
+        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from ferry import cli
+    from ferry.cli import _common
+
+    monkeypatch.setattr(_common, "make_client",
+                        lambda *a, **k: env.client(env.tokens["admin-a"]))
+    out = CliRunner().invoke(cli.app, ["login", "--portal"])
+    assert out.exit_code == 0, out.output
+    url = re.search(r"(http\S+/portal/sign-in/link\?token=\S+)", out.output)
+    assert url, out.output
+    page = browser(env).get("/" + url.group(1).split("://", 1)[1].split("/", 1)[1])
+    assert page.status_code == 200 and "admin-a" in page.text
