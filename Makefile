@@ -16,8 +16,11 @@ install: $(UV)  ## the locked Python deps, and the portal's locked front-end pac
 	$(UV) sync --locked --quiet
 	@if [ ! -f $(PORTAL_FRONTEND)/node_modules/.package-lock.json ] || \
 	    [ $(PORTAL_FRONTEND)/package-lock.json -nt $(PORTAL_FRONTEND)/node_modules/.package-lock.json ]; then \
-	  command -v npm >/dev/null || { echo "the portal needs npm (Debian: apt-get install npm)"; exit 1; }; \
-	  npm ci --prefix $(PORTAL_FRONTEND) --no-audit --no-fund --loglevel=error; \
+	  if ! command -v npm >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null); fi; \
+	  if command -v npm >/dev/null; then \
+	    npm ci --prefix $(PORTAL_FRONTEND) --no-audit --no-fund --loglevel=error; \
+	  else echo "warning: no npm, so the portal's front-end packages are not installed (/portal answers 503; the API works): apt-get install npm, then make install"; fi; \
 	fi
 
 demo: install  ## run Ferry end to end on the local embedded platform
