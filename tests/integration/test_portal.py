@@ -316,3 +316,30 @@ def test_ferry_login_portal_prints_a_working_one_time_link(
     assert url, out.output
     page = browser(env).get("/" + url.group(1).split("://", 1)[1].split("/", 1)[1])
     assert page.status_code == 200 and "admin-a" in page.text
+
+
+def test_tokens_are_shown_once_and_revoked_and_members_managed_by_team_admins(env: Env) -> None:
+    http, csrf = session(env, "deployer-a")
+    r = http.post("/portal/tokens", data={"csrf": csrf, "description": HOSTILE, "ttl_days": "7",
+                                          "scope": "predict"}, headers={"hx-request": "true"})
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    secret = re.search(r'value="(fy_[^"]+)"', r.text).group(1)  # type: ignore[union-attr]
+    token_id = re.search(r"Token <code>([0-9a-f]{12})</code>", r.text).group(1)  # type: ignore[union-attr]
+    assert env.http(secret).get("/v1/whoami").json()["scope"] == "predict"
+    page = http.get("/portal/access").text
+    assert token_id in page and secret not in page and "<script>alert" not in page
+    r = http.post(f"/portal/tokens/{token_id}/revoke", data={"csrf": csrf})
+    assert r.status_code == 303
+    assert env.http(secret).get("/v1/whoami").status_code == 401
+    # a deployer may not change alpha's members (no form shown, refused if forged)
+    assert 'action="/portal/teams/alpha/members"' not in page
+    r = http.post("/portal/teams/alpha/members", data={"csrf": csrf, "user": "bystander",
+                                                       "role": "viewer"})
+    assert r.status_code == 403 and "admin role in team" in r.text
+    admin, admin_csrf = session(env, "admin-a")
+    assert 'action="/portal/teams/alpha/members"' in admin.get("/portal/access").text
+    r = admin.post("/portal/teams/alpha/members", data={"csrf": admin_csrf, "user": "bystander",
+                                                        "role": "viewer"})
+    assert r.status_code == 303 and env.identity.members("alpha")["bystander"] == "viewer"
+    r = admin.post("/portal/teams/alpha/members/bystander/remove", data={"csrf": admin_csrf})
+    assert r.status_code == 303 and "bystander" not in env.identity.members("alpha")
