@@ -2,10 +2,17 @@
 
 from ferry_platform.store._catalog import SqlCatalog
 from ferry_platform.store._db import Database
-from ferry_platform.store._identity import AuditRecord, SqlIdentityStore, TokenRecord, UserRecord
+from ferry_platform.store._identity import (
+    AuditRecord,
+    SessionRecord,
+    SqlIdentityStore,
+    TokenRecord,
+    UserRecord,
+)
 from ferry_platform.store._jobs import JobRecord, SqlJobStore
 from ferry_platform.store._sql import DeploymentRecord, SqlStateStore, StateStore
 
 __all__ = ["AuditRecord", "Database", "DeploymentRecord", "JobRecord", "SqlCatalog",
-           "SqlIdentityStore", "SqlJobStore", "SqlStateStore", "StateStore", "TokenRecord",
+           "SessionRecord", "SqlIdentityStore", "SqlJobStore", "SqlStateStore", "StateStore",
+           "TokenRecord",
            "UserRecord"]
