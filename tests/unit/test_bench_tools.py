@@ -26,7 +26,7 @@ LOAD = ROOT / "benchmarks" / "_load.py"
 
 def run_load(*args: str) -> dict[str, Any]:
     out = subprocess.run([sys.executable, str(LOAD), *args, "--concurrency", "3",
-                          "--duration", "1", "--warmup", "0.2"],
+                          "--duration", "0.6", "--warmup", "0.1"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
