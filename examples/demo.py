@@ -59,6 +59,8 @@ def main() -> int:
                   f"(state in {home})")
     try:
         client = ferry.Client(url, token=local.admin_token())
+        console.print(f"portal: {url}/portal  (a one-time sign-in link as the admin: "
+                      f"{client.access.portal_link().url})", soft_wrap=True)
         train = make_churn(4000, seed=7)
         features = train.drop(columns=["churned"])
         model = HistGradientBoostingClassifier(max_iter=60, random_state=0)

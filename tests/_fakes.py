@@ -111,6 +111,8 @@ class FakeRegistry:
 
     def ensure_model(self, name: str, description: str = "") -> ModelPublic:
         self.versions.setdefault(name, [])
+        if description and not getattr(self, "descriptions", {}).get(name):
+            self.descriptions = {**getattr(self, "descriptions", {}), name: description}
         return self.get_model(name)
 
     def get_model(self, name: str) -> ModelPublic:
@@ -118,6 +120,7 @@ class FakeRegistry:
             raise ModelNotFound(f"model {name!r} is not registered")
         versions = self.versions[name]
         return ModelPublic(name=name, experiment_id="0",
+                           description=getattr(self, "descriptions", {}).get(name, ""),
                            latest_version=max(versions) if versions else None)
 
     def list_models(self) -> list[ModelPublic]:

@@ -109,6 +109,8 @@ class Platform:
             evaluation=self.evaluation, max_token_ttl_days=self.settings.token_max_ttl_days,
             training_set_concurrency=self.settings.training_set_concurrency,
             max_model_unpacked_bytes=int(self.settings.max_model_unpacked_mb * 2**20),
+            portal_session_hours=self.settings.portal_session_hours,
+            portal_link_ttl_s=self.settings.portal_link_ttl_s,
             monitor=self.monitor, monitors=self.monitors,
             monitoring=monitoring_policy(self.settings),
             lock=lambda name: self.db.exclusive(name, timeout_s=60))

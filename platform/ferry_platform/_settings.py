@@ -123,6 +123,15 @@ class Settings(BaseSettings):
     feature_offline_store: str = Field(
         "duckdb", description="duckdb (local parquet) or file (parquet on disk or s3://).")
 
+    portal_session_hours: float = Field(
+        12.0, gt=0, le=24 * 90,
+        description="Longest a portal session lasts (it ends sooner with its token).")
+    portal_link_ttl_s: float = Field(
+        300.0, gt=0, le=3600, description="How long a one-time portal sign-in link is valid.")
+    portal_assets: str = Field(
+        "", description="The portal's front-end packages (node_modules installed by "
+                        "`make install`; default: next to the ferry_server package).")
+
     bentoml_home: str = Field("", description="BentoML store (default $FERRY_HOME/bentoml).")
     release_store_uri: str = Field("", description="Where exported Bentos go (dir or s3://).")
 

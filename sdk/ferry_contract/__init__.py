@@ -73,12 +73,14 @@ from ferry_contract._monitoring import (
     SliceGroup,
     window_seconds,
 )
+from ferry_contract._portal import PortalLinkPublic
 from ferry_contract._redact import credentials_in, redact, redact_value
 from ferry_contract._schemas import (
     FRAMEWORKS,
     LOGGED_MODEL_URI_PATTERN,
     MAX_INT32,
     MAX_VERSION,
+    METRICS,
     NAME_PATTERN,
     TEAM_PATTERN,
     AuditEventPublic,
@@ -224,6 +226,7 @@ __all__ = [
     "JobPublic",
     "JobState",
     "MAX_INT32",
+    "METRICS",
     "MAX_VERSION",
     "MaterializeCreate",
     "MemberUpdate",
@@ -243,6 +246,7 @@ __all__ = [
     "PayloadTooLarge",
     "PlatformInfo",
     "PlatformUnavailable",
+    "PortalLinkPublic",
     "PrincipalPublic",
     "Protocol",
     "ProtocolNotServed",

@@ -158,6 +158,10 @@ class ModelVersionPublic(_Schema):
     code_version: str
     signature: list[ColumnSpec]
     feature_refs: list[str] = Field(default_factory=list)
+    params: dict[str, str] = Field(default_factory=dict,
+                                   description="training parameters, from its run")
+    metrics: dict[str, float] = Field(default_factory=dict,
+                                      description="training metrics, from its run")
     created_at: datetime | None = None
 
 

@@ -14,6 +14,9 @@ from ferry_server._errors import error_response
 
 OPEN_PATHS = frozenset({"/v1/health", "/openapi.json", "/docs", "/docs/oauth2-redirect",
                         "/redoc"})
+PORTAL = "/portal"
+"""The portal's pages authenticate with their session cookie (ferry_server.portal), not
+a bearer token: the same callers, the same policy."""
 
 
 def bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -34,7 +37,9 @@ class Authenticate:
         self.access = access
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in OPEN_PATHS or path == PORTAL \
+                or path.startswith(PORTAL + "/"):
             await self.app(scope, receive, send)
             return
         secret = bearer(scope.get("headers") or [])

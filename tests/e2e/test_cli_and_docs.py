@@ -68,7 +68,9 @@ def python_blocks(doc: Path) -> list[str]:
 @pytest.mark.ray
 def test_up_guide_cli_down(env: dict[str, str]) -> None:
     t0 = time.monotonic()
-    assert "Logged in as the local admin" in ferry(env, "up").stdout
+    up = ferry(env, "up").stdout
+    assert "Logged in as the local admin" in up
+    assert "Portal: http://" in up and "/portal" in up  # the address of the web portal
     print(f"\ncold `ferry up` (starts Ray): {time.monotonic() - t0:.1f}s")
     pid = int(Path(env["FERRY_HOME"], "control-plane.pid").read_text())
     try:

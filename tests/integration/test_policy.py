@@ -156,6 +156,7 @@ CALLS: dict[str, Call] = {
     "list_tokens": Call("GET", "/v1/tokens"),
     "create_token": Call("POST", "/v1/tokens", {"user": "bystander"}, owner="bystander"),
     "revoke_token": Call("DELETE", "/v1/tokens/{token_id}", prepare=_own_token),
+    "create_sign_in_link": Call("POST", "/v1/portal/links"),
 }
 
 

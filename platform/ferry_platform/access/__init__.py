@@ -2,9 +2,11 @@
 
 from ferry_platform.access._service import (
     DEFAULT_TEAM,
+    LINK_PREFIX,
     RANK,
     ROLES,
     SCOPES,
+    SESSION_PREFIX,
     SYSTEM,
     AccessService,
     IdentityStore,
@@ -13,5 +15,5 @@ from ferry_platform.access._service import (
     digest,
 )
 
-__all__ = ["DEFAULT_TEAM", "RANK", "ROLES", "SCOPES", "SYSTEM", "AccessService", "IdentityStore",
-           "IssuedToken", "Principal", "digest"]
+__all__ = ["DEFAULT_TEAM", "LINK_PREFIX", "RANK", "ROLES", "SCOPES", "SESSION_PREFIX", "SYSTEM",
+           "AccessService", "IdentityStore", "IssuedToken", "Principal", "digest"]

@@ -29,6 +29,8 @@ ROLES = ("viewer", "deployer", "admin")
 RANK = {r: i for i, r in enumerate(ROLES)}
 SCOPES = ("all", "predict")
 TOKEN_PREFIX = "fy_"
+SESSION_PREFIX = "fys_"  # a portal session's secret (its cookie)
+LINK_PREFIX = "fyl_"  # a one-time sign-in link's secret
 BOOTSTRAP_USER = "admin"
 DEFAULT_TEAM = "default"
 
@@ -62,7 +64,12 @@ class IdentityStore(Protocol):
     def audit_events(self, *, actor: str | None = None, resource: str | None = None,
                      team: str | None = None, teams: list[str] | None = None,
                      action: str | None = None, limit: int = 100,
-                     before_id: int | None = None) -> list[Any]: ...
+                     before_id: int | None = None, after_id: int | None = None) -> list[Any]: ...
+    def add_session(self, digest: str, kind: str, token_id: str, user: str,
+                    expires_at: datetime) -> Any: ...
+    def session_credentials(self, digest: str, kind: str = "session") -> tuple[
+        Any, Any, Any, dict[str, str]] | None: ...
+    def end_session(self, digest: str, kind: str = "session") -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -183,6 +190,38 @@ class AccessService:
     def audit(self, who: Principal, action: str, resource: str, team: str | None,
               outcome: str = "ok", details: dict[str, Any] | None = None) -> None:
         self._store.audit(who.user, action, resource, team, outcome, details)
+
+    # -- portal sessions ----------------------------------------------------------------
+    def open_session(self, who: Principal, kind: str, ttl: timedelta) -> tuple[str, datetime]:
+        """A new portal session (or one-time sign-in link, ``kind="link"``) carrying
+        ``who``'s token: its secret and when it ends (``ttl`` from now, or the token's own
+        expiry if sooner)."""
+        token = self._store.token(who.token_id)
+        if token is None:
+            raise Unauthenticated("the API token is not valid (unknown); log in again.")
+        until = datetime.now(UTC).replace(microsecond=0) + ttl
+        if token.expires_at is not None and token.expires_at < until:
+            until = token.expires_at
+        secret = (LINK_PREFIX if kind == "link" else SESSION_PREFIX) + secrets.token_urlsafe(32)
+        self._store.add_session(digest(secret), kind, who.token_id, who.user, until)
+        return secret, until
+
+    def session(self, secret: str | None, kind: str = "session") -> Principal:
+        """The caller of a live portal session (or link): its token's rights, refused
+        (401) once the session ended or expired, or its token was revoked or expired, or
+        its user disabled. Never cached: a revocation applies to the next request."""
+        found = self._store.session_credentials(digest(secret), kind) if secret else None
+        if found is None:
+            raise Unauthenticated(
+                "this sign-in link was already used or has expired; ask for a new one "
+                "(`ferry login --portal`)." if kind == "link" else
+                "no portal session, or it ended (signed out or expired); sign in again.")
+        _session, token, user, roles = found
+        return self._principal(token, user, roles)
+
+    def end_session(self, secret: str, kind: str = "session") -> bool:
+        """End a session, or use up a link (True for the one request that did)."""
+        return self._store.end_session(digest(secret), kind)
 
     # -- identities ---------------------------------------------------------------------
     def issue_token(self, user: str, description: str = "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from ferry_contract import JobNotFound
@@ -46,6 +47,7 @@ class Application:
               features: FeaturePort, evaluation: EvaluationService | None,
               max_token_ttl_days: float, training_set_concurrency: int,
               max_model_unpacked_bytes: int, monitor: Monitor, monitors: MonitorStore,
+              portal_session_hours: float = 12.0, portal_link_ttl_s: float = 300.0,
               monitoring: MonitoringPolicy | None = None,
               lock: Callable[[str], AbstractContextManager[Any]] | None = None,
               ) -> Application:
@@ -69,19 +71,32 @@ class Application:
                             training_set_concurrency=training_set_concurrency),
                    Identity(policy=policy, access=access, audit=audit, store=identity_store,
                             max_token_ttl_days=max_token_ttl_days,
-                            on_access_change=deployments.sync_access),
+                            on_access_change=deployments.sync_access,
+                            session_ttl=timedelta(hours=portal_session_hours),
+                            link_ttl=timedelta(seconds=portal_link_ttl_s)),
                    watch, identity_store)
 
     # -- reads that need the caller ------------------------------------------------------
     def audit_events(self, who: Principal, *, actor: str | None = None,
                      resource: str | None = None, team: str | None = None,
                      action: str | None = None, limit: int = 100,
-                     before: int | None = None) -> list[AuditRecord]:
-        """Newest first. Platform admins see every event; others the events of their teams."""
+                     before: int | None = None, after: int | None = None) -> list[AuditRecord]:
+        """Newest first, a page of at most ``limit`` before (or after) an id. Platform
+        admins see every event; others the events of their teams."""
         teams = None if who.is_admin else sorted(who.roles)
         return self._identity_store.audit_events(actor=actor, resource=resource, team=team,
                                                  teams=teams, action=action, limit=limit,
-                                                 before_id=before)
+                                                 before_id=before, after_id=after)
+
+    def jobs_page(self, *, kind: str | None = None, target: str | None = None,
+                  state: str | None = None, before: str | None = None,
+                  limit: int = 50) -> list[JobRecord]:
+        """Newest first, at most ``limit``, older than the job ``before`` (a job id)."""
+        since = None
+        if before is not None:
+            since = self.job(before).created_at
+        return list(self.jobs.store.find(kind=kind, target=target, state=state, limit=limit,
+                                         before=since))
 
     def job(self, job_id: str) -> JobRecord:
         record: JobRecord | None = self.jobs.store.get(job_id)

@@ -8,7 +8,7 @@ teams concerned (None: every team), so the data plane's routers learn it at once
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ferry_contract import Conflict, IdentityNotFound, InvalidRequest, TokenScope
@@ -23,7 +23,11 @@ AccessChanged = Callable[[list[str] | None], object]
 class Identity:
     def __init__(self, *, policy: Policy, access: AccessService, audit: Audit,
                  store: IdentityStore, max_token_ttl_days: float,
-                 on_access_change: AccessChanged | None = None) -> None:
+                 on_access_change: AccessChanged | None = None,
+                 session_ttl: timedelta = timedelta(hours=12),
+                 link_ttl: timedelta = timedelta(minutes=5)) -> None:
+        self._session_ttl = session_ttl
+        self._link_ttl = link_ttl
         self._policy = policy
         self._access = access
         self._audit = audit
@@ -169,3 +173,49 @@ class Identity:
         if found is None or found.is_admin:
             return None
         return sorted(self._store.roles(user))
+
+    # -- portal sessions ----------------------------------------------------------------
+    # The portal exchanges an API token for a server-side session; every page and action
+    # then acts as that token, through the same services and the same policy as the API.
+    def sign_in(self, token: str | None) -> tuple[str, datetime, Principal]:
+        """Open a portal session for an API token (401 for a token that is not valid,
+        403 for a predict-only one); its secret, its end, and who it is."""
+        who = self._access.authenticate(token)
+        return self._open(who, "portal.sign_in", {"via": "token"})
+
+    def _open(self, who: Principal, action: str,
+              details: dict[str, Any]) -> tuple[str, datetime, Principal]:
+        self._policy.admit(who, "create_sign_in_link", resource("user", who.user))
+        secret, until = self._access.open_session(who, "session", self._session_ttl)
+        self._audit(who, action, resource("user", who.user), [None],
+                    details={**details, "token": who.token_id, "until": until.isoformat()})
+        return secret, until, who
+
+    def sign_in_link(self, who: Principal) -> tuple[str, datetime]:
+        """A one-time sign-in link's secret for the caller's own token (used once, within
+        the link's lifetime)."""
+        self._policy.admit(who, "create_sign_in_link", resource("user", who.user))
+        secret, until = self._access.open_session(who, "link", self._link_ttl)
+        self._audit(who, "create_sign_in_link", resource("user", who.user), [None],
+                    details={"token": who.token_id, "until": until.isoformat()})
+        return secret, until
+
+    def link_holder(self, link: str | None) -> Principal:
+        """Whose sign-in link this is (401 if used or expired), without using it."""
+        return self._access.session(link, "link")
+
+    def redeem_link(self, link: str | None) -> tuple[str, datetime, Principal]:
+        """Use a one-time sign-in link: a session for its token (401 once used)."""
+        who = self._access.session(link, "link")
+        if not link or not self._access.end_session(link, "link"):
+            self._access.session(None, "link")  # raises: used meanwhile
+        return self._open(who, "portal.sign_in", {"via": "link"})
+
+    def portal_caller(self, session: str | None) -> Principal:
+        """The caller of a portal session (401 once it ended, or its token did)."""
+        return self._access.session(session)
+
+    def sign_out(self, session: str, who: Principal) -> None:
+        if self._access.end_session(session):
+            self._audit(who, "portal.sign_out", resource("user", who.user), [None],
+                        details={"token": who.token_id})

@@ -114,6 +114,29 @@ class Models:
         return found if found is not None else \
             [v.model_dump(mode="json") for v in self._registry.list_versions(name)]
 
+    # -- pages: every list the portal (and the API, when asked) shows is bounded ---------
+    def page(self, *, query: str | None = None, team: str | None = None,
+             after: str | None = None, limit: int = 50) -> list[tuple[dict[str, Any], str | None]]:
+        """Models by name after ``after`` (name containing ``query``, owned by ``team``),
+        each with its owning team; at most ``limit``."""
+        return self._registry.page_models(query=query, team=team, after=after, limit=limit)
+
+    def versions_page(self, name: str, *, before: int | None = None,
+                      limit: int = 50) -> list[dict[str, Any]]:
+        """``name``'s versions older than ``before``, newest first; at most ``limit``."""
+        return self._registry.page_versions(name, before=before, limit=limit)
+
+    def version_count(self, name: str) -> int:
+        return self._registry.count_versions(name)
+
+    def newest_versions(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """Each model's newest version (what it pins of the feature store, for one)."""
+        return self._registry.newest_versions(limit)
+
+    def team(self, name: str) -> str | None:
+        """The team owning ``name`` (None: not claimed yet)."""
+        return self._access.model_team(name)
+
     def cached_version(self, name: str, version: int) -> dict[str, Any]:
         found = self._registry.cached_version(name, version)
         return found if found is not None else \

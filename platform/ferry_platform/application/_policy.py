@@ -162,6 +162,11 @@ POLICY: dict[str, Rule] = {
     "create_token": Rule(Scope.self, note="non-expiring tokens: held by platform admins only"),
     "list_tokens": Rule(Scope.self),
     "revoke_token": Rule(Scope.self),
+    # the portal
+    "create_sign_in_link": Rule(
+        Scope.authenticated,
+        note="a one-time portal sign-in link for the caller's own token (the portal's "
+             "sign-in form applies the same rule); not with a predict-only token"),
 }
 
 
@@ -173,7 +178,7 @@ def resource(kind: str, name: str) -> str:
 _KINDS = {"models": "model", "releases": "release", "deployments": "deployment",
           "jobs": "job", "features": "features", "training-sets": "training-set",
           "teams": "team", "users": "user", "tokens": "token", "audit": "audit",
-          "platform": "platform", "whoami": "user", "alerts": "alert",
+          "platform": "platform", "whoami": "user", "portal": "portal", "alerts": "alert",
           "metrics": "metrics"}
 
 
@@ -262,6 +267,27 @@ class Policy:
                         f"{' ' + res if res else ''}: {why}.",
                         details={"user": who.user, "action": action, "team": team,
                                  "needs": needs, "has": who.role_in(team)})
+
+    def allows(self, who: Principal, action: str, *, team: str | None = None,
+               model_team: str | None = None, owner: str | None = None) -> bool:
+        """Whether :meth:`require` would let ``who`` do ``action`` (nothing audited): for
+        a surface deciding which controls to show. Only :meth:`require` authorizes."""
+        rule = self.rule(action)
+        if who.scope == "predict" and not rule.predict_token:
+            return False
+        if rule.scope in (Scope.open, Scope.authenticated) or who.is_admin:
+            return True
+        if rule.scope is Scope.platform:
+            return False
+        if rule.scope is Scope.self:
+            return owner is None or owner == who.user
+        need = rule.role or "viewer"
+        if rule.scope is Scope.any_team:
+            return bool(who.teams_with(need))
+        teams = [team]
+        if rule.scope is Scope.deployment_and_model_team and model_team not in (None, team):
+            teams.append(model_team)
+        return all(who.can(need, t) for t in teams)
 
     @staticmethod
     def may(who: Principal, role: str, team: str | None) -> bool:

@@ -35,6 +35,13 @@ class Catalog(Protocol):
     def version(self, name: str, version: int) -> dict[str, Any] | None: ...
     def versions(self, name: str) -> list[dict[str, Any]]: ...
     def version_keys(self) -> set[tuple[str, int]]: ...
+    def page_models(self, *, query: str | None = None, team: str | None = None,
+                    after: str | None = None, limit: int = 50
+                    ) -> list[tuple[dict[str, Any], str | None]]: ...
+    def page_versions(self, name: str, *, before: int | None = None,
+                      limit: int = 50) -> list[dict[str, Any]]: ...
+    def count_versions(self, name: str) -> int: ...
+    def newest_versions(self, limit: int = 1000) -> list[dict[str, Any]]: ...
 
 
 class CatalogRegistry:
@@ -124,6 +131,26 @@ class CatalogRegistry:
         if self._catalog.model(name) is None:
             return None
         return self._catalog.versions(name)
+
+    # -- pages ----------------------------------------------------------------------------
+    def page_models(self, *, query: str | None = None, team: str | None = None,
+                    after: str | None = None, limit: int = 50
+                    ) -> list[tuple[dict[str, Any], str | None]]:
+        """A page of models by name (with their owning team), from the catalog."""
+        return self._catalog.page_models(query=query, team=team, after=after, limit=limit)
+
+    def page_versions(self, name: str, *, before: int | None = None,
+                      limit: int = 50) -> list[dict[str, Any]]:
+        """A page of ``name``'s versions, newest first (404 for an unknown model)."""
+        if self._catalog.model(name) is None:
+            self.list_versions(name)  # MLflow answers (and fills the catalog), or 404s
+        return self._catalog.page_versions(name, before=before, limit=limit)
+
+    def count_versions(self, name: str) -> int:
+        return self._catalog.count_versions(name)
+
+    def newest_versions(self, limit: int = 1000) -> list[dict[str, Any]]:
+        return self._catalog.newest_versions(limit)
 
     # -- start --------------------------------------------------------------------------
     def sync(self) -> int:

@@ -376,7 +376,9 @@ class MlflowRegistry:
                                              model_id=logged.model_id)
         except MlflowException as e:
             raise InvalidRequest(f"MLflow refused the version of {name!r}: {e.message}") from e
-        return self._to_version(client.get_model_version(name, mv.version))
+        return self._to_version(client.get_model_version(name, mv.version)).model_copy(
+            update={"params": dict(run.data.params),
+                    "metrics": {k: float(v) for k, v in run.data.metrics.items()}})
 
     def get_version(self, name: str, version: int) -> ModelVersionPublic:
         from mlflow.exceptions import MlflowException
@@ -391,7 +393,21 @@ class MlflowRegistry:
                 f"known versions: {known or 'none'}.",
                 details={"model": name, "version": version, "known_versions": known},
             ) from e
-        return self._to_version(mv)
+        return self._with_run(self._to_version(mv))
+
+    def _with_run(self, version: ModelVersionPublic) -> ModelVersionPublic:
+        """``version`` with the params and metrics of its run (one more MLflow read)."""
+        from mlflow.exceptions import MlflowException
+
+        if not version.run_id:
+            return version
+        try:
+            run = self._client.get_run(version.run_id)
+        except MlflowException:
+            return version
+        return version.model_copy(update={
+            "params": dict(run.data.params),
+            "metrics": {k: float(v) for k, v in run.data.metrics.items()}})
 
     def list_versions(self, name: str) -> list[ModelVersionPublic]:
         self._registered(name)

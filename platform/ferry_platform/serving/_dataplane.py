@@ -2,6 +2,11 @@
 
 One implementation used by both protocol adapters (REST and gRPC) so that both accept
 and refuse exactly the same inputs. Every problem in a request is reported at once.
+
+Batches are checked in bulk first (:func:`clean_column`: the set of value types, then
+NumPy over the whole column); only a column that bulk check cannot prove clean is walked
+value by value, which is what names each problem. Both paths accept exactly the same
+columns; the bulk one is what makes a 10,000-row request cheap.
 """
 
 from __future__ import annotations
@@ -128,6 +133,53 @@ def _problem(expected: str, value: Any) -> tuple[str, str] | None:
     return None
 
 
+_BULK_FLOAT_LIMIT = {"double": 1e308, "float": 3.4e38}
+"""Magnitudes the bulk check accepts without a doubt (an int converted to a double may round
+down to the limit it exceeds); anything larger is decided value by value."""
+_INT32 = INT_RANGE["integer"]
+BULK_MIN_ROWS = 16
+"""Shorter columns are walked value by value at once: for a few values that is cheaper than
+the bulk check (a single-row request costs what it did before the bulk check existed)."""
+
+
+def clean_column(kind: str, values: Sequence[Any]) -> Any:
+    """The typed column (what the frame holds) if every value is a valid, non-null ``kind``,
+    proven in bulk; ``None`` when that is not certain, and the per-value check decides.
+
+    Exact Python types only (``bool`` is not an ``int`` here, nor a NumPy scalar a float),
+    so a column this accepts is one the per-value check accepts, and it gets the same
+    array ``DataPlane._typed`` builds."""
+    import numpy as np
+
+    if len(values) == 0:
+        return None
+    types = set(map(type, values))
+    try:
+        if kind in _FLOAT_TYPES:
+            if not types <= {float, int}:
+                return None
+            array = np.asarray(values, dtype="float64")
+            if not np.isfinite(array).all() or np.abs(array).max() >= _BULK_FLOAT_LIMIT[kind]:
+                return None
+            return array if kind == "double" else np.asarray(values, dtype="float32")
+        if kind in _INT_TYPES:
+            if types != {int}:
+                return None
+            array = np.asarray(values, dtype="int64")  # OverflowError past int64
+            if kind == "integer":
+                if array.min() < _INT32[0] or array.max() > _INT32[1]:
+                    return None
+                return array.astype("int32")
+            return array
+    except (OverflowError, ValueError, TypeError):
+        return None
+    if kind == "boolean" and types == {bool}:
+        return np.asarray(values, dtype="bool")
+    if kind in ("string", "binary") and types == {str}:
+        return list(values)
+    return None
+
+
 class DataPlane:
     """Validates inputs against ``columns`` and calls ``predict_frame`` on a DataFrame."""
 
@@ -157,6 +209,9 @@ class DataPlane:
             raise InvalidRequest(
                 f"{len(records)} rows in one request; the limit is {MAX_ROWS}. Split the batch."
             )
+        names, name_set = self._names, self._name_set
+        if all(type(row) is dict and row.keys() == name_set for row in records):
+            return {n: [row[n] for row in records] for n in names}  # the usual case, in bulk
         problems: list[dict[str, Any]] = []
         out: dict[str, list[Any]] = {n: [] for n in self._names}
         for i, row in enumerate(records):
@@ -233,6 +288,11 @@ class DataPlane:
         data: dict[str, Any] = {}
         for spec in self.columns:
             values = columns[spec.name]
+            bulk = clean_column(spec.type, values) if len(values) >= BULK_MIN_ROWS else None
+            if bulk is not None:  # no problem in this column: skip the walk below
+                if build and not problems:
+                    data[spec.name] = bulk
+                continue
             has_null = False
             for i, v in enumerate(values):
                 if v is None:

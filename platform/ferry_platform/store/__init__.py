@@ -2,7 +2,13 @@
 
 from ferry_platform.store._catalog import SqlCatalog
 from ferry_platform.store._db import Database
-from ferry_platform.store._identity import AuditRecord, SqlIdentityStore, TokenRecord, UserRecord
+from ferry_platform.store._identity import (
+    AuditRecord,
+    SessionRecord,
+    SqlIdentityStore,
+    TokenRecord,
+    UserRecord,
+)
 from ferry_platform.store._jobs import JobRecord, SqlJobStore
 from ferry_platform.store._monitoring import (
     AlertRecord,
@@ -13,5 +19,6 @@ from ferry_platform.store._monitoring import (
 from ferry_platform.store._sql import DeploymentRecord, SqlStateStore, StateStore
 
 __all__ = ["AlertRecord", "AuditRecord", "Database", "DeploymentRecord", "JobRecord",
-           "MonitorRecord", "MonitorStore", "SqlCatalog", "SqlIdentityStore", "SqlJobStore",
-           "SqlMonitorStore", "SqlStateStore", "StateStore", "TokenRecord", "UserRecord"]
+           "MonitorRecord", "MonitorStore", "SessionRecord", "SqlCatalog", "SqlIdentityStore",
+           "SqlJobStore", "SqlMonitorStore", "SqlStateStore", "StateStore", "TokenRecord",
+           "UserRecord"]

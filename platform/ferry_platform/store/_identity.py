@@ -17,6 +17,7 @@ from ferry_platform.store._tables import (
     AuditEvent,
     Membership,
     ModelOwner,
+    PortalSession,
     Team,
     Token,
     User,
@@ -52,6 +53,19 @@ class AuditRecord:
     team: str | None
     outcome: str
     details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A portal session (or one-time sign-in link): whose token it carries, until when."""
+
+    id: str  # the SHA-256 of its secret
+    kind: str
+    token_id: str
+    user: str
+    created_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None = None
 
 
 def _token(row: Token) -> TokenRecord:
@@ -228,6 +242,50 @@ class SqlIdentityStore:
                       .values(revoked_at=now()))
         self.generation += 1
 
+    # -- portal sessions and sign-in links ----------------------------------------------
+    def add_session(self, digest: str, kind: str, token_id: str, user: str,
+                    expires_at: datetime) -> SessionRecord:
+        with self.db.session() as s, s.begin():
+            row = PortalSession(id=digest, kind=kind, token_id=token_id, user=user,
+                                created_at=now(), expires_at=expires_at)
+            s.add(row)
+        return SessionRecord(digest, kind, token_id, user, row.created_at, expires_at)
+
+    def session_credentials(self, digest: str, kind: str = "session") -> tuple[
+            SessionRecord, TokenRecord, UserRecord, dict[str, str]] | None:
+        """A live session (not ended, not past its expiry) with its token, user and roles:
+        one query, the path every portal request takes. None if there is none."""
+        p, t, u, m = (PortalSession.__table__, Token.__table__, User.__table__,
+                      Membership.__table__)
+        q = (select(p.c.id, p.c.kind, p.c.token_id, p.c.user, p.c.created_at,
+                    p.c.expires_at, t.c.description, t.c.created_at.label("t_created"),
+                    t.c.expires_at.label("t_expires"), t.c.revoked_at, t.c.scope,
+                    u.c.is_admin, u.c.disabled_at, m.c.team, m.c.role)
+             .select_from(p.join(t, t.c.id == p.c.token_id).join(u, u.c.name == t.c.user)
+                          .outerjoin(m, m.c.user == t.c.user))
+             .where(p.c.id == digest, p.c.kind == kind, p.c.ended_at.is_(None),
+                    p.c.expires_at > now()))
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        if not rows:
+            return None
+        f = rows[0]
+        session = SessionRecord(f.id, f.kind, f.token_id, f.user, f.created_at, f.expires_at)
+        token = TokenRecord(f.token_id, f.user, f.description, f.t_created, f.t_expires,
+                            f.revoked_at, f.scope)
+        return session, token, UserRecord(f.user, bool(f.is_admin), f.disabled_at), \
+            {r.team: r.role for r in rows if r.team}
+
+    def end_session(self, digest: str, kind: str = "session") -> bool:
+        """End a live session, or use up a one-time link (atomically: of two requests
+        redeeming one link, one gets True)."""
+        with self.db.session() as s, s.begin():
+            done = s.execute(update(PortalSession).where(
+                PortalSession.id == digest, PortalSession.kind == kind,
+                PortalSession.ended_at.is_(None), PortalSession.expires_at > now())
+                .values(ended_at=now()))
+            return bool(done.rowcount)  # type: ignore[attr-defined]
+
     # -- ownership ----------------------------------------------------------------------
     def model_owner(self, model: str) -> str | None:
         with self.db.session() as s:
@@ -260,7 +318,8 @@ class SqlIdentityStore:
     def audit_events(self, *, actor: str | None = None, resource: str | None = None,
                      team: str | None = None, teams: list[str] | None = None,
                      action: str | None = None, limit: int = 100,
-                     before_id: int | None = None) -> list[AuditRecord]:
+                     before_id: int | None = None,
+                     after_id: int | None = None) -> list[AuditRecord]:
         q = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
         for col, value in ((AuditEvent.actor, actor), (AuditEvent.resource, resource),
                            (AuditEvent.team, team), (AuditEvent.action, action)):
@@ -270,6 +329,9 @@ class SqlIdentityStore:
             q = q.where(AuditEvent.team.in_(teams))
         if before_id is not None:
             q = q.where(AuditEvent.id < before_id)
+        if after_id is not None:  # the page before: oldest first here, reversed below
+            q = q.where(AuditEvent.id > after_id).order_by(None).order_by(AuditEvent.id)
         with self.db.session() as s:
-            return [AuditRecord(r.id, r.at, r.actor, r.action, r.resource, r.team, r.outcome,
-                                dict(r.details)) for r in s.scalars(q)]
+            found = [AuditRecord(r.id, r.at, r.actor, r.action, r.resource, r.team, r.outcome,
+                                 dict(r.details)) for r in s.scalars(q)]
+        return sorted(found, key=lambda r: -r.id) if after_id is not None else found

@@ -201,6 +201,23 @@ class CatalogVersion(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
 
 
+class PortalSession(Base):
+    """A portal session, or a one-time sign-in link, exchanged for an API token. Only the
+    SHA-256 of its secret is stored (the cookie or the link holds the secret). It carries
+    its token's rights and ends with it: revoked, expired, its user disabled (checked on
+    every request through the join on the token), signed out or past ``expires_at``."""
+
+    __tablename__ = "ferry_portal_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the secret
+    kind: Mapped[str] = mapped_column(String(10))  # "session" or "link" (one-time)
+    token_id: Mapped[str] = mapped_column(ForeignKey("ferry_tokens.id", ondelete="CASCADE"),
+                                          index=True)
+    user: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 class Monitor(Base):
     """A deployment's monitoring thresholds (``set_monitor``)."""
 

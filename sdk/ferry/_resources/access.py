@@ -6,6 +6,7 @@ from ferry._transport import Transport
 from ferry_contract import (
     AuditEventPublic,
     MemberUpdate,
+    PortalLinkPublic,
     PrincipalPublic,
     Role,
     TeamCreate,
@@ -76,6 +77,11 @@ class Access:
 
     def revoke_token(self, token_id: str) -> None:
         self._transport.request("DELETE", f"/v1/tokens/{token_id}")
+
+    def portal_link(self) -> PortalLinkPublic:
+        """A one-time link that signs a browser in to the portal as this client's token
+        (used once, within minutes; not for a predict-only token)."""
+        return PortalLinkPublic.model_validate(self._transport.request("POST", "/v1/portal/links"))
 
     def audit(self, *, actor: str | None = None, resource: str | None = None,
               team: str | None = None, action: str | None = None,

@@ -22,15 +22,31 @@ def login(
                                               envvar="FERRY_LOGIN_TOKEN")] = None,
     token_file: Annotated[Path | None, typer.Option(help="read the token from this file")] = None,
     url: Annotated[str | None, typer.Option(help="control-plane URL (default FERRY_URL)")] = None,
+    portal: Annotated[bool, typer.Option(
+        "--portal", help="print a one-time link that signs a browser in to the web portal as "
+                         "your saved token (nothing is saved)")] = False,
 ) -> None:
     """Check an API token against the control plane and save it for that URL.
 
     The token is stored in $FERRY_HOME/credentials.json (mode 600) and used by the CLI and
     by ferry.Client(). The local platform's admin token is in $FERRY_HOME/admin-token
     (`ferry up` logs you in with it).
+
+    Examples:
+
+      ferry login --url https://ferry.internal --token fy_...
+
+      ferry login --portal        # a one-time sign-in link for the portal (valid 5 minutes)
     """
     settings = ClientSettings()
     target = (url or settings.url).rstrip("/")
+    if portal:
+        with user_errors():
+            link = client(target, token=token).access.portal_link()
+        console.print(f"Open this link to sign in to the portal (once, before "
+                      f"{link.expires_at:%H:%M:%S} UTC):")
+        console.print(link.url, soft_wrap=True, highlight=False)
+        return
     secret = token
     if token_file is not None:
         try:

@@ -35,6 +35,15 @@ def up(
         saved = credentials.save(settings.home, settings.url, token_file.read_text().strip())
         console.print(f"Logged in as the local admin (token from {token_file}, saved in "
                       f"{saved}). Other users: `ferry login --token ...`.")
+    console.print(f"Portal: {settings.url.rstrip('/')}/portal (sign in with your token; "
+                  "`ferry login --portal` prints a one-time sign-in link)")
+    if token_file.exists():
+        try:
+            link = client(settings.url).access.portal_link()
+            console.print(f"  one-time sign-in link as the local admin: {link.url}",
+                          soft_wrap=True, highlight=False)
+        except Exception:  # noqa: BLE001 - the address alone is enough
+            pass
 
 
 @app.command()

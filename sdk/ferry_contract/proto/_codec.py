@@ -48,8 +48,18 @@ def _kind_of(values: Sequence[Any]) -> str:
     return kinds.pop()
 
 
+_BULK_KINDS = {int: "int64s", float: "doubles", str: "strings", bool: "bools"}
+
+
 def encode_column(values: Sequence[Any]) -> predict_pb2.Column:
     """Encode one column of Python values."""
+    types = set(map(type, values))
+    if len(types) == 1:  # one exact Python type (a model's answers): no per-value work
+        kind = _BULK_KINDS.get(types.pop())
+        if kind is not None and not (kind == "doubles" and any(v != v for v in values)):
+            col = predict_pb2.Column()
+            getattr(col, kind).values.extend(values)
+            return col
     kind = _kind_of(values)
     nulls: list[int] = []
     clean: list[Any] = []

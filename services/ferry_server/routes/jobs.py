@@ -34,10 +34,14 @@ def list_jobs(app: AppDep,
               kind: JobKind | None = None,
               target: Annotated[str | None, Query(max_length=200)] = None,
               state: JobState | None = None,
-              limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[JobPublic]:
-    """Newest first."""
-    return [job_public(r) for r in app.jobs.store.find(
-        kind=kind.value if kind else None, target=target, state=state.value if state else None, limit=limit)]
+              limit: Annotated[int, Query(ge=1, le=500)] = 50,
+              before: Annotated[str | None, Query(pattern=r"^[0-9a-f]{16}$",
+                                                  description="page: jobs older than this job")] = None,
+              ) -> list[JobPublic]:
+    """Newest first, at most ``limit``; page with ``before`` (the last job id seen)."""
+    return [job_public(r) for r in app.jobs_page(
+        kind=kind.value if kind else None, target=target, state=state.value if state else None,
+        limit=limit, before=before)]
 
 
 @router.get("/{job_id}", response_model=JobPublic)

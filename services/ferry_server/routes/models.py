@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, File, Form, Path, UploadFile
+from fastapi import APIRouter, Body, Depends, File, Form, Path, Query, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from ferry_contract import (
@@ -34,8 +34,27 @@ class ModelUpsert(BaseModel):
 # Reads come from the catalog (one indexed row; a version, once read, from memory); a
 # catalog miss asks MLflow. Plain functions: FastAPI runs them off the event loop.
 @router.get("", response_model=list[ModelPublic])
-def list_models(app: AppDep) -> CatalogJSON:
-    return CatalogJSON(app.models.cached_list())
+def list_models(
+    app: AppDep,
+    q: Annotated[str | None, Query(max_length=100, description="names containing this")] = None,
+    team: Annotated[str | None, Query(pattern=TEAM_PATTERN, description="owned by")] = None,
+    after: Annotated[str | None, Query(pattern=NAME_PATTERN,
+                                       description="page: models named after this")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=1000, description="page size")] = None,
+) -> Response:
+    """Models by name. With any of ``q``, ``team``, ``after`` or ``limit``, one page of at
+    most ``limit`` (default 100), and a ``Link: <...>; rel="next"`` header while more
+    follow; without, every model."""
+    if q is None and team is None and after is None and limit is None:
+        return CatalogJSON(app.models.cached_list())
+    size = limit or 100
+    page = [m for m, _team in app.models.page(query=q, team=team, after=after, limit=size + 1)]
+    response = CatalogJSON(page[:size])
+    if len(page) > size:
+        nxt = "&".join(f"{k}={v}" for k, v in (("q", q), ("team", team)) if v)
+        response.headers["Link"] = (f"</v1/models?{nxt + '&' if nxt else ''}"
+                                    f"after={page[size - 1]['name']}&limit={size}>; rel=\"next\"")
+    return response
 
 
 @router.put("/{name}", response_model=ModelPublic)
@@ -53,8 +72,24 @@ def get_model(name: ModelName, app: AppDep) -> CatalogJSON:
 
 
 @router.get("/{name}/versions", response_model=list[ModelVersionPublic])
-def list_model_versions(name: ModelName, app: AppDep) -> CatalogJSON:
-    return CatalogJSON(app.models.cached_versions(name))
+def list_model_versions(
+    name: ModelName, app: AppDep,
+    before: Annotated[int | None, Query(ge=1, le=MAX_VERSION,
+                                        description="page: versions older than this")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=1000, description="page size")] = None,
+) -> Response:
+    """Every version, oldest first; with ``before`` or ``limit``, one page of at most
+    ``limit`` (default 100), newest first, and a ``Link: <...>; rel="next"`` header while
+    older ones follow."""
+    if before is None and limit is None:
+        return CatalogJSON(app.models.cached_versions(name))
+    size = limit or 100
+    page = app.models.versions_page(name, before=before, limit=size + 1)
+    response = CatalogJSON(page[:size])
+    if len(page) > size:
+        response.headers["Link"] = (f"</v1/models/{name}/versions?before="
+                                    f"{page[size - 1]['version']}&limit={size}>; rel=\"next\"")
+    return response
 
 
 @router.post("/{name}/logged-models", response_model=LoggedModelPublic, status_code=201,

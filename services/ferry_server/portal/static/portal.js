@@ -1,0 +1,46 @@
+// Ferry portal: the little script the pages need (no inline script anywhere: the
+// Content-Security-Policy allows only files served by the control plane).
+// Charts: every <canvas data-chart="ID"> is drawn with Chart.js from the JSON in the
+// non-executed <script type="application/json" id="ID">; the table beside it has the
+// same numbers for screen readers and for anyone without script.
+(function () {
+  "use strict";
+  var COLORS = ["#1f5fa8", "#c2551f", "#6b6b6b", "#2e8540", "#7a3e9d"];
+
+  function drawCharts(root) {
+    if (typeof window.Chart === "undefined") { return; }
+    var canvases = (root || document).querySelectorAll("canvas[data-chart]");
+    canvases.forEach(function (canvas) {
+      if (canvas.dataset.drawn) { return; }
+      var source = document.getElementById(canvas.dataset.chart);
+      if (!source) { return; }
+      var spec = JSON.parse(source.textContent);
+      canvas.dataset.drawn = "1";
+      new window.Chart(canvas, {
+        type: spec.type,
+        data: {
+          labels: spec.labels,
+          datasets: spec.series.map(function (s, i) {
+            return { label: s.label, data: s.data, backgroundColor: COLORS[i % COLORS.length] };
+          })
+        },
+        options: {
+          responsive: true, maintainAspectRatio: false, animation: false,
+          plugins: { title: { display: true, text: spec.title } }
+        }
+      });
+    });
+  }
+
+  // A confirmation opened with the keyboard puts focus on its confirm button.
+  document.addEventListener("toggle", function (event) {
+    var details = event.target;
+    if (details.matches && details.matches("details.confirm") && details.open) {
+      var button = details.querySelector("button");
+      if (button) { button.focus(); }
+    }
+  }, true);
+
+  document.addEventListener("DOMContentLoaded", function () { drawCharts(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { drawCharts(event.target); });
+})();
