@@ -122,7 +122,11 @@ def _prediction_drift(ax: Any, releases: list[ReleaseReport]) -> None:
     names = [f"{rid[-12:]}\n{d.column}" for rid, d in items]
     ax.bar(names, [float(d.score or 0) for _, d in items],
            color=["tab:red" if d.drifted else "tab:blue" for _, d in items])
-    ax.set_title("Prediction drift vs the training reference", fontsize=9)
+    for i, (_, d) in enumerate(items):
+        if d.threshold is not None:
+            ax.hlines(d.threshold, i - 0.4, i + 0.4, colors="black", linestyles="dashed")
+    ax.set_title("Prediction drift vs the training reference (dashed: threshold)",
+                 fontsize=9)
 
 
 def _fragility(ax: Any, releases: list[ReleaseReport]) -> None:

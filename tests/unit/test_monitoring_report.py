@@ -297,3 +297,21 @@ def test_training_serving_skew_compares_served_values_with_the_offline_stores(
     sample_stale = found["mismatch_rate"]
     assert abs(sample_stale - stale.mean()) < 0.1  # 200 of the 300 requests, sampled
     assert found["mean_abs_diff"] > 0
+
+
+def test_a_report_draws_its_picture(svc: MonitoringService, model: Any, tmp_path: Path) -> None:
+    import ferry
+    from ferry_contract import MonitoringReportPublic
+
+    live = churn(800, seed=57)
+    live["monthly"] = live["monthly"] * 1.5
+    ids = write_traffic(svc.log_uri, live, model)
+    _labelled(svc, live, ids)
+    raw = report(svc, slices=("plan",))
+    now = datetime.now(UTC)
+    picture = ferry.MonitoringReport(MonitoringReportPublic.model_validate({
+        **raw, "deployment": "churn", "window": "1h", "start": now - timedelta(hours=1),
+        "end": now, "generated_at": now}))
+    assert "monthly" in picture.drifted()
+    out = picture.plot(tmp_path / "churn.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 20_000
