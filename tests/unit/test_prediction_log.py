@@ -29,6 +29,17 @@ from ferry_platform.serving._predlog import Entry, LogConfig, PredictionLog, Rel
 from ferry_platform.serving._replica import FerryReplica
 from ferry_platform.serving._router import FerryRouter
 
+
+def run(coro: Any) -> Any:
+    """Run a coroutine on a loop of its own, leaving the thread's event loop as it was
+    (``asyncio.run`` unsets it, which breaks later tests that ask for it, e.g. Pulumi's)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
 INFO = ReleaseInfo("churn", 1, "churn-v1-abc", (("tenure", "long"), ("plan", "string")))
 SIG = [ColumnSpec(name="tenure", type="long"), ColumnSpec(name="plan", type="string")]
 
@@ -178,7 +189,7 @@ def post(router: FerryRouter, body: dict[str, Any],
     hdrs = {"content-length": str(len(raw)), **(headers or {})}
     scope = {"type": "http", "method": "POST", "path": "/churn/predict", "query_string": b"",
              "headers": [(k.encode(), v.encode()) for k, v in hdrs.items()]}
-    response = asyncio.run(router(Request(scope, receive)))
+    response = run(router(Request(scope, receive)))
     return response.status_code, json.loads(response.body), dict(response.headers)
 
 
@@ -254,14 +265,14 @@ def test_grpc_answers_carry_the_request_id_and_probabilities(tmp_path: Path) -> 
     router, log, _ = served(tmp_path)
     request = encode_request({"tenure": [3, 40], "plan": ["pro", "basic"]}, probabilities=True)
     ctx = GrpcContext([("application", "churn"), ("x-request-id", "grpc-1")])
-    answer = asyncio.run(router.Predict(request.SerializeToString(), ctx))
+    answer = run(router.Predict(request.SerializeToString(), ctx))
     assert ctx.code is None and ctx.trailing[REQUEST_ID_HEADER] == "grpc-1"
     assert answer.request_id == "grpc-1"
     assert list(answer.classes.int64s.values) == [0, 1]
     assert [list(c.values) for c in answer.probabilities] == [[pytest.approx(0.2), 0.7],
                                                                [0.8, pytest.approx(0.3)]]
     old = predict_pb2.PredictRequest(columns=request.columns)  # an old client: no flag
-    plain = asyncio.run(router.Predict(old.SerializeToString(), GrpcContext([
+    plain = run(router.Predict(old.SerializeToString(), GrpcContext([
         ("application", "churn")])))
     assert not plain.HasField("classes") and len(plain.probabilities) == 0
     log.flush()
