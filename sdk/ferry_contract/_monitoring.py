@@ -9,7 +9,7 @@ import math
 import re
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -202,14 +202,14 @@ class CanaryAnalysis(_Schema):
                                           "before a check counts")
     interval_s: float = Field(60.0, ge=1, le=86_400, allow_inf_nan=False)
     failures: int = Field(2, ge=1, le=100, description="failed checks that roll back")
-    steps: list[int] = Field(default_factory=list, max_length=20,
-                             description="weights to step up to on passed checks, e.g. "
-                                         "[25, 50]")
+    steps: list[Annotated[int, Field(ge=1, le=100)]] = Field(
+        default_factory=list, max_length=20,
+        description="weights to step up to on passed checks, e.g. [25, 50]")
     promote: bool = Field(False, description="promote after the last step passes")
 
     @model_validator(mode="after")
     def _steps(self) -> CanaryAnalysis:
-        if any(not 1 <= s <= 100 for s in self.steps) or self.steps != sorted(set(self.steps)):
+        if self.steps != sorted(set(self.steps)):
             raise ValueError(f"steps {self.steps} must be increasing weights between 1 and 100")
         return self
 

@@ -22,6 +22,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,6 +30,8 @@ from typing import Any, Protocol
 
 from ferry_contract import FerryError, Interrupted, JobNotFound
 from ferry_platform.core import unavailable
+
+_ACTIVE = ("queued", "running")  # the store's states of a job not yet finished
 
 log = logging.getLogger("ferry.jobs")
 
@@ -224,15 +227,29 @@ class JobRunner:
                         "its outcome here is not recorded", job_id)
 
     def wait(self, job_id: str, timeout: float | None = None) -> Any:
-        """Block until the job ends (for callers that asked to wait); return its record."""
-        with self._guard:
-            future = self._futures.get(job_id)
-        if future is not None:
-            future.result(timeout=timeout)
-        job = self._store.get(job_id)
-        if job is None:
-            raise JobNotFound(f"no job {job_id!r}")
-        return job
+        """Block until the job ends (for callers that asked to wait); return its record.
+
+        A job this process runs is awaited on its future; one it has not registered yet
+        (``submit`` records the job before it hands it to a worker) or that another process
+        runs is awaited on the store, so a waiter never gets a record still queued or
+        running unless ``timeout`` passed (then :class:`TimeoutError`)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.02
+        while True:
+            with self._guard:
+                future = self._futures.get(job_id)
+            if future is not None:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                future.result(timeout=left)
+            job = self._store.get(job_id)
+            if job is None:
+                raise JobNotFound(f"no job {job_id!r}")
+            if job.state not in _ACTIVE:
+                return job
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"job {job_id} is still {job.state} after {timeout} s")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop: jobs still queued are finished as interrupted at once, running ones are
