@@ -55,13 +55,12 @@ from ferry_contract import (
 from ferry_platform.serving import _ingress
 from ferry_platform.serving._auth import TokenCheck
 from ferry_platform.serving._monitor import Context, RouterMonitor
+from ferry_platform.serving._names import NAMESPACE, RELEASE_DEPLOYMENT, SHADOW_LOG
 
 log = logging.getLogger("ferry.router")
 
-SHADOW_LOG = "ferry-shadow-log"
 MAX_SHADOW_IN_FLIGHT = 256
 """Shadow copies in flight per router replica; beyond it copies are skipped, not queued."""
-NAMESPACE = "ferry"
 
 
 def bucket(value: Any) -> float:
@@ -197,8 +196,6 @@ class FerryRouter:
         handle = self._handles.get(app)
         if handle is None:
             from ray import serve
-
-            from ferry_platform.serving._apps import RELEASE_DEPLOYMENT
 
             # By deployment id: no blocking lookup of the app's ingress in this event loop.
             handle = self._handles[app] = serve.get_deployment_handle(RELEASE_DEPLOYMENT, app)
