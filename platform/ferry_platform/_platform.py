@@ -149,7 +149,8 @@ class Platform:
                                   config_lock=lambda: db.exclusive("serve-config"))
         releases = ReleaseService(registry, packager, runtime, store,
                                   Defaults(replicas=settings.default_replicas,
-                                           keep_previous=settings.keep_previous), features)
+                                           keep_previous=settings.keep_previous,
+                                           max_replicas=settings.max_replicas), features)
         identity = SqlIdentityStore(db)
         evaluations = EvaluationService(
             MlflowEvaluationStore(mlflow_registry), registry, features,

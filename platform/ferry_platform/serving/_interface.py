@@ -20,6 +20,8 @@ class AppState:
     """Replicas of the releases by state (``running``, ``starting``...)."""
     router_replicas: dict[str, int] = field(default_factory=dict)
     """Replicas of the router (which answers the primary release in-process)."""
+    running: dict[str, int] = field(default_factory=dict)
+    """Running replicas of each release, by release id."""
 
 
 @dataclass(frozen=True)

@@ -415,17 +415,18 @@ class RayServeRuntime:
         if name not in apps:
             return AppState(status="not_found")
         router = self._app_state(name)
-        worst, replicas = router, dict[str, int]()
+        worst, replicas, running = router, dict[str, int](), dict[str, int]()
         for app in apps:
             if app == name:
                 continue
             st = self._app_state(app)
             for k, v in st.replicas.items():
                 replicas[k] = replicas.get(k, 0) + v
+            running[app.split(".", 1)[1]] = st.replicas.get("running", 0)
             if worst.status == "running" and st.status != "running":
                 worst = st
         return AppState(status=worst.status, message=worst.message, replicas=replicas,
-                        router_replicas=router.replicas)
+                        router_replicas=router.replicas, running=running)
 
     def names(self) -> list[str]:
         from ray import serve
