@@ -96,3 +96,17 @@ def test_the_cli_reads_auto_numbers_and_bounds() -> None:
     assert _scaling("3", None, None)["replicas"] == 3
     with pytest.raises(InvalidRequest, match="'many'"):
         _scaling("many", None, None)
+
+
+@pytest.mark.parametrize(("body", "named"), [
+    ({"min_replicas": 5, "max_replicas": 2}, "min_replicas=5 is above max_replicas=2"),
+    ({"replicas": 3, "min_replicas": 2}, "replicas=3 is a fixed count"),
+    ({"replicas": "many"}, "replicas"),
+    ({"max_replicas": 65}, "max_replicas"),
+])
+def test_the_api_answers_400_naming_the_bad_value(registry_client, body, named) -> None:  # type: ignore[no-untyped-def]
+    resp = registry_client._http.post("/v1/deployments",
+                                      json={"model": "churn", "version": 1, **body})
+    assert resp.status_code == 400
+    error = resp.json()["error"]
+    assert error["code"] == "invalid_request" and named in error["message"]
