@@ -75,6 +75,7 @@ def test_random_bounds_map_exactly_and_routers_follow_the_primary(config) -> Non
         user = A.router_user_config(rs, "churn", 1)
         router = A.router_config(config, "churn", user, A.primary_route(rs))
         (dep,) = router["deployments"]
+        assert dep["user_config"]["offload"] is True  # routers' queue visible to Serve
         assert dep["autoscaling_config"]["min_replicas"] == config.router_replicas
         assert dep["autoscaling_config"]["max_replicas"] == max(config.router_replicas, high)
         for r in rs:
@@ -91,6 +92,7 @@ def test_a_fixed_deployment_keeps_fixed_routers(config) -> None:  # type: ignore
                               "options": router["args"]["options"]}
     (dep,) = router["deployments"]
     assert dep["name"] == ROUTER_DEPLOYMENT and dep["num_replicas"] == 2
+    assert dep["user_config"]["offload"] is False  # fixed: predict on the loop (fastest)
     assert dep["user_config"]["generation"] == 3
 
 

@@ -145,6 +145,9 @@ def router_user_config(routes: list[Route], name: str, generation: int,
         # The release with the most traffic is also loaded inside the router replicas
         # and answered there (no second hop).
         "local": {"release_id": primary.manifest.release_id, "spec": None},
+        # Autoscaled: routers answer it off their event loop, so the ongoing requests Serve
+        # scales by are the real queue (see FerryRouter._offload).
+        "offload": primary.autoscaled,
     }
 
 
