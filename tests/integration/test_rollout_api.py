@@ -12,6 +12,7 @@ import pytest
 from _control_plane import Env
 
 import ferry
+from ferry_contract import JobPublic
 
 
 @pytest.fixture()
@@ -299,3 +300,39 @@ def test_redeploying_what_serves_skips_the_preflight_and_a_new_protocol_does_not
     assert len(env.runtime.bindings) == loaded + 1
     c.deploy("alpha-model", version=2, name="other")  # v2 serves nowhere: preflighted
     assert len(env.runtime.bindings) == loaded + 2
+
+
+def test_jobs_list_their_phases_in_order_within_the_job_and_name_the_failed_one(
+        env: Env) -> None:
+    c = env.client(env.tokens["deployer-a"])
+
+    def last(kind: str, target: str) -> JobPublic:
+        return c.jobs(kind=kind, target=target, limit=1)[0]
+
+    def check(job: JobPublic, names: list[str]) -> None:
+        assert [p.name for p in job.phases] == names
+        assert job.started_at is not None and job.finished_at is not None
+        starts = [p.started for p in job.phases]
+        assert starts == sorted(starts) and starts[0] >= job.started_at
+        assert all(p.seconds is not None and p.seconds >= 0 for p in job.phases)
+        spent = sum(p.seconds or 0 for p in job.phases)
+        assert spent <= (job.finished_at - job.started_at).total_seconds() + 1e-3
+        for p, nxt in zip(job.phases, job.phases[1:], strict=False):
+            assert p.started.timestamp() + (p.seconds or 0) <= nxt.started.timestamp() + 1e-3
+
+    c.deploy("alpha-model", version=1)
+    job = last("deploy", "alpha-model")
+    check(job, ["resolve", "build", "preflight", "start release", "start router"])
+    assert {p.state.value for p in job.phases} == {"succeeded"}
+    c.rollout("alpha-model", version=2, canary=10)
+    check(last("rollout", "alpha-model"),
+          ["resolve", "build", "preflight", "start release", "switch traffic"])
+
+    env.runtime.broken.add(rid(2))
+    with pytest.raises(ferry.FerryError) as failed:
+        c.deploy("alpha-model", version=2, name="broken")
+    assert failed.value.details.get("phase") == "preflight"
+    job = last("deploy", "broken")
+    check(job, ["resolve", "build", "preflight"])
+    assert [p.state.value for p in job.phases] == ["succeeded", "succeeded", "failed"]
+    assert job.error is not None and job.error["details"]["phase"] == "preflight"

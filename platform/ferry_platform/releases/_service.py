@@ -44,7 +44,7 @@ from ferry_platform.core import (
 )
 from ferry_platform.packaging import Packager
 from ferry_platform.registry import ModelRegistry
-from ferry_platform.releases._phases import Phases, Progress
+from ferry_platform.releases._phases import Phases, PhaseSink, Progress
 from ferry_platform.serving import Phase, Route, RouterAccess, ServingRuntime, untimed
 from ferry_platform.store import DeploymentRecord, StateStore
 
@@ -154,9 +154,11 @@ class ReleaseService:
 
     # -- use cases ----------------------------------------------------------------------
     def deploy(self, req: DeploymentCreate, progress: Progress | None = None,
-               team: str | None = None, job_id: str | None = None) -> DeploymentPublic:
+               team: str | None = None, job_id: str | None = None,
+               phases: PhaseSink | None = None) -> DeploymentPublic:
         """A plain upgrade: the new release starts beside the serving one and takes all
-        traffic once healthy; the old one stays up without traffic for rollback."""
+        traffic once healthy; the old one stays up without traffic for rollback.
+        ``phases`` receives the timed phases as they start and end."""
         say = progress or (lambda msg, _pct: log.info(msg))
         name = req.name or req.model
         replicas = req.replicas or self._defaults.replicas
@@ -168,12 +170,12 @@ class ReleaseService:
             changes = self.contract_changes(name, req.model, req.version)
             if changes and not req.allow_contract_change:
                 raise self.contract_refusal(name, req.model, req.version, changes, False)
-            phases = Phases(say)
+            timed = Phases(say, phases)
             # A release that serves here already, on this protocol, was loaded and is healthy:
             # deploying it again needs no preflight (a redeploy takes seconds).
             serving = set(self._runtime.routes_of(name)) \
                 if previous is not None and previous.protocol == protocol else set()
-            manifest = self._prepare(req.model, req.version, protocol, phases, serving)
+            manifest = self._prepare(req.model, req.version, protocol, timed, serving)
             prev_id = previous.release_id if previous else None
             if prev_id == manifest.release_id and previous is not None:
                 prev_id = previous.previous_release_id
@@ -187,9 +189,9 @@ class ReleaseService:
                                        and owner == previous.team))
             say(f"starting {manifest.release_id} on {replicas} replica(s) beside what serves",
                 65)
-            self._apply(record, phases)
+            self._apply(record, timed)
             record = self._store.put_deployment(record)
-            phases.done(f"{name} is serving {manifest.release_id}")
+            timed.done(f"{name} is serving {manifest.release_id}")
             return self._public(record, manifest)
 
     # -- the request contract -------------------------------------------------------------
@@ -325,7 +327,8 @@ class ReleaseService:
             "--canary 10", details={"deployment": record.name})
 
     def rollout(self, name: str, req: RolloutCreate, progress: Progress | None = None,
-                job_id: str | None = None) -> DeploymentPublic:
+                job_id: str | None = None, phases: PhaseSink | None = None
+                ) -> DeploymentPublic:
         """Start ``req.version`` beside the serving release with ``req.weight`` percent of
         the traffic (canary, or A/B sticky by ``sticky_key``), or a copy of it (shadow)."""
         say = progress or (lambda msg, _pct: log.info(msg))
@@ -338,8 +341,8 @@ class ReleaseService:
             changes = self.contract_changes(name, model, req.version)
             if changes:
                 raise self.contract_refusal(name, model, req.version, changes, True)
-            phases = Phases(say)
-            manifest = self._prepare(model, req.version, record.protocol, phases)
+            timed = Phases(say, phases)
+            manifest = self._prepare(model, req.version, record.protocol, timed)
             if manifest.release_id == record.release_id:
                 raise Conflict(
                     f"{name!r} already serves {model} v{req.version} "
@@ -355,9 +358,9 @@ class ReleaseService:
                 else f"{weight}% of the traffic"
             say(f"starting {manifest.release_id} beside {record.release_id}; it gets {what} "
                 "once healthy", 60)
-            self._apply(record, phases)
+            self._apply(record, timed)
             record = self._store.put_deployment(record)
-            phases.done(f"{name}: {manifest.release_id} gets {what}")
+            timed.done(f"{name}: {manifest.release_id} gets {what}")
             return self.get(name)
 
     def set_weight(self, name: str, weight: int, progress: Progress | None = None,
