@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-
 _ENDED: list[float] = []
 """Set by SIGTERM (``--until-signalled``): the time the load was told to stop early."""
 

@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     keep_previous: bool = Field(
         True, description="Keep the previous release running (no traffic) for instant rollback.")
     deploy_timeout_s: float = Field(300.0, gt=0)
+    preflight_warm: bool = Field(
+        True, description="Keep one preflight process started ahead (its imports done): each "
+                          "deploy's isolated load uses it once, then it is replaced. Off: a "
+                          "cold process per preflight.")
     access_resync_s: float = Field(
         5.0, gt=0, description="How often routers' token lists are checked against the "
                                "database and repaired (seconds).")

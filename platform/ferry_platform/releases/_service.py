@@ -187,12 +187,35 @@ class ReleaseService:
                 replicas=replicas, previous_release_id=prev_id, team=owner, job_id=job_id,
                 anonymous_predict=bool(previous and previous.anonymous_predict
                                        and owner == previous.team))
-            say(f"starting {manifest.release_id} on {replicas} replica(s) beside what serves",
-                65)
-            self._apply(record, timed)
+            if previous is not None and self._unchanged(previous, record):
+                # The same release, replicas, protocol and owner, and the runtime routes
+                # exactly as recorded: nothing to start or switch (a redeploy in seconds).
+                timed.note(f"switch: nothing to change, {name} serves {manifest.release_id} "
+                           "already")
+            else:
+                say(f"starting {manifest.release_id} on {replicas} replica(s) beside what "
+                    "serves", 65)
+                self._apply(record, timed)
             record = self._store.put_deployment(record)
             timed.done(f"{name} is serving {manifest.release_id}")
             return self._public(record, manifest)
+
+    def _unchanged(self, previous: DeploymentRecord, record: DeploymentRecord) -> bool:
+        """Whether the runtime serves ``record`` already, exactly as ``previous`` recorded
+        it: same release, protocol, replicas, owner and access, no rollout, and running the
+        routes both want and no other release."""
+        same = (previous.release_id == record.release_id
+                and previous.protocol == record.protocol
+                and previous.replicas == record.replicas and previous.team == record.team
+                and previous.anonymous_predict == record.anonymous_predict
+                and not previous.rollout and not record.rollout)
+        if not same:
+            return False
+        wanted = self.desired_routes(record)
+        return (wanted == self.desired_routes(previous)
+                and self._runtime.routes_of(record.name) == wanted
+                and self._runtime.releases_of(record.name) == set(wanted)
+                and self._runtime.state(record.name).status == "running")
 
     # -- the request contract -------------------------------------------------------------
     def _request_columns(self, version: ModelVersionPublic) -> list[ColumnSpec] | None:
