@@ -24,7 +24,10 @@ class PreflightLoader:
     """The Ray actor: imports what a replica imports when it starts, then loads one release."""
 
     def __init__(self) -> None:
-        import bentoml  # noqa: F401 - the import a replica pays, paid ahead
+        # The imports a replica pays when it loads a release (a Bento's service loads its
+        # model through MLflow's pyfunc), paid ahead; no model code runs here yet.
+        import bentoml.mlflow  # noqa: F401
+        import mlflow.pyfunc  # noqa: F401
 
         import ferry_platform.serving._replica  # noqa: F401
 
