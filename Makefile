@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint bench bench-dataplane bench-features bench-rollout bench-portal install browser proto clean
+.PHONY: demo test lint bench bench-deploy bench-dataplane bench-features bench-rollout bench-portal install browser proto clean
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv $(CURDIR)/.tools
@@ -45,6 +45,9 @@ bench: install  ## serving benchmark (builds MLServer's venv in .bench/ on first
 
 bench-dataplane: install  ## a 10,000-row request taken apart inside a replica, no Ray
 	$(UV) run --locked python benchmarks/dataplane_batch.py
+
+bench-deploy: install  ## deploy, unchanged redeploy, canary start under load, with their phases
+	$(UV) run --locked python benchmarks/deploy.py
 
 bench-rollout: install  ## traffic transitions under load, evaluation time; see docs/performance.md
 	$(UV) run --locked python benchmarks/rollout.py

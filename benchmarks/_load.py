@@ -27,6 +27,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+_ENDED: list[float] = []
+"""Set by SIGTERM (``--until-signalled``): the time the load was told to stop early."""
+
+
+def _stopped(now: float, stop: float) -> bool:
+    return now >= stop or bool(_ENDED)
+
+
+def _measured(duration: float, measure_from: float) -> float:
+    """Seconds measured: ``duration``, or less if the load was stopped early."""
+    if _ENDED:
+        return max(0.0, min(duration, _ENDED[0] - measure_from))
+    return duration
+
 
 def _summary(lat: list[float], errors: int, seconds: float, done: int = 0,
              cpu_s: float = 0.0) -> dict[str, Any]:
@@ -90,7 +104,7 @@ async def http_load(host: str, port: int, path: str, body: bytes, concurrency: i
         i = n
         while True:
             t0 = time.perf_counter()
-            if t0 >= stop:
+            if _stopped(t0, stop):
                 break
             request = requests[i % len(requests)]
             i += concurrency
@@ -114,7 +128,8 @@ async def http_load(host: str, port: int, path: str, body: bytes, concurrency: i
             connection[1].close()
 
     await asyncio.gather(*(worker(n) for n in range(concurrency)))
-    return _summary(lat, errors, duration, done, time.process_time() - cpu0)
+    return _summary(lat, errors, _measured(duration, measure_from), done,
+                    time.process_time() - cpu0)
 
 
 FERRY_PREDICT = "/ferry.v1.Predictor/Predict"
@@ -183,7 +198,13 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--duration", type=float, default=10)
     p.add_argument("--warmup", type=float, default=2)
+    p.add_argument("--until-signalled", action="store_true",
+                   help="HTTP: SIGTERM ends the load early, and the figures are still printed")
     a = p.parse_args()
+    if a.until_signalled:
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda *_: _ENDED.append(time.perf_counter()))
     try:
         import uvloop
         uvloop.install()

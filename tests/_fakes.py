@@ -232,13 +232,23 @@ class FakeRuntime:
               access: AccessSource | None = None, phase: Phase = untimed) -> None:
         if self.gate is not None:
             self.gate.wait(5)
-        with phase("start release"):  # the phases the real runtime names, in its order
+        def start() -> None:
             for r in routes:
                 if r.manifest.release_id in self.unschedulable:
                     # Like Ray Serve here: a release that never starts gets no traffic and
                     # what served keeps serving.
                     raise ReleaseFailed("replicas never started")
-        with phase("start router" if name not in self.routes else "switch traffic"):
+
+        # the phases the real runtime names, in its order
+        if name not in self.routes:  # a first deploy: releases and router together
+            with phase("start release and router"):
+                start()
+                self._route(name, routes, sticky_key, access)
+            return
+        if any(r.manifest.release_id not in self.releases_of(name) for r in routes):
+            with phase("start release"):
+                start()
+        with phase("switch traffic"):
             self._route(name, routes, sticky_key, access)
 
     def _route(self, name: str, routes: list[Route], sticky_key: str | None,

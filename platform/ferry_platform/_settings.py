@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     keep_previous: bool = Field(
         True, description="Keep the previous release running (no traffic) for instant rollback.")
     deploy_timeout_s: float = Field(300.0, gt=0)
+    preflight_warm: bool = Field(
+        True, description="Keep one preflight process started ahead (its imports done): each "
+                          "deploy's isolated load uses it once, then it is replaced. Off: a "
+                          "cold process per preflight.")
     access_resync_s: float = Field(
         5.0, gt=0, description="How often routers' token lists are checked against the "
                                "database and repaired (seconds).")
@@ -233,6 +237,7 @@ class Settings(BaseSettings):
             max_body_mb=self.serve_max_body_mb, replica_num_cpus=self.replica_num_cpus,
             max_ongoing_requests=self.max_ongoing_requests,
             router_replicas=self.router_replicas, deploy_timeout_s=self.deploy_timeout_s,
+            preflight_warm=self.preflight_warm,
             autoscaling=Autoscaling(
                 target_ongoing_requests=self.autoscale_target_ongoing_requests,
                 upscale_delay_s=self.autoscale_upscale_delay_s,

@@ -443,6 +443,23 @@ class JobKind(str, Enum):
     monitor = "monitor"  # a monitoring report of a window of traffic (scheduled or asked for)
 
 
+class PhaseState(str, Enum):
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class JobPhase(_Schema):
+    """One timed phase of a job (a deploy's resolve, build, preflight, start release, start
+    router / switch traffic, stop unrouted releases), in the order it ran."""
+
+    name: str
+    state: PhaseState
+    started: datetime
+    seconds: float | None = Field(
+        default=None, ge=0, description="how long it took; None while it runs")
+
+
 class JobPublic(_Schema):
     """A long operation and where it stands."""
 
@@ -461,6 +478,10 @@ class JobPublic(_Schema):
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    phases: list[JobPhase] = Field(
+        default_factory=list,
+        description="where the time went: each phase with its start and duration (deploys "
+                    "and rollouts); a failed job's failing phase is the one in state failed")
 
 
 class JobLogLine(_Schema):

@@ -12,6 +12,7 @@ import pytest
 from _control_plane import Env
 
 import ferry
+from ferry_contract import JobPublic
 
 
 @pytest.fixture()
@@ -269,14 +270,16 @@ def test_deploy_and_rollout_jobs_time_each_phase_in_their_log(env: Env) -> None:
 
     c.deploy("alpha-model", version=1)
     phases, last = timed("alpha-model", "deploy")
-    assert phases == ["resolve", "build", "preflight", "start release", "start router"]
+    assert phases == ["resolve", "build", "preflight", "start release and router"]
     assert re.fullmatch(r"alpha-model is serving \S+ \(took \d+\.\d s: resolve \d+\.\d s, "
-                        r"build \d+\.\d s, preflight .*start router \d+\.\d s\)", last), last
+                        r"build \d+\.\d s, preflight .*start release and router \d+\.\d s\)",
+                        last), last
     c.deploy("alpha-model", version=2)
     assert timed("alpha-model", "deploy")[0][-1] == "switch traffic"  # the router was up
     c.rollout("alpha-model", version=1, canary=10)
+    # v1 still runs, without traffic, as the previous release: nothing to start
     assert timed("alpha-model", "rollout")[0] == ["resolve", "build", "preflight",
-                                                  "start release", "switch traffic"]
+                                                  "switch traffic"]
     env.runtime.broken.add(rid(2))
     with pytest.raises(ferry.FerryError):
         c.deploy("alpha-model", version=2, name="broken")
@@ -290,12 +293,53 @@ def test_redeploying_what_serves_skips_the_preflight_and_a_new_protocol_does_not
     c = env.client(env.tokens["deployer-a"])
     c.deploy("alpha-model", version=1)
     loaded = len(env.runtime.bindings)  # one per preflight
+    applied = len(env.runtime.applied)  # one per change of the runtime
     c.deploy("alpha-model", version=1)
     job = c.jobs(kind="deploy", target="alpha-model", limit=1)[0]
     lines = [line.line for line in c.job_logs(job.id)]
     assert len(env.runtime.bindings) == loaded
     assert f"preflight: skipped, {rid(1)} serves here already" in lines
+    # nothing to start or switch either: the runtime is not touched
+    assert len(env.runtime.applied) == applied
+    assert f"switch: nothing to change, alpha-model serves {rid(1)} already" in lines
+    assert [p.name for p in job.phases] == ["resolve", "build"]
     c.deploy("alpha-model", version=1, protocol="grpc")  # loaded again for the new protocol
     assert len(env.runtime.bindings) == loaded + 1
     c.deploy("alpha-model", version=2, name="other")  # v2 serves nowhere: preflighted
     assert len(env.runtime.bindings) == loaded + 2
+
+
+def test_jobs_list_their_phases_in_order_within_the_job_and_name_the_failed_one(
+        env: Env) -> None:
+    c = env.client(env.tokens["deployer-a"])
+
+    def last(kind: str, target: str) -> JobPublic:
+        return c.jobs(kind=kind, target=target, limit=1)[0]
+
+    def check(job: JobPublic, names: list[str]) -> None:
+        assert [p.name for p in job.phases] == names
+        assert job.started_at is not None and job.finished_at is not None
+        starts = [p.started for p in job.phases]
+        assert starts == sorted(starts) and starts[0] >= job.started_at
+        assert all(p.seconds is not None and p.seconds >= 0 for p in job.phases)
+        spent = sum(p.seconds or 0 for p in job.phases)
+        assert spent <= (job.finished_at - job.started_at).total_seconds() + 1e-3
+        for p, nxt in zip(job.phases, job.phases[1:], strict=False):
+            assert p.started.timestamp() + (p.seconds or 0) <= nxt.started.timestamp() + 1e-3
+
+    c.deploy("alpha-model", version=1)
+    job = last("deploy", "alpha-model")
+    check(job, ["resolve", "build", "preflight", "start release and router"])
+    assert {p.state.value for p in job.phases} == {"succeeded"}
+    c.rollout("alpha-model", version=2, canary=10)
+    check(last("rollout", "alpha-model"),
+          ["resolve", "build", "preflight", "start release", "switch traffic"])
+
+    env.runtime.broken.add(rid(2))
+    with pytest.raises(ferry.FerryError) as failed:
+        c.deploy("alpha-model", version=2, name="broken")
+    assert failed.value.details.get("phase") == "preflight"
+    job = last("deploy", "broken")
+    check(job, ["resolve", "build", "preflight"])
+    assert [p.state.value for p in job.phases] == ["succeeded", "succeeded", "failed"]
+    assert job.error is not None and job.error["details"]["phase"] == "preflight"

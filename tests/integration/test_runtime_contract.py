@@ -103,3 +103,18 @@ def test_a_name_serves_what_was_applied_and_admits_who_was_pushed_last(subject: 
     assert NAME not in rt.names()
     assert rt.routes_of(NAME) == {} and rt.releases_of(NAME) == set()
     assert NAME not in rt.accesses()
+
+
+def test_preflight_passes_a_release_that_loads_and_refuses_one_that_does_not(
+        subject: Subject) -> None:
+    """Each preflight loads one release in a process of its own (on Ray, the warm loader is
+    used once, then replaced): a failed load leaves nothing that fails the next one."""
+    rt = subject.runtime
+    if isinstance(rt, FakeRuntime):
+        rt.broken.add(subject.broken.release_id)
+    rt.preflight(subject.releases[0], Protocol.auto)
+    with pytest.raises(ReleaseFailed, match="cannot be loaded"):
+        rt.preflight(subject.broken, Protocol.auto)
+    rt.preflight(subject.releases[1], Protocol.auto)
+    rt.preflight(subject.releases[0], Protocol.auto)
+    assert rt.names().count(NAME) == 0  # a preflight serves nothing

@@ -123,7 +123,8 @@ class Deployments:
             return {"from_release": now.release_id if now else None}
 
         def run(ctx: JobContext) -> dict[str, Any]:
-            dep = self._releases.deploy(req, ctx.step, team=team, job_id=ctx.job_id)
+            dep = self._releases.deploy(req, ctx.step, team=team, job_id=ctx.job_id,
+                                        phases=ctx.phases)
             return dep.model_dump(mode="json")
 
         return self._jobs.submit(
@@ -232,8 +233,8 @@ class Deployments:
 
         def run(ctx: JobContext) -> dict[str, Any]:
             gate.check_in_job(ctx)
-            return self._releases.rollout(name, req, ctx.step, ctx.job_id).model_dump(
-                mode="json")
+            return self._releases.rollout(name, req, ctx.step, ctx.job_id,
+                                          phases=ctx.phases).model_dump(mode="json")
 
         return self._traffic_job(JobKind.rollout, name, who,
                                  req.model_dump(mode="json"), run, team=team,

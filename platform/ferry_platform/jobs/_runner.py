@@ -54,6 +54,9 @@ class JobStore(Protocol):
 
     def log(self, job_id: str, line: str, owner: str | None = None) -> bool: ...
 
+    def set_phases(self, job_id: str, phases: list[dict[str, Any]],
+                   owner: str | None = None) -> bool: ...
+
     def finish(self, job_id: str, *, result: dict[str, Any] | None = None,
                error: dict[str, Any] | None = None, state: str | None = None,
                owner: str | None = None) -> Any: ...
@@ -104,6 +107,11 @@ class JobContext:
 
     def log(self, line: str) -> None:
         self._store.log(self.job_id, line, self._owner)
+
+    def phases(self, phases: list[dict[str, Any]]) -> None:
+        """Record the job's timed phases so far (``[{"name", "state", "started",
+        "seconds"}]``, in order): what ``ferry jobs show`` and the API list."""
+        self._store.set_phases(self.job_id, phases, self._owner)
 
 
 Work = Callable[[JobContext], dict[str, Any]]

@@ -45,7 +45,7 @@ from ferry_platform.core import (
 )
 from ferry_platform.packaging import Packager
 from ferry_platform.registry import ModelRegistry
-from ferry_platform.releases._phases import Phases, Progress
+from ferry_platform.releases._phases import Phases, PhaseSink, Progress
 from ferry_platform.serving import Phase, Route, RouterAccess, ServingRuntime, untimed
 from ferry_platform.store import DeploymentRecord, StateStore
 
@@ -157,9 +157,11 @@ class ReleaseService:
 
     # -- use cases ----------------------------------------------------------------------
     def deploy(self, req: DeploymentCreate, progress: Progress | None = None,
-               team: str | None = None, job_id: str | None = None) -> DeploymentPublic:
+               team: str | None = None, job_id: str | None = None,
+               phases: PhaseSink | None = None) -> DeploymentPublic:
         """A plain upgrade: the new release starts beside the serving one and takes all
-        traffic once healthy; the old one stays up without traffic for rollback."""
+        traffic once healthy; the old one stays up without traffic for rollback.
+        ``phases`` receives the timed phases as they start and end."""
         say = progress or (lambda msg, _pct: log.info(msg))
         name = req.name or req.model
         replicas, max_replicas = self.scaling(req)
@@ -171,12 +173,12 @@ class ReleaseService:
             changes = self.contract_changes(name, req.model, req.version)
             if changes and not req.allow_contract_change:
                 raise self.contract_refusal(name, req.model, req.version, changes, False)
-            phases = Phases(say)
+            timed = Phases(say, phases)
             # A release that serves here already, on this protocol, was loaded and is healthy:
             # deploying it again needs no preflight (a redeploy takes seconds).
             serving = set(self._runtime.routes_of(name)) \
                 if previous is not None and previous.protocol == protocol else set()
-            manifest = self._prepare(req.model, req.version, protocol, phases, serving)
+            manifest = self._prepare(req.model, req.version, protocol, timed, serving)
             prev_id = previous.release_id if previous else None
             if prev_id == manifest.release_id and previous is not None:
                 prev_id = previous.previous_release_id
@@ -189,12 +191,18 @@ class ReleaseService:
                 team=owner, job_id=job_id,
                 anonymous_predict=bool(previous and previous.anonymous_predict
                                        and owner == previous.team))
-            scale = f"{replicas}-{max_replicas} replicas (autoscaled)" if max_replicas \
-                else f"{replicas} replica(s)"
-            say(f"starting {manifest.release_id} on {scale} beside what serves", 65)
-            self._apply(record, phases)
+            if previous is not None and self._unchanged(previous, record):
+                # The same release, replicas, protocol and owner, and the runtime routes
+                # exactly as recorded: nothing to start or switch (a redeploy in seconds).
+                timed.note(f"switch: nothing to change, {name} serves {manifest.release_id} "
+                           "already")
+            else:
+                scale = f"{replicas}-{max_replicas} replicas (autoscaled)" if max_replicas \
+                    else f"{replicas} replica(s)"
+                say(f"starting {manifest.release_id} on {scale} beside what serves", 65)
+                self._apply(record, timed)
             record = self._store.put_deployment(record)
-            phases.done(f"{name} is serving {manifest.release_id}")
+            timed.done(f"{name} is serving {manifest.release_id}")
             return self._public(record, manifest)
 
     def scaling(self, req: DeploymentCreate) -> tuple[int, int | None]:
@@ -218,6 +226,24 @@ class ReleaseService:
                 f"(FERRY_MAX_REPLICAS); ask for at most {cap}",
                 details={**over, "limit": cap})
         return low, high
+
+    def _unchanged(self, previous: DeploymentRecord, record: DeploymentRecord) -> bool:
+        """Whether the runtime serves ``record`` already, exactly as ``previous`` recorded
+        it: same release, protocol, replicas, owner and access, no rollout, and running the
+        routes both want and no other release."""
+        same = (previous.release_id == record.release_id
+                and previous.protocol == record.protocol
+                and previous.replicas == record.replicas
+                and previous.max_replicas == record.max_replicas and previous.team == record.team
+                and previous.anonymous_predict == record.anonymous_predict
+                and not previous.rollout and not record.rollout)
+        if not same:
+            return False
+        wanted = self.desired_routes(record)
+        return (wanted == self.desired_routes(previous)
+                and self._runtime.routes_of(record.name) == wanted
+                and self._runtime.releases_of(record.name) == set(wanted)
+                and self._runtime.state(record.name).status == "running")
 
     # -- the request contract -------------------------------------------------------------
     def _request_columns(self, version: ModelVersionPublic) -> list[ColumnSpec] | None:
@@ -353,7 +379,8 @@ class ReleaseService:
             "--canary 10", details={"deployment": record.name})
 
     def rollout(self, name: str, req: RolloutCreate, progress: Progress | None = None,
-                job_id: str | None = None) -> DeploymentPublic:
+                job_id: str | None = None, phases: PhaseSink | None = None
+                ) -> DeploymentPublic:
         """Start ``req.version`` beside the serving release with ``req.weight`` percent of
         the traffic (canary, or A/B sticky by ``sticky_key``), or a copy of it (shadow)."""
         say = progress or (lambda msg, _pct: log.info(msg))
@@ -366,8 +393,8 @@ class ReleaseService:
             changes = self.contract_changes(name, model, req.version)
             if changes:
                 raise self.contract_refusal(name, model, req.version, changes, True)
-            phases = Phases(say)
-            manifest = self._prepare(model, req.version, record.protocol, phases)
+            timed = Phases(say, phases)
+            manifest = self._prepare(model, req.version, record.protocol, timed)
             if manifest.release_id == record.release_id:
                 raise Conflict(
                     f"{name!r} already serves {model} v{req.version} "
@@ -383,9 +410,9 @@ class ReleaseService:
                 else f"{weight}% of the traffic"
             say(f"starting {manifest.release_id} beside {record.release_id}; it gets {what} "
                 "once healthy", 60)
-            self._apply(record, phases)
+            self._apply(record, timed)
             record = self._store.put_deployment(record)
-            phases.done(f"{name}: {manifest.release_id} gets {what}")
+            timed.done(f"{name}: {manifest.release_id} gets {what}")
             return self.get(name)
 
     def set_weight(self, name: str, weight: int, progress: Progress | None = None,

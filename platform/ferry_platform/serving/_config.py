@@ -57,6 +57,8 @@ class ServingConfig:
     max_ongoing_requests: int = 100
     router_replicas: int = 2
     deploy_timeout_s: float = 300.0
+    preflight_warm: bool = True
+    """Keep one preflight process started ahead (FERRY_PREFLIGHT_WARM)."""
     autoscaling: Autoscaling = Autoscaling()
     # What serving processes read from their environment (_predlog.LogConfig.env):
     monitoring: bool = True

@@ -97,7 +97,9 @@ class ServingRuntime(TypingProtocol):
         waited for until healthy before they get traffic (ReleaseFailed, nothing changed, if
         they never are); then the weights change; releases no longer routed stop last.
         ``access`` is who may predict (None: keep what the router has; a new router lets
-        nobody through). Each of those steps runs inside ``phase(name)``."""
+        nobody through). A first deploy (no router yet) starts releases and router in one
+        change and removes both if either never becomes healthy. Each of those steps runs
+        inside ``phase(name)``."""
         ...
 
     def set_access(self, name: str, access: AccessSource) -> bool:

@@ -58,6 +58,7 @@ from ferry_platform.serving._names import (
     owner,
     release_app_name,
 )
+from ferry_platform.serving._preflight import WarmPreflight
 from ferry_platform.serving._router import ShadowLog
 
 __all__ = ["ConfigLock", "RayServeRuntime", "ferry_replica_actor_names", "process_config_lock",
@@ -119,6 +120,7 @@ class RayServeRuntime:
         self._started = False
         self._config_lock = config_lock or process_config_lock
         self.head = None if config.ray_address else LocalRayHead(config.home)
+        self._warm: WarmPreflight | None = None  # FERRY_PREFLIGHT_WARM
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -164,6 +166,9 @@ class RayServeRuntime:
                 start_serve()
         ray.remote(ShadowLog).options(name=SHADOW_LOG, namespace=NAMESPACE, lifetime="detached",
                                       get_if_exists=True, num_cpus=0).remote()
+        if self._config.preflight_warm:
+            self._warm = WarmPreflight(env)
+            self._warm.warm()
         self._started = True
 
     def stop(self) -> None:
@@ -171,6 +176,9 @@ class RayServeRuntime:
         ``ferry down`` (:meth:`LocalRayHead.stop`), a cluster by whoever runs it."""
         import ray
 
+        if self._warm is not None:
+            self._warm.stop()
+            self._warm = None
         if ray.is_initialized():
             ray.shutdown()
         self._started = False
@@ -200,14 +208,19 @@ class RayServeRuntime:
         import ray
 
         self._require_running()
-        @ray.remote(num_cpus=0, max_calls=1, max_retries=0)
-        def _load(spec: dict[str, Any]) -> str:
-            from ferry_platform.serving._replica import FerryReplica
+        spec = A.replica_spec(self._config, manifest, protocol, features)
+        loader = None
+        if self._warm is not None:  # a process started ahead, used for this load only
+            loader = self._warm.take()
+            ref = loader.load.remote(spec)
+        else:
+            @ray.remote(num_cpus=0, max_calls=1, max_retries=0)
+            def _load(spec: dict[str, Any]) -> str:
+                from ferry_platform.serving._replica import FerryReplica
 
-            return FerryReplica(spec).manifest.release_id
+                return FerryReplica(spec).manifest.release_id
 
-        ref = _load.options(runtime_env={"env_vars": serve_env(self._config)}).remote(
-            A.replica_spec(self._config, manifest, protocol, features))
+            ref = _load.options(runtime_env={"env_vars": serve_env(self._config)}).remote(spec)
         try:
             ray.get(ref, timeout=self._config.deploy_timeout_s)
         except ray.exceptions.GetTimeoutError as e:
@@ -221,6 +234,9 @@ class RayServeRuntime:
                 "Nothing was changed; the current release (if any) keeps serving.",
                 details={"release_id": manifest.release_id, "reason": _cause(e)},
             ) from e
+        finally:
+            if loader is not None and self._warm is not None:
+                self._warm.retire(loader)  # killed: it never loads a second model
 
     # -- the declarative config ---------------------------------------------------------
     def _client(self) -> Any:
@@ -271,8 +287,10 @@ class RayServeRuntime:
         wanted = {release_app_name(name, r.manifest.release_id): r for r in routes}
         configs = self._configs()
         starting = [app for app in wanted if app not in configs]
+        first = name not in configs  # no router yet: nothing of this name serves
         # 1. Start the releases that do not run yet, beside the ones that do; no traffic.
-        if starting:
+        # (A first deploy starts them together with the router, below.)
+        if starting and not first:
             with phase("start release"):
                 self._change(lambda c: c.update(
                     {app: A.release_config(self._config, name, wanted[app]) for app in starting}))
@@ -289,9 +307,22 @@ class RayServeRuntime:
         route = A.route_edit(self._config, name, routes, user_config,
                              (lambda: access().config()) if access is not None else None)
 
-        with phase("start router" if name not in configs else "switch traffic"):
-            self._change(route)
-            self._wait_router(name, generation)
+        if first:
+            # One config change starts the releases and the router together; if either never
+            # becomes healthy both are removed again (nothing of this name served before).
+            with phase("start release and router"):
+                self._change(route)
+                try:
+                    for app in starting:
+                        self._wait_app(app, wanted[app].manifest.release_id)
+                    self._wait_router(name, generation)
+                except ReleaseFailed:
+                    self._change(A.without([*starting, name]))
+                    raise
+        else:
+            with phase("switch traffic"):
+                self._change(route)
+                self._wait_router(name, generation)
         # 3. Stop the releases no longer routed (their in-flight requests drain).
         stale = [app for app in self._configs() if owner(app) == name and app != name
                  and app not in wanted]
@@ -346,7 +377,7 @@ class RayServeRuntime:
                 return
             if state.status in ("deploy_failed", "unhealthy"):
                 break
-            time.sleep(0.25)
+            time.sleep(0.1)
         raise ReleaseFailed(
             f"release {release_id} did not become healthy on Ray Serve "
             f"(status {state.status}): {state.message or 'timed out'}. It received no "

@@ -10,7 +10,7 @@ Every log line, step and error is written through the redactor: no credential is
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,13 +43,14 @@ class JobRecord:
     finished_at: datetime | None = None
     owner: str | None = None
     lease_until: datetime | None = None
+    phases: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _record(row: Job) -> JobRecord:
     return JobRecord(row.id, row.kind, row.target, row.state, row.actor, row.team,
                      dict(row.request), row.step, row.percent, row.result, row.error,
                      row.created_at, row.started_at, row.finished_at, row.owner,
-                     row.lease_until)
+                     row.lease_until, list(row.phases or []))
 
 
 def _clock() -> datetime:
@@ -157,7 +158,7 @@ class SqlJobStore:
         """Mark it running; False if ``owner`` no longer runs it."""
         with self.db.session() as s, s.begin():
             done = s.execute(self._mine(update(Job), job_id, owner)
-                             .values(state="running", started_at=now()))
+                             .values(state="running", started_at=_clock()))
             return bool(done.rowcount)  # type: ignore[attr-defined]
 
     def progress(self, job_id: str, step: str, percent: int, owner: str | None = None) -> bool:
@@ -170,6 +171,14 @@ class SqlJobStore:
                 return False
             self._log(s, job_id, step)
             return True
+
+    def set_phases(self, job_id: str, phases: list[dict[str, Any]],
+                   owner: str | None = None) -> bool:
+        """Record the job's timed phases so far (the whole list, in order); False (nothing
+        written) if ``owner`` no longer runs it."""
+        with self.db.session() as s, s.begin():
+            done = s.execute(self._mine(update(Job), job_id, owner).values(phases=phases))
+            return bool(done.rowcount)  # type: ignore[attr-defined]
 
     def log(self, job_id: str, line: str, owner: str | None = None) -> bool:
         with self.db.session() as s, s.begin():
@@ -200,7 +209,8 @@ class SqlJobStore:
         final = state or ("failed" if error else "succeeded")
         error = REDACTOR.value(error) if error else error
         with self.db.session() as s, s.begin():
-            values: dict[str, Any] = {"state": final, "finished_at": now(), "result": result,
+            # to the microsecond, like started_at: a job's phases fit inside its duration
+            values: dict[str, Any] = {"state": final, "finished_at": _clock(), "result": result,
                                       "error": error, "lease_until": None}
             if final == "succeeded":
                 values["percent"] = 100

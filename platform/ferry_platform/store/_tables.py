@@ -101,6 +101,8 @@ class Job(Base):
     # (renewed by its heartbeat); None for jobs from before leases (recoverable at once).
     owner: Mapped[str | None] = mapped_column(String(120), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Its timed phases, in order: [{"name", "state", "started", "seconds"}, ...].
+    phases: Mapped[list | None] = mapped_column(JSON, nullable=True)  # type: ignore[type-arg]
 
 
 class JobLog(Base):

@@ -37,6 +37,21 @@ def jobs_table(jobs: list[Any]) -> Table:
     return rows
 
 
+def phases_table(job: Any) -> Table:
+    """Where a job's time went: each phase, its state and seconds, and the job's total."""
+    rows = table("phase", "state", "seconds", "started")
+    for p in job.phases:
+        state = {"failed": "[red]failed[/red]", "running": "[yellow]running[/yellow]"}.get(
+            p.state.value, p.state.value)
+        rows.add_row(p.name, state, "" if p.seconds is None else f"{p.seconds:.1f}",
+                     p.started.isoformat(timespec="milliseconds"))
+    if job.started_at and job.finished_at:
+        total = (job.finished_at - job.started_at).total_seconds()
+        rows.add_row("[bold]job[/bold]", job.state.value, f"{total:.1f}",
+                     job.started_at.isoformat(timespec="milliseconds"))
+    return rows
+
+
 @app.callback()
 def jobs_list(
     ctx: typer.Context,
@@ -77,6 +92,8 @@ def jobs_show(
                                                       for line in logs]}, output)
         return
     print_table(jobs_table([job]))
+    if job.phases:
+        print_table(phases_table(job))
     for line in logs:
         console.print(f"  {line.at.isoformat(timespec='seconds')}  {escape(line.line)}",
                       soft_wrap=True)  # a pipe gets whole lines
