@@ -453,3 +453,22 @@ def test_grpc_needs_the_token_and_application_metadata(model: Any) -> None:
         is None
     ctx, _ = call(router, "ModelInfer", message, auth)
     assert ctx.code == grpc.StatusCode.INVALID_ARGUMENT and "'application'" in ctx.details
+
+
+def test_a_release_replica_refuses_v2_grpc_called_around_its_router(
+        served: tuple[FerryRouter, Service]) -> None:
+    router, service = served
+    assert router._local is not None
+    replica = router._local[1]
+    for rpc in _v2_rpcs():
+        ctx = Context([])
+        asyncio.run(getattr(replica, rpc)(b"", ctx))
+        assert ctx.code == grpc.StatusCode.PERMISSION_DENIED, rpc
+        assert ctx.trailing[RELEASE_HEADER] == RID
+    assert service.calls == 0
+
+
+def _v2_rpcs() -> tuple[str, ...]:
+    from ferry_contract.proto import inference_pb2
+
+    return tuple(inference_pb2.RPCS)

@@ -406,6 +406,37 @@ class FerryReplica:
         grpc_context.set_details(grpc_details(err.message))
         return predict_pb2.PredictResponse()
 
+    def _refused_v2(self, rpc: str, grpc_context: Any) -> Any:
+        """Direct-ingress V2 gRPC to a release replica: refused like ``Predict``."""
+        import grpc
+
+        from ferry_contract.proto import inference_pb2
+
+        err = self._not_an_entry_point()
+        grpc_context.set_trailing_metadata([(RELEASE_HEADER, self.manifest.release_id),
+                                            (GRPC_ERROR_CODE_KEY, err.code)])
+        grpc_context.set_code(getattr(grpc.StatusCode, err.grpc_status))
+        grpc_context.set_details(grpc_details(err.message))
+        return getattr(inference_pb2, f"{rpc}Response")()
+
+    async def ServerLive(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802 - RPC name
+        return self._refused_v2("ServerLive", grpc_context)
+
+    async def ServerReady(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802
+        return self._refused_v2("ServerReady", grpc_context)
+
+    async def ServerMetadata(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802
+        return self._refused_v2("ServerMetadata", grpc_context)
+
+    async def ModelReady(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802
+        return self._refused_v2("ModelReady", grpc_context)
+
+    async def ModelMetadata(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802
+        return self._refused_v2("ModelMetadata", grpc_context)
+
+    async def ModelInfer(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802
+        return self._refused_v2("ModelInfer", grpc_context)
+
     async def grpc(self, request: bytes, ctx: Context | None = None) -> GrpcAnswer:
         """One gRPC call as the router forwards it: the serialized ``PredictRequest`` in;
         (gRPC status name or None, details, serialized ``PredictResponse``, release id,
