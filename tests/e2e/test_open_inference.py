@@ -86,7 +86,8 @@ def test_tritonclient_over_rest(served, token: str) -> None:  # type: ignore[no-
     frame = rows()
     want = sklearn_pipeline(c=0.7)
     for binary in (True, False):  # Triton's binary tensors, and plain JSON
-        result = c.infer(NAME, inputs(thttp, frame, binary_data=binary), headers=auth,
+        # a copy each time: tritonclient adds Inference-Header-Content-Length to the dict
+        result = c.infer(NAME, inputs(thttp, frame, binary_data=binary), headers=dict(auth),
                          outputs=[thttp.InferRequestedOutput("predictions"),
                                   thttp.InferRequestedOutput("probabilities")])
         assert result.as_numpy("predictions").tolist() == want.predict(frame).tolist()

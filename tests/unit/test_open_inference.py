@@ -472,3 +472,16 @@ def _v2_rpcs() -> tuple[str, ...]:
     from ferry_contract.proto import inference_pb2
 
     return tuple(inference_pb2.RPCS)
+
+
+def test_a_binary_header_that_does_not_fit_the_body_is_named(
+        served: tuple[FerryRouter, Service]) -> None:
+    router, service = served
+    body = json.dumps(_body()).encode()
+    status, payload, _ = rest(router, "/v2/models/churn/infer", body,
+                              headers={_v2.BINARY_HEADER: "40"})
+    assert status == 400 and "first 40 bytes" in json.loads(payload)["error"]
+    status, payload, _ = rest(router, "/v2/models/churn/infer", body,
+                              headers={_v2.BINARY_HEADER: "999999"})
+    assert status == 400 and "not a length within" in json.loads(payload)["error"]
+    assert service.calls == 0

@@ -282,7 +282,15 @@ class FerryReplica:
                 raise InvalidRequest(f"{_v2.BINARY_HEADER} {length[:20]!r} is not a length "
                                      f"within the {len(body):,}-byte body")
             body, binary = body[:int(length)], body[int(length):]
-        tensors, outputs, request_id = _v2.tensors_from_json(parse_json(body), binary)
+        try:
+            payload = parse_json(body)
+        except InvalidRequest as e:
+            if length is None:
+                raise
+            raise InvalidRequest(f"{e.message} (the JSON part is the first {length} bytes, as "
+                                 f"the {_v2.BINARY_HEADER} header says: send it only with "
+                                 "binary tensors, and equal to the JSON's length)") from None
+        tensors, outputs, request_id = _v2.tensors_from_json(payload, binary)
         return self._check_answer(_v2.rest_answer(
             name, str(self.manifest.version), request_id,
             *self._v2_infer(name, tensors, outputs, ctx, started)))
