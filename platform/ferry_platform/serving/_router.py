@@ -30,6 +30,12 @@ a release. Each request passes :meth:`FerryRouter._admit_rest` / ``_admit_grpc``
 that is where a further check (e.g. credentials) belongs. Errors are the contract's tree;
 a release that does not answer is ``release_unavailable`` (503, retry), one that fails on
 the request is its own error (never "retry").
+
+The Open Inference Protocol (KServe V2) takes the same road: REST paths under
+``/<name>/v2/...`` (errors in V2's ``{"error": "..."}`` shape) and the RPCs of
+``inference.GRPCInferenceService`` pass the same checks here; the server's liveness and
+readiness are answered here (no token, like ``/healthz``), the model's metadata,
+readiness and inference by the chosen release (``serving/_v2.py`` maps the tensors).
 """
 
 from __future__ import annotations
