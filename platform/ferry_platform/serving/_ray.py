@@ -11,8 +11,9 @@ one application per live release, ``<name>.<release id>``, each a deployment of
 :class:`FerryReplica` without an HTTP route. The router's weights are its ``user_config``:
 Serve reconfigures running routers in place, so weight changes, promotion and rollback
 restart nothing; a new release starts beside the old one and only gets traffic once it
-is healthy. REST and gRPC reach the same routers: Ferry's ``ferry.v1.Predictor``
-servicer is registered with Serve's gRPC options.
+is healthy. REST and gRPC reach the same routers: Ferry's ``ferry.v1.Predictor`` and the
+Open Inference Protocol's ``inference.GRPCInferenceService`` servicers are registered with
+Serve's gRPC options.
 
 By default Serve runs in Ray's throughput-optimized mode behind its bundled HAProxy
 (``FERRY_SERVE_MODE=throughput``): requests go from one stable port straight to the
@@ -37,7 +38,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, cast
 
 from ferry_contract import Endpoints, PlatformUnavailable, Protocol, ReleaseFailed
-from ferry_contract.proto import SERVICER_FUNCTION
+from ferry_contract.proto import INFERENCE_SERVICER_FUNCTION, SERVICER_FUNCTION
 from ferry_platform.core import FeatureBinding, ReleaseManifest
 from ferry_platform.serving import _appconfig as A  # noqa: N812 - the builders, short
 from ferry_platform.serving._config import ServeMode, ServingConfig
@@ -151,7 +152,8 @@ class RayServeRuntime:
                 http_options=HTTPOptions(host=self._config.host,
                                          port=self._config.http_port),
                 grpc_options=gRPCOptions(port=self._config.grpc_port,
-                                         grpc_servicer_functions=[SERVICER_FUNCTION]),
+                                         grpc_servicer_functions=[
+                                             SERVICER_FUNCTION, INFERENCE_SERVICER_FUNCTION]),
                 controller_options=ControllerOptions(runtime_env={"env_vars": env}),
             )
 
