@@ -53,7 +53,7 @@ def deploy(
         if detach:
             job = api.start_deploy(model, version=version, name=name, protocol=protocol,
                                    replicas=replicas, allow_contract_change=breaking)
-            emit(job, output, jobs_table([job]))
+            emit(job, output, jobs_table([job], output))
             return
         with job_progress(f"deploying {model} v{version}") as progress:
             dep = api.deploy(model, version=version, name=name, protocol=protocol,
