@@ -4,12 +4,23 @@ existing two-node Ray cluster (FERRY_RAY_ADDRESS), deploy 2 replicas, predict, r
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _wait_for_nodes(count: int, timeout_s: float = 120) -> None:
+    """Until ``count`` Ray nodes are alive (the worker node joins after the head)."""
+    import ray
+
+    deadline = time.monotonic() + timeout_s
+    while sum(n["Alive"] for n in ray.nodes()) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} alive nodes: {ray.nodes()}"
+        time.sleep(0.2)
 
 
 def main() -> None:
@@ -23,6 +34,7 @@ def main() -> None:
     platform = Platform.from_settings(settings)
     platform.start()
     try:
+        _wait_for_nodes(int(os.environ.get("FERRY_TEST_CLUSTER_NODES", "1")))
         client = _client_for(platform)
         mv = client.register(sklearn_pipeline(), name="cluster-churn",
                              training_data=training_frame(), target="churned")
