@@ -200,19 +200,25 @@ def test_up_guide_cli_down(env: dict[str, str]) -> None:
                     answers.append(repr(e))
                 time.sleep(0.05)
 
+        def tried(count: int, timeout_s: float = 120) -> None:
+            """Until ``count`` more predictions were tried (instead of a fixed sleep)."""
+            start, deadline = len(answers), time.monotonic() + timeout_s
+            while len(answers) < start + count and time.monotonic() < deadline:
+                time.sleep(0.05)
+
         prober = threading.Thread(target=probe)
         prober.start()
         try:
-            time.sleep(1)
+            tried(10)
             os.kill(pid, signal.SIGKILL)
             while session_members(pid):
                 time.sleep(0.1)
             down_at = len(answers)
-            time.sleep(3)  # down for a while
+            tried(30)  # down for a while
             up_at, t0 = len(answers), time.monotonic()
             ferry(env, "up")
             restart_s = time.monotonic() - t0
-            time.sleep(1)
+            tried(10)
         finally:
             stop.set()
             prober.join(30)
