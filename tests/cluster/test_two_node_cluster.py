@@ -82,11 +82,13 @@ def test_replicas_spread_over_a_two_node_cluster(tmp_path: Path, settings) -> No
                        f"--temp-dir={temp}", "--node-ip-address=127.0.0.1"], env,
                       tmp_path / "head.log")
     worker = None
+    t0 = time.monotonic()
     try:
         _wait_for_port(gcs_port, head, tmp_path / "head.log")  # the head's GCS answers
         worker = _ray_start([f"--address=127.0.0.1:{gcs_port}", "--num-cpus=1",
                              "--node-ip-address=127.0.0.1"], env, tmp_path / "worker.log")
         # the driver waits for both nodes to be alive before it deploys
+        nodes_up_s = time.monotonic() - t0
         driver_env = {**env, "FERRY_HOME": str(home), "FERRY_RAY_ADDRESS": f"127.0.0.1:{gcs_port}",
                       "FERRY_SERVE_HTTP_PORT": str(http_port), "FERRY_SERVE_GRPC_PORT": str(grpc_port),
                       "FERRY_SERVE_HAPROXY_STATS_PORT": str(stats_port),
@@ -99,6 +101,7 @@ def test_replicas_spread_over_a_two_node_cluster(tmp_path: Path, settings) -> No
         assert run.returncode == 0 and lines, (run.stdout[-3000:], run.stderr[-5000:],
                                                (tmp_path / "head.log").read_text()[-2000:])
         result = json.loads(lines[-1].removeprefix("RESULT "))
+        print(f"\nnodes up {nodes_up_s:.1f}s; driver: {result['times']}")
     finally:
         if worker is not None:
             _stop(worker)
