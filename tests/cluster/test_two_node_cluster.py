@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -48,6 +49,20 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         time.sleep(0.5)
 
 
+def _wait_for_port(port: int, node: subprocess.Popen[bytes], log: Path,
+                   timeout_s: float = 120) -> None:
+    """Until something listens on ``port`` (the head's GCS), failing early if the node died."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert node.poll() is None, log.read_text()[-2000:]
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"nothing listens on {port} after {timeout_s}s: {log.read_text()[-2000:]}")
+
+
 def test_replicas_spread_over_a_two_node_cluster(tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
     from ferry_platform import Settings
     from ferry_platform.serving import serve_env
@@ -67,23 +82,26 @@ def test_replicas_spread_over_a_two_node_cluster(tmp_path: Path, settings) -> No
                        f"--temp-dir={temp}", "--node-ip-address=127.0.0.1"], env,
                       tmp_path / "head.log")
     worker = None
+    t0 = time.monotonic()
     try:
-        time.sleep(8)
+        _wait_for_port(gcs_port, head, tmp_path / "head.log")  # the head's GCS answers
         worker = _ray_start([f"--address=127.0.0.1:{gcs_port}", "--num-cpus=1",
                              "--node-ip-address=127.0.0.1"], env, tmp_path / "worker.log")
-        time.sleep(8)
+        # the driver waits for both nodes to be alive before it deploys
+        nodes_up_s = time.monotonic() - t0
         driver_env = {**env, "FERRY_HOME": str(home), "FERRY_RAY_ADDRESS": f"127.0.0.1:{gcs_port}",
                       "FERRY_SERVE_HTTP_PORT": str(http_port), "FERRY_SERVE_GRPC_PORT": str(grpc_port),
                       "FERRY_SERVE_HAPROXY_STATS_PORT": str(stats_port),
                       "FERRY_SERVE_HAPROXY_METRICS_PORT": str(metrics_port),
                       "FERRY_BENTOML_HOME": settings.bentoml_home, "FERRY_REPLICA_NUM_CPUS": "0.5",
-                      "FERRY_DEPLOY_TIMEOUT_S": "240"}
+                      "FERRY_DEPLOY_TIMEOUT_S": "240", "FERRY_TEST_CLUSTER_NODES": "2"}
         run = subprocess.run([sys.executable, str(HERE / "_driver.py")], env=driver_env,
                              capture_output=True, text=True, timeout=600)
         lines = [ln for ln in run.stdout.splitlines() if ln.startswith("RESULT ")]
         assert run.returncode == 0 and lines, (run.stdout[-3000:], run.stderr[-5000:],
                                                (tmp_path / "head.log").read_text()[-2000:])
         result = json.loads(lines[-1].removeprefix("RESULT "))
+        print(f"\nnodes up {nodes_up_s:.1f}s; driver: {result['times']}")
     finally:
         if worker is not None:
             _stop(worker)

@@ -63,7 +63,7 @@ def deploy(
         if detach:
             job = api.start_deploy(model, version=version, name=name, protocol=protocol,
                                    allow_contract_change=breaking, **scaling)
-            emit(job, output, jobs_table([job]))
+            emit(job, output, jobs_table([job], output))
             return
         with job_progress(f"deploying {model} v{version}") as progress:
             dep = api.deploy(model, version=version, name=name, protocol=protocol,
