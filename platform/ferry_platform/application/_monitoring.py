@@ -375,11 +375,13 @@ class Monitoring:
         key = (name, tuple(sorted(s.release_id for s in specs)),
                json.dumps(thresholds, sort_keys=True), tuple(slices))
 
-        def compute(start: datetime, end: datetime, label: str,
-                    ttl: float) -> MonitoringReportPublic:
+        def compute(start: datetime, end: datetime, label: str, ttl: float,
+                    tag: tuple[Any, ...]) -> MonitoringReportPublic:
+            """One report, reused while fresh (``tag``: which step or window it is; the
+            current ones are named without ``now``, so a reload within ``ttl`` reuses them)."""
             at = time.monotonic()
             with self._views_lock:
-                hit = self._views.get((*key, label, start, end))
+                hit = self._views.get((*key, *tag))
                 if hit is not None and hit[0] > at:
                     return hit[1]
             raw = self.monitor.report(deployment=name, window=label, start=start, end=end,
@@ -392,7 +394,7 @@ class Monitoring:
                 "notes": self._notes(raw, record), "files": int(raw.get("files", 0)),
                 "computed_on": list(raw.get("computed_on", []))})
             with self._views_lock:
-                self._views[(*key, label, start, end)] = (at + ttl, found)
+                self._views[(*key, *tag)] = (at + ttl, found)
                 while len(self._views) > 2000:
                     self._views.popitem(last=False)
             return found
@@ -405,8 +407,10 @@ class Monitoring:
             end = datetime.fromtimestamp(edge - (i - 1) * step, UTC)
             start = end - timedelta(seconds=step)
             timeline.append(compute(start, min(end, now), _duration(step),
-                                    STEP_TTL_S if end <= now else VIEW_TTL_S))
-        report = compute(now - timedelta(seconds=seconds), now, window, VIEW_TTL_S)
+                                    STEP_TTL_S if end <= now else VIEW_TTL_S,
+                                    ("step", start, end)))
+        report = compute(now - timedelta(seconds=seconds), now, window, VIEW_TTL_S,
+                         ("window", window))
         report = report.model_copy(update={"alerts": [
             _public(a) for a in self._monitors.alerts(deployment=name, state="open")]})
         return MonitoringView(deployment=name, window=window, step=_duration(step),
