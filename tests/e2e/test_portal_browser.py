@@ -336,7 +336,7 @@ def test_the_monitoring_page_draws_drift_over_time_and_the_alerts(
     shoot(page, "monitoring")
     page.locator("details.numbers summary").first.click()
     expect(page.locator("details.numbers table").first).to_be_visible()
-    page.get_by_label("Window").select_option("6h")
+    page.get_by_label("Window", exact=True).select_option("6h")
     page.get_by_role("button", name="Show", exact=True).click()
     expect(page).to_have_url(f"{portal}/portal/deployments/{NAME}/monitoring?window=6h")
     page.set_viewport_size(PHONE)
