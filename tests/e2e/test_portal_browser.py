@@ -288,7 +288,7 @@ def test_the_monitoring_page_draws_drift_over_time_and_the_alerts(
         browser: Any, portal: str, versions: tuple[int, int], admin_token: str,
         client: Any, running_platform: Any) -> None:
     """An hour of logged traffic (the real writer, as replicas log) whose ``monthly`` drifts
-    in its last 20 minutes, labels for part of it, the report job's alerts: the monitoring
+    in its last 20 minutes (150 requests every 5 minutes), labels for part of it, the report job's alerts: the monitoring
     page draws every chart (Chart.js under the strict CSP), passes axe, fits a phone."""
     from playwright.sync_api import expect
 
@@ -299,8 +299,8 @@ def test_the_monitoring_page_draws_drift_over_time_and_the_alerts(
     uri = running_platform.settings.prediction_log_uri
     now = time.time()
     labelled: list[dict[str, Any]] = []
-    for k, minutes in enumerate((55, 45, 35, 25, 15, 5)):
-        rows = churn(300, seed=70 + k)
+    for k, minutes in enumerate(range(57, 0, -5)):  # one batch per 5-minute step
+        rows = churn(150, seed=70 + k)
         if minutes <= 20:
             rows["monthly"] = rows["monthly"] + 0.8 * rows["monthly"].std()
         ids = write_traffic(uri, rows, model, release_id=release.release_id, deployment=NAME,
@@ -308,7 +308,7 @@ def test_the_monitoring_page_draws_drift_over_time_and_the_alerts(
                             request_prefix=f"mon{k}-", model_name=NAME,
                             latency_ms=[3.0 + (i % 11) + k for i in range(len(rows))])
         labelled += [{"request_id": rid, "label": int(y)}
-                     for rid, y in zip(ids[:150], rows["churned"][:150], strict=True)]
+                     for rid, y in zip(ids[:75], rows["churned"][:75], strict=True)]
     client.log_outcomes(NAME, labelled)
     report = client.monitoring(NAME, window="1h")  # the job: alerts for what drifted
     assert "monthly" in report.drifted()
