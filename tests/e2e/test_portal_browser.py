@@ -287,9 +287,10 @@ def test_a_viewer_sees_no_action_and_a_forged_post_is_refused(
 def test_the_monitoring_page_draws_drift_over_time_and_the_alerts(
         browser: Any, portal: str, versions: tuple[int, int], admin_token: str,
         client: Any, running_platform: Any) -> None:
-    """An hour of logged traffic (the real writer, as replicas log) whose ``monthly`` drifts
-    in its last 20 minutes (150 requests every 5 minutes), labels for part of it, the report job's alerts: the monitoring
-    page draws every chart (Chart.js under the strict CSP), passes axe, fits a phone."""
+    """An hour of logged traffic (the real writer, as replicas log: 150 requests every 5
+    minutes) whose ``monthly`` drifts in its last 20 minutes, labels for half of it, the
+    report job's alerts: the monitoring page draws every chart (Chart.js under the strict
+    CSP), passes axe, fits a phone."""
     from playwright.sync_api import expect
 
     if NAME not in [d.name for d in client.deployments()]:
