@@ -175,7 +175,7 @@ class FeastFeatures:
         import yaml
 
         path = self.repo / CONFIG_FILE
-        text = (f"# Written by Ferry from its settings (FERRY_FEATURE_*); edits are replaced.\n"
+        text = ("# Written by Ferry from its settings (FERRY_FEATURE_*); edits are replaced.\n"
                 + yaml.safe_dump(self.repo_config(for_file=True), sort_keys=False))
         try:
             if not path.exists() or path.read_text() != text:
