@@ -20,6 +20,8 @@ CONFIG_FILE = "feature_store.yaml"
 log = logging.getLogger("ferry.features")
 ONLINE_FETCHER = "ferry_platform.features:OnlineFetcher"
 """Import path serving replicas construct to read features (see core.FeatureBinding)."""
+OFFLINE_JOINER = "ferry_platform.features:OfflineJoin"
+"""Import path batch-scoring workers construct to join features point-in-time."""
 
 
 @dataclass(frozen=True)
@@ -577,3 +579,16 @@ class OnlineFetcher:
     def fetch(self, refs: list[str], entity_rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
         data = self._features.online(refs, entity_rows)
         return {r.split(":", 1)[1]: data[r.split(":", 1)[1]] for r in refs}
+
+
+class OfflineJoin:
+    """What a batch-scoring worker uses to join pinned features point-in-time from the
+    offline store (built from ``online_config``; the offline store needs no password)."""
+
+    def __init__(self, *, redis_password_env: str | None = None, **config: Any) -> None:
+        self._features = FeastFeatures(**config)
+
+    def join(self, refs: list[str], entities: Any) -> Any:
+        """``entities`` (join keys, ``event_timestamp`` and anything else, kept) with the
+        features each row's time saw, exactly as a training set is built."""
+        return self._features.training_set(refs, entities).frame
