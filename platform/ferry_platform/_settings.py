@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     batch_actors: int = Field(
         2, ge=1, description="Scorer actors of one batch-scoring job (each loads the release).")
     batch_actor_cpus: float = Field(
-        1.0, gt=0, description="Ray CPUs each batch scorer actor reserves.")
+        0.5, gt=0, description="Ray CPUs each batch scorer actor reserves.")
     batch_rows: int = Field(
         50_000, ge=100, description="Rows per batch a scorer actor scores at once.")
     training_set_max_mb: float = Field(

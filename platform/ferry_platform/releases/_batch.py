@@ -53,7 +53,7 @@ class BatchScoring:
     def __init__(self, registry: ModelRegistry, store: StateStore,
                  features: FeaturePort | None, *, bentoml_home: str,
                  env: Callable[[], dict[str, str]] = dict, actors: int = 2,
-                 actor_cpus: float = 1.0, batch_size: int = 50_000,
+                 actor_cpus: float = 0.5, batch_size: int = 50_000,
                  joiner: str = "ferry_platform.features:OfflineJoin") -> None:
         self._registry = registry
         self._store = store

@@ -58,7 +58,8 @@ class BatchSpec:
     keep: list[str] = field(default_factory=list)  # input columns carried to the output
     features: dict[str, Any] | None = None  # {"joiner", "config", "refs", "entity_keys"}
     actors: int = 2
-    num_cpus: float = 1.0
+    num_cpus: float = 0.5  # per scorer actor
+    io_cpus: float = 0.25  # per read or write task
     batch_size: int = 50_000
 
 
@@ -276,12 +277,14 @@ def run_batch(spec: BatchSpec, progress: Callable[[int, int | None], None] | Non
         raise RuntimeError("Ray is not connected in this process")
     started = time.perf_counter()
     runtime_env = {"env_vars": {**(env or {}), **_worker_env()}}
+    ray.data.DataContext.get_current().enable_progress_bars = False
     counter: Any = ray.remote(_Progress).options(num_cpus=0, runtime_env=runtime_env).remote()
     src = spec.source
-    if src.format == "parquet":
-        ds = ray.data.read_parquet(src.files, ray_remote_args={"runtime_env": runtime_env})
-    else:
-        ds = ray.data.read_csv(src.files, ray_remote_args={"runtime_env": runtime_env})
+    # Every stage asks for a fraction of a CPU: the scorers must never take the whole
+    # cluster from the read and write tasks (nor from the Serve replicas beside them).
+    io = {"num_cpus": spec.io_cpus, "runtime_env": runtime_env}
+    read = ray.data.read_parquet if src.format == "parquet" else ray.data.read_csv
+    ds = read(src.files, ray_remote_args=io)
     ds = ds.map_batches(Scorer, fn_constructor_kwargs={"spec": spec, "progress": counter},
                         batch_format="pandas", batch_size=spec.batch_size,
                         concurrency=spec.actors, num_cpus=spec.num_cpus,
@@ -299,7 +302,7 @@ def run_batch(spec: BatchSpec, progress: Callable[[int, int | None], None] | Non
     watcher = threading.Thread(target=watch, daemon=True, name="ferry-batch-progress")
     watcher.start()
     try:
-        ds.write_parquet(spec.dest, ray_remote_args={"runtime_env": runtime_env})
+        ds.write_parquet(spec.dest, ray_remote_args=io)
     finally:
         stop.set()
         watcher.join(timeout=5)
