@@ -111,3 +111,29 @@ def test_the_batch_frame_is_the_data_planes_frame() -> None:
     assert got["f"].dtype == np.float32
     with pytest.raises(ferry.InvalidInput, match="'n' is null in row 1"):
         model_frame(sig, frame.assign(n=[1, None, 3]))
+
+
+def test_an_s3_source_is_listed_and_an_s3_dest_checked(tmp_path: Path) -> None:
+    """moto's S3 server stands in for AWS: a glob over s3://, the digest, a non-empty dest."""
+    import boto3
+    from _services import moto_s3
+
+    from ferry_platform.serving import check_dest, inspect_source
+
+    with moto_s3("batch-in"):
+        s3 = boto3.client("s3")
+        rows = signal(50, seed=6)
+        for i, part in enumerate((rows.iloc[:20], rows.iloc[20:])):
+            part.to_parquet(tmp_path / f"p{i}.parquet", index=False)
+            s3.upload_file(str(tmp_path / f"p{i}.parquet"), "batch-in",
+                           f"customers/p{i}.parquet")
+        s3.put_object(Bucket="batch-in", Key="customers/notes.txt", Body=b"-")
+        info = inspect_source("s3://batch-in/customers/*.parquet")
+        assert info.files == ["s3://batch-in/customers/p0.parquet",
+                              "s3://batch-in/customers/p1.parquet"]
+        assert info.rows == 50 and info.columns == ["x", "y"]
+        with pytest.raises(ferry.InvalidRequest, match="unsupported files"):
+            inspect_source("s3://batch-in/customers/")
+        check_dest("s3://batch-in/scores/")  # nothing there yet
+        with pytest.raises(ferry.Conflict, match="already holds files"):
+            check_dest("s3://batch-in/customers/")
