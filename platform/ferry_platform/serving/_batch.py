@@ -212,12 +212,17 @@ class _Progress:
 
     def __init__(self) -> None:
         self.rows = 0
+        self.by_node: dict[str, int] = {}
 
-    def add(self, n: int) -> None:
+    def add(self, n: int, node: str = "") -> None:
         self.rows += n
+        self.by_node[node] = self.by_node.get(node, 0) + n
 
     def get(self) -> int:
         return self.rows
+
+    def nodes(self) -> dict[str, int]:
+        return dict(self.by_node)
 
 
 class Scorer:
@@ -230,6 +235,9 @@ class Scorer:
         self.predict_frame = service.predict_frame
         self.spec = spec
         self.progress = progress
+        import ray
+
+        self.node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
         self.joiner = None
         if spec.features:
             module, _, name = spec.features["joiner"].partition(":")
@@ -257,7 +265,7 @@ class Scorer:
         for key, value in self.lineage.items():
             out[key] = value
         if self.progress is not None:
-            self.progress.add.remote(len(out))
+            self.progress.add.remote(len(out), self.node)
         return out
 
 
@@ -270,7 +278,8 @@ def run_batch(spec: BatchSpec, progress: Callable[[int, int | None], None] | Non
     """Score ``spec.source`` into Parquet files under ``spec.dest`` on the connected Ray.
 
     ``progress(rows_done, rows_total)`` is called about once a second while it runs.
-    Returns the run's summary (rows, files written, seconds)."""
+    Returns the run's summary (rows, files written, seconds, rows scored on each Ray
+    node)."""
     import ray
 
     if not ray.is_initialized():
@@ -288,7 +297,9 @@ def run_batch(spec: BatchSpec, progress: Callable[[int, int | None], None] | Non
     ds = ds.map_batches(Scorer, fn_constructor_kwargs={"spec": spec, "progress": counter},
                         batch_format="pandas", batch_size=spec.batch_size,
                         concurrency=spec.actors, num_cpus=spec.num_cpus,
-                        runtime_env=runtime_env)
+                        runtime_env=runtime_env,
+                        # one scorer per node where they fit: a cluster's nodes all score
+                        scheduling_strategy="SPREAD")
     stop = threading.Event()
 
     def watch() -> None:
@@ -307,6 +318,7 @@ def run_batch(spec: BatchSpec, progress: Callable[[int, int | None], None] | Non
         stop.set()
         watcher.join(timeout=5)
     rows = int(ray.get(counter.get.remote()))
+    by_node = dict(ray.get(counter.nodes.remote()))
     ray.kill(counter)
     if progress is not None:
         progress(rows, src.rows)
@@ -317,6 +329,7 @@ def run_batch(spec: BatchSpec, progress: Callable[[int, int | None], None] | Non
     written = sorted(i.path for i in fs.get_file_info(pafs.FileSelector(path, recursive=True))
                      if i.type == pafs.FileType.File and i.base_name.endswith(".parquet"))
     return {"rows": rows, "files": len(written), "seconds": round(seconds, 3),
+            "rows_by_node": by_node,
             "rows_per_s": round(rows / seconds, 1) if seconds else None}
 
 
