@@ -137,3 +137,22 @@ def test_an_s3_source_is_listed_and_an_s3_dest_checked(tmp_path: Path) -> None:
         check_dest("s3://batch-in/scores/")  # nothing there yet
         with pytest.raises(ferry.Conflict, match="already holds files"):
             check_dest("s3://batch-in/customers/")
+
+
+def test_the_cli_names_the_refused_column(env: Env, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    import ferry.cli as cli
+    from ferry.cli import _common
+
+    monkeypatch.setattr(_common, "make_client",
+                        lambda *a, **k: env.client(env.tokens["deployer-a"]))
+    src = _source(tmp_path / "in", signal(10, seed=8).assign(region="eu"))
+    run = CliRunner().invoke(cli.app, ["batch", "score", "alpha-model", "--source", src,
+                                       "--dest", str(tmp_path / "out"), "--keep", "y"])
+    assert run.exit_code != 0 and "'region'" in run.output and "keep" in run.output
+    listed = CliRunner().invoke(cli.app, ["batch", "list", "-o", "json"])
+    assert listed.exit_code == 0 and isinstance(json.loads(listed.stdout), list)
