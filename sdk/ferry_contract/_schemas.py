@@ -7,11 +7,11 @@ Naming follows one rule: ``<Resource>Create`` / ``<Resource>Update`` for request
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ferry_contract._monitoring import ReferenceSample
 
@@ -379,6 +379,14 @@ class BatchScoreCreate(_Schema):
     keep: list[str] = Field(default_factory=list, max_length=100,
                             description="input columns the model does not take, carried to "
                                         "the output as they are (e.g. an id)")
+
+    @field_validator("as_of")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """A time without a zone (``2026-12-01``) is UTC, the same on every machine."""
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
 
 class TrainingSetCreate(_Schema):

@@ -42,7 +42,7 @@ class BatchPlan:
     def lineage(self) -> dict[str, Any]:
         return {"release_id": self.manifest.release_id, "model": self.manifest.model,
                 "model_version": self.manifest.version,
-                "as_of": self.request.as_of.isoformat() if self.request.as_of else None,
+                "as_of": self.spec.as_of.isoformat() if self.spec.as_of else None,
                 "source": self.request.source, "source_digest": self.spec.source.digest,
                 "source_files": len(self.spec.source.files),
                 "feature_refs": (self.spec.features or {}).get("refs", []),
