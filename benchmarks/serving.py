@@ -97,7 +97,30 @@ def training_data(n: int = 5000, seed: int = 3) -> pd.DataFrame:
     return df
 
 
-def platform_memory(pid: int, home: Path) -> dict[str, int]:
+def process_kind(proc: psutil.Process) -> str:
+    """What a platform process is, for the memory breakdown (Ray names its actors' and
+    workers' processes ``ray::<class>``)."""
+    try:
+        cmd = proc.cmdline()
+        name = proc.name()
+    except psutil.Error:
+        return "?"
+    title = " ".join(cmd)[:200]
+    for key, kind in (("ServeReplica:", "replica"), ("ServeController", "serve controller"),
+                      ("ShadowLog", "shadow log"), ("gcs_server", "gcs"), ("raylet", "raylet"),
+                      ("dashboard", "dashboard agent"), ("runtime_env", "runtime-env agent"),
+                      ("haproxy", "haproxy"), ("HAProxy", "haproxy manager"),
+                      ("ProxyActor", "proxy"), ("log_monitor", "log monitor"),
+                      ("ferry_server", "control plane"), ("uvicorn", "control plane")):
+        if key in title:
+            if kind == "replica":
+                app = title.split("ServeReplica:", 1)[1].split(":", 1)[0]
+                return "router replica" if "." not in app else "release replica"
+            return kind
+    return "ray worker (idle)" if title.startswith("ray::") else name
+
+
+def platform_memory(pid: int, home: Path) -> dict[str, Any]:
     """Memory of the local platform: the control plane's process tree plus every process of
     its Ray head's session (Ray, Serve, HAProxy, the replicas), which runs detached from
     the control plane, and their children. ``rss``: resident sets added up (shared pages
@@ -117,14 +140,21 @@ def platform_memory(pid: int, home: Path) -> dict[str, int]:
         except psutil.Error:
             pass
     rss = pss = 0
+    by_kind: dict[str, list[int]] = {}
     for p in procs:
         try:
-            info = psutil.Process(p).memory_full_info()
+            proc = psutil.Process(p)
+            info = proc.memory_full_info()
         except psutil.Error:
             continue
         rss += info.rss
         pss += getattr(info, "pss", info.rss)
-    return {"processes": len(procs), "rss": rss, "pss": pss}
+        entry = by_kind.setdefault(process_kind(proc), [0, 0])
+        entry[0] += 1
+        entry[1] += getattr(info, "pss", info.rss)
+    breakdown = {k: {"processes": n, "pss_mib": round(b / 2**20)}
+                 for k, (n, b) in sorted(by_kind.items(), key=lambda kv: -kv[1][1])}
+    return {"processes": len(procs), "rss": rss, "pss": pss, "by_kind": breakdown}
 
 
 def wait_http(url: str, timeout: float = 120, proc: subprocess.Popen[bytes] | None = None,
@@ -446,6 +476,8 @@ def main() -> int:
         figures["platform_rss_mib"] = round(memory["rss"] / 2**20)
         figures["platform_pss_mib"] = round(memory["pss"] / 2**20)
         figures["platform_processes"] = memory["processes"]
+        figures["platform_pss_by_kind"] = memory["by_kind"]
+        console.print(f"PSS by process kind: {memory['by_kind']}")
 
         # Baselines and the peer, all serving the same fitted model.
         bento_env = {**os.environ, "BENTOML_HOME": str(home / "bentoml"),

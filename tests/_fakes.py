@@ -229,6 +229,8 @@ class FakeRuntime:
     access: dict[str, RouterAccess] = field(default_factory=dict)  # what each router admits
     # releases started for a name but not routed (a change cut off before its switch)
     unrouted: dict[str, set[str]] = field(default_factory=dict)
+    # replicas, max_replicas (None: fixed) each release was last applied with
+    scaling: dict[str, tuple[int, int | None]] = field(default_factory=dict)
 
     def start(self) -> None: ...
 
@@ -259,6 +261,8 @@ class FakeRuntime:
         self.applied.append((name, top.manifest.release_id))
         self.serving[name] = top.manifest.release_id
         self.routes[name] = {r.manifest.release_id: r.weight for r in routes}
+        self.scaling.update({r.manifest.release_id: (r.replicas, r.max_replicas)
+                             for r in routes})
         self.sticky[name] = sticky_key
         self.unrouted.pop(name, None)  # like Ray Serve here: what is not routed stops
         if access is not None:

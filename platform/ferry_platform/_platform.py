@@ -51,7 +51,7 @@ def monitor_for(settings: Settings) -> Monitor:
     references = f"{store.rstrip('/')}/references" if "://" in store \
         else str(Path(store) / "references")
     return MonitoringService(settings.prediction_log_uri, references,
-                             executor=RayExecutor(env=serve_env(settings)),
+                             executor=RayExecutor(env=serve_env(settings.serving_config())),
                              max_rows=settings.monitor_max_rows, metrics_fn=METRICS_FN)
 
 
@@ -123,7 +123,7 @@ class Platform:
         settings = self.settings
         return BatchScoring(self.registry, self.store, self.features,  # type: ignore[arg-type]
                             bentoml_home=settings.bentoml_home,
-                            env=lambda: serve_env(settings), actors=settings.batch_actors,
+                            env=lambda: serve_env(settings.serving_config()), actors=settings.batch_actors,
                             actor_cpus=settings.batch_actor_cpus,
                             batch_size=settings.batch_rows)
 
@@ -156,11 +156,13 @@ class Platform:
                                  offline_store=settings.feature_offline_store)
         # Serve's config is one document every control-plane process edits: each
         # read-modify-write holds a lock of the database they share.
-        runtime = RayServeRuntime(settings, worker_secrets=features.worker_secrets(),
+        runtime = RayServeRuntime(settings.serving_config(),
+                                  worker_secrets=features.worker_secrets(),
                                   config_lock=lambda: db.exclusive("serve-config"))
         releases = ReleaseService(registry, packager, runtime, store,
                                   Defaults(replicas=settings.default_replicas,
-                                           keep_previous=settings.keep_previous), features)
+                                           keep_previous=settings.keep_previous,
+                                           max_replicas=settings.max_replicas), features)
         identity = SqlIdentityStore(db)
         evaluations = EvaluationService(
             MlflowEvaluationStore(mlflow_registry), registry, features,

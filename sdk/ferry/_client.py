@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 
@@ -228,19 +228,26 @@ class Client:
     # -- flat aliases: deployments ------------------------------------------------------
     @_alias(Serving.deploy)
     def deploy(self, model: str, *, version: int, name: str | None = None,
-               protocol: Protocol | str = Protocol.auto, replicas: int | None = None,
+               protocol: Protocol | str = Protocol.auto,
+               replicas: int | Literal["auto"] | None = None, min_replicas: int | None = None,
+               max_replicas: int | None = None,
                allow_contract_change: bool = False, on_progress: Progress | None = None,
                timeout_s: float | None = None) -> Deployment:
         return self.serving.deploy(model, version=version, name=name, protocol=protocol,
-                                   replicas=replicas, allow_contract_change=allow_contract_change,
+                                   replicas=replicas, min_replicas=min_replicas,
+                                   max_replicas=max_replicas,
+                                   allow_contract_change=allow_contract_change,
                                    on_progress=on_progress, timeout_s=timeout_s)
 
     @_alias(Serving.start_deploy)
     def start_deploy(self, model: str, *, version: int, name: str | None = None,
-                     protocol: Protocol | str = Protocol.auto, replicas: int | None = None,
+                     protocol: Protocol | str = Protocol.auto,
+                     replicas: int | Literal["auto"] | None = None,
+                     min_replicas: int | None = None, max_replicas: int | None = None,
                      allow_contract_change: bool = False) -> JobPublic:
         return self.serving.start_deploy(model, version=version, name=name, protocol=protocol,
-                                         replicas=replicas,
+                                         replicas=replicas, min_replicas=min_replicas,
+                                         max_replicas=max_replicas,
                                          allow_contract_change=allow_contract_change)
 
     @_alias(Serving.releases)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -20,6 +20,9 @@ NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 
 
 MAX_VERSION = 2**31 - 1
+MAX_REPLICAS = 64
+"""The most replicas any deploy may name (a platform may allow fewer: FERRY_MAX_REPLICAS)."""
+AUTO = "auto"
 """Version numbers fit a 32-bit integer (MLflow stores them as one)."""
 
 MAX_INT32 = 2**31 - 1
@@ -172,10 +175,41 @@ class DeploymentCreate(_Schema):
     version: int = Field(ge=1, le=MAX_VERSION)
     name: str | None = Field(default=None, pattern=NAME_PATTERN)
     protocol: Protocol = Protocol.auto
-    replicas: int | None = Field(default=None, ge=1, le=64)
+    replicas: Annotated[int, Field(ge=1, le=MAX_REPLICAS)] | Literal["auto"] | None = Field(
+        default=None,
+        description="a fixed count, or 'auto': Ray Serve scales between min_replicas and "
+                    "max_replicas by load (default: the platform's fixed count)")
+    min_replicas: int | None = Field(
+        default=None, ge=1, le=MAX_REPLICAS,
+        description="autoscaling: the fewest replicas (default 1); implies autoscaling")
+    max_replicas: int | None = Field(
+        default=None, ge=1, le=MAX_REPLICAS,
+        description="autoscaling: the most replicas (default: the platform's); implies "
+                    "autoscaling")
     allow_contract_change: bool = Field(
         default=False, description="replace a release whose clients send other columns (a "
         "breaking change for every existing client: refused unless this is set; audited)")
+
+    @model_validator(mode="after")
+    def _scaling(self) -> DeploymentCreate:
+        bounds = self.min_replicas is not None or self.max_replicas is not None
+        if isinstance(self.replicas, int) and bounds:
+            raise ValueError(
+                f"replicas={self.replicas} is a fixed count; min_replicas/max_replicas "
+                "(here {}..{}) ask for autoscaling: send replicas='auto' with the bounds, or "
+                "a fixed replicas alone".format(self.min_replicas, self.max_replicas))
+        if self.min_replicas is not None and self.max_replicas is not None \
+                and self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas={self.min_replicas} is above max_replicas="
+                f"{self.max_replicas}: the minimum must be at most the maximum")
+        return self
+
+    @property
+    def autoscaled(self) -> bool:
+        """Whether this deploy asks Serve to scale its replicas by load."""
+        return self.replicas == AUTO or self.min_replicas is not None \
+            or self.max_replicas is not None
 
 
 class Endpoints(_Schema):
@@ -272,7 +306,15 @@ class DeploymentPublic(_Schema):
     name: str
     release: ReleasePublic
     protocol: Protocol
-    replicas: int
+    replicas: int = Field(description="the fixed count, or the minimum when autoscaled")
+    max_replicas: int | None = Field(
+        default=None, description="autoscaled: the most replicas (None: a fixed count)")
+    running_replicas: int | None = Field(
+        default=None, description="replicas of the serving release running now (None: "
+                                  "unknown, the runtime is down)")
+    router_replicas: int | None = Field(
+        default=None, description="router replicas running now: they answer the serving "
+                                  "release in-process, and scale with it when autoscaled")
     status: str = Field(description="health on the runtime: running, deploying, unhealthy, ...")
     endpoints: Endpoints
     traffic: dict[str, int] = Field(default_factory=dict,

@@ -62,7 +62,7 @@ def test_replicas_spread_over_a_two_node_cluster(tmp_path: Path, settings) -> No
                                 serve_haproxy_metrics_port=metrics_port,
                                 bentoml_home=settings.bentoml_home, deploy_timeout_s=240)
     # Cluster nodes run with the serve-mode variables, as a KubeRay RayService would set them.
-    env = {**os.environ, **serve_env(cluster_settings)}
+    env = {**os.environ, **serve_env(cluster_settings.serving_config())}
     temp = Path("/tmp") / f"fr{gcs_port}"
     head = _ray_start(["--head", f"--port={gcs_port}", "--num-cpus=1", "--include-dashboard=false",
                        f"--temp-dir={temp}", "--node-ip-address=127.0.0.1"], env,

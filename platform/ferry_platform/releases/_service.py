@@ -26,6 +26,7 @@ from ferry_contract import (
     FeatureNotFound,
     FerryError,
     IncompatibleRelease,
+    InvalidRequest,
     ModelVersionPublic,
     NoPreviousRelease,
     NoRollout,
@@ -108,6 +109,8 @@ class Defaults:
 
     replicas: int = 2
     protocol: Protocol = Protocol.auto
+    max_replicas: int = 16  # the most one release may ask for (FERRY_MAX_REPLICAS)
+    autoscale_max_replicas: int = 4  # replicas="auto" without a maximum scales up to this
     keep_previous: bool = True  # the previous release stays up (no traffic): instant rollback
 
 
@@ -160,7 +163,7 @@ class ReleaseService:
         traffic once healthy; the old one stays up without traffic for rollback."""
         say = progress or (lambda msg, _pct: log.info(msg))
         name = req.name or req.model
-        replicas = req.replicas or self._defaults.replicas
+        replicas, max_replicas = self.scaling(req)
         protocol = self._defaults.protocol if req.protocol is Protocol.auto else req.protocol
         with self._exclusive(name, "deploy"):
             previous = self._store.get_deployment(name)
@@ -183,15 +186,39 @@ class ReleaseService:
             # once another team's model takes the name over, nobody of that team allowed it.
             record = DeploymentRecord(
                 name=name, release_id=manifest.release_id, protocol=protocol,
-                replicas=replicas, previous_release_id=prev_id, team=owner, job_id=job_id,
+                replicas=replicas, max_replicas=max_replicas, previous_release_id=prev_id,
+                team=owner, job_id=job_id,
                 anonymous_predict=bool(previous and previous.anonymous_predict
                                        and owner == previous.team))
-            say(f"starting {manifest.release_id} on {replicas} replica(s) beside what serves",
-                65)
+            scale = f"{replicas}-{max_replicas} replicas (autoscaled)" if max_replicas \
+                else f"{replicas} replica(s)"
+            say(f"starting {manifest.release_id} on {scale} beside what serves", 65)
             self._apply(record, phases)
             record = self._put(record, "deploy")
             phases.done(f"{name} is serving {manifest.release_id}")
             return self._public(record, manifest)
+
+    def scaling(self, req: DeploymentCreate) -> tuple[int, int | None]:
+        """(replicas, max_replicas) a deploy asks for: a fixed count (max None, the
+        default), or autoscaling bounds; InvalidRequest naming any value over the
+        platform's limit (FERRY_MAX_REPLICAS)."""
+        cap = self._defaults.max_replicas
+        if req.autoscaled:
+            low = req.min_replicas or 1
+            high = req.max_replicas or max(low, min(cap, self._defaults.autoscale_max_replicas))
+            asked = {"min_replicas": low, "max_replicas": high}
+        else:
+            low = req.replicas if isinstance(req.replicas, int) else self._defaults.replicas
+            high = None
+            asked = {"replicas": low}
+        over = {k: v for k, v in asked.items() if v > cap}
+        if over:
+            named = ", ".join(f"{k}={v}" for k, v in over.items())
+            raise InvalidRequest(
+                f"{named} is above this platform's limit of {cap} replicas per release "
+                f"(FERRY_MAX_REPLICAS); ask for at most {cap}",
+                details={**over, "limit": cap})
+        return low, high
 
     # -- the request contract -------------------------------------------------------------
     def _request_columns(self, version: ModelVersionPublic) -> list[ColumnSpec] | None:
@@ -279,7 +306,8 @@ class ReleaseService:
             binding = None if release_id in running else self._feature_binding(
                 self._registry.get_version(manifest.model, manifest.version))
             routes.append(Route(manifest, w, record.replicas, record.protocol, binding,
-                                release_id == shadow, arm_of(record, release_id)))
+                                release_id == shadow, arm_of(record, release_id),
+                                max_replicas=record.max_replicas))
         return routes, rollout.get("sticky_key")
 
     def _apply(self, record: DeploymentRecord, phase: Phase = untimed) -> None:
@@ -610,6 +638,11 @@ class ReleaseService:
             release=manifest.to_public(),
             protocol=record.protocol,
             replicas=record.replicas,
+            max_replicas=record.max_replicas,
+            running_replicas=state.running.get(manifest.release_id)
+            if state.status not in ("runtime_down", "not_found") else None,
+            router_replicas=state.router_replicas.get("running")
+            if state.status not in ("runtime_down", "not_found") else None,
             status=state.status,
             endpoints=self._runtime.endpoints(record.name, record.protocol),
             traffic=traffic,

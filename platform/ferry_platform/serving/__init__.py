@@ -1,7 +1,7 @@
 """Serving capability: run releases on Ray Serve, REST and gRPC over one data plane.
 
 The interface (routes, states, access) is imported at once; the runtime (Ray Serve, the
-local head, the control plane's settings) only when first asked for, so a Serve replica,
+local head) and its config only when first asked for, so a Serve replica,
 which imports this package for its data plane, loads what it serves and nothing of the
 control plane."""
 
@@ -28,24 +28,25 @@ if _typing.TYPE_CHECKING:
         run_batch,
         type_problems,
     )
+    from ferry_platform.serving._config import Autoscaling, ServeMode, ServingConfig
     from ferry_platform.serving._dataplane import MAX_ROWS, DataPlane
-    from ferry_platform.serving._environment import worker_environment
+    from ferry_platform.serving._environment import serve_env, worker_environment
     from ferry_platform.serving._head import LocalRayHead
     from ferry_platform.serving._ray import (
         ConfigLock,
         RayServeRuntime,
         ferry_replica_actor_names,
         replica_nodes,
-        serve_env,
     )
 
 _LAZY = {"BatchSpec": "_batch", "SourceInfo": "_batch", "check_dest": "_batch",
-         "inspect_source": "_batch",
-         "lineage_file": "_batch", "run_batch": "_batch", "type_problems": "_batch",
+         "inspect_source": "_batch", "lineage_file": "_batch", "run_batch": "_batch",
+         "type_problems": "_batch",
          "MAX_ROWS": "_dataplane", "DataPlane": "_dataplane",
-         "worker_environment": "_environment", "LocalRayHead": "_head",
-         "ConfigLock": "_ray", "RayServeRuntime": "_ray", "ferry_replica_actor_names": "_ray",
-         "replica_nodes": "_ray", "serve_env": "_ray"}
+         "Autoscaling": "_config", "ServeMode": "_config", "ServingConfig": "_config",
+         "worker_environment": "_environment", "serve_env": "_environment",
+         "LocalRayHead": "_head", "ConfigLock": "_ray", "RayServeRuntime": "_ray",
+         "ferry_replica_actor_names": "_ray", "replica_nodes": "_ray"}
 
 
 def __getattr__(name: str) -> _typing.Any:
@@ -62,6 +63,7 @@ __all__ = [
     "SourceInfo",
     "AccessSource",
     "AppState",
+    "Autoscaling",
     "ConfigLock",
     "DataPlane",
     "LocalRayHead",
@@ -69,6 +71,8 @@ __all__ = [
     "RayServeRuntime",
     "Route",
     "RouterAccess",
+    "ServeMode",
+    "ServingConfig",
     "ServingRuntime",
     "check_dest",
     "ferry_replica_actor_names",

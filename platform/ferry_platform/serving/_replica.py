@@ -184,6 +184,11 @@ class FerryReplica:
                      ctx: Context | None = None) -> tuple[int, bytes, str]:
         """One REST call, as the router forwards it: (status, JSON body, release id).
         ``ctx``: the request's id, arm and deployment (the router's), for the log."""
+        return self.answer(method, path, body, ctx)
+
+    def answer(self, method: str, path: str, body: bytes,
+               ctx: Context | None = None) -> tuple[int, bytes, str]:
+        """:meth:`handle`, synchronously (a router may run it on a thread of its own)."""
         rid = self.manifest.release_id
         started = time.perf_counter()
         self._inputs = None
@@ -285,6 +290,10 @@ class FerryReplica:
         """One gRPC call as the router forwards it: the serialized ``PredictRequest`` in;
         (gRPC status name or None, details, serialized ``PredictResponse``, release id,
         error code or None) out. ``ctx``: the request's id, arm and deployment."""
+        return self.grpc_answer(request, ctx)
+
+    def grpc_answer(self, request: bytes, ctx: Context | None = None) -> GrpcAnswer:
+        """:meth:`grpc`, synchronously (a router may run it on a thread of its own)."""
         from ferry_contract.proto import encode_column, predict_pb2
 
         rid = self.manifest.release_id

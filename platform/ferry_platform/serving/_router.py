@@ -55,13 +55,12 @@ from ferry_contract import (
 from ferry_platform.serving import _ingress
 from ferry_platform.serving._auth import TokenCheck
 from ferry_platform.serving._monitor import Context, RouterMonitor
+from ferry_platform.serving._names import NAMESPACE, RELEASE_DEPLOYMENT, SHADOW_LOG
 
 log = logging.getLogger("ferry.router")
 
-SHADOW_LOG = "ferry-shadow-log"
 MAX_SHADOW_IN_FLIGHT = 256
 """Shadow copies in flight per router replica; beyond it copies are skipped, not queued."""
-NAMESPACE = "ferry"
 
 
 def bucket(value: Any) -> float:
@@ -135,6 +134,11 @@ class FerryRouter:
         self._shadow_log: Any = None
         self._pending: set[asyncio.Task[Any]] = set()
         self._local: tuple[str, Any] | None = None  # (release id, FerryReplica) in-process
+        # Autoscaled: the local release answers on one thread of its own, so the event loop
+        # keeps taking requests and Serve's count of ongoing requests (what its autoscaler
+        # reads) is the real queue, not the 0 or 1 a loop busy with predict shows.
+        self._offload = False
+        self._pool: Any = None
         self._loading: str | None = None
         self._auth = TokenCheck()  # who may predict: pushed in the user_config
         self._monitor = RouterMonitor(name)  # request ids, arms, service metrics
@@ -155,6 +159,7 @@ class FerryRouter:
         self._sticky = config.get("sticky_key")
         self._shadow = (shadow["release_id"], shadow["app"]) if shadow else None
         self.generation = int(config.get("generation", 0))
+        self._offload = bool(config.get("offload"))
         local = config.get("local") or {}
         wanted = local.get("release_id")
         if self._local is not None and self._local[0] != wanted:
@@ -183,8 +188,18 @@ class FerryRouter:
                     body: bytes, ctx: Context | None = None) -> tuple[int, bytes, str]:
         local = self._local
         if local is not None and local[0] == release_id:
+            if self._offload:
+                return await self._off_loop(local[1].answer, method, path, body, ctx)  # type: ignore[no-any-return]
             return await local[1].handle(method, path, body, ctx)  # type: ignore[no-any-return]
         return await self._handle(app).handle.remote(method, path, body, ctx)  # type: ignore[no-any-return]
+
+    async def _off_loop(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` on the router's one predict thread."""
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="ferry-predict")
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     def local_release(self) -> str | None:
         """The release this router replica answers in-process (None: all via handles)."""
@@ -197,8 +212,6 @@ class FerryRouter:
         handle = self._handles.get(app)
         if handle is None:
             from ray import serve
-
-            from ferry_platform.serving._apps import RELEASE_DEPLOYMENT
 
             # By deployment id: no blocking lookup of the app's ingress in this event loop.
             handle = self._handles[app] = serve.get_deployment_handle(RELEASE_DEPLOYMENT, app)
@@ -351,7 +364,9 @@ class FerryRouter:
         try:
             local = self._local
             if local is not None and local[0] == release_id:
-                status, details, payload, served, code = await local[1].grpc(raw, ctx)
+                status, details, payload, served, code = \
+                    await self._off_loop(local[1].grpc_answer, raw, ctx) if self._offload \
+                    else await local[1].grpc(raw, ctx)
             else:
                 status, details, payload, served, code = await self._handle(app).grpc.remote(
                     raw, ctx)

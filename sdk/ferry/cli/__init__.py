@@ -66,7 +66,7 @@ app = typer.Typer(
 
 NOUNS: tuple[typer.Typer, ...] = (
     _platform.app,     # up, down, info
-    _deployments.app,  # deploy, rollout, status, undeploy, access, predict
+    _deployments.app,  # deploy, scale, rollout, status, undeploy, access, predict
     _auth.app,         # login, logout, whoami
     _audit.app,        # audit
     _monitoring.app,   # monitor, alerts
