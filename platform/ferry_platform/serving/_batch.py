@@ -228,10 +228,16 @@ class _Progress:
 class Scorer:
     """One scorer actor: the release's Bento loaded once, then batch after batch."""
 
-    def __init__(self, spec: BatchSpec, progress: Any = None) -> None:
+    def __init__(self, spec: BatchSpec, progress: Any = None, *,
+                 loaded: tuple[Any, Any] | None = None) -> None:
+        """``loaded``: the (manifest, service instance) to score with instead of loading
+        the Bento ``spec`` names (tests pass a service whose ``predict_frame`` is a model's
+        ``predict``, as a Bento's is)."""
         from ferry_platform.serving._replica import load_release
 
-        self.manifest, service = load_release(spec.release)
+        manifest: Any
+        manifest, service = loaded if loaded is not None else load_release(spec.release)
+        self.manifest = manifest
         self.predict_frame = service.predict_frame
         self.spec = spec
         self.progress = progress
