@@ -176,6 +176,20 @@ class FakeRegistry:
             raise NotImplementedError(f"the fake registry has no artifacts for {name} v{version}")
         return Path(shutil.copytree(saved[0], dst / "model"))
 
+    def version_tags(self, name: str, version: int) -> dict[str, str]:
+        self.get_version(name, version)
+        return dict(getattr(self, "tags", {}).get((name, version), {}))
+
+    def set_version_tags(self, name: str, version: int, tags: Mapping[str, str | None]) -> None:
+        self.get_version(name, version)
+        self.tags: dict[tuple[str, int], dict[str, str]] = getattr(self, "tags", {})
+        kept = self.tags.setdefault((name, version), {})
+        for key, value in tags.items():
+            if value is None:
+                kept.pop(key, None)
+            else:
+                kept[key] = value
+
 
 class FakePackager:
     """Releases named ``<model>-v<version>-x``: the same one when built again, carrying the

@@ -22,7 +22,7 @@ from ferry_platform.jobs import JobContext, JobRunner, JobStore
 from ferry_platform.monitoring import Monitor, MonitoringService, RayExecutor
 from ferry_platform.packaging import BentoPackager, Packager
 from ferry_platform.registry import MlflowEvaluationStore, MlflowRegistry
-from ferry_platform.releases import Defaults, ReleaseService
+from ferry_platform.releases import BatchScoring, Defaults, ReleaseService
 from ferry_platform.sandbox import ProcessSandbox, RaySandbox, Sandbox
 from ferry_platform.serving import RayServeRuntime, ServingRuntime
 from ferry_platform.store import (
@@ -113,7 +113,19 @@ class Platform:
             portal_link_ttl_s=self.settings.portal_link_ttl_s,
             monitor=self.monitor, monitors=self.monitors,
             monitoring=monitoring_policy(self.settings),
-            lock=lambda name: self.db.exclusive(name, timeout_s=60))
+            lock=lambda name: self.db.exclusive(name, timeout_s=60),
+            batch=self._batch_scoring())
+
+    def _batch_scoring(self) -> BatchScoring:
+        """Batch scoring on the serving runtime's Ray (its workers get serve_env)."""
+        from ferry_platform.serving import serve_env
+
+        settings = self.settings
+        return BatchScoring(self.registry, self.store, self.features,  # type: ignore[arg-type]
+                            bentoml_home=settings.bentoml_home,
+                            env=lambda: serve_env(settings.serving_config()), actors=settings.batch_actors,
+                            actor_cpus=settings.batch_actor_cpus,
+                            batch_size=settings.batch_rows)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Platform:

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
         90.0, gt=0, description="Longest token lifetime non-admins may ask for (days).")
     training_set_concurrency: int = Field(
         2, ge=1, description="Training sets built at once (more: 429, retry).")
+    batch_actors: int = Field(
+        2, ge=1, description="Scorer actors of one batch-scoring job (each loads the release).")
+    batch_actor_cpus: float = Field(
+        0.5, gt=0, description="Ray CPUs each batch scorer actor reserves.")
+    batch_rows: int = Field(
+        50_000, ge=100, description="Rows per batch a scorer actor scores at once.")
     training_set_max_mb: float = Field(
         16.0, gt=0, description="Largest training-set request body (entity rows).")
     catalog_cache_versions: int = Field(50_000, ge=0, description="Versions kept in memory.")

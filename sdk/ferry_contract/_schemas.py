@@ -7,11 +7,11 @@ Naming follows one rule: ``<Resource>Create`` / ``<Resource>Update`` for request
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ferry_contract._monitoring import ReferenceSample
 
@@ -402,6 +402,35 @@ class MaterializeCreate(_Schema):
         return self
 
 
+class BatchScoreCreate(_Schema):
+    """Score a whole table with the release a deployment serves (or a named release of
+    it), features joined point-in-time at ``as_of``; Parquet out, lineage on every row."""
+
+    deployment: str = Field(min_length=1, max_length=200,
+                            description="whose serving release scores (its stable arm)")
+    source: str = Field(min_length=1, max_length=2000,
+                        description="a Parquet or CSV file, directory or glob; local or s3://")
+    dest: str = Field(min_length=1, max_length=2000,
+                      description="an empty directory (local or s3://) for the Parquet output")
+    as_of: datetime | None = Field(
+        default=None, description="the time features are joined at (feature-backed models; "
+                                  "else an event_timestamp column per row); recorded on "
+                                  "every row")
+    release_id: str | None = Field(default=None, description="one of the deployment's "
+                                   "running releases instead of the serving one")
+    keep: list[str] = Field(default_factory=list, max_length=100,
+                            description="input columns the model does not take, carried to "
+                                        "the output as they are (e.g. an id)")
+
+    @field_validator("as_of")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """A time without a zone (``2026-12-01``) is UTC, the same on every machine."""
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
 class TrainingSetCreate(_Schema):
     """Point-in-time training set: entity rows (join keys + ``event_timestamp``) and features."""
 
@@ -441,6 +470,7 @@ class JobKind(str, Enum):
     materialize = "materialize"
     reconcile = "reconcile"  # the control plane re-applying a recorded deployment
     monitor = "monitor"  # a monitoring report of a window of traffic (scheduled or asked for)
+    batch_score = "batch.score"  # a whole table scored by a deployment's release on Ray Data
 
 
 class PhaseState(str, Enum):

@@ -1,6 +1,7 @@
 """The path to a real cluster: Ferry connects to an existing Ray cluster (FERRY_RAY_ADDRESS)
 instead of starting one. Two Ray nodes are started on this machine (`ray start --head` and
-`ray start --address=...`); the deployment's two replicas must spread over both."""
+`ray start --address=...`); the deployment's two replicas must spread over both, and a
+batch scoring job's scorer actors too."""
 
 from __future__ import annotations
 
@@ -94,7 +95,9 @@ def test_replicas_spread_over_a_two_node_cluster(tmp_path: Path, settings) -> No
                       "FERRY_SERVE_HAPROXY_STATS_PORT": str(stats_port),
                       "FERRY_SERVE_HAPROXY_METRICS_PORT": str(metrics_port),
                       "FERRY_BENTOML_HOME": settings.bentoml_home, "FERRY_REPLICA_NUM_CPUS": "0.5",
-                      "FERRY_DEPLOY_TIMEOUT_S": "240", "FERRY_TEST_CLUSTER_NODES": "2"}
+                      "FERRY_DEPLOY_TIMEOUT_S": "240", "FERRY_TEST_CLUSTER_NODES": "2",
+                      # a node's 1 CPU: a replica (0.5), a batch scorer (0.25), I/O (0.25)
+                      "FERRY_BATCH_ACTOR_CPUS": "0.25", "FERRY_BATCH_ROWS": "200"}
         run = subprocess.run([sys.executable, str(HERE / "_driver.py")], env=driver_env,
                              capture_output=True, text=True, timeout=600)
         lines = [ln for ln in run.stdout.splitlines() if ln.startswith("RESULT ")]
@@ -112,5 +115,7 @@ def test_replicas_spread_over_a_two_node_cluster(tmp_path: Path, settings) -> No
     assert result["rest_ok"] and result["grpc_ok"]
     assert result["logged_rows"] == 50  # both predictions, every row, from both replicas
     assert result["monitoring_nodes"] and set(result["monitoring_nodes"]) <= nodes
+    assert result["batch_ok"]  # the batch job scored every row as model.predict does
+    assert set(result["batch_rows_by_node"]) == nodes, result  # on both nodes
     assert result["replicas_after_undeploy"] == {}
     assert session_members(head.pid) == [] and (worker is None or session_members(worker.pid) == [])

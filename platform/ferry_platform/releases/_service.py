@@ -46,6 +46,7 @@ from ferry_platform.core import (
 from ferry_platform.packaging import Packager
 from ferry_platform.registry import ModelRegistry
 from ferry_platform.releases._phases import Phases, PhaseSink, Progress
+from ferry_platform.releases._placements import Placement, placement_tags
 from ferry_platform.serving import Phase, Route, RouterAccess, ServingRuntime, untimed
 from ferry_platform.store import DeploymentRecord, StateStore
 
@@ -201,7 +202,7 @@ class ReleaseService:
                     else f"{replicas} replica(s)"
                 say(f"starting {manifest.release_id} on {scale} beside what serves", 65)
                 self._apply(record, timed)
-            record = self._store.put_deployment(record)
+            record = self._put(record, "deploy")
             timed.done(f"{name} is serving {manifest.release_id}")
             return self._public(record, manifest)
 
@@ -411,7 +412,7 @@ class ReleaseService:
             say(f"starting {manifest.release_id} beside {record.release_id}; it gets {what} "
                 "once healthy", 60)
             self._apply(record, timed)
-            record = self._store.put_deployment(record)
+            record = self._put(record, "rollout")
             timed.done(f"{name}: {manifest.release_id} gets {what}")
             return self.get(name)
 
@@ -430,7 +431,7 @@ class ReleaseService:
             record = replace(record, rollout=rollout, job_id=job_id)
             say(f"routing {weight}% of {name}'s traffic to {rollout['candidate']}", 50)
             self._apply(record)
-            self._store.put_deployment(record)
+            self._put(record, "weight")
             say(f"{name}: candidate at {weight}%", 100)
             return self.get(name)
 
@@ -450,7 +451,7 @@ class ReleaseService:
                              rollout=None)
             say(f"routing all of {name}'s traffic to {record.release_id}", 50)
             self._apply(record)
-            self._store.put_deployment(record)
+            self._put(record, "promote")
             say(f"{name} is serving {record.release_id}; {old.release_id} kept for rollback",
                 100)
             return self.get(name), old
@@ -471,7 +472,7 @@ class ReleaseService:
         say(f"routing all of {record.name}'s traffic back to {record.release_id}; stopping "
             f"{candidate}", 50)
         self._apply(record)
-        self._store.put_deployment(record)
+        self._put(record, "end_rollout")
         say(f"{record.name} is serving {record.release_id}", 100)
         return self.get(record.name)
 
@@ -494,7 +495,7 @@ class ReleaseService:
                              previous_release_id=None, job_id=job_id, rollout=None)
             say(f"routing all of {name}'s traffic back to {record.release_id}", 50)
             self._apply(record)
-            self._store.put_deployment(record)
+            self._put(record, "rollback")
             say(f"{name} is serving {record.release_id} again", 100)
             return self.get(name), bad
 
@@ -548,6 +549,8 @@ class ReleaseService:
                 raise DeploymentNotFound(self._unknown(name))
             self._runtime.delete(name)
             self._store.delete_deployment(name)
+            if record is not None:
+                self._record_placements(record, None, "undeploy")
 
     def get(self, name: str) -> DeploymentPublic:
         return self._public(*self._recorded(name))
@@ -587,6 +590,40 @@ class ReleaseService:
 
     def release(self, release_id: str) -> ReleaseManifest | None:
         return self._store.get_release(release_id)
+
+    # -- where releases run, on their model versions (MLflow tags) -----------------------
+    def _put(self, record: DeploymentRecord, action: str) -> DeploymentRecord:
+        """Store ``record`` and tag the model versions whose placement it changed."""
+        before = self._store.get_deployment(record.name)
+        saved = self._store.put_deployment(record)
+        self._record_placements(before, saved, action)
+        return saved
+
+    def _record_placements(self, before: DeploymentRecord | None,
+                           after: DeploymentRecord | None, action: str) -> None:
+        """Tag each release whose weight or arm in the deployment changed. Best effort:
+        the deployment is already serving, a registry hiccup only loses a tag."""
+        from datetime import UTC, datetime
+
+        record = after or before
+        assert record is not None
+        old = self.desired_routes(before) if before else {}
+        new = self.desired_routes(after) if after else {}
+        now = datetime.now(UTC)
+        for release_id in sorted(set(old) | set(new)):
+            manifest = self._store.get_release(release_id)
+            if manifest is None:  # pragma: no cover - releases are never deleted
+                continue
+            place = Placement(release_id, new[release_id], arm_of(after, release_id)) \
+                if after is not None and release_id in new else None
+            try:
+                current = self._registry.version_tags(manifest.model, manifest.version)
+                changes = placement_tags(current, record.name, release_id, place, action, now)
+                if changes:
+                    self._registry.set_version_tags(manifest.model, manifest.version, changes)
+            except Exception as e:  # noqa: BLE001 - never fail a change that is done
+                log.warning("%s: could not tag %s v%s with where it runs: %s", record.name,
+                            manifest.model, manifest.version, e)
 
     # -- helpers ------------------------------------------------------------------------
     def _unknown(self, name: str) -> str:

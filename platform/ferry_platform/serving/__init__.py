@@ -19,6 +19,15 @@ from ferry_platform.serving._interface import (
 )
 
 if _typing.TYPE_CHECKING:
+    from ferry_platform.serving._batch import (
+        BatchSpec,
+        SourceInfo,
+        check_dest,
+        inspect_source,
+        lineage_file,
+        run_batch,
+        type_problems,
+    )
     from ferry_platform.serving._config import Autoscaling, ServeMode, ServingConfig
     from ferry_platform.serving._dataplane import MAX_ROWS, DataPlane
     from ferry_platform.serving._environment import serve_env, worker_environment
@@ -30,7 +39,10 @@ if _typing.TYPE_CHECKING:
         replica_nodes,
     )
 
-_LAZY = {"MAX_ROWS": "_dataplane", "DataPlane": "_dataplane",
+_LAZY = {"BatchSpec": "_batch", "SourceInfo": "_batch", "check_dest": "_batch",
+         "inspect_source": "_batch", "lineage_file": "_batch", "run_batch": "_batch",
+         "type_problems": "_batch",
+         "MAX_ROWS": "_dataplane", "DataPlane": "_dataplane",
          "Autoscaling": "_config", "ServeMode": "_config", "ServingConfig": "_config",
          "worker_environment": "_environment", "serve_env": "_environment",
          "LocalRayHead": "_head", "ConfigLock": "_ray", "RayServeRuntime": "_ray",
@@ -47,6 +59,8 @@ def __getattr__(name: str) -> _typing.Any:
 
 __all__ = [
     "MAX_ROWS",
+    "BatchSpec",
+    "SourceInfo",
     "AccessSource",
     "AppState",
     "Autoscaling",
@@ -60,9 +74,14 @@ __all__ = [
     "ServeMode",
     "ServingConfig",
     "ServingRuntime",
+    "check_dest",
     "ferry_replica_actor_names",
+    "inspect_source",
+    "lineage_file",
     "replica_nodes",
+    "run_batch",
     "serve_env",
+    "type_problems",
     "untimed",
     "worker_environment",
 ]
