@@ -502,9 +502,4 @@ def check_model(given: str | None, name: str) -> None:
 
 def error_json(e: FerryError, release_id: str | None = None) -> bytes:
     """A V2 error body, ``{"error": "<message>"}``, with Ferry's code (and release) beside."""
-    body: dict[str, Any] = {"error": e.message, "code": e.code}
-    if e.details:
-        body["details"] = e.details
-    if release_id:
-        body["release_id"] = release_id
-    return json.dumps(body, separators=(",", ":"), default=str).encode()
+    return e.to_v2_json(**({"release_id": release_id} if release_id else {}))
