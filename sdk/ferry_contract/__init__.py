@@ -73,6 +73,21 @@ from ferry_contract._monitoring import (
     SliceGroup,
     window_seconds,
 )
+from ferry_contract._pipelines import (
+    STEP_EXECUTOR,
+    Overlap,
+    Pipeline,
+    PipelineCreate,
+    PipelinePublic,
+    PipelineRunCreate,
+    PipelineRunPublic,
+    RunState,
+    Step,
+    StepRunPublic,
+    Trigger,
+    pipeline,
+    step,
+)
 from ferry_contract._portal import PortalLinkPublic
 from ferry_contract._redact import credentials_in, redact, redact_value
 from ferry_contract._schemas import (
@@ -147,6 +162,19 @@ RELEASE_HEADER = "x-ferry-release"
 """HTTP header (and gRPC trailing-metadata key) naming the release that answered."""
 
 __all__ = [
+    "STEP_EXECUTOR",
+    "Overlap",
+    "Pipeline",
+    "PipelineCreate",
+    "PipelinePublic",
+    "PipelineRunCreate",
+    "PipelineRunPublic",
+    "RunState",
+    "Step",
+    "StepRunPublic",
+    "Trigger",
+    "pipeline",
+    "step",
     "CLIENT_REQUEST_ID_HEADER",
     "DRIFT_METHODS",
     "MAX_OUTCOMES",
