@@ -28,6 +28,8 @@ from ferry_contract._errors import (
     NoRollout,
     NotFound,
     PayloadTooLarge,
+    PipelineFailed,
+    PipelineNotFound,
     PlatformUnavailable,
     ProtocolNotServed,
     ReleaseFailed,
@@ -74,6 +76,8 @@ from ferry_contract._monitoring import (
     window_seconds,
 )
 from ferry_contract._pipelines import (
+    ALERT_GROUPS,
+    PIPELINE_NAME_PATTERN,
     STEP_EXECUTOR,
     Overlap,
     Pipeline,
@@ -85,6 +89,7 @@ from ferry_contract._pipelines import (
     Step,
     StepRunPublic,
     Trigger,
+    alert_matches,
     pipeline,
     step,
 )
@@ -162,6 +167,9 @@ RELEASE_HEADER = "x-ferry-release"
 """HTTP header (and gRPC trailing-metadata key) naming the release that answered."""
 
 __all__ = [
+    "PIPELINE_NAME_PATTERN",
+    "ALERT_GROUPS",
+    "alert_matches",
     "STEP_EXECUTOR",
     "Overlap",
     "Pipeline",
@@ -272,6 +280,8 @@ __all__ = [
     "NoRollout",
     "NotFound",
     "PayloadTooLarge",
+    "PipelineFailed",
+    "PipelineNotFound",
     "PlatformInfo",
     "PlatformUnavailable",
     "PortalLinkPublic",

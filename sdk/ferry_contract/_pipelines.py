@@ -24,7 +24,30 @@ R = TypeVar("R")
 
 PIPELINE_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
 MODULE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$"
-ALERT_PATTERN = r"^[a-z][a-z0-9-]{0,62}:(drift|performance|\*)$"
+ALERT_PATTERN = r"^[a-z][a-z0-9-]{0,62}:([a-z_]+|\*)$"
+ALERT_GROUPS: dict[str, frozenset[str]] = {
+    "drift": frozenset({"drift", "prediction_drift"}),
+    "performance": frozenset({"slice_gap", "error_rate", "p99", "skew"}),
+    "data": frozenset({"null_rate", "out_of_range", "unseen_category"}),
+}
+"""``on_alert="churn:drift"`` listens to every alert kind of its group; a kind itself
+(``churn:p99``) or ``churn:*`` may be given too."""
+ALERT_KINDS = frozenset().union(*ALERT_GROUPS.values())
+
+
+def alert_matches(trigger: str, model: str, kind: str) -> bool:
+    """Whether an alert of ``kind`` on ``model`` fires ``trigger`` (``model:kind``)."""
+    want_model, _, want = trigger.partition(":")
+    return want_model == model and (want in ("*", kind) or kind in ALERT_GROUPS.get(want, ()))
+
+
+def _check_alert(trigger: str) -> str:
+    ok = re.fullmatch(ALERT_PATTERN, trigger)
+    kind = trigger.partition(":")[2]
+    if not ok or not (kind == "*" or kind in ALERT_GROUPS or kind in ALERT_KINDS):
+        raise ValueError(f"on_alert={trigger!r}: give 'model:kind' with kind one of "
+                         f"{sorted([*ALERT_GROUPS, *ALERT_KINDS, '*'])}")
+    return trigger
 MAX_RETRIES = 10
 
 
@@ -104,11 +127,7 @@ class Pipeline(Generic[P, R]):
                              "'_' or '-', starting with a letter (at most 63)")
         self.schedule = _check_cron(schedule) if schedule else None
         alerts = [on_alert] if isinstance(on_alert, str) else list(on_alert or [])
-        for a in alerts:
-            if not re.fullmatch(ALERT_PATTERN, a):
-                raise ValueError(f"on_alert={a!r}: give 'model:drift', 'model:performance' "
-                                 "or 'model:*'")
-        self.on_alert = alerts
+        self.on_alert = [_check_alert(a) for a in alerts]
         self.overlap = Overlap(overlap)
         self.description = description or (fn.__doc__ or "").strip().split("\n")[0]
         functools.update_wrapper(self, fn)
@@ -154,7 +173,8 @@ class PipelineCreate(_Schema):
                                  description="cron, UTC, e.g. '0 3 * * *'; None: no schedule")
     on_alert: list[str] = Field(default_factory=list, max_length=20,
                                 description="alerts that start a run: 'model:drift', "
-                                            "'model:performance', 'model:*'")
+                                            "'model:performance', 'model:data', "
+                                            "'model:<alert kind>', 'model:*'")
     overlap: Overlap = Overlap.wait
     description: str = Field(default="", max_length=500)
     timeout_s: float = Field(default=3600.0, gt=0, le=7 * 86400)
@@ -167,11 +187,7 @@ class PipelineCreate(_Schema):
     @field_validator("on_alert")
     @classmethod
     def _alerts(cls, v: list[str]) -> list[str]:
-        for a in v:
-            if not re.fullmatch(ALERT_PATTERN, a):
-                raise ValueError(f"on_alert {a!r}: give 'model:drift', 'model:performance' "
-                                 "or 'model:*'")
-        return v
+        return [_check_alert(a) for a in v]
 
 
 class PipelinePublic(_Schema):

@@ -399,6 +399,7 @@ class JobKind(str, Enum):
     materialize = "materialize"
     reconcile = "reconcile"  # the control plane re-applying a recorded deployment
     monitor = "monitor"  # a monitoring report of a window of traffic (scheduled or asked for)
+    pipeline = "pipeline"  # one run of a registered pipeline (its flow, in the sandbox)
 
 
 class JobPublic(_Schema):
@@ -488,6 +489,7 @@ class TokenScope(str, Enum):
 
     all = "all"
     predict = "predict"
+    pipeline = "pipeline"  # a pipeline run's own, issued and revoked by the platform
 
 
 class TokenCreate(_Schema):

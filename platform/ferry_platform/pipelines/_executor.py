@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ class PrefectOrchestrator:
     none of its credentials, only the run's scoped token."""
 
     def __init__(self, isolation: Isolation, *, home: Path, api_url: str | None = None,
-                 ray_address: str | None = None, memory_mb: int = 4096) -> None:
+                 ray_address: str | Callable[[], str | None] | None = None,
+                 memory_mb: int = 4096) -> None:
         self._isolation = isolation
         self._server = None if api_url else LocalPrefectServer(home)
         self._api_url = api_url
@@ -34,7 +36,8 @@ class PrefectOrchestrator:
         payload = {"run_id": request.run_id, "module": request.module, "path": request.path,
                    "params": request.params, "ferry_url": request.ferry_url,
                    "ferry_token": request.ferry_token, "prefect_api_url": self.api_url,
-                   "ray_address": self._ray_address}
+                   "ray_address": self._ray_address() if callable(self._ray_address)
+                   else self._ray_address}
         result: dict[str, Any] = self._isolation.run(TARGET, payload,
                                                      timeout_s=request.timeout_s,
                                                      memory_mb=self._memory_mb)

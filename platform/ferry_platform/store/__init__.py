@@ -16,9 +16,16 @@ from ferry_platform.store._monitoring import (
     MonitorStore,
     SqlMonitorStore,
 )
+from ferry_platform.store._pipelines import (
+    PipelineRecord,
+    PipelineRunRecord,
+    PipelineStore,
+    SqlPipelineStore,
+)
 from ferry_platform.store._sql import DeploymentRecord, SqlStateStore, StateStore
 
 __all__ = ["AlertRecord", "AuditRecord", "Database", "DeploymentRecord", "JobRecord",
-           "MonitorRecord", "MonitorStore", "SessionRecord", "SqlCatalog", "SqlIdentityStore",
+           "MonitorRecord", "MonitorStore", "PipelineRecord", "PipelineRunRecord", "PipelineStore",
+           "SqlPipelineStore", "SessionRecord", "SqlCatalog", "SqlIdentityStore",
            "SqlJobStore", "SqlMonitorStore", "SqlStateStore", "StateStore", "TokenRecord",
            "UserRecord"]
