@@ -172,3 +172,30 @@ def test_a_drift_alert_starts_the_pipelines_listening_to_it(
     done = c.wait(c.pipelines.get_run(run.id).job_id)
     assert done.result["run"] == run.id  # type: ignore[index]
     assert c.pipelines.get_run(run.id).registered
+
+
+def test_the_cli_lists_runs_and_shows_them(registry_client: ferry.Client, repo: Path,
+                                           served: str, monkeypatch: pytest.MonkeyPatch,
+                                           ) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    import ferry.cli._common
+    from ferry.cli import app
+
+    _register(registry_client, repo, "broken")
+    monkeypatch.setattr(ferry.cli._common, "make_client", lambda *a, **k: registry_client)
+    cli = CliRunner()
+    listed = cli.invoke(app, ["pipelines", "list", "-o", "json"])
+    assert listed.exit_code == 0, listed.output
+    assert "broken" in [p["name"] for p in json.loads(listed.stdout)]
+    ran = cli.invoke(app, ["pipelines", "run", "broken"])
+    assert ran.exit_code == 2 and "pipeline_failed" in ran.output and "validate" in ran.output
+    runs = json.loads(cli.invoke(app, ["pipelines", "runs", "broken", "-o", "json"]).stdout)
+    assert runs[0]["failed_step"] == "validate"
+    shown = cli.invoke(app, ["pipelines", "show", runs[0]["id"]])
+    assert shown.exit_code == 0 and "ValueError" in shown.output, shown.output
+    assert cli.invoke(app, ["pipelines", "show", "broken"]).exit_code == 0
+    bad = cli.invoke(app, ["pipelines", "run", "broken", "-p", "oops"])
+    assert bad.exit_code == 2 and "key=value" in bad.output
