@@ -1,4 +1,4 @@
-"""``ferry pipelines``: pipelines as code — register, list, run, runs, show."""
+"""``ferry pipelines``: pipelines as code — register, list, run, runs, show, delete."""
 
 from __future__ import annotations
 
@@ -183,3 +183,11 @@ def show(name_or_run: Annotated[str, typer.Argument(help="a pipeline's name or a
         about.add_row(k, str(v or "-"))
     print_table(about)
     print_table(_runs_table(recent, "latest runs"))
+
+
+@app.command("delete")
+def delete(name: str) -> None:
+    """Unregister a pipeline (its runs stay recorded, in Ferry and in MLflow)."""
+    with user_errors():
+        client().pipelines.delete(name)
+    typer.echo(f"pipeline {name} deleted")
