@@ -79,6 +79,8 @@ from ferry_contract._pipelines import (
     ALERT_GROUPS,
     PIPELINE_NAME_PATTERN,
     STEP_EXECUTOR,
+    MaterializationSchedulePublic,
+    MaterializationScheduleUpdate,
     Overlap,
     Pipeline,
     PipelineCreate,
@@ -167,6 +169,8 @@ RELEASE_HEADER = "x-ferry-release"
 """HTTP header (and gRPC trailing-metadata key) naming the release that answered."""
 
 __all__ = [
+    "MaterializationSchedulePublic",
+    "MaterializationScheduleUpdate",
     "PIPELINE_NAME_PATTERN",
     "ALERT_GROUPS",
     "alert_matches",

@@ -247,4 +247,28 @@ class PipelineRunPublic(_Schema):
     finished_at: datetime | None = None
 
 
+class MaterializationScheduleUpdate(_Schema):
+    """Materialize one feature view on a cron schedule (UTC): each due time loads the
+    view's active version for event times since the previous one."""
+
+    cron: str = Field(max_length=100, description="e.g. '0 * * * *' (hourly)")
+    lookback_hours: float = Field(default=24.0, gt=0, le=24 * 366,
+                                  description="the first run's window (no previous run yet)")
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        return _check_cron(v)
+
+
+class MaterializationSchedulePublic(_Schema):
+    view: str
+    cron: str
+    lookback_hours: float
+    created_by: str
+    updated_at: datetime
+    last_run_at: datetime | None = Field(default=None, description="the last due time run")
+    next_run_at: datetime | None = None
+
+
 PipelinePublic.model_rebuild()

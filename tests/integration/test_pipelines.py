@@ -199,3 +199,28 @@ def test_the_cli_lists_runs_and_shows_them(registry_client: ferry.Client, repo: 
     assert cli.invoke(app, ["pipelines", "show", "broken"]).exit_code == 0
     bad = cli.invoke(app, ["pipelines", "run", "broken", "-p", "oops"])
     assert bad.exit_code == 2 and "key=value" in bad.output
+
+
+def test_a_feature_view_is_materialized_on_its_schedule(registry_client: ferry.Client,
+                                                        feature_repo: Path,
+                                                        platform_core: Any) -> None:
+    from ferry_contract import FeatureNotFound
+
+    c = registry_client
+    with pytest.raises(FeatureNotFound, match="no feature view 'nope'"):
+        c.features.schedule("nope", "0 * * * *")
+    view = c.feature_views()[0].name
+    s = c.features.schedule(view, "0 * * * *", lookback_hours=48)
+    assert s.next_run_at is not None and s.next_run_at.minute == 0 and s.last_run_at is None
+    app = platform_core.app.pipelines
+    assert app._materialize_due(s.updated_at) == []  # nothing due yet
+    later = s.updated_at + timedelta(hours=1)
+    [job_id] = app._materialize_due(later)
+    assert app._materialize_due(later) == []  # each due time once
+    done = c.wait(job_id)
+    assert done.result == {"materialized": [view]} or view in str(done.result)
+    assert done.request["views"] == [view]
+    [listed] = [x for x in c.features.schedules() if x.view == view]
+    assert listed.last_run_at is not None and listed.last_run_at <= later
+    c.features.unschedule(view)
+    assert all(x.view != view for x in c.features.schedules())

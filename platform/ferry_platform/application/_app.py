@@ -77,13 +77,15 @@ class Application:
                            evaluation=evaluation, monitor=monitor, monitors=monitors,
                            runtime=runtime, features=features, settings=monitoring, lock=lock)
         releases.on_built = watch.record_reference
+        features_app = Features(policy=policy, audit=audit, jobs=jobs, features=features,
+                                training_set_concurrency=training_set_concurrency)
         pipelines = Pipelines(policy=policy, access=access, audit=audit, jobs=jobs,
                               store=pipeline_store, identity_store=identity_store,
-                              orchestrator=orchestrator, run_log=run_log, ferry_url=ferry_url)
+                              orchestrator=orchestrator, run_log=run_log, ferry_url=ferry_url,
+                              features=features_app)
         watch.on_alert(pipelines.alert_hook)
         return cls(policy, audit, jobs, models, evaluations, deployments,
-                   Features(policy=policy, audit=audit, jobs=jobs, features=features,
-                            training_set_concurrency=training_set_concurrency),
+                   features_app,
                    Identity(policy=policy, access=access, audit=audit, store=identity_store,
                             max_token_ttl_days=max_token_ttl_days,
                             on_access_change=deployments.sync_access,

@@ -21,9 +21,13 @@ from typing import Any, Protocol
 from ferry_contract import (
     AlertPublic,
     Conflict,
+    FeatureNotFound,
     Forbidden,
     InvalidRequest,
     JobKind,
+    MaterializationSchedulePublic,
+    MaterializationScheduleUpdate,
+    MaterializeCreate,
     PipelineCreate,
     PipelineFailed,
     PipelineNotFound,
@@ -36,10 +40,16 @@ from ferry_contract import (
 )
 from ferry_platform.access import SYSTEM, AccessService, IdentityStore, Principal
 from ferry_platform.application._audited import Audit, AuditedJobs
+from ferry_platform.application._features import FEATURES, Features
 from ferry_platform.application._policy import Policy, resource
 from ferry_platform.jobs import JobContext
 from ferry_platform.pipelines import Orchestrator, RunRequest, due, next_after
-from ferry_platform.store import PipelineRecord, PipelineRunRecord, PipelineStore
+from ferry_platform.store import (
+    FeatureScheduleRecord,
+    PipelineRecord,
+    PipelineRunRecord,
+    PipelineStore,
+)
 
 log = logging.getLogger("ferry.pipelines")
 
@@ -90,7 +100,8 @@ class Pipelines:
     def __init__(self, *, policy: Policy, access: AccessService, audit: Audit,
                  jobs: AuditedJobs, store: PipelineStore, identity_store: IdentityStore,
                  orchestrator: Orchestrator | None, run_log: RunLog | None,
-                 ferry_url: Callable[[], str | None]) -> None:
+                 ferry_url: Callable[[], str | None],
+                 features: Features | None = None) -> None:
         self._policy = policy
         self._access = access
         self._audit = audit
@@ -101,6 +112,7 @@ class Pipelines:
         self._run_log = run_log
         self._ferry_url = ferry_url
         self._tick_lock = threading.Lock()
+        self._features = features
 
     # -- registration ---------------------------------------------------------------------
     def _get(self, name: str) -> PipelineRecord:
@@ -324,6 +336,55 @@ class Pipelines:
             log.exception("%s run %s: recording it in MLflow failed", p.name, run.id)
             return None
 
+    # -- feature views materialized on a schedule ---------------------------------------------
+    def _schedule_public(self, r: FeatureScheduleRecord) -> MaterializationSchedulePublic:
+        return MaterializationSchedulePublic(
+            view=r.view, cron=r.cron, lookback_hours=r.lookback_hours, created_by=r.created_by,
+            updated_at=r.updated_at, last_run_at=r.scheduled_at,
+            next_run_at=next_after(r.cron, max(_now(), r.scheduled_at or _now())))
+
+    def schedule_materialization(self, view: str, body: MaterializationScheduleUpdate,
+                                 who: Principal) -> MaterializationSchedulePublic:
+        """Materialize ``view`` on ``body.cron`` (a job per due time, as the platform)."""
+        self._policy.admit(who, "put_materialization_schedule", FEATURES)
+        if self._features is not None:
+            known = {v.name for v in self._features.port.views()}
+            if view not in known:
+                raise FeatureNotFound(f"no feature view {view!r}; views: {sorted(known)}")
+        record = self._store.put_schedule(view, body.cron, body.lookback_hours, who.user)
+        self._audit(who, "put_materialization_schedule", f"features/{view}", [None],
+                    "succeeded", {"cron": body.cron})
+        return self._schedule_public(record)
+
+    def materialization_schedules(self) -> list[MaterializationSchedulePublic]:
+        return [self._schedule_public(r) for r in self._store.schedules()]
+
+    def delete_materialization_schedule(self, view: str, who: Principal) -> None:
+        self._policy.admit(who, "delete_materialization_schedule", FEATURES)
+        if not self._store.delete_schedule(view):
+            raise FeatureNotFound(f"feature view {view!r} has no schedule; list them with "
+                                  "`ferry features schedules`")
+        self._audit(who, "delete_materialization_schedule", f"features/{view}", [None],
+                    "succeeded")
+
+    def _materialize_due(self, now: datetime) -> list[str]:
+        if self._features is None:
+            return []
+        started = []
+        for r in self._store.schedules():
+            at = due(r.cron, r.scheduled_at or r.updated_at, now)
+            if at is None or not self._store.mark_materialized(r.view, at, r.scheduled_at):
+                continue
+            start = r.scheduled_at or at - timedelta(hours=r.lookback_hours)
+            try:
+                job = self._features.materialize(
+                    MaterializeCreate(start=start, end=at, views=[r.view]), SYSTEM)
+            except Conflict:  # another materialization holds the lock: the next tick retries
+                self._store.mark_materialized(r.view, r.scheduled_at, at)  # unclaim
+                continue
+            started.append(job.id)
+        return started
+
     # -- schedules and alerts -----------------------------------------------------------------
     def tick(self, now: datetime | None = None) -> list[PipelineRunRecord]:
         """Start what is due: scheduled runs (once per due time across processes), and
@@ -331,6 +392,7 @@ class Pipelines:
         now = now or _now()
         started: list[PipelineRunRecord] = []
         with self._tick_lock:
+            self._materialize_due(now)
             for p in self._store.pipelines():
                 if p.schedule:
                     last = p.scheduled_at or p.created_at

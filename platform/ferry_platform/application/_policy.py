@@ -162,6 +162,11 @@ POLICY: dict[str, Rule] = {
     "apply_features": Rule(Scope.any_team, "deployer"),
     "materialize_features": Rule(Scope.any_team, "deployer"),
     "create_training_set": Rule(Scope.any_team, "deployer"),
+    "list_materialization_schedules": _READ,
+    "put_materialization_schedule": Rule(Scope.any_team, "deployer",
+                                         note="each due time materializes the view as the "
+                                              "platform, audited"),
+    "delete_materialization_schedule": Rule(Scope.any_team, "deployer"),
     # teams, users, tokens
     "list_teams": _READ,
     "create_team": Rule(Scope.platform),

@@ -17,6 +17,7 @@ from ferry_platform.store._monitoring import (
     SqlMonitorStore,
 )
 from ferry_platform.store._pipelines import (
+    FeatureScheduleRecord,
     PipelineRecord,
     PipelineRunRecord,
     PipelineStore,
@@ -24,7 +25,7 @@ from ferry_platform.store._pipelines import (
 )
 from ferry_platform.store._sql import DeploymentRecord, SqlStateStore, StateStore
 
-__all__ = ["AlertRecord", "AuditRecord", "Database", "DeploymentRecord", "JobRecord",
+__all__ = ["AlertRecord", "AuditRecord", "FeatureScheduleRecord", "Database", "DeploymentRecord", "JobRecord",
            "MonitorRecord", "MonitorStore", "PipelineRecord", "PipelineRunRecord", "PipelineStore",
            "SqlPipelineStore", "SessionRecord", "SqlCatalog", "SqlIdentityStore",
            "SqlJobStore", "SqlMonitorStore", "SqlStateStore", "StateStore", "TokenRecord",

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 
 from ferry_platform.store._db import Database
+from ferry_platform.store._tables import FeatureScheduleRow as _Schedule
 from ferry_platform.store._tables import PipelineRow as _Pipeline
 from ferry_platform.store._tables import PipelineRunRow as _Run
 from ferry_platform.store._tables import now as _now
@@ -50,6 +51,21 @@ class PipelineRunRecord:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class FeatureScheduleRecord:
+    view: str
+    cron: str
+    lookback_hours: float
+    created_by: str
+    updated_at: datetime
+    scheduled_at: datetime | None
+
+
+def _schedule(r: _Schedule) -> FeatureScheduleRecord:
+    return FeatureScheduleRecord(r.view, r.cron, r.lookback_hours, r.created_by, r.updated_at,
+                                 r.scheduled_at)
+
+
 def _pipeline(r: _Pipeline) -> PipelineRecord:
     return PipelineRecord(r.name, r.team, r.module, r.path, r.schedule, list(r.on_alert or []),
                           r.overlap, r.description, r.timeout_s, r.created_by, r.created_at,
@@ -77,6 +93,12 @@ class PipelineStore(Protocol):
     def get_run(self, run_id: str) -> PipelineRunRecord | None: ...
     def runs(self, pipeline: str | None = None, *, state: str | None = None,
              limit: int = 50) -> list[PipelineRunRecord]: ...
+    def put_schedule(self, view: str, cron: str, lookback_hours: float,
+                     actor: str) -> FeatureScheduleRecord: ...
+    def schedules(self) -> list[FeatureScheduleRecord]: ...
+    def delete_schedule(self, view: str) -> bool: ...
+    def mark_materialized(self, view: str, at: datetime | None,
+                          previous: datetime | None) -> bool: ...
 
 
 class SqlPipelineStore:
@@ -163,3 +185,38 @@ class SqlPipelineStore:
             q = q.where(_Run.state == state)
         with self.db.session() as s:
             return [_run(r) for r in s.scalars(q)]
+
+    # -- feature views materialized on a schedule ------------------------------------------
+    def put_schedule(self, view: str, cron: str, lookback_hours: float,
+                     actor: str) -> FeatureScheduleRecord:
+        with self.db.session() as s, s.begin():
+            row = s.get(_Schedule, view, with_for_update=True)
+            if row is None:
+                row = _Schedule(view=view)
+                s.add(row)
+            row.cron, row.lookback_hours, row.created_by = cron, lookback_hours, actor
+            row.updated_at = _now()
+            s.flush()
+            return _schedule(row)
+
+    def schedules(self) -> list[FeatureScheduleRecord]:
+        with self.db.session() as s:
+            return [_schedule(r) for r in s.scalars(select(_Schedule).order_by(_Schedule.view))]
+
+    def delete_schedule(self, view: str) -> bool:
+        with self.db.session() as s, s.begin():
+            row = s.get(_Schedule, view, with_for_update=True)
+            if row is None:
+                return False
+            s.delete(row)
+            return True
+
+    def mark_materialized(self, view: str, at: datetime | None,
+                          previous: datetime | None) -> bool:
+        """Claim the due time ``at`` of ``view``'s schedule (compare-and-set)."""
+        with self.db.session() as s, s.begin():
+            row = s.get(_Schedule, view, with_for_update=True)
+            if row is None or row.scheduled_at != previous:
+                return False
+            row.scheduled_at = at
+            return True

@@ -296,3 +296,15 @@ class PipelineRunRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class FeatureScheduleRow(Base):
+    """A feature view materialized on a cron schedule."""
+
+    __tablename__ = "ferry_feature_schedules"
+    view: Mapped[str] = mapped_column(String(200), primary_key=True)
+    cron: Mapped[str] = mapped_column(String(100))
+    lookback_hours: Mapped[float] = mapped_column(Float, default=24.0)
+    created_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

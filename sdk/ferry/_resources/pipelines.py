@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import sys
 from pathlib import Path
+import builtins
 from typing import Any
 
 from ferry._transport import Progress, Transport
@@ -61,7 +62,7 @@ class Pipelines:
 
     def register(self, pipeline: Pipeline[Any, Any] | str, *, name: str | None = None,
                  path: str | None = None, team: str | None = None,
-                 schedule: str | None = None, on_alert: list[str] | None = None,
+                 schedule: str | None = None, on_alert: builtins.list[str] | None = None,
                  overlap: Overlap | str | None = None, description: str | None = None,
                  timeout_s: float = 3600.0) -> PipelinePublic:
         """Register (or update) a pipeline: a ``@pipeline`` function (its module and
@@ -118,7 +119,7 @@ class Pipelines:
         return self.get_run(run.id)
 
     def runs(self, name: str, *, state: RunState | str | None = None,
-             limit: int = 50) -> list[PipelineRunPublic]:
+             limit: int = 50) -> builtins.list[PipelineRunPublic]:
         """Runs of ``name``, newest first, good or bad."""
         params: dict[str, Any] = {"limit": limit}
         if state is not None:

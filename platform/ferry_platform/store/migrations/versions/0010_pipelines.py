@@ -1,5 +1,5 @@
-"""Pipelines: registered pipelines (module, schedule, alert triggers, overlap policy) and
-their runs.
+"""Pipelines: registered pipelines (module, schedule, alert triggers, overlap policy),
+their runs, and feature views materialized on a schedule.
 
 Revision ID: 0010
 Revises: 0008
@@ -54,9 +54,19 @@ def upgrade() -> None:
     op.create_index("ix_ferry_pipeline_runs_pipeline", "ferry_pipeline_runs", ["pipeline"])
     op.create_index("ix_ferry_pipeline_runs_state", "ferry_pipeline_runs", ["state"])
     op.create_index("ix_ferry_pipeline_runs_created_at", "ferry_pipeline_runs", ["created_at"])
+    op.create_table(
+        "ferry_feature_schedules",
+        sa.Column("view", sa.String(200), primary_key=True),
+        sa.Column("cron", sa.String(100), nullable=False),
+        sa.Column("lookback_hours", sa.Float, nullable=False),
+        sa.Column("created_by", sa.String(100), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("scheduled_at", sa.DateTime(timezone=True), nullable=True),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("ferry_feature_schedules")
     op.drop_index("ix_ferry_pipeline_runs_created_at", "ferry_pipeline_runs")
     op.drop_index("ix_ferry_pipeline_runs_state", "ferry_pipeline_runs")
     op.drop_index("ix_ferry_pipeline_runs_pipeline", "ferry_pipeline_runs")
