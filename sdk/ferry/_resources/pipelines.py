@@ -3,10 +3,10 @@ runs. Calling it lists the pipelines: ``client.pipelines()``."""
 
 from __future__ import annotations
 
+import builtins
 import inspect
 import sys
 from pathlib import Path
-import builtins
 from typing import Any
 
 from ferry._transport import Progress, Transport
