@@ -19,10 +19,12 @@ FEATURES = ["tenure", "monthly", "income", "tickets"]
 
 
 @step
-def training_set(seed: int, shift: float, rows: int = 3000) -> Any:
-    from synth_gen import churn
+def training_set(seed: int, shift: float, drifted: bool = False, rows: int = 3000) -> Any:
+    from synth_gen import churn, churn_drifted
 
-    return churn(rows, seed, positive_rate_shift=shift)[FEATURES + ["churned"]]
+    frame = churn_drifted(rows, seed) if drifted else churn(rows, seed,
+                                                            positive_rate_shift=shift)
+    return frame[FEATURES + ["churned"]]
 
 
 @step(retries=1)
@@ -36,14 +38,14 @@ def train(frame: Any) -> Any:
 
 
 @step
-def register(model: Any, frame: Any) -> int:
-    return ferry.Client().register(model, name=MODEL, training_data=frame,
+def register(model: Any, frame: Any, name: str = MODEL) -> int:
+    return ferry.Client().register(model, name=name, training_data=frame,
                                    target="churned").version
 
 
 @step
-def evaluate(version: int) -> dict[str, Any]:
-    ev = ferry.Client().evaluate(MODEL, version)
+def evaluate(version: int, name: str = MODEL) -> dict[str, Any]:
+    ev = ferry.Client().evaluate(name, version)
     primary = ev.primary_metric
     champion = ev.metrics.get("champion", {}).get(primary)
     candidate = ev.metrics["candidate"][primary]
@@ -59,10 +61,11 @@ def canary(version: int, deployment: str, weight: int) -> str:
 
 @pipeline(schedule="0 3 * * *", on_alert=f"{MODEL}:drift")
 def retrain_churn(seed: int = 7, shift: float = 0.0, min_gain: float = 0.01,
-                  deployment: str = MODEL, weight: int = 10) -> dict[str, Any]:
-    frame = training_set(seed, shift)
-    version = register(train(frame), frame)
-    ev = evaluate(version)
+                  deployment: str = MODEL, weight: int = 10, model: str = MODEL,
+                  drifted: bool = False) -> dict[str, Any]:
+    frame = training_set(seed, shift, drifted)
+    version = register(train(frame), frame, model)
+    ev = evaluate(version, model)
     go = bool(ev["passed"]) and ev["gain"] >= min_gain
     if go:
         canary(version, deployment, weight)
@@ -125,3 +128,10 @@ def empty_steps(n: int = 10) -> dict[str, int]:
     for _ in range(n):
         empty()
     return {"steps": n}
+
+
+@pipeline(on_alert="e2e-retrain:drift")
+def retrain_after_drift() -> dict[str, Any]:
+    """What the drift alert of e2e-retrain starts: retraining on the data as it is now."""
+    return retrain_churn.fn(seed=8, model="e2e-retrain", deployment="e2e-retrain",
+                            drifted=True)
