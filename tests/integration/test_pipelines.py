@@ -96,6 +96,7 @@ def test_nightly_run_with_unchanged_data_stops_at_the_gate(
                          on_progress=lambda s, pct: steps.append(s))
     assert run.state is RunState.succeeded, run.error
     assert [s.name for s in run.steps] == ["training_set", "train", "register", "evaluate"]
+    assert any("step register" in s for s in steps), steps  # progress from Prefect's API
     new = run.result["version"]  # type: ignore[index]
     assert run.registered == [f"{MODEL}/{new}"]
     assert abs(run.result["gain"]) < 0.01 and run.result["gate"] != "canary"  # type: ignore[index]

@@ -251,10 +251,18 @@ class Pipelines:
             ttl=timedelta(seconds=p.timeout_s + 600), scope=PIPELINE_SCOPE)
         self._store.update_run(run.id, token_id=token.id)
         ctx.step(f"running {p.name} ({p.module}) as {run.actor}", 5)
+
+        def on_steps(tasks: list[tuple[str, str]]) -> None:
+            done = sum(state in ("COMPLETED", "FAILED", "CRASHED") for _, state in tasks)
+            name, state = tasks[-1] if tasks else ("", "")
+            ctx.step(f"{p.name}: step {name.rsplit('-', 1)[0]} {state.lower()} "
+                     f"({done} step(s) done)", min(85, 10 + 5 * done))
+
         try:
             outcome = self._orchestrator.run(RunRequest(
                 run_id=run.id, module=p.module, path=p.path, params=run.params,
-                ferry_url=self._ferry_url(), ferry_token=token.secret, timeout_s=p.timeout_s))
+                ferry_url=self._ferry_url(), ferry_token=token.secret, timeout_s=p.timeout_s),
+                on_steps=on_steps)
         except Exception as e:  # noqa: BLE001 - no answer: timeout, memory, crash
             outcome = {"state": "failed", "steps": [], "failed_step": None,
                        "error": f"the run's process gave no answer: {type(e).__name__}: "

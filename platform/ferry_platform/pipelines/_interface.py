@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,6 +30,8 @@ class Orchestrator(Protocol):
     """Runs a pipeline to its end; the outcome as plain JSON (``state``, ``steps``,
     ``error``, ``failed_step``, ``result``, ``code_version``, ``data_digest``)."""
 
-    def run(self, request: RunRequest) -> dict[str, Any]: ...
+    def run(self, request: RunRequest,
+            on_steps: Callable[[list[tuple[str, str]]], None] | None = None,
+            ) -> dict[str, Any]: ...
 
     def stop(self) -> None: ...
