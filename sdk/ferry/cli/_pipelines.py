@@ -143,14 +143,18 @@ def runs(name: str, state: Annotated[str | None, typer.Option(
 def show(name_or_run: Annotated[str, typer.Argument(help="a pipeline's name or a run id")],
          output: OutputOpt = Output.table) -> None:
     """A pipeline (with its latest runs), or one run with its steps and links."""
-    from ferry_contract import NotFound
+    import re
+
+    from ferry_contract import PIPELINE_NAME_PATTERN, NotFound
 
     with user_errors():
         c = client()
-        try:
-            p = c.pipelines.get(name_or_run)
-        except NotFound:
-            p = None
+        p = None
+        if re.fullmatch(PIPELINE_NAME_PATTERN, name_or_run):  # else a run id
+            try:
+                p = c.pipelines.get(name_or_run)
+            except NotFound:
+                p = None
         if p is None:
             r = c.pipelines.get_run(name_or_run)
             if output is not Output.table:
