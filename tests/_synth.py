@@ -39,3 +39,17 @@ def signal(n: int, seed: int, noise: float = 0.5) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     x = rng.normal(0.0, 1.0, n)
     return pd.DataFrame({"x": x, "y": (x + rng.normal(0.0, noise, n) > 0).astype(int)})
+
+
+def churn_drifted(n: int, seed: int, income_scale: float = 2.5) -> pd.DataFrame:
+    """The churn generator after a shift: incomes scaled by ``income_scale`` (the drift
+    monitoring sees) and churn now rising with income (the concept a model trained before
+    the shift misses)."""
+    frame = churn(n, seed)
+    rng = np.random.default_rng(seed + 10_000)
+    frame["income"] = (frame["income"] * income_scale).round(0)
+    z = (np.log(frame["income"]) - np.log(frame["income"]).mean()) / np.log(frame["income"]).std()
+    logit = -1.0 - 0.05 * frame["tenure"] + 0.02 * frame["monthly"] + 0.6 * frame["tickets"] \
+        + 2.0 * z
+    frame["churned"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return frame

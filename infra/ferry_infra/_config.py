@@ -131,6 +131,20 @@ class MonitoringConfig(_Model):
     dashboard_label: str = "grafana_dashboard"
 
 
+class PipelinesConfig(_Model):
+    """The Prefect server pipeline runs report to (its database URL in a Secret made by
+    hand, never in Pulumi's state)."""
+
+    enabled: bool = True
+    image: str = Field(default="prefecthq/prefect:3.9.1-python3.11", min_length=3)
+    replicas: int = Field(default=1, ge=1, le=5)
+    port: int = Field(default=4200, ge=1024, le=65535)
+    database_secret: str = Field(default="ferry-prefect-database",
+                                 pattern=r"^[a-z0-9][a-z0-9.-]{0,252}$")
+    cpu: str = Field(default="500m", pattern=r"^\d+(m|\.\d+)?$")
+    memory: str = Field(default="1Gi", pattern=r"^\d+(Mi|Gi)$")
+
+
 class StackConfig(_Model):
     """Everything a stack may vary. ``region`` is Pulumi's ``aws:region``; the rest is ``ferry:*``."""
 
@@ -155,6 +169,7 @@ class StackConfig(_Model):
     storage: StorageConfig = StorageConfig()
     ray: RayConfig = RayConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    pipelines: PipelinesConfig = PipelinesConfig()
 
     @field_validator("vpc_cidr")
     @classmethod

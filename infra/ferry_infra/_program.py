@@ -16,6 +16,7 @@ from ._iam import ServiceRoles, ServiceRolesArgs
 from ._metadata import Metadata, MetadataArgs
 from ._monitoring import MetricsScrape, MetricsScrapeArgs
 from ._network import Network, NetworkArgs
+from ._pipelines import PrefectServer, PrefectServerArgs
 from ._ray import NAMESPACE, RayRuntime, RayRuntimeArgs
 from ._storage import Storage, StorageArgs
 from ._team import Team, TeamArgs
@@ -142,6 +143,15 @@ def build(config: StackConfig, teams: list[TeamSpec], secrets: Secrets) -> dict[
                               config=config.monitoring, labels=tags),
             opts=pulumi.ResourceOptions(depends_on=[ray]),
         )
+    prefect_api_url: pulumi.Output | str = ""
+    if config.pipelines.enabled:
+        prefect = PrefectServer(
+            f"{prefix}-prefect",
+            PrefectServerArgs(provider=cluster.provider, namespace=NAMESPACE,
+                              config=config.pipelines, labels=tags),
+            opts=pulumi.ResourceOptions(depends_on=[ray]),
+        )
+        prefect_api_url = prefect.api_url
     team_roles = {}
     for spec in teams:
         team = Team(
@@ -182,5 +192,6 @@ def build(config: StackConfig, teams: list[TeamSpec], secrets: Secrets) -> dict[
         "mlflowTrackingUri": metadata.mlflow_tracking_uri,
         "roleArns": pulumi.Output.all(**roles.arns, **team_roles),
         "teams": pulumi.Output.from_input([t.name for t in teams]),
+        "prefectApiUrl": pulumi.Output.from_input(prefect_api_url),
     }
     return outputs

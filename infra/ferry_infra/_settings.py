@@ -31,6 +31,8 @@ _FIXED = {
     "FERRY_FEATURE_OFFLINE_STORE": "file",  # reads s3:// sources (docs/configuration.md)
     "FERRY_SERVE_HOST": "0.0.0.0",
 }
+_OPTIONAL = {"FERRY_PREFECT_API_URL": "prefectApiUrl"}
+"""Outputs of optional components: set when the stack has them."""
 SECRET_SETTINGS = frozenset({"FERRY_DATABASE_URL", "FERRY_MLFLOW_TRACKING_URI", "FERRY_FEATURE_REDIS"})
 
 
@@ -54,6 +56,11 @@ def settings_from_outputs(outputs: Mapping[str, Any]) -> dict[str, str]:
         )
     settings = {k: str(outputs[o]) for k, o in _FROM_OUTPUT.items()}
     settings.update(_FIXED)
+    for key, output in _OPTIONAL.items():
+        if outputs.get(output) not in (None, "", "[secret]"):
+            settings[key] = str(outputs[output])
+    if "FERRY_PREFECT_API_URL" in settings:  # pipeline steps as Ray tasks on the cluster
+        settings["FERRY_PIPELINE_RAY_TASKS"] = "true"
     return dict(sorted(settings.items()))
 
 

@@ -21,7 +21,8 @@ from ferry_platform.features import FeastFeatures
 from ferry_platform.jobs import JobContext, JobRunner, JobStore
 from ferry_platform.monitoring import Monitor, MonitoringService, RayExecutor
 from ferry_platform.packaging import BentoPackager, Packager
-from ferry_platform.registry import MlflowEvaluationStore, MlflowRegistry
+from ferry_platform.pipelines import Orchestrator, PrefectOrchestrator
+from ferry_platform.registry import MlflowEvaluationStore, MlflowRegistry, MlflowRunLog
 from ferry_platform.releases import BatchScoring, Defaults, ReleaseService
 from ferry_platform.sandbox import ProcessSandbox, RaySandbox, Sandbox
 from ferry_platform.serving import RayServeRuntime, ServingRuntime
@@ -34,6 +35,7 @@ from ferry_platform.store import (
     SqlIdentityStore,
     SqlJobStore,
     SqlMonitorStore,
+    SqlPipelineStore,
     SqlStateStore,
     StateStore,
 )
@@ -64,6 +66,24 @@ def monitoring_policy(settings: Settings) -> MonitoringPolicy:
                             flush_s=settings.prediction_log_flush_s)
 
 
+def orchestrator_for(settings: Settings) -> Orchestrator:
+    """Pipelines on Prefect, each run in the evaluation's kind of sandbox; steps on Ray if
+    FERRY_PIPELINE_RAY_TASKS (the platform's Ray: FERRY_RAY_ADDRESS or its local head)."""
+    def ray_address() -> str | None:
+        if not settings.pipeline_ray_tasks:
+            return None
+        if settings.ray_address:
+            return settings.ray_address
+        from ferry_platform.serving import LocalRayHead
+
+        head = LocalRayHead(settings.home).running()
+        return head.address if head else None
+
+    return PrefectOrchestrator(sandbox_for(settings), home=settings.home / "prefect",
+                               api_url=settings.prefect_api_url or None,
+                               ray_address=ray_address, memory_mb=settings.pipeline_memory_mb)
+
+
 def sandbox_for(settings: Settings) -> Sandbox:
     """Where evaluated models' code runs (FERRY_EVALUATION_SANDBOX)."""
     if settings.evaluation_sandbox is SandboxKind.process:
@@ -91,6 +111,8 @@ class Platform:
     evaluation: EvaluationService | None = None
     monitor: Monitor | None = None
     monitors: MonitorStore | None = None
+    orchestrator: Orchestrator | None = None
+    run_log: MlflowRunLog | None = None
     app: Application = field(init=False)
     _stopping: threading.Event = field(default_factory=threading.Event, init=False,
                                        repr=False)
@@ -114,6 +136,8 @@ class Platform:
             monitor=self.monitor, monitors=self.monitors,
             monitoring=monitoring_policy(self.settings),
             lock=lambda name: self.db.exclusive(name, timeout_s=60),
+            pipeline_store=SqlPipelineStore(self.db), orchestrator=self.orchestrator,
+            run_log=self.run_log, ferry_url=lambda: self.settings.public_url or None,
             batch=self._batch_scoring())
 
     def _batch_scoring(self) -> BatchScoring:
@@ -123,7 +147,8 @@ class Platform:
         settings = self.settings
         return BatchScoring(self.registry, self.store, self.features,  # type: ignore[arg-type]
                             bentoml_home=settings.bentoml_home,
-                            env=lambda: serve_env(settings.serving_config()), actors=settings.batch_actors,
+                            env=lambda: serve_env(settings.serving_config()),
+                            actors=settings.batch_actors,
                             actor_cpus=settings.batch_actor_cpus,
                             batch_size=settings.batch_rows)
 
@@ -171,7 +196,9 @@ class Platform:
                                     memory_mb=settings.evaluation_memory_mb))
         return cls(settings, registry, packager, runtime, store, releases, features, db,
                    job_store, JobRunner(job_store, lease_s=settings.job_lease_s), identity,
-                   AccessService(identity, cache_s=settings.auth_cache_s), evaluations)
+                   AccessService(identity, cache_s=settings.auth_cache_s), evaluations,
+                   orchestrator=orchestrator_for(settings),
+                   run_log=MlflowRunLog(mlflow_registry))
 
     def prepare(self) -> str | None:
         """What every start of the control plane does before serving requests: bring the
@@ -202,7 +229,7 @@ class Platform:
         self._watch = threading.Thread(target=self._watch_leases, name="ferry-recovery",
                                        daemon=True)
         self._watch.start()
-        if self.settings.monitoring:
+        if self.settings.monitoring or self.settings.pipelines:
             self._monitoring = threading.Thread(target=self._watch_monitoring,
                                                 name="ferry-monitoring", daemon=True)
             self._monitoring.start()
@@ -211,10 +238,20 @@ class Platform:
         """Every second: canary checks that are due, and each deployment's scheduled
         monitoring job every FERRY_MONITOR_INTERVAL_S."""
         while not self._stopping.wait(1.0):
-            try:
-                self.app.monitoring.tick()
-            except Exception:
-                log.exception("the monitoring scheduler failed; it goes on")
+            if self.settings.monitoring:
+                try:
+                    self.app.monitoring.tick()
+                except Exception:
+                    log.exception("the monitoring scheduler failed; it goes on")
+            self._tick_pipelines()
+
+    def _tick_pipelines(self) -> None:
+        if not self.settings.pipelines:
+            return
+        try:
+            self.app.pipelines.tick()
+        except Exception:
+            log.exception("the pipelines scheduler failed; it goes on")
 
     def _watch_leases(self) -> None:
         """Every half lease: finish the jobs of processes that stopped renewing theirs,
@@ -260,6 +297,8 @@ class Platform:
         if self._monitoring is not None:
             self._monitoring.join(timeout=30)
         self.jobs.shutdown(wait=True)
+        if self.orchestrator is not None:
+            self.orchestrator.stop()
         self.runtime.stop()
 
     # -- restart, and other processes ---------------------------------------------------

@@ -124,6 +124,19 @@ class Settings(BaseSettings):
     evaluation_memory_mb: int = Field(
         4096, ge=256, description="Memory cap of one model version's evaluation process.")
 
+    pipelines: bool = Field(
+        True, description="Start pipelines on their cron schedules and alerts (and queued "
+                          "runs) from this control plane.")
+    prefect_api_url: str = Field(
+        "", description="Prefect server that pipeline runs report to (e.g. "
+                        "http://prefect:4200/api); empty: a local Prefect API server over "
+                        "SQLite under $FERRY_HOME/prefect, started on the first run.")
+    pipeline_ray_tasks: bool = Field(
+        False, description="Run pipeline steps as Ray tasks (prefect-ray's RayTaskRunner) on "
+                           "the platform's Ray; off: threads of the run's own process.")
+    pipeline_memory_mb: int = Field(
+        4096, ge=256, description="Memory cap of one pipeline run's process.")
+
     feature_repo: str = Field("", description="Feature definitions (default $FERRY_HOME/features).")
     feature_project: str = Field("ferry", description="Feast project name.")
     feature_registry_uri: str = Field("", description="Feast registry (file path or s3://).")

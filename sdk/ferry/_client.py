@@ -26,6 +26,7 @@ from ferry._resources.evaluation import Evaluation
 from ferry._resources.features import Features
 from ferry._resources.monitoring import Monitoring
 from ferry._resources.operations import Operations
+from ferry._resources.pipelines import Pipelines
 from ferry._resources.registry import Registry
 from ferry._resources.rollouts import Rollouts
 from ferry._resources.serving import Serving
@@ -50,6 +51,10 @@ from ferry_contract import (
     ModelVersionPublic,
     MonitorPublic,
     OutcomesPublic,
+    Overlap,
+    Pipeline,
+    PipelinePublic,
+    PipelineRunPublic,
     PlatformInfo,
     PrincipalPublic,
     Protocol,
@@ -90,8 +95,9 @@ class Client:
 
     Each resource of the API is a sub-client: ``registry`` (models and versions),
     ``features``, ``serving`` (deployments, releases), ``rollouts``, ``evaluation``,
-    ``monitoring`` (outcomes, reports, thresholds, alerts), ``access`` (teams, users, tokens,
-    audit) and ``operations`` (jobs). The flat methods are aliases of theirs.
+    ``monitoring`` (outcomes, reports, thresholds, alerts), ``pipelines`` (calling it lists
+    them), ``access`` (teams, users, tokens, audit) and ``operations`` (jobs). The flat
+    methods are aliases of theirs.
     """
 
     def __init__(
@@ -115,6 +121,7 @@ class Client:
         self.monitoring = Monitoring(self._transport)
         self.access = Access(self._transport)
         self.operations = Operations(self._transport)
+        self.pipelines = Pipelines(self._transport)
         self._info: PlatformInfo | None = None
 
     # -- plumbing -----------------------------------------------------------------------
@@ -454,3 +461,27 @@ class Client:
               limit: int = 100) -> list[AuditEventPublic]:
         return self.access.audit(actor=actor, resource=resource, team=team, action=action,
                                  limit=limit)
+
+    # -- pipelines ----------------------------------------------------------------------
+    @_alias(Pipelines.register)
+    def register_pipeline(self, pipeline: Pipeline[Any, Any] | str, *, name: str | None = None,
+                          path: str | None = None, team: str | None = None,
+                          schedule: str | None = None, on_alert: list[str] | None = None,
+                          overlap: Overlap | str | None = None,
+                          description: str | None = None,
+                          timeout_s: float = 3600.0) -> PipelinePublic:
+        return self.pipelines.register(pipeline, name=name, path=path, team=team,
+                                       schedule=schedule, on_alert=on_alert, overlap=overlap,
+                                       description=description, timeout_s=timeout_s)
+
+    @_alias(Pipelines.run)
+    def run_pipeline(self, name: str, *, params: dict[str, Any] | None = None,
+                     wait: bool = True, on_progress: Progress | None = None,
+                     timeout_s: float | None = None) -> PipelineRunPublic:
+        return self.pipelines.run(name, params=params, wait=wait, on_progress=on_progress,
+                                  timeout_s=timeout_s)
+
+    @_alias(Pipelines.runs)
+    def pipeline_runs(self, name: str, *, state: Any = None,
+                      limit: int = 50) -> list[PipelineRunPublic]:
+        return self.pipelines.runs(name, state=state, limit=limit)

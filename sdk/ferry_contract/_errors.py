@@ -158,6 +158,10 @@ class NotFound(FerryError):
     grpc_status = "NOT_FOUND"
 
 
+class PipelineNotFound(NotFound):
+    code = "pipeline_not_found"
+
+
 class ModelNotFound(NotFound):
     code = "model_not_found"
 
@@ -256,6 +260,14 @@ class GateFailed(FerryError):
     code = "gate_failed"
     status = 422
     grpc_status = "FAILED_PRECONDITION"
+
+
+class PipelineFailed(FerryError):
+    """A pipeline run failed: ``details`` name the ``run``, the ``step`` that raised (None
+    if the pipeline's own body or its import did) and the ``error``."""
+
+    code = "pipeline_failed"
+    status = 422
 
 
 class EvaluationFailed(FerryError):

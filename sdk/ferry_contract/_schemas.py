@@ -471,6 +471,7 @@ class JobKind(str, Enum):
     reconcile = "reconcile"  # the control plane re-applying a recorded deployment
     monitor = "monitor"  # a monitoring report of a window of traffic (scheduled or asked for)
     batch_score = "batch.score"  # a whole table scored by a deployment's release on Ray Data
+    pipeline = "pipeline"  # one run of a registered pipeline (its flow, in the sandbox)
 
 
 class PhaseState(str, Enum):
@@ -581,6 +582,7 @@ class TokenScope(str, Enum):
 
     all = "all"
     predict = "predict"
+    pipeline = "pipeline"  # a pipeline run's own, issued and revoked by the platform
 
 
 class TokenCreate(_Schema):

@@ -30,6 +30,7 @@ from ferry_server.routes import (
     jobs,
     models,
     monitoring,
+    pipelines,
     platform,
     portal,
     releases,
@@ -152,7 +153,7 @@ def _api(lifespan: Any = None) -> FastAPI:
                   lifespan=lifespan, generate_unique_id_function=_operation_id,
                   responses=ERROR_RESPONSES)
     for module in (platform, models, evaluations, releases, deployments, monitoring, jobs,
-                   batch, features, teams, users, tokens, audit, portal):
+                   batch, features, pipelines, teams, users, tokens, audit, portal):
         app.include_router(module.router)
     app.include_router(portal_router)  # HTML pages: not part of the API's description
     return app

@@ -79,6 +79,26 @@ def _release(env: Env, who: str) -> dict[str, Any]:
 
 
 ROWS = [{"x": float(i), "y": i % 2} for i in range(12)]
+def _pipeline(env: Env, _who: str) -> dict[str, Any]:
+    """The pipeline p-alpha of team alpha (registered again if a call deleted it)."""
+    from ferry_contract import PipelineCreate
+
+    if env.platform.app.pipelines._store.get_pipeline("p-alpha") is None:
+        admin = env.platform.access.authenticate(env.admin)
+        env.platform.app.pipelines.register(
+            "p-alpha", PipelineCreate(module="team_pipelines.nightly:retrain", team="alpha"),
+            admin)
+    return {}
+
+
+def _pipeline_run(env: Env, who: str) -> dict[str, Any]:
+    _pipeline(env, who)
+    run = env.platform.app.pipelines._store.add_run(
+        "p-alpha", state="skipped", trigger="manual", reason="policy matrix", actor="admin",
+        params={})
+    return {"run_id": run.id}
+
+
 CALLS: dict[str, Call] = {
     "get_health": Call("GET", "/v1/health"),
     "get_platform_info": Call("GET", "/v1/platform"),
@@ -152,6 +172,19 @@ CALLS: dict[str, Call] = {
     "create_training_set": Call("POST", "/v1/training-sets",
                                 {"features": ["stats:x"],
                                  "entities": [{"id": 1, "event_timestamp": "2026-01-01"}]}),
+    "list_materialization_schedules": Call("GET", "/v1/features/schedules"),
+    "put_materialization_schedule": Call("PUT", "/v1/features/views/stats/schedule",
+                                         {"cron": "0 * * * *"}),
+    "delete_materialization_schedule": Call("DELETE", "/v1/features/views/stats/schedule"),
+    "list_pipelines": Call("GET", "/v1/pipelines"),
+    "get_pipeline": Call("GET", "/v1/pipelines/p-alpha", prepare=_pipeline),
+    "put_pipeline": Call("PUT", "/v1/pipelines/p-alpha",
+                         {"module": "team_pipelines.nightly:retrain", "team": "alpha"}),
+    "delete_pipeline": Call("DELETE", "/v1/pipelines/p-alpha", prepare=_pipeline),
+    "run_pipeline": Call("POST", "/v1/pipelines/p-alpha/runs", {"params": {}},
+                         prepare=_pipeline),
+    "list_pipeline_runs": Call("GET", "/v1/pipelines/p-alpha/runs", prepare=_pipeline),
+    "get_pipeline_run": Call("GET", "/v1/pipeline-runs/{run_id}", prepare=_pipeline_run),
     "list_teams": Call("GET", "/v1/teams"),
     "create_team": Call("POST", "/v1/teams", {"name": "{new}"}),
     "set_member": Call("PUT", "/v1/teams/alpha/members/bystander", {"role": "viewer"}),

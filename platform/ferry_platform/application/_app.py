@@ -18,14 +18,22 @@ from ferry_platform.application._features import FeaturePort, Features
 from ferry_platform.application._identity import Identity
 from ferry_platform.application._models import Models
 from ferry_platform.application._monitoring import Monitoring, MonitoringPolicy
+from ferry_platform.application._pipelines import Pipelines, RunLog
 from ferry_platform.application._policy import Policy
 from ferry_platform.catalog import CatalogRegistry
 from ferry_platform.evaluation import EvaluationService
 from ferry_platform.jobs import JobRunner, JobStore
 from ferry_platform.monitoring import Monitor
+from ferry_platform.pipelines import Orchestrator
 from ferry_platform.releases import BatchScoring, ReleaseService
 from ferry_platform.serving import ServingRuntime
-from ferry_platform.store import AuditRecord, JobRecord, MonitorStore, StateStore
+from ferry_platform.store import (
+    AuditRecord,
+    JobRecord,
+    MonitorStore,
+    PipelineStore,
+    StateStore,
+)
 
 
 @dataclass
@@ -40,6 +48,7 @@ class Application:
     identity: Identity
     monitoring: Monitoring
     _identity_store: IdentityStore
+    pipelines: Pipelines
     batch: Batch | None = None
 
     @classmethod
@@ -52,6 +61,9 @@ class Application:
               portal_session_hours: float = 12.0, portal_link_ttl_s: float = 300.0,
               monitoring: MonitoringPolicy | None = None,
               lock: Callable[[str], AbstractContextManager[Any]] | None = None,
+              pipeline_store: PipelineStore,
+              orchestrator: Orchestrator | None = None, run_log: RunLog | None = None,
+              ferry_url: Callable[[], str | None] = lambda: None,
               batch: BatchScoring | None = None,
               ) -> Application:
         policy = Policy(access)
@@ -69,15 +81,21 @@ class Application:
                            evaluation=evaluation, monitor=monitor, monitors=monitors,
                            runtime=runtime, features=features, settings=monitoring, lock=lock)
         releases.on_built = watch.record_reference
+        features_app = Features(policy=policy, audit=audit, jobs=jobs, features=features,
+                                training_set_concurrency=training_set_concurrency)
+        pipelines = Pipelines(policy=policy, access=access, audit=audit, jobs=jobs,
+                              store=pipeline_store, identity_store=identity_store,
+                              orchestrator=orchestrator, run_log=run_log, ferry_url=ferry_url,
+                              features=features_app)
+        watch.on_alert(pipelines.alert_hook)
         return cls(policy, audit, jobs, models, evaluations, deployments,
-                   Features(policy=policy, audit=audit, jobs=jobs, features=features,
-                            training_set_concurrency=training_set_concurrency),
+                   features_app,
                    Identity(policy=policy, access=access, audit=audit, store=identity_store,
                             max_token_ttl_days=max_token_ttl_days,
                             on_access_change=deployments.sync_access,
                             session_ttl=timedelta(hours=portal_session_hours),
                             link_ttl=timedelta(seconds=portal_link_ttl_s)),
-                   watch, identity_store,
+                   watch, identity_store, pipelines,
                    Batch(policy=policy, access=access, jobs=jobs, scoring=batch)
                    if batch is not None else None)
 

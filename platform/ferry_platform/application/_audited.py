@@ -33,6 +33,8 @@ class Audit:
                  teams: Iterable[str | None], outcome: str = "ok",
                  details: dict[str, Any] | None = None) -> None:
         concerned = _distinct(teams)
+        if who.scope == "pipeline":  # what a pipeline run did is read back by its token
+            details = {**(details or {}), "token": who.token_id}
         for team in concerned:
             extra = {"teams": [t for t in concerned if t]} if len(concerned) > 1 else {}
             self._access.audit(who, action, resource, team, outcome, {**(details or {}), **extra})

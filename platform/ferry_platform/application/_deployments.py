@@ -11,6 +11,7 @@ from ferry_contract import (
     Conflict,
     DeploymentCreate,
     DeploymentPublic,
+    Forbidden,
     JobKind,
     NotFound,
     RolloutCreate,
@@ -217,6 +218,12 @@ class Deployments:
         team = self.team_of(record)
         res = resource("deployment", name)
         self._policy.require(who, "start_rollout", resource=res, team=team, model_team=team)
+        if who.scope == "pipeline" and (req.mode is not RolloutMode.canary or
+                                        req.override_reason):
+            raise Forbidden(f"a pipeline run may start a canary on {name} (mode canary, no "
+                            f"gate override), not {req.mode.value}"
+                            f"{' with an override' if req.override_reason else ''}; a person "
+                            "decides the rest")
         if record.rollout:
             raise self._releases.in_progress(record)
         stable = self._store.get_release(record.release_id)

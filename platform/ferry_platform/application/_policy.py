@@ -41,6 +41,7 @@ class Scope(str, Enum):
     deployment_and_model_team = "deployment and model team"
     team = "team"
     any_team = "any team"
+    pipeline_team = "pipeline team"
     platform = "platform"
 
 
@@ -138,6 +139,16 @@ POLICY: dict[str, Rule] = {
     "predict": Rule(Scope.deployment_team, "viewer", predict_token=True,
                     note="checked by the deployment's router; anonymous only where a team "
                          "admin allowed it"),
+    # pipelines
+    "list_pipelines": _READ,
+    "get_pipeline": _READ,
+    "put_pipeline": Rule(Scope.pipeline_team, "deployer",
+                         note="its code runs isolated, with a token of its own per run"),
+    "delete_pipeline": Rule(Scope.pipeline_team, "deployer"),
+    "run_pipeline": Rule(Scope.pipeline_team, "deployer",
+                         note="queued or skipped (the pipeline's overlap) if a run is under way"),
+    "list_pipeline_runs": _READ,
+    "get_pipeline_run": _READ,
     # jobs and audit
     "list_jobs": _READ,
     "get_job": _READ,
@@ -156,6 +167,11 @@ POLICY: dict[str, Rule] = {
     "apply_features": Rule(Scope.any_team, "deployer"),
     "materialize_features": Rule(Scope.any_team, "deployer"),
     "create_training_set": Rule(Scope.any_team, "deployer"),
+    "list_materialization_schedules": _READ,
+    "put_materialization_schedule": Rule(Scope.any_team, "deployer",
+                                         note="each due time materializes the view as the "
+                                              "platform, audited"),
+    "delete_materialization_schedule": Rule(Scope.any_team, "deployer"),
     # teams, users, tokens
     "list_teams": _READ,
     "create_team": Rule(Scope.platform),
@@ -175,6 +191,15 @@ POLICY: dict[str, Rule] = {
 }
 
 
+PIPELINE_DENIED = frozenset({
+    "set_champion", "override_gate", "promote_rollout", "put_gate", "update_rollout",
+    "update_deployment_access", "create_token", "revoke_token", "create_sign_in_link",
+    "create_team", "set_member", "remove_member", "create_user", "update_user",
+    "put_pipeline", "delete_pipeline", "run_pipeline", "put_monitor", "create_deployment",
+    "delete_deployment", "rollback_deployment"})
+"""What a pipeline run's token (scope ``pipeline``) may never do, whoever it acts for."""
+
+
 def resource(kind: str, name: str) -> str:
     """The audit log's name of a resource: ``deployment/churn``, ``model/churn``, ..."""
     return f"{kind}/{name}"
@@ -184,7 +209,8 @@ _KINDS = {"models": "model", "releases": "release", "deployments": "deployment",
           "jobs": "job", "features": "features", "training-sets": "training-set",
           "teams": "team", "users": "user", "tokens": "token", "audit": "audit",
           "platform": "platform", "whoami": "user", "portal": "portal", "alerts": "alert",
-          "metrics": "metrics", "batch-jobs": "batch-job"}
+          "metrics": "metrics", "batch-jobs": "batch-job",
+          "pipelines": "pipeline", "pipeline-runs": "pipeline-run"}
 
 
 def route_resource(path: str, params: dict[str, str]) -> str | None:
@@ -224,6 +250,11 @@ class Policy:
             self._deny(who, action, resource, None,
                        f"the token {who.token_id} may only predict; use a token without the "
                        "predict scope (`ferry tokens create`)")
+        if who.scope == "pipeline" and action in PIPELINE_DENIED:
+            self._deny(who, action, resource, None,
+                       f"the token {who.token_id} is a pipeline run's: a pipeline may end in "
+                       "a canary, never move the champion, promote or override a gate; a "
+                       "person does that")
         if rule.scope is Scope.platform and not who.is_admin:
             self._deny(who, action, resource, "platform admin",
                        f"that needs the platform admin role, and {who.user!r} is not a "
@@ -249,7 +280,8 @@ class Policy:
         need = rule.role or "viewer"
         if rule.scope is Scope.deployment_and_model_team:
             teams = [team, model_team] if model_team != team else [team]
-        elif rule.scope in (Scope.model_team, Scope.deployment_team, Scope.team):
+        elif rule.scope in (Scope.model_team, Scope.deployment_team, Scope.team,
+                            Scope.pipeline_team):
             teams = [team]
         else:
             teams = []
@@ -279,6 +311,8 @@ class Policy:
         a surface deciding which controls to show. Only :meth:`require` authorizes."""
         rule = self.rule(action)
         if who.scope == "predict" and not rule.predict_token:
+            return False
+        if who.scope == "pipeline" and action in PIPELINE_DENIED:
             return False
         if rule.scope in (Scope.open, Scope.authenticated) or who.is_admin:
             return True

@@ -16,9 +16,17 @@ from ferry_platform.store._monitoring import (
     MonitorStore,
     SqlMonitorStore,
 )
+from ferry_platform.store._pipelines import (
+    FeatureScheduleRecord,
+    PipelineRecord,
+    PipelineRunRecord,
+    PipelineStore,
+    SqlPipelineStore,
+)
 from ferry_platform.store._sql import DeploymentRecord, SqlStateStore, StateStore
 
-__all__ = ["AlertRecord", "AuditRecord", "Database", "DeploymentRecord", "JobRecord",
-           "MonitorRecord", "MonitorStore", "SessionRecord", "SqlCatalog", "SqlIdentityStore",
+__all__ = ["AlertRecord", "AuditRecord", "FeatureScheduleRecord", "Database", "DeploymentRecord", "JobRecord",
+           "MonitorRecord", "MonitorStore", "PipelineRecord", "PipelineRunRecord", "PipelineStore",
+           "SqlPipelineStore", "SessionRecord", "SqlCatalog", "SqlIdentityStore",
            "SqlJobStore", "SqlMonitorStore", "SqlStateStore", "StateStore", "TokenRecord",
            "UserRecord"]

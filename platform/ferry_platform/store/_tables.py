@@ -261,3 +261,53 @@ class Alert(Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class PipelineRow(Base):
+    """A registered pipeline: where its code is and when it runs."""
+
+    __tablename__ = "ferry_pipelines"
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    team: Mapped[str | None] = mapped_column(String(63), nullable=True, index=True)
+    module: Mapped[str] = mapped_column(String(300))
+    path: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    schedule: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    on_alert: Mapped[list[str]] = mapped_column(JSON, default=list)
+    overlap: Mapped[str] = mapped_column(String(10), default="wait")
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    timeout_s: Mapped[float] = mapped_column(Float, default=3600.0)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class PipelineRunRow(Base):
+    """One run of a pipeline: who or what started it, its steps, what it produced."""
+
+    __tablename__ = "ferry_pipeline_runs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    pipeline: Mapped[str] = mapped_column(String(63), index=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    trigger: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    actor: Mapped[str] = mapped_column(String(100))
+    job_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    token_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class FeatureScheduleRow(Base):
+    """A feature view materialized on a cron schedule."""
+
+    __tablename__ = "ferry_feature_schedules"
+    view: Mapped[str] = mapped_column(String(200), primary_key=True)
+    cron: Mapped[str] = mapped_column(String(100))
+    lookback_hours: Mapped[float] = mapped_column(Float, default=24.0)
+    created_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -13,6 +13,8 @@ from ferry_contract import (
     FeaturePlanPublic,
     FeatureViewPublic,
     InvalidRequest,
+    MaterializationSchedulePublic,
+    MaterializationScheduleUpdate,
     MaterializeCreate,
     TrainingSetCreate,
     TrainingSetPublic,
@@ -88,3 +90,22 @@ class Features:
                 except (ValueError, TypeError):
                     pass
         return TrainingSet(out, body.feature_refs, [str(c) for c in frame.columns])
+
+    def schedule(self, view: str, cron: str, *,
+                 lookback_hours: float = 24.0) -> MaterializationSchedulePublic:
+        """Materialize ``view`` on a cron schedule (UTC): each due time loads its active
+        version for event times since the previous one (the first: ``lookback_hours``)."""
+        try:
+            body = MaterializationScheduleUpdate(cron=cron, lookback_hours=lookback_hours)
+        except ValidationError as e:
+            raise InvalidRequest(f"invalid schedule: {validation_message(e)}") from None
+        return MaterializationSchedulePublic.model_validate(self._transport.request(
+            "PUT", f"/v1/features/views/{view}/schedule", json=body.model_dump(mode="json")))
+
+    def schedules(self) -> list[MaterializationSchedulePublic]:
+        """Feature views materialized on a schedule, with their last and next runs."""
+        return [MaterializationSchedulePublic.model_validate(s)
+                for s in self._transport.request("GET", "/v1/features/schedules")]
+
+    def unschedule(self, view: str) -> None:
+        self._transport.request("DELETE", f"/v1/features/views/{view}/schedule")

@@ -35,6 +35,7 @@ from ferry.cli import (
     _jobs,
     _models,
     _monitoring,
+    _pipelines,
     _platform,
     _teams,
     _tokens,
@@ -56,6 +57,7 @@ app = typer.Typer(
         "  ferry jobs                        deploys and other long operations, with logs\n"
         "  ferry audit                       who changed what, from which release to which\n"
         "  ferry monitor churn               drift, fragility, latency, slices, alerts\n"
+        "  ferry pipelines run retrain_churn retrain, evaluate, canary if the gate passes\n"
         "  ferry down                        stop everything\n\n"
         "Commands talk to FERRY_URL (default http://127.0.0.1:8700); add -o json or -o yaml "
         "for scripts."
@@ -75,6 +77,7 @@ NOUNS: tuple[typer.Typer, ...] = (
     _features.app,     # features ...
     _batch.app,        # batch score | show | list
     _eval.app,         # eval ...
+    _pipelines.app,    # pipelines ...
     _teams.app,        # teams ...
     _users.app,        # users ...
     _tokens.app,       # tokens ...

@@ -89,3 +89,39 @@ def features_materialize(
     for part in done:
         rows.add_row(part)
     emit(done, output, rows)
+
+
+@app.command("schedule")
+def features_schedule(
+    view: str,
+    cron: Annotated[str, typer.Argument(help="cron (UTC), e.g. '0 * * * *'")],
+    lookback_hours: Annotated[float, typer.Option(help="the first run's window")] = 24.0,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Materialize a feature view on a cron schedule (a materialize job per due time)."""
+    with user_errors():
+        s = client().features.schedule(view, cron, lookback_hours=lookback_hours)
+    rows = table("view", "cron", "next run")
+    rows.add_row(s.view, s.cron, f"{s.next_run_at:%Y-%m-%d %H:%M}" if s.next_run_at else "-")
+    emit(s, output, rows)
+
+
+@app.command("schedules")
+def features_schedules(output: OutputOpt = Output.table) -> None:
+    """Feature views materialized on a schedule."""
+    with user_errors():
+        found = client().features.schedules()
+    rows = table("view", "cron", "last run", "next run", "by")
+    for s in found:
+        rows.add_row(s.view, s.cron,
+                     f"{s.last_run_at:%Y-%m-%d %H:%M}" if s.last_run_at else "-",
+                     f"{s.next_run_at:%Y-%m-%d %H:%M}" if s.next_run_at else "-", s.created_by)
+    emit(found, output, rows)
+
+
+@app.command("unschedule")
+def features_unschedule(view: str) -> None:
+    """Stop materializing a view on its schedule."""
+    with user_errors():
+        client().features.unschedule(view)
+    typer.echo(f"{view}: no longer scheduled")

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Path, Response
 
 from ferry_contract import (
     FeatureChangePublic,
@@ -11,6 +12,8 @@ from ferry_contract import (
     FeatureVersionPublic,
     FeatureViewPublic,
     JobPublic,
+    MaterializationSchedulePublic,
+    MaterializationScheduleUpdate,
     MaterializeCreate,
     TrainingSetCreate,
     TrainingSetPublic,
@@ -81,3 +84,28 @@ def create_training_set(body: TrainingSetCreate, app: AppDep,
         frame["event_timestamp"] = [t.isoformat() for t in ts.frame["event_timestamp"]]
     return TrainingSetPublic(feature_refs=ts.feature_refs, columns=[str(c) for c in frame.columns],
                              rows=frame.values.tolist())
+
+
+@router.get("/features/schedules", response_model=list[MaterializationSchedulePublic])
+def list_materialization_schedules(app: AppDep) -> list[MaterializationSchedulePublic]:
+    """Feature views materialized on a cron schedule, with their last and next runs."""
+    return app.pipelines.materialization_schedules()
+
+
+@router.put("/features/views/{view}/schedule", response_model=MaterializationSchedulePublic)
+def put_materialization_schedule(
+        view: Annotated[str, Path(max_length=200, pattern=r"^[A-Za-z0-9_\-]+$")],
+        body: MaterializationScheduleUpdate, app: AppDep,
+        who: PrincipalDep) -> MaterializationSchedulePublic:
+    """Materialize ``view`` on a cron schedule (UTC): each due time loads its active
+    version into the online store for event times since the previous one (the first: the
+    last ``lookback_hours``), as a materialize job. Unknown views are refused."""
+    return app.pipelines.schedule_materialization(view, body, who)
+
+
+@router.delete("/features/views/{view}/schedule", status_code=204)
+def delete_materialization_schedule(
+        view: Annotated[str, Path(max_length=200, pattern=r"^[A-Za-z0-9_\-]+$")],
+        app: AppDep, who: PrincipalDep) -> Response:
+    app.pipelines.delete_materialization_schedule(view, who)
+    return Response(status_code=204)

@@ -1,0 +1,222 @@
+"""Registered pipelines and their runs, in SQL."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import select
+
+from ferry_platform.store._db import Database
+from ferry_platform.store._tables import FeatureScheduleRow as _Schedule
+from ferry_platform.store._tables import PipelineRow as _Pipeline
+from ferry_platform.store._tables import PipelineRunRow as _Run
+from ferry_platform.store._tables import now as _now
+
+
+@dataclass(frozen=True)
+class PipelineRecord:
+    name: str
+    team: str | None
+    module: str
+    path: str | None
+    schedule: str | None
+    on_alert: list[str]
+    overlap: str
+    description: str
+    timeout_s: float
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    scheduled_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PipelineRunRecord:
+    id: str
+    pipeline: str
+    state: str
+    trigger: str
+    reason: str
+    actor: str
+    job_id: str | None
+    token_id: str | None
+    params: dict[str, Any]
+    outcome: dict[str, Any] | None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FeatureScheduleRecord:
+    view: str
+    cron: str
+    lookback_hours: float
+    created_by: str
+    updated_at: datetime
+    scheduled_at: datetime | None
+
+
+def _schedule(r: _Schedule) -> FeatureScheduleRecord:
+    return FeatureScheduleRecord(r.view, r.cron, r.lookback_hours, r.created_by, r.updated_at,
+                                 r.scheduled_at)
+
+
+def _pipeline(r: _Pipeline) -> PipelineRecord:
+    return PipelineRecord(r.name, r.team, r.module, r.path, r.schedule, list(r.on_alert or []),
+                          r.overlap, r.description, r.timeout_s, r.created_by, r.created_at,
+                          r.updated_at, r.scheduled_at)
+
+
+def _run(r: _Run) -> PipelineRunRecord:
+    return PipelineRunRecord(r.id, r.pipeline, r.state, r.trigger, r.reason, r.actor, r.job_id,
+                             r.token_id, dict(r.params or {}),
+                             dict(r.outcome) if r.outcome is not None else None,
+                             r.created_at, r.started_at, r.finished_at)
+
+
+class PipelineStore(Protocol):
+    def put_pipeline(self, name: str, *, team: str | None, module: str, path: str | None,
+                     schedule: str | None, on_alert: list[str], overlap: str,
+                     description: str, timeout_s: float, actor: str) -> PipelineRecord: ...
+    def get_pipeline(self, name: str) -> PipelineRecord | None: ...
+    def pipelines(self) -> list[PipelineRecord]: ...
+    def delete_pipeline(self, name: str) -> bool: ...
+    def mark_scheduled(self, name: str, at: datetime, previous: datetime | None) -> bool: ...
+    def add_run(self, pipeline: str, *, state: str, trigger: str, reason: str, actor: str,
+                params: dict[str, Any]) -> PipelineRunRecord: ...
+    def update_run(self, run_id: str, **fields: Any) -> PipelineRunRecord | None: ...
+    def get_run(self, run_id: str) -> PipelineRunRecord | None: ...
+    def runs(self, pipeline: str | None = None, *, state: str | None = None,
+             limit: int = 50) -> list[PipelineRunRecord]: ...
+    def put_schedule(self, view: str, cron: str, lookback_hours: float,
+                     actor: str) -> FeatureScheduleRecord: ...
+    def schedules(self) -> list[FeatureScheduleRecord]: ...
+    def delete_schedule(self, view: str) -> bool: ...
+    def mark_materialized(self, view: str, at: datetime | None,
+                          previous: datetime | None) -> bool: ...
+
+
+class SqlPipelineStore:
+    """:class:`PipelineStore` on the control plane's database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def put_pipeline(self, name: str, *, team: str | None, module: str, path: str | None,
+                     schedule: str | None, on_alert: list[str], overlap: str,
+                     description: str, timeout_s: float, actor: str) -> PipelineRecord:
+        with self.db.session() as s, s.begin():
+            row = s.get(_Pipeline, name, with_for_update=True)
+            if row is None:
+                row = _Pipeline(name=name, created_by=actor, created_at=_now())
+                s.add(row)
+            if row.schedule != schedule:
+                row.scheduled_at = _now()  # a new schedule counts from now
+            row.team, row.module, row.path, row.schedule = team, module, path, schedule
+            row.on_alert, row.overlap, row.description = list(on_alert), overlap, description
+            row.timeout_s, row.updated_at = timeout_s, _now()
+            s.flush()
+            return _pipeline(row)
+
+    def get_pipeline(self, name: str) -> PipelineRecord | None:
+        with self.db.session() as s:
+            row = s.get(_Pipeline, name)
+            return _pipeline(row) if row else None
+
+    def pipelines(self) -> list[PipelineRecord]:
+        with self.db.session() as s:
+            return [_pipeline(r) for r in s.scalars(select(_Pipeline).order_by(_Pipeline.name))]
+
+    def delete_pipeline(self, name: str) -> bool:
+        with self.db.session() as s, s.begin():
+            row = s.get(_Pipeline, name, with_for_update=True)
+            if row is None:
+                return False
+            s.delete(row)
+            return True
+
+    def mark_scheduled(self, name: str, at: datetime, previous: datetime | None) -> bool:
+        """Record that the schedule's run at ``at`` was started, if no other process did
+        (compare-and-set on the previous mark): True for the one that may start it."""
+        with self.db.session() as s, s.begin():
+            row = s.get(_Pipeline, name, with_for_update=True)
+            if row is None or row.scheduled_at != previous:
+                return False
+            row.scheduled_at = at
+            return True
+
+    def add_run(self, pipeline: str, *, state: str, trigger: str, reason: str, actor: str,
+                params: dict[str, Any]) -> PipelineRunRecord:
+        with self.db.session() as s, s.begin():
+            row = _Run(id=secrets.token_hex(8), pipeline=pipeline, state=state,
+                       trigger=trigger, reason=reason[:300], actor=actor, params=params,
+                       created_at=_now(),
+                       finished_at=_now() if state == "skipped" else None)
+            s.add(row)
+            s.flush()
+            return _run(row)
+
+    def update_run(self, run_id: str, **fields: Any) -> PipelineRunRecord | None:
+        with self.db.session() as s, s.begin():
+            row = s.get(_Run, run_id, with_for_update=True)
+            if row is None:
+                return None
+            for k, v in fields.items():
+                setattr(row, k, v)
+            s.flush()
+            return _run(row)
+
+    def get_run(self, run_id: str) -> PipelineRunRecord | None:
+        with self.db.session() as s:
+            row = s.get(_Run, run_id)
+            return _run(row) if row else None
+
+    def runs(self, pipeline: str | None = None, *, state: str | None = None,
+             limit: int = 50) -> list[PipelineRunRecord]:
+        q = select(_Run).order_by(_Run.created_at.desc(), _Run.id).limit(limit)
+        if pipeline is not None:
+            q = q.where(_Run.pipeline == pipeline)
+        if state is not None:
+            q = q.where(_Run.state == state)
+        with self.db.session() as s:
+            return [_run(r) for r in s.scalars(q)]
+
+    # -- feature views materialized on a schedule ------------------------------------------
+    def put_schedule(self, view: str, cron: str, lookback_hours: float,
+                     actor: str) -> FeatureScheduleRecord:
+        with self.db.session() as s, s.begin():
+            row = s.get(_Schedule, view, with_for_update=True)
+            if row is None:
+                row = _Schedule(view=view)
+                s.add(row)
+            row.cron, row.lookback_hours, row.created_by = cron, lookback_hours, actor
+            row.updated_at = _now()
+            s.flush()
+            return _schedule(row)
+
+    def schedules(self) -> list[FeatureScheduleRecord]:
+        with self.db.session() as s:
+            return [_schedule(r) for r in s.scalars(select(_Schedule).order_by(_Schedule.view))]
+
+    def delete_schedule(self, view: str) -> bool:
+        with self.db.session() as s, s.begin():
+            row = s.get(_Schedule, view, with_for_update=True)
+            if row is None:
+                return False
+            s.delete(row)
+            return True
+
+    def mark_materialized(self, view: str, at: datetime | None,
+                          previous: datetime | None) -> bool:
+        """Claim the due time ``at`` of ``view``'s schedule (compare-and-set)."""
+        with self.db.session() as s, s.begin():
+            row = s.get(_Schedule, view, with_for_update=True)
+            if row is None or row.scheduled_at != previous:
+                return False
+            row.scheduled_at = at
+            return True

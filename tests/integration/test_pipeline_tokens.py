@@ -1,0 +1,49 @@
+"""A pipeline run's token (scope ``pipeline``) may register, evaluate and start a canary,
+never promote, move the champion, override or change a gate, deploy or roll back; what it
+did is audited under its token id (the run's links are read back from there)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from _control_plane import Env, env_on
+
+from ferry_contract import Forbidden
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    yield from env_on("sqlite", tmp_path_factory, "pipeline-tokens")
+
+
+@pytest.fixture(scope="module")
+def pipeline_token(env: Env) -> Any:
+    env.deploy("deployer-a", name="m-pl")
+    return env.platform.access.issue_token("deployer-a", "a pipeline run",
+                                           ttl=timedelta(minutes=10), scope="pipeline")
+
+
+@pytest.mark.parametrize("call", [
+    lambda c: c.set_champion("alpha-model", 2),
+    lambda c: c.set_gate("alpha-model", tolerance=0.5),
+    lambda c: c.rollout("m-pl", version=2, ab=50, sticky_key="x"),
+    lambda c: c.rollout("m-pl", version=2, canary=10, override_reason="trust me, it is fine"),
+    lambda c: c.deploy("alpha-model", version=2, name="m-pl"),
+    lambda c: c.rollback("m-pl"),
+    lambda c: c.create_token(description="escape"),
+], ids=["champion", "gate", "ab", "override", "deploy", "rollback", "token"])
+def test_a_pipeline_token_never_promotes(env: Env, pipeline_token: Any, call: Any) -> None:
+    with pytest.raises(Forbidden, match="pipeline|canary"):
+        call(env.client(pipeline_token.secret))
+
+
+def test_a_pipeline_token_starts_a_canary_audited_under_its_id(env: Env,
+                                                               pipeline_token: Any) -> None:
+    c = env.client(pipeline_token.secret)
+    c.rollout("m-pl", version=2, canary=10)
+    events = env.identity.audit_events(actor="deployer-a", action="rollout")
+    assert events and events[0].details["token"] == pipeline_token.id
+    assert events[0].outcome == "succeeded"
