@@ -35,6 +35,11 @@ def _tick(when: datetime, window: str) -> str:
     return f"{when:%m-%d %H:%M}" if window == "7d" else f"{when:%H:%M}"
 
 
+def _ticks(view: MonitoringView) -> list[str]:
+    """The steps' end times; the current step (still filling) is "now"."""
+    return [_tick(r.end, view.window) for r in view.timeline[:-1]] + ["now"]
+
+
 def _release_at(report: MonitoringReportPublic, release_id: str) -> ReleaseReport | None:
     return next((r for r in report.releases if r.release_id == release_id), None)
 
@@ -66,7 +71,7 @@ def _series_chart(view: MonitoringView, rel_id: str, title: str, columns: list[s
                   value: Any, threshold: float | None) -> dict[str, Any]:
     """A line chart over the view's steps: one line per column, None where a step had no
     score (not enough data), and the threshold as a dashed line."""
-    labels = [_tick(r.end, view.window) for r in view.timeline]
+    labels = _ticks(view)
     series: dict[str, list[Any]] = {c: [] for c in columns}
     for step in view.timeline:
         rel = _release_at(step, rel_id)
@@ -136,7 +141,7 @@ def _release_section(view: MonitoringView, rel: ReleaseReport, i: int) -> dict[s
         {label: [f[key] for f in fragility] for key, label in FRAGILITY
          if any(f[key] for f in fragility) or key in ("null_rate", "out_of_range_rate")},
         f"Fragility rates per feature over the last {window}") if fragility else None
-    labels = [_tick(r.end, window) for r in view.timeline]
+    labels = _ticks(view)
     steps = [_release_at(r, rel.release_id) for r in view.timeline]
     latency_chart = chart("line", labels, {
         "p50 (ms)": [s.service.p50_ms if s else None for s in steps],
