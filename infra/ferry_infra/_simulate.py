@@ -9,6 +9,7 @@ can drive a real platform (tests/infra/test_settings.py).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +118,10 @@ class _Mocks(_mocks.Mocks):
 def install_mocks(stack: str, stand_ins: StandIns | None = None) -> _Mocks:
     """Point Pulumi's runtime at fresh recording mocks (and a fresh root stack) for ``stack``."""
     mocks = _Mocks(stand_ins or StandIns())
+    try:  # Pulumi makes its futures on this thread's loop; asyncio.run() leaves none set
+        asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
     pulumi.runtime.settings.set_root_resource(None)  # type: ignore[arg-type]
     pulumi.runtime.set_mocks(mocks, project="ferry", stack=stack, preview=False)
     return mocks

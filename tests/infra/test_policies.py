@@ -444,6 +444,15 @@ def test_repository_stacks_satisfy_every_policy(stack: str) -> None:
     assert [str(v) for v in check(sim)] == []
 
 
+def test_the_simulation_runs_after_asyncio_run_left_no_event_loop() -> None:
+    """Pulumi's runtime needs the thread's event loop; a test (or caller) that ran
+    ``asyncio.run`` before leaves none set, and every simulation then failed."""
+    import asyncio
+
+    asyncio.run(asyncio.sleep(0))
+    assert simulate_stack(INFRA, "dev").of_type("aws:s3/bucket:Bucket")
+
+
 def test_every_policy_has_a_broken_variant() -> None:
     assert {m.policy for m in MUTATIONS} == set(POLICIES)
 
