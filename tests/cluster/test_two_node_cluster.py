@@ -98,17 +98,21 @@ def test_replicas_spread_over_a_two_node_cluster(tmp_path: Path, settings) -> No
                       "FERRY_DEPLOY_TIMEOUT_S": "240", "FERRY_TEST_CLUSTER_NODES": "2",
                       # a node's 1 CPU: a replica (0.5), a batch scorer (0.25), I/O (0.25)
                       "FERRY_BATCH_ACTOR_CPUS": "0.25", "FERRY_BATCH_ROWS": "200"}
+        t1 = time.monotonic()
         run = subprocess.run([sys.executable, str(HERE / "_driver.py")], env=driver_env,
                              capture_output=True, text=True, timeout=600)
+        driver_s = time.monotonic() - t1
         lines = [ln for ln in run.stdout.splitlines() if ln.startswith("RESULT ")]
         assert run.returncode == 0 and lines, (run.stdout[-3000:], run.stderr[-5000:],
                                                (tmp_path / "head.log").read_text()[-2000:])
         result = json.loads(lines[-1].removeprefix("RESULT "))
-        print(f"\nnodes up {nodes_up_s:.1f}s; driver: {result['times']}")
     finally:
+        t2 = time.monotonic()
         if worker is not None:
             _stop(worker)
         _stop(head)
+    print(f"\nnodes up {nodes_up_s:.1f}s; driver process {driver_s:.1f}s: {result['times']}; "
+          f"nodes stopped in {time.monotonic() - t2:.1f}s")
     assert len(result["cluster_nodes"]) == 2
     nodes = set(result["replica_nodes"].values())
     assert len(result["replica_nodes"]) == 2 and nodes == set(result["cluster_nodes"]), result
