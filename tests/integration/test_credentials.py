@@ -112,7 +112,8 @@ def _archive_and_lineage(tmp: Path) -> tuple[bytes, str]:
 
 
 PARAMS = {"name": "cred-churn", "version": "1", "release_id": "cred-churn-v1-x",
-          "team": "default", "user": "nobody", "token_id": "000000000000"}
+          "team": "default", "user": "nobody", "token_id": "000000000000",
+          "view": "customer_stats", "run_id": "000000000000"}
 
 
 def _call_every_operation(plane: Plane, job_id: str, upload: tuple[bytes, str],
