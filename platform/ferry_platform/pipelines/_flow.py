@@ -23,8 +23,13 @@ log = logging.getLogger("ferry.pipelines")
 
 
 def _describe(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return (f"{type(e).__name__}: {text[-1]}" if text else type(e).__name__)[:1000]
+    """``TypeName: last line`` of the error (of its cause, for Ray's task errors), never a
+    traceback nor a separator line."""
+    cause = getattr(e, "cause", None)
+    if isinstance(cause, BaseException) and cause is not e:
+        return _describe(cause)
+    text = [ln for ln in str(e).strip().splitlines() if ln.strip().strip("=-") != ""]
+    return (f"{type(e).__name__}: {text[-1].strip()}" if text else type(e).__name__)[:1000]
 
 
 def table_digest(value: Any) -> tuple[str, int] | None:
@@ -112,9 +117,13 @@ def _task_runner(payload: dict[str, Any]) -> Any:
     if address:
         from prefect_ray import RayTaskRunner
 
+        # a driver of an existing cluster: no head options; the workers import the team's
+        # repository from the same path (shared by the cluster's nodes)
+        env = {"RAY_AUTH_MODE": "disabled"}
+        if payload.get("path"):
+            env["PYTHONPATH"] = str(payload["path"])
         return RayTaskRunner(address=address, init_kwargs={
-            "include_dashboard": False, "log_to_driver": False,
-            "runtime_env": {"env_vars": {"RAY_AUTH_MODE": "disabled"}}})
+            "log_to_driver": False, "runtime_env": {"env_vars": env}})
     from prefect.task_runners import ThreadPoolTaskRunner
 
     return ThreadPoolTaskRunner(max_workers=int(payload.get("max_workers", 4)))
