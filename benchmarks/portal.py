@@ -150,6 +150,9 @@ def main() -> None:
          "/v1/models/big-model/versions/4321"),
         ("deployments", "/portal/deployments", "/v1/deployments"),
         ("deployment (canary)", "/portal/deployments/model-00", "/v1/deployments/model-00"),
+        ("monitoring (no traffic yet)", "/portal/deployments/model-00/monitoring",
+         "/v1/alerts?deployment=model-00"),
+        ("alerts", "/portal/alerts", "/v1/alerts"),
         ("jobs", "/portal/jobs", "/v1/jobs?limit=50"),
         ("audit, first page", "/portal/audit", "/v1/audit?limit=50"),
         ("audit, page 15", f"/portal/audit?before={last_audit - 700}",
@@ -183,6 +186,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{server.config.port}"
     paints = first_paint(url, cookie, ["/portal/models", "/portal/models/big-model",
                                        "/portal/deployments/model-00", "/portal/audit",
+                                       "/portal/deployments/model-00/monitoring",
                                        "/portal/models/alpha-model/compare?base=1&candidate=2"])
     server.should_exit = True
     thread.join(10)

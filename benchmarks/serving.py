@@ -9,6 +9,9 @@ Single-row requests from 16 concurrent keep-alive clients:
   ferry-rest            Ferry deployment, 2 replicas, REST through Serve's HAProxy ingress
   ferry-rest-no-token-check  the same with anonymous predictions allowed (the check's cost)
   ferry-grpc            the same deployment over gRPC
+  ferry-v2-rest         the same deployment over the Open Inference Protocol (V2) REST,
+                        one tensor per column (/bench/v2/models/bench/infer)
+  ferry-v2-grpc         the same over V2 gRPC (inference.GRPCInferenceService/ModelInfer)
   mlserver-rest         MLServer 1.7 + mlserver-sklearn (the peer a team would pick), one
                         process, Open Inference Protocol (V2) JSON, numpy input
   mlserver-grpc         the same server over V2 gRPC (ModelInfer), numpy input
@@ -97,7 +100,30 @@ def training_data(n: int = 5000, seed: int = 3) -> pd.DataFrame:
     return df
 
 
-def platform_memory(pid: int, home: Path) -> dict[str, int]:
+def process_kind(proc: psutil.Process) -> str:
+    """What a platform process is, for the memory breakdown (Ray names its actors' and
+    workers' processes ``ray::<class>``)."""
+    try:
+        cmd = proc.cmdline()
+        name = proc.name()
+    except psutil.Error:
+        return "?"
+    title = " ".join(cmd)[:200]
+    for key, kind in (("ServeReplica:", "replica"), ("ServeController", "serve controller"),
+                      ("ShadowLog", "shadow log"), ("gcs_server", "gcs"), ("raylet", "raylet"),
+                      ("dashboard", "dashboard agent"), ("runtime_env", "runtime-env agent"),
+                      ("haproxy", "haproxy"), ("HAProxy", "haproxy manager"),
+                      ("ProxyActor", "proxy"), ("log_monitor", "log monitor"),
+                      ("ferry_server", "control plane"), ("uvicorn", "control plane")):
+        if key in title:
+            if kind == "replica":
+                app = title.split("ServeReplica:", 1)[1].split(":", 1)[0]
+                return "router replica" if "." not in app else "release replica"
+            return kind
+    return "ray worker (idle)" if title.startswith("ray::") else name
+
+
+def platform_memory(pid: int, home: Path) -> dict[str, Any]:
     """Memory of the local platform: the control plane's process tree plus every process of
     its Ray head's session (Ray, Serve, HAProxy, the replicas), which runs detached from
     the control plane, and their children. ``rss``: resident sets added up (shared pages
@@ -117,14 +143,21 @@ def platform_memory(pid: int, home: Path) -> dict[str, int]:
         except psutil.Error:
             pass
     rss = pss = 0
+    by_kind: dict[str, list[int]] = {}
     for p in procs:
         try:
-            info = psutil.Process(p).memory_full_info()
+            proc = psutil.Process(p)
+            info = proc.memory_full_info()
         except psutil.Error:
             continue
         rss += info.rss
         pss += getattr(info, "pss", info.rss)
-    return {"processes": len(procs), "rss": rss, "pss": pss}
+        entry = by_kind.setdefault(process_kind(proc), [0, 0])
+        entry[0] += 1
+        entry[1] += getattr(info, "pss", info.rss)
+    breakdown = {k: {"processes": n, "pss_mib": round(b / 2**20)}
+                 for k, (n, b) in sorted(by_kind.items(), key=lambda kv: -kv[1][1])}
+    return {"processes": len(procs), "rss": rss, "pss": pss, "by_kind": breakdown}
 
 
 def wait_http(url: str, timeout: float = 120, proc: subprocess.Popen[bytes] | None = None,
@@ -157,6 +190,31 @@ def ferry_grpc_predictions(answer: bytes) -> list[Any]:
     from ferry_contract.proto import decode_column, predict_pb2
 
     return decode_column(predict_pb2.PredictResponse.FromString(answer).predictions)
+
+
+def ferry_v2_message(request: dict[str, Any], model: str) -> bytes:
+    """The serialized ``inference.ModelInferRequest`` equal to a V2 JSON ``request`` (typed
+    ``contents``, as KServe's client sends; Ferry's messages, no MLServer needed)."""
+    from ferry_contract.proto import inference_pb2
+
+    fields = {"FP64": "fp64_contents", "INT64": "int64_contents", "BOOL": "bool_contents",
+              "BYTES": "bytes_contents"}
+    message = inference_pb2.ModelInferRequest(model_name=model)
+    for t in request["inputs"]:
+        tensor = message.inputs.add(name=t["name"], datatype=t["datatype"], shape=t["shape"])
+        values = [v.encode() if isinstance(v, str) else v for v in t["data"]]
+        getattr(tensor.contents, fields[t["datatype"]]).extend(values)
+    return bytes(message.SerializeToString())
+
+
+def ferry_v2_predictions(answer: bytes) -> list[Any]:
+    """The ``predictions`` output of a serialized ``ModelInferResponse`` (raw contents)."""
+    from ferry_contract.proto import inference_pb2
+
+    response = inference_pb2.ModelInferResponse.FromString(answer)
+    (i,) = [k for k, o in enumerate(response.outputs) if o.name == "predictions"]
+    dtype = {"INT64": "<i8", "FP64": "<f8", "BOOL": "?"}[response.outputs[i].datatype]
+    return list(np.frombuffer(response.raw_output_contents[i], dtype=dtype).tolist())
 
 
 def check(name: str, got: list[Any], expected: list[Any]) -> None:
@@ -446,6 +504,8 @@ def main() -> int:
         figures["platform_rss_mib"] = round(memory["rss"] / 2**20)
         figures["platform_pss_mib"] = round(memory["pss"] / 2**20)
         figures["platform_processes"] = memory["processes"]
+        figures["platform_pss_by_kind"] = memory["by_kind"]
+        console.print(f"PSS by process kind: {memory['by_kind']}")
 
         # Baselines and the peer, all serving the same fitted model.
         bento_env = {**os.environ, "BENTOML_HOME": str(home / "bentoml"),
@@ -523,6 +583,22 @@ def main() -> int:
             "ferry-rest-no-token-check": anonymous,
             "ferry-grpc": lambda: load("grpc", grpc_target, row, args, app="bench", token=token),
         }
+        # The Open Inference Protocol on the same deployment: one tensor per column.
+        v2_request = {"inputs": _mlserver.v2_request(pd.DataFrame([row]), "pandas")["inputs"]}
+        v2_body, v2_message = json.dumps(v2_request).encode(), ferry_v2_message(v2_request, "bench")
+        v2_path, v2_method = "/bench/v2/models/bench/infer", "/inference.GRPCInferenceService/ModelInfer"
+        check("ferry-v2-rest", httpx.post(f"http://{rest}{v2_path}", content=v2_body, timeout=30,
+                                          headers={"authorization": f"Bearer {token}"}
+                                          ).json()["outputs"][0]["data"], expected_row)
+        check("ferry-v2-grpc", ferry_v2_predictions(grpc_call(grpc_target, v2_method, v2_message,
+                                                              auth)), expected_row)
+        v2_rest_file = body_file("ferry-v2-rest.json", v2_body)
+        v2_grpc_file = body_file("ferry-v2-grpc.bin", v2_message)
+        variants["ferry-v2-rest"] = lambda: load("http", rest, row, args, path=v2_path,
+                                                 body_file=v2_rest_file, token=token)
+        variants["ferry-v2-grpc"] = lambda: load("grpc", grpc_target, row, args, app="bench",
+                                                 method=v2_method, body_file=v2_grpc_file,
+                                                 token=token)
         if mlserver is not None:
             infer = "/v2/models/bench/infer"
             mls_rest, mls_grpc = f"127.0.0.1:{mls['http']}", f"127.0.0.1:{mls['grpc']}"

@@ -176,6 +176,20 @@ class FakeRegistry:
             raise NotImplementedError(f"the fake registry has no artifacts for {name} v{version}")
         return Path(shutil.copytree(saved[0], dst / "model"))
 
+    def version_tags(self, name: str, version: int) -> dict[str, str]:
+        self.get_version(name, version)
+        return dict(getattr(self, "tags", {}).get((name, version), {}))
+
+    def set_version_tags(self, name: str, version: int, tags: Mapping[str, str | None]) -> None:
+        self.get_version(name, version)
+        self.tags: dict[tuple[str, int], dict[str, str]] = getattr(self, "tags", {})
+        kept = self.tags.setdefault((name, version), {})
+        for key, value in tags.items():
+            if value is None:
+                kept.pop(key, None)
+            else:
+                kept[key] = value
+
 
 class FakePackager:
     """Releases named ``<model>-v<version>-x``: the same one when built again, carrying the
@@ -215,6 +229,8 @@ class FakeRuntime:
     access: dict[str, RouterAccess] = field(default_factory=dict)  # what each router admits
     # releases started for a name but not routed (a change cut off before its switch)
     unrouted: dict[str, set[str]] = field(default_factory=dict)
+    # replicas, max_replicas (None: fixed) each release was last applied with
+    scaling: dict[str, tuple[int, int | None]] = field(default_factory=dict)
 
     def start(self) -> None: ...
 
@@ -255,6 +271,8 @@ class FakeRuntime:
         self.applied.append((name, top.manifest.release_id))
         self.serving[name] = top.manifest.release_id
         self.routes[name] = {r.manifest.release_id: r.weight for r in routes}
+        self.scaling.update({r.manifest.release_id: (r.replicas, r.max_replicas)
+                             for r in routes})
         self.sticky[name] = sticky_key
         self.unrouted.pop(name, None)  # like Ray Serve here: what is not routed stops
         if access is not None:

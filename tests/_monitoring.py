@@ -35,11 +35,11 @@ def write_traffic(uri: str, frame: pd.DataFrame, model: Any, *, release_id: str 
                   request_prefix: str = "r", status: Sequence[int] | None = None,
                   latency_ms: Sequence[float] | None = None, ts: float | None = None,
                   predictions: Sequence[Any] | None = None,
-                  probabilities: bool = True) -> list[str]:
+                  probabilities: bool = True, model_name: str = "churn") -> list[str]:
     """One request per row of ``frame``, answered by ``model`` (or ``predictions``), logged
     as the release's replica logs it; returns the request ids."""
     log = PredictionLog(LogConfig(uri=uri))
-    info = ReleaseInfo("churn", version, release_id, SIGNATURE)
+    info = ReleaseInfo(model_name, version, release_id, SIGNATURE)
     inputs = frame[FEATURES]
     clean = inputs.astype(object).where(inputs.notna(), None)
     if predictions is None:

@@ -77,17 +77,27 @@ class LoadLoop:
     def mark(self, label: str) -> None:
         self.marks.append((label, time.monotonic()))
 
+    def answered(self, count: int, *, after: float | None = None, timeout_s: float = 60) -> None:
+        """Until ``count`` answers came back after ``after`` (default: now): traffic seen,
+        rather than a fixed sleep that a loaded machine may not fill."""
+        since = time.monotonic() if after is None else after
+        deadline = time.monotonic() + timeout_s
+        while sum(a.at > since for a in self.answers) < count:
+            assert time.monotonic() < deadline, f"fewer than {count} answers in {timeout_s}s"
+            time.sleep(0.02)
+
     def __enter__(self) -> LoadLoop:
         targets = [self._rest] * self.threads + ([self._grpc] if self.grpc_target else [])
         for target in targets:
             t = threading.Thread(target=target, daemon=True)
             t.start()
             self._workers.append(t)
-        time.sleep(0.5)
+        self.answered(len(targets), after=0)  # traffic flows before anything changes
         return self
 
     def __exit__(self, *exc: object) -> None:
-        time.sleep(0.5)
+        if exc[0] is None:
+            self.answered(len(self._workers))  # and still after the last change
         self._stop.set()
         for t in self._workers:
             t.join(timeout=60)

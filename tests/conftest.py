@@ -96,7 +96,7 @@ def ray_head(settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
     from ferry_platform.serving import LocalRayHead, serve_env
 
     head = LocalRayHead(settings.home)
-    address = head.ensure(settings.ray_num_cpus, serve_env(settings))
+    address = head.ensure(settings.ray_num_cpus, serve_env(settings.serving_config()))
     record = head.record()
     assert record is not None
     watchdog = kill_group_when_gone(os.getpid(), record.session)

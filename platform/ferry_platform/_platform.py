@@ -22,7 +22,7 @@ from ferry_platform.jobs import JobContext, JobRunner, JobStore
 from ferry_platform.monitoring import Monitor, MonitoringService, RayExecutor
 from ferry_platform.packaging import BentoPackager, Packager
 from ferry_platform.registry import MlflowEvaluationStore, MlflowRegistry
-from ferry_platform.releases import Defaults, ReleaseService
+from ferry_platform.releases import BatchScoring, Defaults, ReleaseService
 from ferry_platform.sandbox import ProcessSandbox, RaySandbox, Sandbox
 from ferry_platform.serving import RayServeRuntime, ServingRuntime
 from ferry_platform.store import (
@@ -51,7 +51,7 @@ def monitor_for(settings: Settings) -> Monitor:
     references = f"{store.rstrip('/')}/references" if "://" in store \
         else str(Path(store) / "references")
     return MonitoringService(settings.prediction_log_uri, references,
-                             executor=RayExecutor(env=serve_env(settings)),
+                             executor=RayExecutor(env=serve_env(settings.serving_config())),
                              max_rows=settings.monitor_max_rows, metrics_fn=METRICS_FN)
 
 
@@ -113,7 +113,19 @@ class Platform:
             portal_link_ttl_s=self.settings.portal_link_ttl_s,
             monitor=self.monitor, monitors=self.monitors,
             monitoring=monitoring_policy(self.settings),
-            lock=lambda name: self.db.exclusive(name, timeout_s=60))
+            lock=lambda name: self.db.exclusive(name, timeout_s=60),
+            batch=self._batch_scoring())
+
+    def _batch_scoring(self) -> BatchScoring:
+        """Batch scoring on the serving runtime's Ray (its workers get serve_env)."""
+        from ferry_platform.serving import serve_env
+
+        settings = self.settings
+        return BatchScoring(self.registry, self.store, self.features,  # type: ignore[arg-type]
+                            bentoml_home=settings.bentoml_home,
+                            env=lambda: serve_env(settings.serving_config()), actors=settings.batch_actors,
+                            actor_cpus=settings.batch_actor_cpus,
+                            batch_size=settings.batch_rows)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Platform:
@@ -144,11 +156,13 @@ class Platform:
                                  offline_store=settings.feature_offline_store)
         # Serve's config is one document every control-plane process edits: each
         # read-modify-write holds a lock of the database they share.
-        runtime = RayServeRuntime(settings, worker_secrets=features.worker_secrets(),
+        runtime = RayServeRuntime(settings.serving_config(),
+                                  worker_secrets=features.worker_secrets(),
                                   config_lock=lambda: db.exclusive("serve-config"))
         releases = ReleaseService(registry, packager, runtime, store,
                                   Defaults(replicas=settings.default_replicas,
-                                           keep_previous=settings.keep_previous), features)
+                                           keep_previous=settings.keep_previous,
+                                           max_replicas=settings.max_replicas), features)
         identity = SqlIdentityStore(db)
         evaluations = EvaluationService(
             MlflowEvaluationStore(mlflow_registry), registry, features,

@@ -15,22 +15,13 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ferry_contract import credentials_in
+from ferry_platform.serving._config import Autoscaling, ServeMode, ServingConfig
+
+__all__ = ["SandboxKind", "ServeMode", "Settings", "default_home"]
 
 
 def default_home() -> Path:
     return Path(os.environ.get("FERRY_HOME", Path.home() / ".ferry")).expanduser()
-
-
-class ServeMode(str, Enum):
-    """How Ray Serve takes traffic in.
-
-    ``throughput``: Ray's throughput-optimized mode behind its bundled HAProxy (one stable
-    port per protocol, requests go straight to replicas). ``proxy``: Ray's classic proxy
-    actors (slower, no extra binary). See docs/performance.md for the measurements.
-    """
-
-    throughput = "throughput"
-    proxy = "proxy"
 
 
 class SandboxKind(str, Enum):
@@ -70,6 +61,12 @@ class Settings(BaseSettings):
         90.0, gt=0, description="Longest token lifetime non-admins may ask for (days).")
     training_set_concurrency: int = Field(
         2, ge=1, description="Training sets built at once (more: 429, retry).")
+    batch_actors: int = Field(
+        2, ge=1, description="Scorer actors of one batch-scoring job (each loads the release).")
+    batch_actor_cpus: float = Field(
+        0.5, gt=0, description="Ray CPUs each batch scorer actor reserves.")
+    batch_rows: int = Field(
+        50_000, ge=100, description="Rows per batch a scorer actor scores at once.")
     training_set_max_mb: float = Field(
         16.0, gt=0, description="Largest training-set request body (entity rows).")
     catalog_cache_versions: int = Field(50_000, ge=0, description="Versions kept in memory.")
@@ -97,6 +94,14 @@ class Settings(BaseSettings):
         description="Largest predict body / gRPC message (and answer) the data plane takes.")
 
     default_replicas: int = Field(2, ge=1)
+    max_replicas: int = Field(
+        16, ge=1, description="Most replicas one release may ask for (fixed or autoscaled).")
+    autoscale_target_ongoing_requests: float = Field(
+        2.0, gt=0, description="Autoscaled releases: requests in flight per replica aimed at.")
+    autoscale_upscale_delay_s: float = Field(
+        3.0, ge=0, description="Autoscaled releases: load held this long before scaling up.")
+    autoscale_downscale_delay_s: float = Field(
+        30.0, ge=0, description="Autoscaled releases: quiet this long before scaling down.")
     replica_num_cpus: float = Field(0.25, gt=0)
     max_ongoing_requests: int = Field(100, ge=1)
     router_replicas: int = Field(2, ge=1, description="Replicas of each deployment's router.")
@@ -225,6 +230,29 @@ class Settings(BaseSettings):
         """Every string setting (connection strings among them), for the redactor to find
         the secrets inside."""
         return [str(v) for v in self.model_dump().values() if isinstance(v, str)]
+
+    def serving_config(self) -> ServingConfig:
+        """The serving runtime's own configuration (all it gets of these settings)."""
+        return ServingConfig(
+            home=self.home, bentoml_home=self.bentoml_home, ray_address=self.ray_address,
+            ray_num_cpus=self.ray_num_cpus, serve_mode=self.serve_mode, host=self.serve_host,
+            http_port=self.serve_http_port, grpc_port=self.serve_grpc_port,
+            public_host=self.serve_public_host,
+            haproxy_stats_port=self.serve_haproxy_stats_port,
+            haproxy_metrics_port=self.serve_haproxy_metrics_port,
+            max_body_mb=self.serve_max_body_mb, replica_num_cpus=self.replica_num_cpus,
+            max_ongoing_requests=self.max_ongoing_requests,
+            router_replicas=self.router_replicas, deploy_timeout_s=self.deploy_timeout_s,
+            preflight_warm=self.preflight_warm,
+            autoscaling=Autoscaling(
+                target_ongoing_requests=self.autoscale_target_ongoing_requests,
+                upscale_delay_s=self.autoscale_upscale_delay_s,
+                downscale_delay_s=self.autoscale_downscale_delay_s),
+            monitoring=self.monitoring, prediction_log_uri=self.prediction_log_uri,
+            prediction_log_sample=self.prediction_log_sample,
+            prediction_log_queue=self.prediction_log_queue,
+            prediction_log_flush_s=self.prediction_log_flush_s,
+            metrics_push_s=self.metrics_push_s)
 
     @property
     def serve_http_url(self) -> str:

@@ -1,7 +1,8 @@
 """The typed client of Ferry's control plane: one transport, one sub-client per resource.
 
 ``client.registry``, ``client.features``, ``client.serving``, ``client.rollouts``,
-``client.evaluation``, ``client.monitoring``, ``client.access`` and ``client.operations``
+``client.evaluation``, ``client.monitoring``, ``client.batch``, ``client.access`` and
+``client.operations``
 (``ferry/_resources/``)
 share one :class:`~ferry._transport.Transport`. The flat methods (``client.register``,
 ``client.deploy`` ...) that the README and the guides use stay: each is an alias of one
@@ -11,7 +12,8 @@ sub-client method, with its signature and docstring (a unit test holds them equa
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any, Literal, TypeVar
 
 import httpx
 
@@ -19,6 +21,7 @@ from ferry._deployment import Deployment
 from ferry._features import TrainingSet
 from ferry._monitoring import MonitoringReport
 from ferry._resources.access import Access
+from ferry._resources.batch import Batch
 from ferry._resources.evaluation import Evaluation
 from ferry._resources.features import Features
 from ferry._resources.monitoring import Monitoring
@@ -105,6 +108,7 @@ class Client:
         self.url = self._transport.url
         self.registry = Registry(self._transport)
         self.features = Features(self._transport)
+        self.batch = Batch(self._transport)
         self.serving = Serving(self._transport)
         self.rollouts = Rollouts(self._transport)
         self.evaluation = Evaluation(self._transport)
@@ -210,22 +214,40 @@ class Client:
     def training_set(self, features: list[str], entities: Any) -> TrainingSet:
         return self.features.training_set(features, entities)
 
+    # -- flat aliases: batch scoring ----------------------------------------------------
+    @_alias(Batch.score)
+    def batch_score(self, deployment: str, *, source: str, dest: str,
+                    as_of: datetime | str | None = None, keep: list[str] | None = None,
+                    release_id: str | None = None, wait: bool = True,
+                    on_progress: Progress | None = None,
+                    timeout_s: float | None = None) -> JobPublic:
+        return self.batch.score(deployment, source=source, dest=dest, as_of=as_of, keep=keep,
+                                release_id=release_id, wait=wait, on_progress=on_progress,
+                                timeout_s=timeout_s)
+
     # -- flat aliases: deployments ------------------------------------------------------
     @_alias(Serving.deploy)
     def deploy(self, model: str, *, version: int, name: str | None = None,
-               protocol: Protocol | str = Protocol.auto, replicas: int | None = None,
+               protocol: Protocol | str = Protocol.auto,
+               replicas: int | Literal["auto"] | None = None, min_replicas: int | None = None,
+               max_replicas: int | None = None,
                allow_contract_change: bool = False, on_progress: Progress | None = None,
                timeout_s: float | None = None) -> Deployment:
         return self.serving.deploy(model, version=version, name=name, protocol=protocol,
-                                   replicas=replicas, allow_contract_change=allow_contract_change,
+                                   replicas=replicas, min_replicas=min_replicas,
+                                   max_replicas=max_replicas,
+                                   allow_contract_change=allow_contract_change,
                                    on_progress=on_progress, timeout_s=timeout_s)
 
     @_alias(Serving.start_deploy)
     def start_deploy(self, model: str, *, version: int, name: str | None = None,
-                     protocol: Protocol | str = Protocol.auto, replicas: int | None = None,
+                     protocol: Protocol | str = Protocol.auto,
+                     replicas: int | Literal["auto"] | None = None,
+                     min_replicas: int | None = None, max_replicas: int | None = None,
                      allow_contract_change: bool = False) -> JobPublic:
         return self.serving.start_deploy(model, version=version, name=name, protocol=protocol,
-                                         replicas=replicas,
+                                         replicas=replicas, min_replicas=min_replicas,
+                                         max_replicas=max_replicas,
                                          allow_contract_change=allow_contract_change)
 
     @_alias(Serving.releases)

@@ -89,6 +89,15 @@ class FerryError(Exception):
 
         return json.dumps(self.to_body(**extra), separators=(",", ":"), default=str).encode()
 
+    def to_v2_json(self, **extra: Any) -> bytes:
+        """The Open Inference Protocol's error body, ``{"error": "<message>"}``, with this
+        error's code (and ``details``, ``extra``) beside it for clients that read them."""
+        import json
+
+        body: dict[str, Any] = {"error": self.message, **self.to_body(**extra)["error"]}
+        body.pop("message")
+        return json.dumps(body, separators=(",", ":"), default=str).encode()
+
     def to_record(self) -> dict[str, Any]:
         """What a failed job stores: the body's fields plus the status."""
         return {"code": self.code, "message": self.message, "status": self.status,

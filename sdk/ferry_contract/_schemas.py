@@ -7,11 +7,11 @@ Naming follows one rule: ``<Resource>Create`` / ``<Resource>Update`` for request
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ferry_contract._monitoring import ReferenceSample
 
@@ -20,6 +20,9 @@ NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 
 
 MAX_VERSION = 2**31 - 1
+MAX_REPLICAS = 64
+"""The most replicas any deploy may name (a platform may allow fewer: FERRY_MAX_REPLICAS)."""
+AUTO = "auto"
 """Version numbers fit a 32-bit integer (MLflow stores them as one)."""
 
 MAX_INT32 = 2**31 - 1
@@ -172,10 +175,41 @@ class DeploymentCreate(_Schema):
     version: int = Field(ge=1, le=MAX_VERSION)
     name: str | None = Field(default=None, pattern=NAME_PATTERN)
     protocol: Protocol = Protocol.auto
-    replicas: int | None = Field(default=None, ge=1, le=64)
+    replicas: Annotated[int, Field(ge=1, le=MAX_REPLICAS)] | Literal["auto"] | None = Field(
+        default=None,
+        description="a fixed count, or 'auto': Ray Serve scales between min_replicas and "
+                    "max_replicas by load (default: the platform's fixed count)")
+    min_replicas: int | None = Field(
+        default=None, ge=1, le=MAX_REPLICAS,
+        description="autoscaling: the fewest replicas (default 1); implies autoscaling")
+    max_replicas: int | None = Field(
+        default=None, ge=1, le=MAX_REPLICAS,
+        description="autoscaling: the most replicas (default: the platform's); implies "
+                    "autoscaling")
     allow_contract_change: bool = Field(
         default=False, description="replace a release whose clients send other columns (a "
         "breaking change for every existing client: refused unless this is set; audited)")
+
+    @model_validator(mode="after")
+    def _scaling(self) -> DeploymentCreate:
+        bounds = self.min_replicas is not None or self.max_replicas is not None
+        if isinstance(self.replicas, int) and bounds:
+            raise ValueError(
+                f"replicas={self.replicas} is a fixed count; min_replicas/max_replicas "
+                "(here {}..{}) ask for autoscaling: send replicas='auto' with the bounds, or "
+                "a fixed replicas alone".format(self.min_replicas, self.max_replicas))
+        if self.min_replicas is not None and self.max_replicas is not None \
+                and self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas={self.min_replicas} is above max_replicas="
+                f"{self.max_replicas}: the minimum must be at most the maximum")
+        return self
+
+    @property
+    def autoscaled(self) -> bool:
+        """Whether this deploy asks Serve to scale its replicas by load."""
+        return self.replicas == AUTO or self.min_replicas is not None \
+            or self.max_replicas is not None
 
 
 class Endpoints(_Schema):
@@ -272,7 +306,15 @@ class DeploymentPublic(_Schema):
     name: str
     release: ReleasePublic
     protocol: Protocol
-    replicas: int
+    replicas: int = Field(description="the fixed count, or the minimum when autoscaled")
+    max_replicas: int | None = Field(
+        default=None, description="autoscaled: the most replicas (None: a fixed count)")
+    running_replicas: int | None = Field(
+        default=None, description="replicas of the serving release running now (None: "
+                                  "unknown, the runtime is down)")
+    router_replicas: int | None = Field(
+        default=None, description="router replicas running now: they answer the serving "
+                                  "release in-process, and scale with it when autoscaled")
     status: str = Field(description="health on the runtime: running, deploying, unhealthy, ...")
     endpoints: Endpoints
     traffic: dict[str, int] = Field(default_factory=dict,
@@ -360,6 +402,35 @@ class MaterializeCreate(_Schema):
         return self
 
 
+class BatchScoreCreate(_Schema):
+    """Score a whole table with the release a deployment serves (or a named release of
+    it), features joined point-in-time at ``as_of``; Parquet out, lineage on every row."""
+
+    deployment: str = Field(min_length=1, max_length=200,
+                            description="whose serving release scores (its stable arm)")
+    source: str = Field(min_length=1, max_length=2000,
+                        description="a Parquet or CSV file, directory or glob; local or s3://")
+    dest: str = Field(min_length=1, max_length=2000,
+                      description="an empty directory (local or s3://) for the Parquet output")
+    as_of: datetime | None = Field(
+        default=None, description="the time features are joined at (feature-backed models; "
+                                  "else an event_timestamp column per row); recorded on "
+                                  "every row")
+    release_id: str | None = Field(default=None, description="one of the deployment's "
+                                   "running releases instead of the serving one")
+    keep: list[str] = Field(default_factory=list, max_length=100,
+                            description="input columns the model does not take, carried to "
+                                        "the output as they are (e.g. an id)")
+
+    @field_validator("as_of")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """A time without a zone (``2026-12-01``) is UTC, the same on every machine."""
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
 class TrainingSetCreate(_Schema):
     """Point-in-time training set: entity rows (join keys + ``event_timestamp``) and features."""
 
@@ -399,6 +470,7 @@ class JobKind(str, Enum):
     materialize = "materialize"
     reconcile = "reconcile"  # the control plane re-applying a recorded deployment
     monitor = "monitor"  # a monitoring report of a window of traffic (scheduled or asked for)
+    batch_score = "batch.score"  # a whole table scored by a deployment's release on Ray Data
 
 
 class PhaseState(str, Enum):

@@ -23,6 +23,7 @@ from ferry_server.portal import PORTAL_PREFIX, Assets, portal_router
 from ferry_server.portal._web import SECURITY_HEADERS, error_page
 from ferry_server.routes import (
     audit,
+    batch,
     deployments,
     evaluations,
     features,
@@ -151,7 +152,7 @@ def _api(lifespan: Any = None) -> FastAPI:
                   lifespan=lifespan, generate_unique_id_function=_operation_id,
                   responses=ERROR_RESPONSES)
     for module in (platform, models, evaluations, releases, deployments, monitoring, jobs,
-                   features, teams, users, tokens, audit, portal):
+                   batch, features, teams, users, tokens, audit, portal):
         app.include_router(module.router)
     app.include_router(portal_router)  # HTML pages: not part of the API's description
     return app

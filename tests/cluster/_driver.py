@@ -4,12 +4,23 @@ existing two-node Ray cluster (FERRY_RAY_ADDRESS), deploy 2 replicas, predict, r
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _wait_for_nodes(count: int, timeout_s: float = 120) -> None:
+    """Until ``count`` Ray nodes are alive (the worker node joins after the head)."""
+    import ray
+
+    deadline = time.monotonic() + timeout_s
+    while sum(n["Alive"] for n in ray.nodes()) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} alive nodes: {ray.nodes()}"
+        time.sleep(0.2)
 
 
 def main() -> None:
@@ -19,14 +30,27 @@ def main() -> None:
     from ferry_platform import Platform, Settings
     from ferry_platform.serving import replica_nodes
 
+    times: dict[str, float] = {}
+    t0 = time.monotonic()
+
+    def lap(phase: str) -> None:  # where the test's minutes go, printed by the test
+        nonlocal t0
+        times[phase] = round(time.monotonic() - t0, 1)
+        t0 = time.monotonic()
+
     settings = Settings()  # everything from FERRY_* in the environment
     platform = Platform.from_settings(settings)
     platform.start()
+    lap("platform start")
     try:
+        _wait_for_nodes(int(os.environ.get("FERRY_TEST_CLUSTER_NODES", "1")))
+        lap("second node")
         client = _client_for(platform)
         mv = client.register(sklearn_pipeline(), name="cluster-churn",
                              training_data=training_frame(), target="churned")
+        lap("register")
         dep = client.deploy("cluster-churn", version=mv.version, replicas=2)
+        lap("deploy")
         rows = training_frame(seed=31)[FEATURES].head(25)
         want = sklearn_pipeline().predict(rows).tolist()
         out = {
@@ -46,13 +70,34 @@ def main() -> None:
             if len(logs.read(files)) >= 50:
                 break
             time.sleep(0.2)
+        lap("predict, log flushed")
         report = client.monitoring("cluster-churn", window="10m")
+        lap("monitoring job")
         out["logged_rows"] = sum(r.rows for r in report.releases)
         out["monitoring_nodes"] = report.computed_on
+        # batch scoring spreads its scorer actors over the nodes
+        import numpy as np
+
+        src = Path(settings.home) / "batch-in"
+        src.mkdir(parents=True, exist_ok=True)
+        table = training_frame(seed=37)[FEATURES]
+        for i, part in enumerate(np.array_split(table.assign(row_id=range(len(table))), 6)):
+            part.to_parquet(src / f"part-{i}.parquet", index=False)
+        job = client.batch_score("cluster-churn", source=str(src),
+                                 dest=str(Path(settings.home) / "batch-out"), keep=["row_id"])
+        import pandas as pd
+
+        scored = pd.read_parquet(Path(settings.home) / "batch-out").sort_values("row_id")
+        out["batch_ok"] = scored["prediction"].tolist() == \
+            sklearn_pipeline().predict(table).tolist()
+        out["batch_rows_by_node"] = (job.result or {}).get("rows_by_node", {})
         client.undeploy("cluster-churn")
         out["replicas_after_undeploy"] = replica_nodes("cluster-churn")
+        lap("undeploy")
     finally:
         platform.stop()
+    lap("platform stop")
+    out["times"] = times
     print("RESULT " + json.dumps(out), flush=True)
 
 

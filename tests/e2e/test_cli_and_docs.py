@@ -65,10 +65,65 @@ def python_blocks(doc: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)
 
 
+GUIDE = ROOT / "docs" / "getting-started.md"
+STARTS_RAY = ("ferry up", "curl ", "ferry undeploy", "ferry down", "ferry status",
+              "ferry models show")
+"""The guide's shell commands that need a running platform (run by the Ray test below)."""
+
+
+def shell_commands(doc: Path) -> list[str]:
+    """Every command of the guide's ```bash blocks, in order (comments dropped; a line
+    ending in a backslash continues)."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", doc.read_text(), flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            command = re.sub(r"(^|\s)#.*$", "", line).strip()
+            if command:
+                commands.append(command)
+    return commands
+
+
+def newcomer_path() -> str:
+    """PATH as a newcomer's shell has it: no uv, and not this run's virtualenv."""
+    venv = str(Path(sys.executable).parent)
+    return os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
+                           if p and p != venv and not Path(p, "uv").exists())
+
+
+def guide_shell(commands: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``commands`` run as the guide shows them, in one bash at the checkout's root with a
+    newcomer's PATH; stops at the first failure."""
+    script = "set -euo pipefail\n" + "\n".join(commands) + "\n"
+    env = {k: v for k, v in env.items() if k not in ("VIRTUAL_ENV", "UV")}
+    return subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900, env={**env, "PATH": newcomer_path()})
+
+
+def test_the_guide_s_install_commands_work_as_written() -> None:
+    """From `make install` to a `ferry` on PATH, with no uv on PATH (make installs its own
+    under .tools/bin when it is missing): the steps of the guide that need no platform."""
+    commands = shell_commands(GUIDE)
+    setup = commands[:next(i for i, c in enumerate(commands) if c.startswith(STARTS_RAY))]
+    assert setup[0] == "make install" and any("activate" in c for c in setup), setup
+    rest = [c for c in commands[len(setup):] if not c.startswith((*STARTS_RAY, "TOKEN="))]
+    assert rest == [], f"the guide has new commands {rest}: run them in a test here"
+    proc = guide_shell([*setup, "command -v ferry", "command -v python", "ferry --help"],
+                       dict(os.environ))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    venv_bin = ROOT / ".venv" / "bin"
+    assert str(venv_bin / "ferry") in lines and str(venv_bin / "python") in lines, proc.stdout
+    assert "ferry up" in proc.stdout  # --help teaches the next step
+
+
 @pytest.mark.ray
 def test_up_guide_cli_down(env: dict[str, str]) -> None:
+    commands = shell_commands(GUIDE)
+    activate = next(c for c in commands if "activate" in c)
     t0 = time.monotonic()
-    up = ferry(env, "up").stdout
+    started = guide_shell([activate, "ferry up"], env)  # the guide's commands, as written
+    assert started.returncode == 0, started.stdout + started.stderr
+    up = started.stdout
     assert "Logged in as the local admin" in up
     assert "Portal: http://" in up and "/portal" in up  # the address of the web portal
     print(f"\ncold `ferry up` (starts Ray): {time.monotonic() - t0:.1f}s")
@@ -85,6 +140,26 @@ def test_up_guide_cli_down(env: dict[str, str]) -> None:
             os.environ.clear()
             os.environ.update(saved)
         assert namespace["result"].release_id == namespace["dep"].release_id  # type: ignore[attr-defined]
+        release_id = namespace["dep"].release_id  # type: ignore[attr-defined]
+
+        # the guide's curl commands, on this platform's port and home (never 8000, ~/.ferry)
+        port = str(env["FERRY_SERVE_HTTP_PORT"])
+        curls = [c.replace("localhost:8000", f"127.0.0.1:{port}")
+                 .replace("~/.ferry", env["FERRY_HOME"])
+                 for c in commands if c.startswith(("TOKEN=", "curl "))]
+        answered = guide_shell([activate, *curls], env)
+        assert answered.returncode == 0, answered.stdout + answered.stderr
+        first = json.loads(answered.stdout[:answered.stdout.index("}") + 1])
+        assert first["release_id"] == release_id and first["predictions"] in ([0], [1])
+        # the guide's look-around commands: in a pipe, every id and digest whole on its row
+        looked = guide_shell([activate, *(c for c in commands
+                                          if c.startswith(("ferry status", "ferry models show")))],
+                             env)
+        assert looked.returncode == 0, looked.stdout + looked.stderr
+        digest = namespace["mv"].model_digest  # type: ignore[attr-defined]
+        assert "…" not in looked.stdout
+        assert any(release_id in row and "running" in row for row in looked.stdout.splitlines())
+        assert any(digest in row for row in looked.stdout.splitlines()), looked.stdout
 
         models = json.loads(ferry(env, "models", "list", "-o", "json").stdout)
         assert [m["name"] for m in models] == ["churn"]
@@ -125,19 +200,25 @@ def test_up_guide_cli_down(env: dict[str, str]) -> None:
                     answers.append(repr(e))
                 time.sleep(0.05)
 
+        def tried(count: int, timeout_s: float = 120) -> None:
+            """Until ``count`` more predictions were tried (instead of a fixed sleep)."""
+            start, deadline = len(answers), time.monotonic() + timeout_s
+            while len(answers) < start + count and time.monotonic() < deadline:
+                time.sleep(0.05)
+
         prober = threading.Thread(target=probe)
         prober.start()
         try:
-            time.sleep(1)
+            tried(10)
             os.kill(pid, signal.SIGKILL)
             while session_members(pid):
                 time.sleep(0.1)
             down_at = len(answers)
-            time.sleep(3)  # down for a while
+            tried(30)  # down for a while
             up_at, t0 = len(answers), time.monotonic()
             ferry(env, "up")
             restart_s = time.monotonic() - t0
-            time.sleep(1)
+            tried(10)
         finally:
             stop.set()
             prober.join(30)
@@ -168,7 +249,8 @@ def test_up_guide_cli_down(env: dict[str, str]) -> None:
         assert pred["release_id"] == status["release"]["release_id"]
         reconciled = json.loads(ferry(env, "jobs", "--kind", "reconcile", "-o", "json").stdout)
         assert reconciled and reconciled[0]["state"] in ("running", "succeeded")
-        ferry(env, "undeploy", "churn")
+        undeployed = guide_shell([activate, "ferry undeploy churn"], env)
+        assert undeployed.returncode == 0, undeployed.stdout + undeployed.stderr
     finally:
         head_file = Path(env["FERRY_HOME"], "ray", "head.json")
         head = json.loads(head_file.read_text()) if head_file.exists() else {"session": -1}

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 from _models import sklearn_pipeline, training_frame
+from _monitoring import write_traffic
+from _synth import churn
 
 pytestmark = pytest.mark.ray
 
@@ -279,4 +281,74 @@ def test_a_viewer_sees_no_action_and_a_forged_post_is_refused(
     expect(page).to_have_url(f"{portal}/portal/sign-in")
     r = context.request.get(f"{portal}/portal/models", max_redirects=0)
     assert r.status == 303
+    context.close()
+
+
+def test_the_monitoring_page_draws_drift_over_time_and_the_alerts(
+        browser: Any, portal: str, versions: tuple[int, int], admin_token: str,
+        client: Any, running_platform: Any) -> None:
+    """An hour of logged traffic (the real writer, as replicas log: 150 requests every 5
+    minutes) whose ``monthly`` drifts in its last 20 minutes, labels for half of it, the
+    report job's alerts: the monitoring page draws every chart (Chart.js under the strict
+    CSP), passes axe, fits a phone."""
+    from playwright.sync_api import expect
+
+    if NAME not in [d.name for d in client.deployments()]:
+        client.deploy(NAME, version=versions[0], replicas=1)
+    release = client.status(NAME).release
+    model = sklearn_pipeline()
+    uri = running_platform.settings.prediction_log_uri
+    now = time.time()
+    labelled: list[dict[str, Any]] = []
+    for k, minutes in enumerate(range(57, 0, -5)):  # one batch per 5-minute step
+        rows = churn(150, seed=70 + k)
+        if minutes <= 20:
+            rows["monthly"] = rows["monthly"] + 0.8 * rows["monthly"].std()
+        ids = write_traffic(uri, rows, model, release_id=release.release_id, deployment=NAME,
+                            version=release.version, ts=now - minutes * 60,
+                            request_prefix=f"mon{k}-", model_name=NAME,
+                            latency_ms=[3.0 + (i % 11) + k for i in range(len(rows))])
+        labelled += [{"request_id": rid, "label": int(y)}
+                     for rid, y in zip(ids[:75], rows["churned"][:75], strict=True)]
+    client.log_outcomes(NAME, labelled)
+    report = client.monitoring(NAME, window="1h")  # the job: alerts for what drifted
+    assert "monthly" in report.drifted()
+
+    context = browser.new_context(viewport=LAPTOP)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(f"{page.url}: {e}"))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.goto(f"{portal}/portal/sign-in")
+    page.get_by_label("API token").fill(admin_token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{portal}/portal/models")
+
+    page.goto(f"{portal}/portal/deployments/{NAME}")
+    page.get_by_role("link", name=f"Monitoring of {NAME}").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Monitoring of {NAME}")
+    page.wait_for_load_state("networkidle")
+    canvases = page.locator("canvas[data-chart]")
+    assert canvases.count() >= 5
+    expect(page.locator("canvas[data-chart]:not([data-drawn])")).to_have_count(0)
+    expect(page.locator("strong.bad")).to_contain_text("monthly")
+    expect(page.locator("table.alerts")).to_contain_text("monthly")
+    accessible(page)
+    shoot(page, "monitoring")
+    page.locator("details.numbers summary").first.click()
+    expect(page.locator("details.numbers table").first).to_be_visible()
+    page.get_by_label("Window", exact=True).select_option("6h")
+    page.get_by_role("button", name="Show", exact=True).click()
+    expect(page).to_have_url(f"{portal}/portal/deployments/{NAME}/monitoring?window=6h")
+    page.set_viewport_size(PHONE)
+    page.goto(f"{portal}/portal/deployments/{NAME}/monitoring")
+    fits(page)
+    shoot(page, "monitoring-phone")
+    page.set_viewport_size(LAPTOP)
+
+    page.get_by_role("link", name="Alerts", exact=True).click()
+    expect(page.locator("table.alerts")).to_contain_text(NAME)
+    accessible(page)
+    shoot(page, "alerts")
+    assert problems == [], problems
     context.close()

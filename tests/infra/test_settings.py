@@ -65,7 +65,7 @@ def test_ray_pods_run_with_the_serve_env_the_platform_sets() -> None:
 
     local = serve_env(
         Settings(serve_mode="throughput", serve_haproxy_stats_port=8404,
-                 serve_haproxy_metrics_port=9101)
+                 serve_haproxy_metrics_port=9101).serving_config()
     )  # tests use other ports
     # The Redis password reaches the cluster's Ray pods from a Secret (the next test), not SERVE_ENV.
     # The prediction log's location is the stack's S3 prefix, set beside SERVE_ENV (PREDICTION_LOG_ENV).

@@ -98,6 +98,7 @@ def plane(tmp_path_factory, settings) -> Iterator[Plane]:  # type: ignore[no-unt
             root.setLevel(level)
             for db in (state_db, mlflow_db):
                 _restore(db)
+            platform.jobs.shutdown(wait=True)  # no lease heartbeat on a dropped database
             platform.db.engine.dispose()
 
 

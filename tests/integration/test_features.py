@@ -141,3 +141,43 @@ def test_a_malformed_version_in_a_ref_is_a_bad_request(feats: FeastFeatures) -> 
     feats.apply()
     with pytest.raises(InvalidRequest, match="'vx' is not 'vN'"):
         feats.pin(["customer_stats@vx:tenure_months"])
+
+
+def test_the_stock_feast_cli_works_in_the_repository(feats: FeastFeatures, repo: Path) -> None:
+    """Ferry writes feature_store.yaml; `feast` run in the repository needs nothing else."""
+    import os
+    import subprocess
+    import sys
+
+    feats.apply()
+    changed = (repo / "customers.py").read_text().replace(
+        'Field(name="support_tickets", dtype=Int64),',
+        'Field(name="support_tickets", dtype=Int64),\n        Field(name="lifetime_value", '
+        'dtype=Float64),')
+    assert changed != (repo / "customers.py").read_text()
+    (repo / "customers.py").write_text(changed)
+    feats.apply()  # a schema change: v1
+    config = (repo / "feature_store.yaml").read_text()
+    assert "project: ferrytest" in config and "enable_online_feature_view_versioning: true" \
+        in config
+    feast = Path(sys.executable).with_name("feast")
+    env = {**os.environ, "FEAST_USAGE": "False"}
+
+    def run(*args: str) -> str:
+        done = subprocess.run([str(feast), *args], cwd=repo, capture_output=True, text=True,
+                              timeout=120, env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    assert "customer_stats" in run("feature-views", "list")
+    versions = run("feature-views", "list-versions", "customer_stats").splitlines()
+    assert versions[0].split()[:2] == ["VERSION", "TYPE"]
+    assert [line.split()[0] for line in versions[1:]] == ["v0", "v1"]
+
+
+def test_feature_store_yaml_never_carries_the_redis_password(tmp_path: Path) -> None:
+    feats = FeastFeatures(repo=tmp_path / "r", project="p", registry_uri="s3://b/registry.db",
+                          online_store="redis", redis="10.0.0.1:6379,password=hunter2,ssl=true")
+    text = feats.write_config().read_text()
+    assert "hunter2" not in text and "password=${FERRY_FEATURE_REDIS_PASSWORD}" in text
+    assert feats.repo_config()["online_store"]["connection_string"].count("hunter2") == 1

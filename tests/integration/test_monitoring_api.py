@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -51,8 +51,13 @@ class Webhook:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
 
     def wait_for(self, n: int, timeout: float = 20) -> list[dict[str, Any]]:
+        return self.wait_until(lambda events: len(events) >= n, timeout)
+
+    def wait_until(self, seen: Callable[[list[dict[str, Any]]], bool],
+                   timeout: float = 20) -> list[dict[str, Any]]:
+        """The events once ``seen`` holds of them (alerts are POSTed from another thread)."""
         with self.arrived:
-            assert self.arrived.wait_for(lambda: len(self.events) >= n, timeout), self.events
+            assert self.arrived.wait_for(lambda: seen(self.events), timeout), self.events
             return list(self.events)
 
 
@@ -167,8 +172,8 @@ def test_a_drift_alert_is_raised_sent_and_hooked_then_resolved_when_it_clears(
     [resolved] = [a for a in admin.alerts("m-alpha", state="resolved") if a.id == alert.id]
     assert resolved.resolved_at is not None
     assert ("drift", "x", "resolved") in seen
-    assert any(e["event"] == "resolved" and e["alert"]["id"] == alert.id
-               for e in webhook.wait_for(len(webhook.events)))
+    webhook.wait_until(lambda events: any(
+        e["event"] == "resolved" and e["alert"]["id"] == alert.id for e in events))
     assert {e.action for e in admin.audit(resource="deployment/m-alpha", limit=50)} >= \
         {"alert.opened", "alert.resolved", "monitor", "monitor.start"}
     stop()

@@ -136,6 +136,12 @@ CALLS: dict[str, Call] = {
     "get_job": Call("GET", "/v1/jobs/{job_id}", prepare=_job),
     "get_job_logs": Call("GET", "/v1/jobs/{job_id}/logs", prepare=_job),
     "list_audit_events": Call("GET", "/v1/audit"),
+    # allowed callers get the 404 of a source with no file: checked after the rule
+    "create_batch_job": Call("POST", "/v1/batch-jobs",
+                             {"deployment": "m-alpha", "source": "/nonexistent/in.parquet",
+                              "dest": "/nonexistent/out"}, prepare=_deployment),
+    "list_batch_jobs": Call("GET", "/v1/batch-jobs"),
+    "get_batch_job": Call("GET", "/v1/batch-jobs/0123456789abcdef"),
     "list_feature_views": Call("GET", "/v1/features/views"),
     "list_feature_freshness": Call("GET", "/v1/features/freshness"),
     "plan_features": Call("POST", "/v1/features/plan"),

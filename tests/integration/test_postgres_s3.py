@@ -28,7 +28,11 @@ def prod_platform(tmp_path_factory, settings):  # type: ignore[no-untyped-def]
             release_store_uri="s3://ferry-test/releases",
             bentoml_home=settings.bentoml_home,  # one BentoML store per process
         )
-        yield Platform.from_settings(s), endpoint
+        platform = Platform.from_settings(s)
+        try:
+            yield platform, endpoint
+        finally:  # its lease heartbeat must not outlive the database dropped below
+            platform.jobs.shutdown(wait=True)
 
 
 @pytest.fixture(scope="module")

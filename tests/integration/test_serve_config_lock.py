@@ -60,7 +60,8 @@ class Runtime(RayServeRuntime):
 
 db = Database(url)
 lock = (lambda: db.exclusive("serve-config")) if locked else None
-runtime = Runtime(Settings(home=state.parent / who, ray_address="unused:1"), config_lock=lock)
+runtime = Runtime(Settings(home=state.parent / who, ray_address="unused:1").serving_config(),
+                  config_lock=lock)
 (state.parent / f"ready-{who}").touch()
 go = state.parent / "go"
 while not go.exists():

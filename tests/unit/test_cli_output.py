@@ -1,5 +1,5 @@
 """``-o json`` and ``-o yaml`` carry the same values, for a single object and for a list,
-and every command that prints a result offers all three formats."""
+and every command that prints a result offers all four formats (table, wide, json, yaml)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_yaml_and_json_carry_the_same_values(args: list[str]) -> None:
     assert not as_yaml.stdout.lstrip().startswith(("{", "["))  # block style, for people too
 
 
-def test_every_output_option_offers_table_json_and_yaml() -> None:
+def test_every_output_option_offers_table_wide_json_and_yaml() -> None:
     def paths(cmd: Any, path: list[str]) -> Any:
         yield path, cmd
         for name, sub in getattr(cmd, "commands", {}).items():
@@ -54,4 +54,4 @@ def test_every_output_option_offers_table_json_and_yaml() -> None:
                for path, cmd in paths(typer.main.get_command(cli.app), [])
                if any(p.name == "output" for p in cmd.params)}
     assert len(offered) > 25
-    assert {path for path, text in offered.items() if "<table|json|yaml>" not in text} == set()
+    assert {path for path, text in offered.items() if "<table|wide|json|yaml>" not in text} == set()

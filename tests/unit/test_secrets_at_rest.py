@@ -15,6 +15,7 @@ from ferry_platform.core import FeatureBinding
 from ferry_platform.features import FeastFeatures
 from ferry_platform.features._feast import REDIS_PASSWORD_ENV, OnlineFetcher, split_password
 from ferry_platform.serving import RayServeRuntime, Route
+from ferry_platform.serving._appconfig import release_config
 
 SECRET = "s3cret-Redis-pw"
 
@@ -30,8 +31,9 @@ def test_the_redis_password_is_not_in_the_serve_application_config(tmp_path) -> 
     binding = FeatureBinding(fetcher=f.fetcher, config=f.online_config(),
                              refs=["stats@v1:x"], entity_keys={"id": "Int64"})
     manifest = FakePackager().build(FakeRegistry({"m": [1]}).get_version("m", 1))
-    runtime = RayServeRuntime(Settings(home=tmp_path), worker_secrets=f.worker_secrets())
-    config = runtime._release_config("m", Route(manifest, 100, 1, Protocol.auto, binding))
+    serving = Settings(home=tmp_path).serving_config()
+    RayServeRuntime(serving, worker_secrets=f.worker_secrets())  # takes the secrets aside
+    config = release_config(serving, "m", Route(manifest, 100, 1, Protocol.auto, binding))
     assert SECRET not in json.dumps(config)
     assert binding.config["redis"] == "redis.internal:6380,ssl=true"
     assert f.worker_secrets() == {REDIS_PASSWORD_ENV: SECRET}

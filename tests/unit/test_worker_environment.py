@@ -49,6 +49,6 @@ def test_ray_processes_never_inherit_control_plane_secrets() -> None:
 def test_what_replicas_are_handed_explicitly_holds_no_secret(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     for k, v in SECRETS.items():
         monkeypatch.setenv(k, v)
-    env = serve_env(Settings(home=tmp_path))
+    env = serve_env(Settings(home=tmp_path).serving_config())
     assert worker_environment(env) == env  # nothing in it a scrub would drop
     assert not set(env) & set(SECRETS)

@@ -11,7 +11,12 @@ from ferry_platform.application._evaluations import Evaluations, GatePlan
 from ferry_platform.application._features import FeaturePort, Features
 from ferry_platform.application._identity import Identity
 from ferry_platform.application._models import Models
-from ferry_platform.application._monitoring import AlertHook, Monitoring, MonitoringPolicy
+from ferry_platform.application._monitoring import (
+    AlertHook,
+    Monitoring,
+    MonitoringPolicy,
+    MonitoringView,
+)
 from ferry_platform.application._policy import (
     NOT_ROUTES,
     POLICY,
@@ -28,6 +33,7 @@ __all__ = [
     "AlertHook",
     "Monitoring",
     "MonitoringPolicy",
+    "MonitoringView",
     "Application",
     "Audit",
     "AuditedJobs",

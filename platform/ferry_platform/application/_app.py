@@ -11,6 +11,7 @@ from typing import Any
 from ferry_contract import JobNotFound
 from ferry_platform.access import AccessService, IdentityStore, Principal
 from ferry_platform.application._audited import Audit, AuditedJobs
+from ferry_platform.application._batch import Batch
 from ferry_platform.application._deployments import Deployments
 from ferry_platform.application._evaluations import Evaluations
 from ferry_platform.application._features import FeaturePort, Features
@@ -22,7 +23,7 @@ from ferry_platform.catalog import CatalogRegistry
 from ferry_platform.evaluation import EvaluationService
 from ferry_platform.jobs import JobRunner, JobStore
 from ferry_platform.monitoring import Monitor
-from ferry_platform.releases import ReleaseService
+from ferry_platform.releases import BatchScoring, ReleaseService
 from ferry_platform.serving import ServingRuntime
 from ferry_platform.store import AuditRecord, JobRecord, MonitorStore, StateStore
 
@@ -39,6 +40,7 @@ class Application:
     identity: Identity
     monitoring: Monitoring
     _identity_store: IdentityStore
+    batch: Batch | None = None
 
     @classmethod
     def build(cls, *, access: AccessService, identity_store: IdentityStore,
@@ -50,6 +52,7 @@ class Application:
               portal_session_hours: float = 12.0, portal_link_ttl_s: float = 300.0,
               monitoring: MonitoringPolicy | None = None,
               lock: Callable[[str], AbstractContextManager[Any]] | None = None,
+              batch: BatchScoring | None = None,
               ) -> Application:
         policy = Policy(access)
         audit = Audit(access)
@@ -74,7 +77,9 @@ class Application:
                             on_access_change=deployments.sync_access,
                             session_ttl=timedelta(hours=portal_session_hours),
                             link_ttl=timedelta(seconds=portal_link_ttl_s)),
-                   watch, identity_store)
+                   watch, identity_store,
+                   Batch(policy=policy, access=access, jobs=jobs, scoring=batch)
+                   if batch is not None else None)
 
     # -- reads that need the caller ------------------------------------------------------
     def audit_events(self, who: Principal, *, actor: str | None = None,

@@ -101,6 +101,7 @@ class Deployments:
         """Check the caller may deploy this model under this name, then start the job."""
         name = req.name or req.model
         self._registry.get_version(req.model, req.version)  # 404 now, not a failed job
+        self._releases.scaling(req)  # over the platform's replica limit: 400 now, too
         team = self._models.owner(req.model, who)
         res = resource("deployment", name)
         self._policy.require(who, "create_deployment", resource=res, team=team)

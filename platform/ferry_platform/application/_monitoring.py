@@ -10,9 +10,12 @@ jobs, started by the platform itself (``ferry``).
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
@@ -25,6 +28,7 @@ from ferry_contract import (
     Conflict,
     FerryError,
     InvalidInput,
+    InvalidRequest,
     JobKind,
     MonitoringReportPublic,
     MonitorPublic,
@@ -77,6 +81,38 @@ class MonitoringPolicy:
     outcome_lookback: timedelta = timedelta(days=7)
 
 
+TIMELINE_POINTS: dict[str, int] = {"1h": 12, "6h": 12, "24h": 24, "7d": 28}
+"""How many steps a view's window is cut into (other windows: 12)."""
+
+VIEW_TTL_S = 15.0
+"""How long a view's whole-window report and its current step are reused (seconds)."""
+STEP_TTL_S = 300.0
+"""How long a finished step's report is reused (its traffic no longer changes)."""
+
+
+@dataclass(frozen=True)
+class MonitoringView:
+    """What a person looks at for one deployment (the portal's monitoring page): the report
+    of the last ``window`` computed now, the same statistics for each step of it, oldest
+    first (drift over time), its thresholds, and when the latest scheduled (or asked)
+    report was computed, whose alerts are the open ones."""
+
+    deployment: str
+    window: str
+    step: str
+    report: MonitoringReportPublic
+    timeline: list[MonitoringReportPublic]
+    monitor: MonitorPublic
+    latest_at: datetime | None
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{round(seconds)}s"
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -115,6 +151,9 @@ class Monitoring:
         self._webhook = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ferry-webhook")
         self.webhook_failures = 0
         self._last_scheduled: dict[str, float] = {}
+        self._views: OrderedDict[tuple[Any, ...], tuple[float, MonitoringReportPublic]] = \
+            OrderedDict()
+        self._views_lock = threading.Lock()
 
     @contextmanager
     def _process_lock(self, name: str) -> Iterator[None]:
@@ -312,6 +351,73 @@ class Monitoring:
                            details={"deployment": name})
         return MonitoringReportPublic.model_validate(self._with_alerts(name, report))
 
+    def view(self, who: Principal, name: str, window: str = "1h",
+             points: int | None = None) -> MonitoringView:
+        """The report of ``name``'s last ``window`` and of each of its ``points`` steps
+        (the same computation as the monitoring job, on the same log; finished steps are
+        reused for a few minutes, the rest for seconds). Whoever may read the deployment's
+        reports may see it."""
+        self.require(who, "get_monitoring_report", name)
+        try:
+            seconds = window_seconds(window)
+        except ValueError as e:
+            raise InvalidRequest(str(e), details={"window": str(window)[:40]}) from None
+        n = points or TIMELINE_POINTS.get(window, 12)
+        if not 1 <= n <= 100:
+            raise InvalidRequest(f"points={n}: a view has 1 to 100 steps")
+        record = self._record(name)
+        config = self.config(name)
+        releases = self._releases(record)
+        specs = [self._spec(m) for m in releases]
+        thresholds = config.model_dump(mode="json")
+        slices = list(config.slice_columns or self._slice_columns(releases))
+        model = releases[0].model if releases else ""
+        key = (name, tuple(sorted(s.release_id for s in specs)),
+               json.dumps(thresholds, sort_keys=True), tuple(slices))
+
+        def compute(start: datetime, end: datetime, label: str, ttl: float,
+                    tag: tuple[Any, ...]) -> MonitoringReportPublic:
+            """One report, reused while fresh (``tag``: which step or window it is; the
+            current ones are named without ``now``, so a reload within ``ttl`` reuses them)."""
+            at = time.monotonic()
+            with self._views_lock:
+                hit = self._views.get((*key, *tag))
+                if hit is not None and hit[0] > at:
+                    return hit[1]
+            raw = self.monitor.report(deployment=name, window=label, start=start, end=end,
+                                      releases=specs, thresholds=thresholds,
+                                      slice_columns=slices)
+            found = MonitoringReportPublic.model_validate({
+                "deployment": name, "model": model, "window": label, "start": start,
+                "end": end, "generated_at": _now(), "releases": raw.get("releases", []),
+                "business_value": raw.get("business_value", []),
+                "notes": self._notes(raw, record), "files": int(raw.get("files", 0)),
+                "computed_on": list(raw.get("computed_on", []))})
+            with self._views_lock:
+                self._views[(*key, *tag)] = (at + ttl, found)
+                while len(self._views) > 2000:
+                    self._views.popitem(last=False)
+            return found
+
+        now = _now()
+        step = seconds / n
+        edge = math.ceil(now.timestamp() / step) * step  # steps end on multiples of step
+        timeline = []
+        for i in range(n, 0, -1):
+            end = datetime.fromtimestamp(edge - (i - 1) * step, UTC)
+            start = end - timedelta(seconds=step)
+            timeline.append(compute(start, min(end, now), _duration(step),
+                                    STEP_TTL_S if end <= now else VIEW_TTL_S,
+                                    ("step", start, end)))
+        report = compute(now - timedelta(seconds=seconds), now, window, VIEW_TTL_S,
+                         ("window", window))
+        report = report.model_copy(update={"alerts": [
+            _public(a) for a in self._monitors.alerts(deployment=name, state="open")]})
+        return MonitoringView(deployment=name, window=window, step=_duration(step),
+                              report=report, timeline=timeline,
+                              monitor=self.get_monitor(name),
+                              latest_at=self._monitors.get_state(name).get("report_at"))
+
     def _with_alerts(self, name: str, report: dict[str, Any]) -> dict[str, Any]:
         alerts = [_public(a).model_dump(mode="json")
                   for a in self._monitors.alerts(deployment=name, state="open")]
@@ -407,11 +513,15 @@ class Monitoring:
         return lambda: self._hooks.remove(entry) if entry in self._hooks else None
 
     def alerts(self, who: Principal, *, deployment: str | None = None,
-               state: str | None = "open", limit: int = 100) -> list[AlertPublic]:
-        """Alerts of the caller's teams (platform admins: all), newest first."""
+               state: str | None = "open", limit: int = 100, team: str | None = None,
+               before: int | None = None) -> list[AlertPublic]:
+        """Alerts of the caller's teams (platform admins: all), newest first; ``team``:
+        only that one of them; ``before``: ids below it (the next page)."""
         teams = None if who.is_admin else sorted(who.roles)
-        return [_public(a) for a in self._monitors.alerts(deployment=deployment, state=state,
-                                                         teams=teams, limit=limit)]
+        if team is not None:
+            teams = [team] if teams is None or team in teams else []
+        return [_public(a) for a in self._monitors.alerts(
+            deployment=deployment, state=state, teams=teams, limit=limit, before=before)]
 
     def _judge(self, name: str, record: DeploymentRecord, report: dict[str, Any],
                config: MonitorUpdate) -> tuple[list[int], list[int]]:

@@ -144,6 +144,11 @@ POLICY: dict[str, Rule] = {
     "get_job_logs": _READ,
     "list_audit_events": Rule(Scope.authenticated,
                               note="events of the caller's teams (platform admins: all)"),
+    # batch scoring
+    "create_batch_job": Rule(Scope.model_team, "deployer",
+                             note="scores with the deployment's release; the model's team"),
+    "list_batch_jobs": _READ,
+    "get_batch_job": _READ,
     # features
     "list_feature_views": _READ,
     "list_feature_freshness": _READ,
@@ -179,7 +184,7 @@ _KINDS = {"models": "model", "releases": "release", "deployments": "deployment",
           "jobs": "job", "features": "features", "training-sets": "training-set",
           "teams": "team", "users": "user", "tokens": "token", "audit": "audit",
           "platform": "platform", "whoami": "user", "portal": "portal", "alerts": "alert",
-          "metrics": "metrics"}
+          "metrics": "metrics", "batch-jobs": "batch-job"}
 
 
 def route_resource(path: str, params: dict[str, str]) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -108,6 +109,13 @@ class CatalogRegistry:
 
     def download_version(self, name: str, version: int, dst: Path) -> Path:
         return self._registry.download_version(name, version, dst)
+
+    def version_tags(self, name: str, version: int) -> dict[str, str]:
+        return self._registry.version_tags(name, version)
+
+    def set_version_tags(self, name: str, version: int, tags: Mapping[str, str | None]) -> None:
+        """Tags are MLflow's alone (the catalog keeps none of them)."""
+        self._registry.set_version_tags(name, version, tags)
 
     # -- fast paths: the catalog's JSON as stored (None: ask the registry) --------------
     def cached_model(self, name: str) -> dict[str, Any] | None:

@@ -8,22 +8,26 @@ measurements behind each choice.
 """
 
 from ferry_platform.features._feast import (
+    OFFLINE_JOINER,
     ONLINE_FETCHER,
     FeastFeatures,
     FeatureVersion,
     FeatureViewInfo,
     Freshness,
+    OfflineJoin,
     OnlineFetcher,
     PlannedChange,
     TrainingSet,
 )
 
 __all__ = [
+    "OFFLINE_JOINER",
     "ONLINE_FETCHER",
     "FeastFeatures",
     "FeatureVersion",
     "FeatureViewInfo",
     "Freshness",
+    "OfflineJoin",
     "OnlineFetcher",
     "PlannedChange",
     "TrainingSet",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -15,8 +16,12 @@ from typing import Any
 from ferry_contract import FeatureNotFound, InvalidFeatureDefinition, InvalidRequest
 
 ENTITY_TIMESTAMP = "event_timestamp"
+CONFIG_FILE = "feature_store.yaml"
+log = logging.getLogger("ferry.features")
 ONLINE_FETCHER = "ferry_platform.features:OnlineFetcher"
 """Import path serving replicas construct to read features (see core.FeatureBinding)."""
+OFFLINE_JOINER = "ferry_platform.features:OfflineJoin"
+"""Import path batch-scoring workers construct to join features point-in-time."""
 
 
 @dataclass(frozen=True)
@@ -120,36 +125,67 @@ class FeastFeatures:
     def store(self) -> Any:
         if self._store is None:
             from feast import FeatureStore, RepoConfig
-            from feast.repo_config import RegistryConfig
 
+            config = self.repo_config()
+            self.repo.mkdir(parents=True, exist_ok=True)
             if "://" not in self._registry_uri:
                 Path(self._registry_uri).parent.mkdir(parents=True, exist_ok=True)
-            if self._online == "redis":
-                online: dict[str, Any] = {"type": "redis", "connection_string": self._redis}
-            elif self._online == "sqlite":
-                online = {"type": "sqlite", "path": str(self._online_path)}
-            else:
-                raise InvalidRequest(
-                    f"FERRY_FEATURE_ONLINE_STORE={self._online!r} is not supported; use "
-                    "'sqlite' (local) or 'redis'.")
-            if self._offline not in ("duckdb", "file"):
-                raise InvalidRequest(
-                    f"FERRY_FEATURE_OFFLINE_STORE={self._offline!r} is not supported; use "
-                    "'duckdb' (local parquet) or 'file' (parquet on local disk or s3://).")
-            self.repo.mkdir(parents=True, exist_ok=True)
-            config = RepoConfig(
-                project=self.project,
-                provider="local",
-                registry=RegistryConfig(registry_type="file", path=self._registry_uri,
-                                        cache_ttl_seconds=0,
-                                        enable_online_feature_view_versioning=True),
-                online_store=online,
-                offline_store={"type": self._offline},
-                entity_key_serialization_version=3,
-                repo_path=self.repo,
-            )
-            self._store = FeatureStore(config=config)
+            self.write_config()
+            self._store = FeatureStore(config=RepoConfig(**config, repo_path=self.repo))
         return self._store
+
+    def repo_config(self, *, for_file: bool = False) -> dict[str, Any]:
+        """The Feast repository config (``feature_store.yaml``'s content) this store uses.
+
+        ``for_file``: as written to the repository, with absolute local paths and the Redis
+        password as ``${FERRY_FEATURE_REDIS_PASSWORD}`` (Feast expands environment
+        variables when it reads the file), so no secret lands on disk."""
+        def local(path: str) -> str:
+            return path if "://" in path else str(Path(path).resolve())
+
+        if self._online == "redis":
+            connection = self._redis
+            if for_file:
+                connection, password = split_password(self._redis)
+                if password:
+                    connection += f",password=${{{REDIS_PASSWORD_ENV}}}"
+            online: dict[str, Any] = {"type": "redis", "connection_string": connection}
+        elif self._online == "sqlite":
+            online = {"type": "sqlite", "path": local(str(self._online_path))}
+        else:
+            raise InvalidRequest(
+                f"FERRY_FEATURE_ONLINE_STORE={self._online!r} is not supported; use "
+                "'sqlite' (local) or 'redis'.")
+        if self._offline not in ("duckdb", "file"):
+            raise InvalidRequest(
+                f"FERRY_FEATURE_OFFLINE_STORE={self._offline!r} is not supported; use "
+                "'duckdb' (local parquet) or 'file' (parquet on local disk or s3://).")
+        return {
+            "project": self.project,
+            "provider": "local",
+            "registry": {"registry_type": "file", "path": local(self._registry_uri),
+                         "cache_ttl_seconds": 0,
+                         "enable_online_feature_view_versioning": True},
+            "online_store": online,
+            "offline_store": {"type": self._offline},
+            "entity_key_serialization_version": 3,
+        }
+
+    def write_config(self) -> Path:
+        """Write ``feature_store.yaml`` into the repository (if it changed), so the stock
+        ``feast`` CLI works there as it stands: ``feast feature-views list``."""
+        import yaml
+
+        path = self.repo / CONFIG_FILE
+        text = ("# Written by Ferry from its settings (FERRY_FEATURE_*); edits are replaced.\n"
+                + yaml.safe_dump(self.repo_config(for_file=True), sort_keys=False))
+        try:
+            if not path.exists() or path.read_text() != text:
+                self.repo.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+        except OSError as e:  # a read-only repository: Ferry itself does not need the file
+            log.warning("could not write %s: %s", path, e)
+        return path
 
     # -- definitions: parse, plan, apply ------------------------------------------------
     def _parse(self, repo: Path | None = None) -> Any:
@@ -226,6 +262,7 @@ class FeastFeatures:
         contents = self._parse(repo)
         changes = self._plan(contents)
         store = self.store()
+        self.write_config()
         for fv in contents.feature_views:
             if type(fv) is not FeatureView or fv.version not in ("", "latest"):
                 continue
@@ -542,3 +579,16 @@ class OnlineFetcher:
     def fetch(self, refs: list[str], entity_rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
         data = self._features.online(refs, entity_rows)
         return {r.split(":", 1)[1]: data[r.split(":", 1)[1]] for r in refs}
+
+
+class OfflineJoin:
+    """What a batch-scoring worker uses to join pinned features point-in-time from the
+    offline store (built from ``online_config``; the offline store needs no password)."""
+
+    def __init__(self, *, redis_password_env: str | None = None, **config: Any) -> None:
+        self._features = FeastFeatures(**config)
+
+    def join(self, refs: list[str], entities: Any) -> Any:
+        """``entities`` (join keys, ``event_timestamp`` and anything else, kept) with the
+        features each row's time saw, exactly as a training set is built."""
+        return self._features.training_set(refs, entities).frame

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -44,4 +45,12 @@ class ModelRegistry(Protocol):
     def training_reference(self, name: str, version: int) -> ReferenceSample | None:
         """The training sample (and the model's answers on it) the version was registered
         with, which monitoring compares production traffic with; None if it has none."""
+        ...
+
+    def version_tags(self, name: str, version: int) -> dict[str, str]:
+        """Every tag on the version (Ferry's ``ferry.*`` ones and anyone else's)."""
+        ...
+
+    def set_version_tags(self, name: str, version: int, tags: Mapping[str, str | None]) -> None:
+        """Set each tag to its value; a ``None`` value deletes the tag."""
         ...

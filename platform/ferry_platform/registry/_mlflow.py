@@ -17,6 +17,7 @@ import re
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -436,3 +437,27 @@ class MlflowRegistry:
         mv = self.get_version(name, version)
         return Path(mlflow.artifacts.download_artifacts(artifact_uri=mv.artifact_uri,
                                                         dst_path=str(dst)))
+
+    def version_tags(self, name: str, version: int) -> dict[str, str]:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = self._client.get_model_version(name, str(version))
+        except MlflowException as e:
+            raise VersionNotFound(f"model {name!r} has no version {version}") from e
+        return dict(mv.tags or {})
+
+    def set_version_tags(self, name: str, version: int, tags: Mapping[str, str | None]) -> None:
+        from mlflow.exceptions import MlflowException
+
+        client = self._client
+        for key, value in tags.items():
+            try:
+                if value is None:
+                    client.delete_model_version_tag(name, str(version), key)
+                else:
+                    client.set_model_version_tag(name, str(version), key, value)
+            except MlflowException as e:
+                if value is None and "RESOURCE_DOES_NOT_EXIST" in str(e.error_code):
+                    continue  # deleting a tag that is not there
+                raise

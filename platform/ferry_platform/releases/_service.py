@@ -26,6 +26,7 @@ from ferry_contract import (
     FeatureNotFound,
     FerryError,
     IncompatibleRelease,
+    InvalidRequest,
     ModelVersionPublic,
     NoPreviousRelease,
     NoRollout,
@@ -45,6 +46,7 @@ from ferry_platform.core import (
 from ferry_platform.packaging import Packager
 from ferry_platform.registry import ModelRegistry
 from ferry_platform.releases._phases import Phases, PhaseSink, Progress
+from ferry_platform.releases._placements import Placement, placement_tags
 from ferry_platform.serving import Phase, Route, RouterAccess, ServingRuntime, untimed
 from ferry_platform.store import DeploymentRecord, StateStore
 
@@ -107,6 +109,8 @@ class Defaults:
 
     replicas: int = 2
     protocol: Protocol = Protocol.auto
+    max_replicas: int = 16  # the most one release may ask for (FERRY_MAX_REPLICAS)
+    autoscale_max_replicas: int = 4  # replicas="auto" without a maximum scales up to this
     keep_previous: bool = True  # the previous release stays up (no traffic): instant rollback
 
 
@@ -161,7 +165,7 @@ class ReleaseService:
         ``phases`` receives the timed phases as they start and end."""
         say = progress or (lambda msg, _pct: log.info(msg))
         name = req.name or req.model
-        replicas = req.replicas or self._defaults.replicas
+        replicas, max_replicas = self.scaling(req)
         protocol = self._defaults.protocol if req.protocol is Protocol.auto else req.protocol
         with self._exclusive(name, "deploy"):
             previous = self._store.get_deployment(name)
@@ -184,7 +188,8 @@ class ReleaseService:
             # once another team's model takes the name over, nobody of that team allowed it.
             record = DeploymentRecord(
                 name=name, release_id=manifest.release_id, protocol=protocol,
-                replicas=replicas, previous_release_id=prev_id, team=owner, job_id=job_id,
+                replicas=replicas, max_replicas=max_replicas, previous_release_id=prev_id,
+                team=owner, job_id=job_id,
                 anonymous_predict=bool(previous and previous.anonymous_predict
                                        and owner == previous.team))
             if previous is not None and self._unchanged(previous, record):
@@ -193,12 +198,35 @@ class ReleaseService:
                 timed.note(f"switch: nothing to change, {name} serves {manifest.release_id} "
                            "already")
             else:
-                say(f"starting {manifest.release_id} on {replicas} replica(s) beside what "
-                    "serves", 65)
+                scale = f"{replicas}-{max_replicas} replicas (autoscaled)" if max_replicas \
+                    else f"{replicas} replica(s)"
+                say(f"starting {manifest.release_id} on {scale} beside what serves", 65)
                 self._apply(record, timed)
-            record = self._store.put_deployment(record)
+            record = self._put(record, "deploy")
             timed.done(f"{name} is serving {manifest.release_id}")
             return self._public(record, manifest)
+
+    def scaling(self, req: DeploymentCreate) -> tuple[int, int | None]:
+        """(replicas, max_replicas) a deploy asks for: a fixed count (max None, the
+        default), or autoscaling bounds; InvalidRequest naming any value over the
+        platform's limit (FERRY_MAX_REPLICAS)."""
+        cap = self._defaults.max_replicas
+        if req.autoscaled:
+            low = req.min_replicas or 1
+            high = req.max_replicas or max(low, min(cap, self._defaults.autoscale_max_replicas))
+            asked = {"min_replicas": low, "max_replicas": high}
+        else:
+            low = req.replicas if isinstance(req.replicas, int) else self._defaults.replicas
+            high = None
+            asked = {"replicas": low}
+        over = {k: v for k, v in asked.items() if v > cap}
+        if over:
+            named = ", ".join(f"{k}={v}" for k, v in over.items())
+            raise InvalidRequest(
+                f"{named} is above this platform's limit of {cap} replicas per release "
+                f"(FERRY_MAX_REPLICAS); ask for at most {cap}",
+                details={**over, "limit": cap})
+        return low, high
 
     def _unchanged(self, previous: DeploymentRecord, record: DeploymentRecord) -> bool:
         """Whether the runtime serves ``record`` already, exactly as ``previous`` recorded
@@ -206,7 +234,8 @@ class ReleaseService:
         routes both want and no other release."""
         same = (previous.release_id == record.release_id
                 and previous.protocol == record.protocol
-                and previous.replicas == record.replicas and previous.team == record.team
+                and previous.replicas == record.replicas
+                and previous.max_replicas == record.max_replicas and previous.team == record.team
                 and previous.anonymous_predict == record.anonymous_predict
                 and not previous.rollout and not record.rollout)
         if not same:
@@ -303,7 +332,8 @@ class ReleaseService:
             binding = None if release_id in running else self._feature_binding(
                 self._registry.get_version(manifest.model, manifest.version))
             routes.append(Route(manifest, w, record.replicas, record.protocol, binding,
-                                release_id == shadow, arm_of(record, release_id)))
+                                release_id == shadow, arm_of(record, release_id),
+                                max_replicas=record.max_replicas))
         return routes, rollout.get("sticky_key")
 
     def _apply(self, record: DeploymentRecord, phase: Phase = untimed) -> None:
@@ -382,7 +412,7 @@ class ReleaseService:
             say(f"starting {manifest.release_id} beside {record.release_id}; it gets {what} "
                 "once healthy", 60)
             self._apply(record, timed)
-            record = self._store.put_deployment(record)
+            record = self._put(record, "rollout")
             timed.done(f"{name}: {manifest.release_id} gets {what}")
             return self.get(name)
 
@@ -401,7 +431,7 @@ class ReleaseService:
             record = replace(record, rollout=rollout, job_id=job_id)
             say(f"routing {weight}% of {name}'s traffic to {rollout['candidate']}", 50)
             self._apply(record)
-            self._store.put_deployment(record)
+            self._put(record, "weight")
             say(f"{name}: candidate at {weight}%", 100)
             return self.get(name)
 
@@ -421,7 +451,7 @@ class ReleaseService:
                              rollout=None)
             say(f"routing all of {name}'s traffic to {record.release_id}", 50)
             self._apply(record)
-            self._store.put_deployment(record)
+            self._put(record, "promote")
             say(f"{name} is serving {record.release_id}; {old.release_id} kept for rollback",
                 100)
             return self.get(name), old
@@ -442,7 +472,7 @@ class ReleaseService:
         say(f"routing all of {record.name}'s traffic back to {record.release_id}; stopping "
             f"{candidate}", 50)
         self._apply(record)
-        self._store.put_deployment(record)
+        self._put(record, "end_rollout")
         say(f"{record.name} is serving {record.release_id}", 100)
         return self.get(record.name)
 
@@ -465,7 +495,7 @@ class ReleaseService:
                              previous_release_id=None, job_id=job_id, rollout=None)
             say(f"routing all of {name}'s traffic back to {record.release_id}", 50)
             self._apply(record)
-            self._store.put_deployment(record)
+            self._put(record, "rollback")
             say(f"{name} is serving {record.release_id} again", 100)
             return self.get(name), bad
 
@@ -519,6 +549,8 @@ class ReleaseService:
                 raise DeploymentNotFound(self._unknown(name))
             self._runtime.delete(name)
             self._store.delete_deployment(name)
+            if record is not None:
+                self._record_placements(record, None, "undeploy")
 
     def get(self, name: str) -> DeploymentPublic:
         return self._public(*self._recorded(name))
@@ -558,6 +590,40 @@ class ReleaseService:
 
     def release(self, release_id: str) -> ReleaseManifest | None:
         return self._store.get_release(release_id)
+
+    # -- where releases run, on their model versions (MLflow tags) -----------------------
+    def _put(self, record: DeploymentRecord, action: str) -> DeploymentRecord:
+        """Store ``record`` and tag the model versions whose placement it changed."""
+        before = self._store.get_deployment(record.name)
+        saved = self._store.put_deployment(record)
+        self._record_placements(before, saved, action)
+        return saved
+
+    def _record_placements(self, before: DeploymentRecord | None,
+                           after: DeploymentRecord | None, action: str) -> None:
+        """Tag each release whose weight or arm in the deployment changed. Best effort:
+        the deployment is already serving, a registry hiccup only loses a tag."""
+        from datetime import UTC, datetime
+
+        record = after or before
+        assert record is not None
+        old = self.desired_routes(before) if before else {}
+        new = self.desired_routes(after) if after else {}
+        now = datetime.now(UTC)
+        for release_id in sorted(set(old) | set(new)):
+            manifest = self._store.get_release(release_id)
+            if manifest is None:  # pragma: no cover - releases are never deleted
+                continue
+            place = Placement(release_id, new[release_id], arm_of(after, release_id)) \
+                if after is not None and release_id in new else None
+            try:
+                current = self._registry.version_tags(manifest.model, manifest.version)
+                changes = placement_tags(current, record.name, release_id, place, action, now)
+                if changes:
+                    self._registry.set_version_tags(manifest.model, manifest.version, changes)
+            except Exception as e:  # noqa: BLE001 - never fail a change that is done
+                log.warning("%s: could not tag %s v%s with where it runs: %s", record.name,
+                            manifest.model, manifest.version, e)
 
     # -- helpers ------------------------------------------------------------------------
     def _unknown(self, name: str) -> str:
@@ -599,6 +665,11 @@ class ReleaseService:
             release=manifest.to_public(),
             protocol=record.protocol,
             replicas=record.replicas,
+            max_replicas=record.max_replicas,
+            running_replicas=state.running.get(manifest.release_id)
+            if state.status not in ("runtime_down", "not_found") else None,
+            router_replicas=state.router_replicas.get("running")
+            if state.status not in ("runtime_down", "not_found") else None,
             status=state.status,
             endpoints=self._runtime.endpoints(record.name, record.protocol),
             traffic=traffic,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-RELEASE_DEPLOYMENT = "release"
-ROUTER_DEPLOYMENT = "router"
+from ferry_platform.serving._names import RELEASE_DEPLOYMENT, ROUTER_DEPLOYMENT
+
+__all__ = ["RELEASE_DEPLOYMENT", "ROUTER_DEPLOYMENT", "release_app", "router_app"]
 
 
 def release_app(args: dict[str, Any]) -> Any:

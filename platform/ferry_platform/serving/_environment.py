@@ -1,4 +1,5 @@
-"""The environment Ray processes Ferry starts run with: the control plane's, minus its secrets.
+"""The environment Ray processes Ferry starts run with: the control plane's, minus its
+secrets (:func:`worker_environment`), plus what the serve mode needs (:func:`serve_env`).
 
 Whatever runs on a Ray node Ferry starts (replicas, preflight loads, evaluation tasks) runs
 user code: a model's pickle, a custom predict. It must not find the control plane's
@@ -21,7 +22,14 @@ pointers to the node's own AWS identity) and drops:
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
+
+from ferry_platform.serving._config import ServeMode, ServingConfig
+from ferry_platform.serving._predlog import LogConfig
 
 DROPPED_PREFIXES = ("FERRY_", "MLFLOW_", "DATABASE_", "REDIS_", "PG")
 SECRET_WORDS = ("SECRET", "TOKEN", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL",
@@ -55,3 +63,60 @@ def worker_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """``environ`` without the control plane's secrets and metadata-store settings: the
     base environment of a Ray node (or task) Ferry starts."""
     return {k: v for k, v in environ.items() if not is_secret(k)}
+
+
+def haproxy_dir(config: ServingConfig) -> Path:
+    """HAProxy's files; short, because its admin socket path must fit in 97 characters."""
+    tag = hashlib.sha256(str(config.home).encode()).hexdigest()[:10]
+    return Path(tempfile.gettempdir()) / f"ferry-haproxy-{tag}"
+
+
+FORWARDED_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+INTERNAL_HEADROOM_BYTES = 2**20
+"""Room for a handle call's own framing around a body of the largest admitted size."""
+
+
+def serve_env(config: ServingConfig) -> dict[str, str]:
+    """Environment Ray processes need for the configured serve mode."""
+    env = {
+        "RAY_AUTH_MODE": "disabled",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        # Ferry's replicas run in the environment Ferry is installed in. Without this, a
+        # driver started with `uv run` makes Ray re-run every worker under `uv run` with the
+        # whole working directory (virtualenv included) uploaded as a runtime env.
+        "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
+        "BENTOML_HOME": config.bentoml_home,
+        "BENTOML_DO_NOT_TRACK": "True",
+        # Serve kills a proxy that is not ready within 5 s of starting; on a loaded 2-core
+        # machine HAProxy's manager can take longer, and `serve.start` then fails outright.
+        "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "30",
+    }
+    # Ray Serve's gRPC limits follow the data plane's: the router's gRPC server refuses a
+    # larger message before reading it (RESOURCE_EXHAUSTED), and the handle calls between a
+    # router and a release (gRPC in throughput mode, 4 MiB by default) carry any body the
+    # router admitted, plus framing.
+    limit = config.max_body_bytes
+    env["RAY_SERVE_GRPC_MAX_MESSAGE_SIZE"] = str(limit)
+    env["RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH"] = str(limit + INTERNAL_HEADROOM_BYTES)
+    # An S3-compatible endpoint and region reach replicas too (releases and the feature
+    # registry may live on S3); credentials do not: replicas use their node's role.
+    env.update({k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)})
+    env.update(LogConfig.env(config))  # the prediction log and service metrics
+    if config.serve_mode is ServeMode.throughput:
+        hap = haproxy_dir(config)
+        env.update({
+            "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+            "RAY_SERVE_ENABLE_HA_PROXY": "1",
+            "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
+            "RAY_SERVE_HAPROXY_STATS_PORT": str(config.haproxy_stats_port),
+            # Bound even with metrics off: two platforms on one machine need their own.
+            "RAY_SERVE_HAPROXY_METRICS_PORT": str(config.haproxy_metrics_port),
+            "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(hap / "haproxy.cfg"),
+            "RAY_SERVE_HAPROXY_SOCKET_PATH": str(hap / "admin.sock"),
+            "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(hap),
+            "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(hap / "server-state"),
+            "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2",
+        })
+    return env

@@ -17,11 +17,19 @@ class AppState:
     status: str  # running, deploying, deploy_failed, unhealthy, deleting, not_found
     message: str = ""
     replicas: dict[str, int] = field(default_factory=dict)
+    """Replicas of the releases by state (``running``, ``starting``...)."""
+    router_replicas: dict[str, int] = field(default_factory=dict)
+    """Replicas of the router (which answers the primary release in-process)."""
+    running: dict[str, int] = field(default_factory=dict)
+    """Running replicas of each release, by release id."""
 
 
 @dataclass(frozen=True)
 class Route:
-    """One release of a deployment and the share of its traffic (percent, 0-100)."""
+    """One release of a deployment and the share of its traffic (percent, 0-100).
+
+    ``replicas`` is the fixed replica count, or with ``max_replicas`` set the minimum of
+    an autoscaled release (Serve scales it between the two by its load)."""
 
     manifest: ReleaseManifest
     weight: int
@@ -30,6 +38,11 @@ class Route:
     features: FeatureBinding | None = None
     shadow: bool = False
     arm: str | None = None  # stable, canary, a, b, shadow: what the prediction log records
+    max_replicas: int | None = None
+
+    @property
+    def autoscaled(self) -> bool:
+        return self.max_replicas is not None
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,11 @@ import uuid
 from bisect import bisect_left
 from typing import Any
 
+from ferry_platform.serving._names import NAMESPACE
+
 log = logging.getLogger("ferry.metrics")
 
 HUB = "ferry-metrics"
-NAMESPACE = "ferry"
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                      10.0)
 """Upper bounds of the latency histogram, seconds (Prometheus ``le``; +Inf implied)."""

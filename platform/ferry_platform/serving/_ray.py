@@ -1,4 +1,8 @@
-"""Ray Serve as Ferry's serving runtime.
+"""Ray Serve as Ferry's serving runtime: connecting, applying, waiting, reading state.
+
+The serving runtime is cut in three: the environment its processes run with
+(``_environment``), the declarative application config as pure data (``_appconfig``, no
+Ray, unit-tested alone), and this module, which applies that config to a running Serve.
 
 Applications are deployed declaratively (the controller's ``apply_config``, as
 ``serve deploy`` does), always as the whole set Ferry runs. Each deployment name is one
@@ -7,8 +11,9 @@ one application per live release, ``<name>.<release id>``, each a deployment of
 :class:`FerryReplica` without an HTTP route. The router's weights are its ``user_config``:
 Serve reconfigures running routers in place, so weight changes, promotion and rollback
 restart nothing; a new release starts beside the old one and only gets traffic once it
-is healthy. REST and gRPC reach the same routers: Ferry's ``ferry.v1.Predictor``
-servicer is registered with Serve's gRPC options.
+is healthy. REST and gRPC reach the same routers: Ferry's ``ferry.v1.Predictor`` and the
+Open Inference Protocol's ``inference.GRPCInferenceService`` servicers are registered with
+Serve's gRPC options.
 
 By default Serve runs in Ray's throughput-optimized mode behind its bundled HAProxy
 (``FERRY_SERVE_MODE=throughput``): requests go from one stable port straight to the
@@ -24,23 +29,20 @@ lock), so no process's change is lost to another's.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import replace
-from pathlib import Path
 from typing import Any, cast
 
 from ferry_contract import Endpoints, PlatformUnavailable, Protocol, ReleaseFailed
-from ferry_contract.proto import SERVICER_FUNCTION
-from ferry_platform._settings import ServeMode, Settings
+from ferry_contract.proto import INFERENCE_SERVICER_FUNCTION, SERVICER_FUNCTION
 from ferry_platform.core import FeatureBinding, ReleaseManifest
-from ferry_platform.serving._apps import RELEASE_DEPLOYMENT, ROUTER_DEPLOYMENT
+from ferry_platform.serving import _appconfig as A  # noqa: N812 - the builders, short
+from ferry_platform.serving._config import ServeMode, ServingConfig
+from ferry_platform.serving._environment import haproxy_dir, serve_env
 from ferry_platform.serving._head import LocalRayHead
 from ferry_platform.serving._interface import (
     AccessSource,
@@ -50,22 +52,20 @@ from ferry_platform.serving._interface import (
     RouterAccess,
     untimed,
 )
-from ferry_platform.serving._predlog import LogConfig
+from ferry_platform.serving._names import (
+    NAMESPACE,
+    ROUTER_DEPLOYMENT,
+    SHADOW_LOG,
+    owner,
+    release_app_name,
+)
 from ferry_platform.serving._preflight import WarmPreflight
-from ferry_platform.serving._router import NAMESPACE, SHADOW_LOG, ShadowLog
+from ferry_platform.serving._router import ShadowLog
+
+__all__ = ["ConfigLock", "RayServeRuntime", "ferry_replica_actor_names", "process_config_lock",
+           "release_app_name", "replica_nodes", "serve_env"]
 
 log = logging.getLogger("ferry.serving")
-
-RELEASE_APP = "ferry_platform.serving._apps:release_app"
-ROUTER_APP = "ferry_platform.serving._apps:router_app"
-
-
-def release_app_name(name: str, release_id: str) -> str:
-    return f"{name}.{release_id}"
-
-
-def _owner(app: str) -> str:
-    return app.split(".", 1)[0]
 
 
 # Serve caches handles per process and binds each to the event loop that first used it:
@@ -99,75 +99,6 @@ def process_config_lock() -> AbstractContextManager[object]:
     return _CONFIG_LOCK
 
 
-def _without(apps: list[str]) -> Callable[[dict[str, dict[str, Any]]], None]:
-    def edit(configs: dict[str, dict[str, Any]]) -> None:
-        for app in apps:
-            configs.pop(app, None)
-    return edit
-
-
-def haproxy_dir(settings: Settings) -> Path:
-    """HAProxy's files; short, because its admin socket path must fit in 97 characters."""
-    tag = hashlib.sha256(str(settings.home).encode()).hexdigest()[:10]
-    return Path(tempfile.gettempdir()) / f"ferry-haproxy-{tag}"
-
-
-FORWARDED_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION")
-
-
-INTERNAL_HEADROOM_BYTES = 2**20
-"""Room for a handle call's own framing around a body of the largest admitted size."""
-
-
-def max_body_bytes(settings: Settings) -> int:
-    """The data plane's size limit in bytes (FERRY_SERVE_MAX_BODY_MB)."""
-    return int(settings.serve_max_body_mb * 2**20)
-
-
-def serve_env(settings: Settings) -> dict[str, str]:
-    """Environment Ray processes need for the configured serve mode."""
-    env = {
-        "RAY_AUTH_MODE": "disabled",
-        "RAY_USAGE_STATS_ENABLED": "0",
-        # Ferry's replicas run in the environment Ferry is installed in. Without this, a
-        # driver started with `uv run` makes Ray re-run every worker under `uv run` with the
-        # whole working directory (virtualenv included) uploaded as a runtime env.
-        "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
-        "BENTOML_HOME": settings.bentoml_home,
-        "BENTOML_DO_NOT_TRACK": "True",
-        # Serve kills a proxy that is not ready within 5 s of starting; on a loaded 2-core
-        # machine HAProxy's manager can take longer, and `serve.start` then fails outright.
-        "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "30",
-    }
-    # Ray Serve's gRPC limits follow the data plane's: the router's gRPC server refuses a
-    # larger message before reading it (RESOURCE_EXHAUSTED), and the handle calls between a
-    # router and a release (gRPC in throughput mode, 4 MiB by default) carry any body the
-    # router admitted, plus framing.
-    limit = max_body_bytes(settings)
-    env["RAY_SERVE_GRPC_MAX_MESSAGE_SIZE"] = str(limit)
-    env["RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH"] = str(limit + INTERNAL_HEADROOM_BYTES)
-    # An S3-compatible endpoint and region reach replicas too (releases and the feature
-    # registry may live on S3); credentials do not: replicas use their node's role.
-    env.update({k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)})
-    env.update(LogConfig.env(settings))  # the prediction log and service metrics
-    if settings.serve_mode is ServeMode.throughput:
-        hap = haproxy_dir(settings)
-        env.update({
-            "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
-            "RAY_SERVE_ENABLE_HA_PROXY": "1",
-            "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
-            "RAY_SERVE_HAPROXY_STATS_PORT": str(settings.serve_haproxy_stats_port),
-            # Bound even with metrics off: two platforms on one machine need their own.
-            "RAY_SERVE_HAPROXY_METRICS_PORT": str(settings.serve_haproxy_metrics_port),
-            "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(hap / "haproxy.cfg"),
-            "RAY_SERVE_HAPROXY_SOCKET_PATH": str(hap / "admin.sock"),
-            "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(hap),
-            "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(hap / "server-state"),
-            "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2",
-        })
-    return env
-
-
 def _cause(exc: BaseException) -> str:
     cause = getattr(exc, "cause", None) or exc.__cause__ or exc
     text = str(cause).strip().splitlines()
@@ -178,50 +109,51 @@ def _cause(exc: BaseException) -> str:
 class RayServeRuntime:
     """:class:`ServingRuntime` on a local Ray or an existing Ray cluster."""
 
-    def __init__(self, settings: Settings, worker_secrets: dict[str, str] | None = None,
+    def __init__(self, config: ServingConfig, worker_secrets: dict[str, str] | None = None,
                  config_lock: ConfigLock | None = None) -> None:
         """``worker_secrets``: environment the serving processes need and the Serve config
         must not carry (e.g. the online store's password); the local head is started with
         them, a cluster's workers get them from the cluster (a Kubernetes Secret).
         ``config_lock``: held around every read-modify-write of Serve's config (the
         platform gives a lock of the database every control-plane process shares)."""
-        self._settings = settings
+        self._config = config
         self._worker_secrets = dict(worker_secrets or {})
         self._started = False
         self._config_lock = config_lock or process_config_lock
-        self.head = None if settings.ray_address else LocalRayHead(settings.home)
+        self.head = None if config.ray_address else LocalRayHead(config.home)
         self._warm: WarmPreflight | None = None  # FERRY_PREFLIGHT_WARM
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
         """Connect to Ray (the configured cluster, or this home's local head, started if
         none runs) and to Serve (started if it does not run yet)."""
-        env = serve_env(self._settings)
+        env = serve_env(self._config)
         os.environ.update(env)
-        if self._settings.serve_mode is ServeMode.throughput:
-            haproxy_dir(self._settings).mkdir(parents=True, exist_ok=True)
+        if self._config.serve_mode is ServeMode.throughput:
+            haproxy_dir(self._config).mkdir(parents=True, exist_ok=True)
         import ray
         from ray import serve
         from ray.serve.config import ControllerOptions, HTTPOptions, gRPCOptions
 
-        address = self._settings.ray_address
+        address = self._config.ray_address
         if self.head is not None:
             # the head and its workers get serve_env and the serving secrets, nothing else
-            address = self.head.ensure(self._settings.ray_num_cpus,
+            address = self.head.ensure(self._config.ray_num_cpus,
                                        {**env, **self._worker_secrets})
         try:
             ray.init(address=address, namespace="ferry", log_to_driver=False)
         except Exception as e:
             raise PlatformUnavailable(
                 f"cannot reach Ray at {address!r} (FERRY_RAY_ADDRESS="
-                f"{self._settings.ray_address!r}): {e}") from e
+                f"{self._config.ray_address!r}): {e}") from e
 
         def start_serve() -> None:
             serve.start(
-                http_options=HTTPOptions(host=self._settings.serve_host,
-                                         port=self._settings.serve_http_port),
-                grpc_options=gRPCOptions(port=self._settings.serve_grpc_port,
-                                         grpc_servicer_functions=[SERVICER_FUNCTION]),
+                http_options=HTTPOptions(host=self._config.host,
+                                         port=self._config.http_port),
+                grpc_options=gRPCOptions(port=self._config.grpc_port,
+                                         grpc_servicer_functions=[
+                                             SERVICER_FUNCTION, INFERENCE_SERVICER_FUNCTION]),
                 controller_options=ControllerOptions(runtime_env={"env_vars": env}),
             )
 
@@ -236,7 +168,7 @@ class RayServeRuntime:
                 start_serve()
         ray.remote(ShadowLog).options(name=SHADOW_LOG, namespace=NAMESPACE, lifetime="detached",
                                       get_if_exists=True, num_cpus=0).remote()
-        if self._settings.preflight_warm:
+        if self._config.preflight_warm:
             self._warm = WarmPreflight(env)
             self._warm.warm()
         self._started = True
@@ -273,22 +205,12 @@ class RayServeRuntime:
                 "connected); start the platform with `ferry up`, or check FERRY_RAY_ADDRESS")
 
     # -- releases -----------------------------------------------------------------------
-    def _spec(self, manifest: ReleaseManifest, protocol: Protocol,
-              features: FeatureBinding | None) -> dict[str, Any]:
-        return {
-            "manifest": manifest.model_dump(mode="json"),
-            "protocol": protocol.value,
-            "bentoml_home": self._settings.bentoml_home,
-            "features": features.model_dump(mode="json") if features else None,
-            "max_body_bytes": max_body_bytes(self._settings),
-        }
-
     def preflight(self, manifest: ReleaseManifest, protocol: Protocol,
                   features: FeatureBinding | None = None) -> None:
         import ray
 
         self._require_running()
-        spec = self._spec(manifest, protocol, features)
+        spec = A.replica_spec(self._config, manifest, protocol, features)
         loader = None
         if self._warm is not None:  # a process started ahead, used for this load only
             loader = self._warm.take()
@@ -300,14 +222,14 @@ class RayServeRuntime:
 
                 return FerryReplica(spec).manifest.release_id
 
-            ref = _load.options(runtime_env={"env_vars": serve_env(self._settings)}).remote(spec)
+            ref = _load.options(runtime_env={"env_vars": serve_env(self._config)}).remote(spec)
         try:
-            ray.get(ref, timeout=self._settings.deploy_timeout_s)
+            ray.get(ref, timeout=self._config.deploy_timeout_s)
         except ray.exceptions.GetTimeoutError as e:
             ray.cancel(ref, force=True)
             raise ReleaseFailed(
                 f"release {manifest.release_id} did not load within "
-                f"{self._settings.deploy_timeout_s:.0f}s (FERRY_DEPLOY_TIMEOUT_S)") from e
+                f"{self._config.deploy_timeout_s:.0f}s (FERRY_DEPLOY_TIMEOUT_S)") from e
         except Exception as e:
             raise ReleaseFailed(
                 f"release {manifest.release_id} cannot be loaded: {_cause(e)}. "
@@ -359,50 +281,6 @@ class RayServeRuntime:
             apps = [ServeApplicationSchema(**cfg) for cfg in configs.values()]
             self._client().deploy_apps(ServeDeploySchema(applications=apps))
 
-    def _release_config(self, name: str, route: Route) -> dict[str, Any]:
-        s = self._settings
-        return {
-            "name": release_app_name(name, route.manifest.release_id),
-            "route_prefix": None,
-            "import_path": RELEASE_APP,
-            "args": {
-                "spec": self._spec(route.manifest, route.protocol, route.features),
-                "options": {
-                    "max_ongoing_requests": s.max_ongoing_requests,
-                    "ray_actor_options": {"num_cpus": s.replica_num_cpus,
-                                          "runtime_env": {"env_vars": serve_env(s)}},
-                    "health_check_period_s": 10,
-                    "graceful_shutdown_timeout_s": 5,
-                },
-            },
-            # Replica counts are config, not build args: scaling never rebuilds.
-            "deployments": [{"name": RELEASE_DEPLOYMENT, "num_replicas": route.replicas}],
-        }
-
-    def _router_config(self, name: str, user_config: dict[str, Any]) -> dict[str, Any]:
-        s = self._settings
-        return {
-            "name": name,
-            "route_prefix": f"/{name}",
-            "import_path": ROUTER_APP,
-            "args": {"name": name, "max_body_bytes": max_body_bytes(s), "options": {
-                "max_ongoing_requests": s.max_ongoing_requests * 4,
-                "ray_actor_options": {"num_cpus": 0,
-                                      "runtime_env": {"env_vars": serve_env(s)}},
-                "health_check_period_s": 10,
-                "graceful_shutdown_timeout_s": 5,
-            }},
-            "deployments": [{"name": ROUTER_DEPLOYMENT, "num_replicas": s.router_replicas,
-                             "user_config": user_config}],
-        }
-
-    @staticmethod
-    def _user_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
-        for dep in (cfg or {}).get("deployments", []):
-            if dep.get("name") == ROUTER_DEPLOYMENT:
-                return dict(dep.get("user_config") or {})
-        return {}
-
     # -- releases -----------------------------------------------------------------------
     def apply(self, name: str, routes: list[Route], sticky_key: str | None = None,
               access: AccessSource | None = None, phase: Phase = untimed) -> None:
@@ -417,50 +295,19 @@ class RayServeRuntime:
         if starting and not first:
             with phase("start release"):
                 self._change(lambda c: c.update(
-                    {app: self._release_config(name, wanted[app]) for app in starting}))
+                    {app: A.release_config(self._config, name, wanted[app]) for app in starting}))
                 try:
                     for app in starting:
                         self._wait_app(app, wanted[app].manifest.release_id)
                 except ReleaseFailed:
-                    self._change(_without(starting))
+                    self._change(A.without(starting))
                     raise
         # 2. Route: only the router's user_config changes (and replica counts, if asked).
-        generation = int(self._user_config(configs.get(name)).get("generation", 0)) + 1
-        shadow = next((r for r in routes if r.shadow), None)
-        primary = max((r for r in routes if not r.shadow), key=lambda r: r.weight)
-        user_config: dict[str, Any] = {
-            "generation": generation,
-            "routes": [{"release_id": r.manifest.release_id, "weight": r.weight,
-                        "app": release_app_name(name, r.manifest.release_id), "arm": r.arm}
-                       for r in routes if not r.shadow],
-            "sticky_key": sticky_key,
-            "shadow": {"release_id": shadow.manifest.release_id,
-                       "app": release_app_name(name, shadow.manifest.release_id)}
-            if shadow else None,
-            # The release with the most traffic is also loaded inside the router replicas
-            # and answered there (no second hop); set below from its application's spec.
-            "local": {"release_id": primary.manifest.release_id, "spec": None},
-        }
-
-        def route(c: dict[str, dict[str, Any]]) -> None:
-            for app, r in wanted.items():
-                spec = (c.get(app) or {}).get("args", {}).get("spec", {})
-                if app in c and spec.get("protocol") == r.protocol.value:
-                    # scale a running release without rebuilding it
-                    c[app]["deployments"] = [{"name": RELEASE_DEPLOYMENT,
-                                              "num_replicas": r.replicas}]
-                elif app in c:  # a new protocol: rebuilt, keeping its feature binding
-                    binding = r.features or (FeatureBinding.model_validate(spec["features"])
-                                             if spec.get("features") else None)
-                    c[app] = self._release_config(name, replace(r, features=binding))
-                else:
-                    c[app] = self._release_config(name, r)
-            local_app = release_app_name(name, primary.manifest.release_id)
-            user_config["local"]["spec"] = c[local_app]["args"]["spec"]
-            # Who may predict: computed now, under the config lock (see AccessSource).
-            user_config["access"] = access().config() if access is not None else \
-                self._user_config(c.get(name)).get("access")
-            c[name] = self._router_config(name, user_config)
+        generation = int(A.user_config_of(configs.get(name)).get("generation", 0)) + 1
+        user_config = A.router_user_config(routes, name, generation, sticky_key)
+        # Who may predict: computed under the config lock (see AccessSource).
+        route = A.route_edit(self._config, name, routes, user_config,
+                             (lambda: access().config()) if access is not None else None)
 
         if first:
             # One config change starts the releases and the router together; if either never
@@ -472,19 +319,19 @@ class RayServeRuntime:
                         self._wait_app(app, wanted[app].manifest.release_id)
                     self._wait_router(name, generation)
                 except ReleaseFailed:
-                    self._change(_without([*starting, name]))
+                    self._change(A.without([*starting, name]))
                     raise
         else:
             with phase("switch traffic"):
                 self._change(route)
                 self._wait_router(name, generation)
         # 3. Stop the releases no longer routed (their in-flight requests drain).
-        stale = [app for app in self._configs() if _owner(app) == name and app != name
+        stale = [app for app in self._configs() if owner(app) == name and app != name
                  and app not in wanted]
         if stale:
             with phase("stop unrouted releases"):
                 time.sleep(1.0)  # requests the routers sent before the switch finish first
-                self._change(_without(stale))
+                self._change(A.without(stale))
 
     def set_access(self, name: str, access: AccessSource) -> bool:
         import ray
@@ -520,11 +367,11 @@ class RayServeRuntime:
     def accesses(self) -> dict[str, RouterAccess]:
         if not self._running():
             return {}
-        return {app: RouterAccess.from_config(self._user_config(cfg).get("access"))
+        return {app: RouterAccess.from_config(A.user_config_of(cfg).get("access"))
                 for app, cfg in self._configs().items() if "." not in app}
 
     def _wait_app(self, app: str, release_id: str) -> None:
-        deadline = time.monotonic() + self._settings.deploy_timeout_s
+        deadline = time.monotonic() + self._config.deploy_timeout_s
         state = self._app_state(app)
         while time.monotonic() < deadline:
             state = self._app_state(app)
@@ -542,7 +389,7 @@ class RayServeRuntime:
 
     def _wait_router(self, name: str, generation: int) -> None:
         """Until the router runs and its replicas route by ``generation``."""
-        deadline = time.monotonic() + self._settings.deploy_timeout_s
+        deadline = time.monotonic() + self._config.deploy_timeout_s
         seen = 0
         while time.monotonic() < deadline:
             state = self._app_state(name)
@@ -552,24 +399,24 @@ class RayServeRuntime:
                 answer = self._ask(name, "config_generation")
                 seen = seen + 1 if isinstance(answer, int) and answer >= generation else 0
                 # Several answers in a row: every router replica has been reconfigured.
-                if seen >= 4 * self._settings.router_replicas:
+                if seen >= 4 * self._config.router_replicas:
                     return
                 time.sleep(0.02)
                 continue
             time.sleep(0.1)
         raise ReleaseFailed(f"the router of {name} did not take its new routes within "
-                            f"{self._settings.deploy_timeout_s:.0f}s")
+                            f"{self._config.deploy_timeout_s:.0f}s")
 
     def delete(self, name: str) -> None:
         from ray import serve
 
         configs = self._configs()
-        mine = [app for app in configs if _owner(app) == name]
+        mine = [app for app in configs if owner(app) == name]
         if mine:
-            self._change(_without(mine))
+            self._change(A.without(mine))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            left = [a for a in serve.status().applications if _owner(a) == name]
+            left = [a for a in serve.status().applications if owner(a) == name]
             if not left:
                 return
             for app in left:
@@ -597,32 +444,34 @@ class RayServeRuntime:
 
         if not self._running():
             return AppState(status="runtime_down")
-        apps = [a for a in serve.status().applications if _owner(a) == name]
+        apps = [a for a in serve.status().applications if owner(a) == name]
         if name not in apps:
             return AppState(status="not_found")
         router = self._app_state(name)
-        worst, replicas = router, dict[str, int]()
+        worst, replicas, running = router, dict[str, int](), dict[str, int]()
         for app in apps:
             if app == name:
                 continue
             st = self._app_state(app)
             for k, v in st.replicas.items():
                 replicas[k] = replicas.get(k, 0) + v
+            running[app.split(".", 1)[1]] = st.replicas.get("running", 0)
             if worst.status == "running" and st.status != "running":
                 worst = st
-        return AppState(status=worst.status, message=worst.message, replicas=replicas)
+        return AppState(status=worst.status, message=worst.message, replicas=replicas,
+                        router_replicas=router.replicas, running=running)
 
     def names(self) -> list[str]:
         from ray import serve
 
         if not self._running():
             return []
-        return sorted({_owner(a) for a in serve.status().applications})
+        return sorted({owner(a) for a in serve.status().applications})
 
     def releases_of(self, name: str) -> set[str]:
         """Release ids with an application of ``name`` in the applied config, routed or not."""
         return {app.split(".", 1)[1] for app in self._configs()
-                if _owner(app) == name and app != name}
+                if owner(app) == name and app != name}
 
     def routes_of(self, name: str) -> dict[str, int]:
         """From the applied config (the router exists); not from the status, which flickers
@@ -631,7 +480,7 @@ class RayServeRuntime:
 
         if not self._running() or name not in serve.status().applications:
             return {}
-        config = self._user_config(self._configs().get(name))
+        config = A.user_config_of(self._configs().get(name))
         out = {r["release_id"]: int(r["weight"]) for r in config.get("routes", [])}
         if config.get("shadow"):
             out.setdefault(config["shadow"]["release_id"], 0)
@@ -672,8 +521,8 @@ class RayServeRuntime:
         return hub_snapshot() if self._running() else merge([])
 
     def endpoints(self, name: str, protocol: Protocol) -> Endpoints:
-        rest = f"{self._settings.serve_http_url}/{name}" if protocol is not Protocol.grpc else None
-        grpc = self._settings.serve_grpc_target if protocol is not Protocol.rest else None
+        rest = f"{self._config.http_url}/{name}" if protocol is not Protocol.grpc else None
+        grpc = self._config.grpc_target if protocol is not Protocol.rest else None
         return Endpoints(rest=rest, grpc=grpc, grpc_application=name if grpc else None)
 
 

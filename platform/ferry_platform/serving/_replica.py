@@ -29,6 +29,7 @@ from ferry_contract import (
     ProtocolNotServed,
 )
 from ferry_platform.core import FeatureBinding, ReleaseManifest
+from ferry_platform.serving import _v2
 from ferry_platform.serving._dataplane import DataPlane
 from ferry_platform.serving._features import FeatureJoin
 from ferry_platform.serving._ingress import DEFAULT_MAX_BODY_BYTES, grpc_details, parse_json
@@ -97,6 +98,7 @@ class FerryReplica:
         ``spec`` names (tests pass a service with ``predict_frame``/``example_frame``)."""
         self.manifest, self._model = loaded if loaded is not None else load_release(spec)
         self._inputs: dict[str, list[Any]] | None = None
+        self._v2_meta: dict[str, Any] | None = None
         self.protocol = Protocol(spec.get("protocol", "auto"))
         self.max_body_bytes = int(spec.get("max_body_bytes") or DEFAULT_MAX_BODY_BYTES)
         self.plane = DataPlane(self.manifest.signature, self._model.predict_frame,
@@ -181,21 +183,32 @@ class FerryReplica:
                         headers=self._headers)
 
     async def handle(self, method: str, path: str, body: bytes,
-                     ctx: Context | None = None) -> tuple[int, bytes, str]:
+                     ctx: Context | None = None, headers: dict[str, str] | None = None,
+                     ) -> tuple[int, bytes, str]:
         """One REST call, as the router forwards it: (status, JSON body, release id).
-        ``ctx``: the request's id, arm and deployment (the router's), for the log."""
+        ``ctx``: the request's id, arm and deployment (the router's), for the log;
+        ``headers``: the few request headers a route reads (V2's binary-tensor length)."""
+        return self.answer(method, path, body, ctx, headers)
+
+    def answer(self, method: str, path: str, body: bytes, ctx: Context | None = None,
+               headers: dict[str, str] | None = None) -> tuple[int, bytes, str]:
+        """:meth:`handle`, synchronously (a router may run it on a thread of its own)."""
         rid = self.manifest.release_id
         started = time.perf_counter()
         self._inputs = None
+        v2 = _v2.is_v2(path)
         try:
+            if v2:
+                return 200, self._v2_rest(method, path, body, ctx, started, headers or {}), rid
             return 200, self._rest(method, path, body, ctx, started), rid
         except FerryError as e:
             self._failed(ctx, started, e)
-            return e.status, e.to_json(release_id=rid), rid
+            return e.status, _v2.error_json(e, rid) if v2 else e.to_json(release_id=rid), rid
         except Exception as e:  # noqa: BLE001 - a bug here must still answer from the tree
             err = self._unexpected(e)
             self._failed(ctx, started, err)
-            return err.status, err.to_json(release_id=rid), rid
+            return err.status, _v2.error_json(err, rid) if v2 else err.to_json(
+                release_id=rid), rid
 
     def _failed(self, ctx: Context | None, started: float, e: FerryError) -> None:
         self.monitor.failed(ctx, started, e, self._inputs)
@@ -217,6 +230,131 @@ class FerryReplica:
         if leaf == "healthz":
             return b'{"status":"ok"}'
         raise NotFound(f"no route {path!r}; use POST .../predict or GET .../metadata")
+
+    # -- Open Inference Protocol (V2) ------------------------------------------------------
+    def _deployment(self, ctx: Context | None) -> str:
+        return (ctx or {}).get("deployment") or self.manifest.model
+
+    def _v2_metadata(self, name: str) -> dict[str, Any]:
+        """V2 metadata: the request's inputs (the signature, or with features the entity keys
+        and request-time inputs), the outputs (the predictions' type from the example)."""
+        if self._v2_meta is None:
+            predictions = self._model.predict_frame(self._example)
+            tolist = getattr(predictions, "tolist", None)
+            values = list(tolist() if tolist is not None else predictions)
+            classes = None
+            proba = _proba_of(self._model)
+            if proba is not None:
+                got = proba(self._example)
+                classes = len(got[0]) if got is not None else None
+            self._v2_meta = _v2.metadata(
+                "", str(self.manifest.version), self.manifest.framework,
+                self.request_plane.columns, _v2.datatype_of_values(values), classes)
+        return {**self._v2_meta, "name": name}
+
+    def _v2_rest(self, method: str, path: str, body: bytes, ctx: Context | None,
+                 started: float, headers: dict[str, str]) -> bytes:
+        name = self._deployment(ctx)
+        route = _v2.route_of(path, "/" + path.split("/")[1])  # under /<deployment>
+        if route is None:
+            raise NotFound(f"no V2 route {path[:80]!r}")
+        rid = self.manifest.release_id
+        if route.kind in ("live", "ready"):
+            return _dumps({route.kind: True})
+        if route.kind == "server":
+            return _dumps({"name": "ferry", "version": rid, "extensions": []})
+        _v2.check_model(route.model, name)
+        if route.kind == "infer":
+            if method != "POST":
+                raise MethodNotAllowed(f"{method} {path}: use POST for .../infer")
+            if self.protocol is Protocol.grpc:
+                raise ProtocolNotServed(
+                    f"deployment {name!r} serves gRPC only; call it over gRPC or redeploy "
+                    "with protocol='auto'")
+            return self._v2_infer_json(name, body, headers, ctx, started)
+        if method != "GET":
+            raise MethodNotAllowed(f"{method} {path}: use GET")
+        if route.kind == "model_ready":
+            return _dumps({"name": name, "ready": True, "parameters": {"release_id": rid}})
+        return _dumps({**self._v2_metadata(name), "parameters": {"release_id": rid}})
+
+    def _v2_infer_json(self, name: str, body: bytes, headers: dict[str, str],
+                       ctx: Context | None, started: float) -> bytes:
+        binary = b""
+        length = headers.get(_v2.BINARY_HEADER)
+        if length is not None:
+            if not length.isdigit() or int(length) > len(body):
+                raise InvalidRequest(f"{_v2.BINARY_HEADER} {length[:20]!r} is not a length "
+                                     f"within the {len(body):,}-byte body")
+            body, binary = body[:int(length)], body[int(length):]
+        try:
+            payload = parse_json(body)
+        except InvalidRequest as e:
+            if length is None:
+                raise
+            raise InvalidRequest(f"{e.message} (the JSON part is the first {length} bytes, as "
+                                 f"the {_v2.BINARY_HEADER} header says: send it only with "
+                                 "binary tensors, and equal to the JSON's length)") from None
+        tensors, outputs, request_id = _v2.tensors_from_json(payload, binary)
+        return self._check_answer(_v2.rest_answer(
+            name, str(self.manifest.version), request_id,
+            *self._v2_infer(name, tensors, outputs, ctx, started)))
+
+    def _v2_infer(self, name: str, tensors: list[_v2.Tensor], outputs: list[str],
+                  ctx: Context | None, started: float,
+                  ) -> tuple[list[_v2.Output], dict[str, str]]:
+        chosen, wants = _v2.wanted_outputs(outputs)
+        columns = _v2.columns_of(tensors, self.request_plane.columns, name)
+        predictions, classes, proba, inputs, misses = self._answer(columns, wants)
+        self.monitor.answered(ctx, started, inputs, predictions, proba, classes, misses)
+        parameters = {"release_id": self.manifest.release_id}
+        if ctx:
+            parameters["request_id"] = ctx["id"]
+        return _v2.outputs_of(chosen, predictions, classes, proba), parameters
+
+    async def v2_grpc(self, rpc: str, request: bytes, ctx: Context | None = None) -> GrpcAnswer:
+        """One call of ``inference.GRPCInferenceService`` as the router forwards it (ModelReady,
+        ModelMetadata, ModelInfer): the request's bytes in; (gRPC status name or None,
+        details, the serialized response, release id, error code or None) out."""
+        from ferry_contract.proto import inference_pb2 as v2pb
+
+        rid = self.manifest.release_id
+        started = time.perf_counter()
+        self._inputs = None
+        name = self._deployment(ctx)
+        try:
+            if len(request) > self.max_body_bytes:
+                raise PayloadTooLarge(
+                    f"the gRPC message ({len(request):,} bytes) exceeds the data plane's "
+                    f"limit of {self.max_body_bytes:,} bytes (FERRY_SERVE_MAX_BODY_MB); "
+                    "split the batch", details={"limit_bytes": self.max_body_bytes})
+            message = _v2.parse_message(v2pb, rpc, request)
+            if rpc == "ModelInfer":
+                _v2.check_model(message.model_name, name)
+                if self.protocol is Protocol.rest:
+                    raise ProtocolNotServed(f"deployment {name!r} serves REST only; redeploy "
+                                            "with protocol='auto' to enable gRPC")
+                tensors, outputs, request_id = _v2.tensors_from_grpc(message)
+                got, parameters = self._v2_infer(name, tensors, outputs, ctx, started)
+                answer = self._check_answer(_v2.grpc_answer(
+                    v2pb, name, str(self.manifest.version), request_id, got,
+                    parameters).SerializeToString())
+            elif rpc == "ModelMetadata":
+                _v2.check_model(message.name, name)
+                answer = _v2.grpc_metadata(v2pb, self._v2_metadata(name)).SerializeToString()
+            elif rpc == "ModelReady":
+                _v2.check_model(message.name, name)
+                answer = v2pb.ModelReadyResponse(ready=True).SerializeToString()
+            else:
+                raise NotFound(f"{rpc} is answered by the deployment's router")
+        except FerryError as e:
+            self._failed(ctx, started, e)
+            return e.grpc_status, e.message, b"", rid, e.code
+        except Exception as e:  # noqa: BLE001 - a bug here must still answer from the tree
+            err = self._unexpected(e)
+            self._failed(ctx, started, err)
+            return err.grpc_status, err.message, b"", rid, err.code
+        return None, "", answer, rid, None
 
     def _unexpected(self, e: Exception) -> FerryError:
         log.error("release %s failed on a request", self.manifest.release_id, exc_info=e)
@@ -281,10 +419,45 @@ class FerryReplica:
         grpc_context.set_details(grpc_details(err.message))
         return predict_pb2.PredictResponse()
 
+    def _refused_v2(self, rpc: str, grpc_context: Any) -> Any:
+        """Direct-ingress V2 gRPC to a release replica: refused like ``Predict``."""
+        import grpc
+
+        from ferry_contract.proto import inference_pb2
+
+        err = self._not_an_entry_point()
+        grpc_context.set_trailing_metadata([(RELEASE_HEADER, self.manifest.release_id),
+                                            (GRPC_ERROR_CODE_KEY, err.code)])
+        grpc_context.set_code(getattr(grpc.StatusCode, err.grpc_status))
+        grpc_context.set_details(grpc_details(err.message))
+        return getattr(inference_pb2, f"{rpc}Response")()
+
+    async def ServerLive(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802 - RPC name
+        return self._refused_v2("ServerLive", grpc_context)
+
+    async def ServerReady(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802
+        return self._refused_v2("ServerReady", grpc_context)
+
+    async def ServerMetadata(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802
+        return self._refused_v2("ServerMetadata", grpc_context)
+
+    async def ModelReady(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802
+        return self._refused_v2("ModelReady", grpc_context)
+
+    async def ModelMetadata(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802
+        return self._refused_v2("ModelMetadata", grpc_context)
+
+    async def ModelInfer(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802
+        return self._refused_v2("ModelInfer", grpc_context)
+
     async def grpc(self, request: bytes, ctx: Context | None = None) -> GrpcAnswer:
         """One gRPC call as the router forwards it: the serialized ``PredictRequest`` in;
         (gRPC status name or None, details, serialized ``PredictResponse``, release id,
         error code or None) out. ``ctx``: the request's id, arm and deployment."""
+        return self.grpc_answer(request, ctx)
+
+    def grpc_answer(self, request: bytes, ctx: Context | None = None) -> GrpcAnswer:
+        """:meth:`grpc`, synchronously (a router may run it on a thread of its own)."""
         from ferry_contract.proto import encode_column, predict_pb2
 
         rid = self.manifest.release_id

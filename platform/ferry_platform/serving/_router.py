@@ -30,6 +30,12 @@ a release. Each request passes :meth:`FerryRouter._admit_rest` / ``_admit_grpc``
 that is where a further check (e.g. credentials) belongs. Errors are the contract's tree;
 a release that does not answer is ``release_unavailable`` (503, retry), one that fails on
 the request is its own error (never "retry").
+
+The Open Inference Protocol (KServe V2) takes the same road: REST paths under
+``/<name>/v2/...`` (errors in V2's ``{"error": "..."}`` shape) and the RPCs of
+``inference.GRPCInferenceService`` pass the same checks here; the server's liveness and
+readiness are answered here (no token, like ``/healthz``), the model's metadata,
+readiness and inference by the chosen release (``serving/_v2.py`` maps the tensors).
 """
 
 from __future__ import annotations
@@ -52,16 +58,15 @@ from ferry_contract import (
     ReleaseUnavailable,
     Unauthenticated,
 )
-from ferry_platform.serving import _ingress
+from ferry_platform.serving import _ingress, _v2
 from ferry_platform.serving._auth import TokenCheck
 from ferry_platform.serving._monitor import Context, RouterMonitor
+from ferry_platform.serving._names import NAMESPACE, RELEASE_DEPLOYMENT, SHADOW_LOG
 
 log = logging.getLogger("ferry.router")
 
-SHADOW_LOG = "ferry-shadow-log"
 MAX_SHADOW_IN_FLIGHT = 256
 """Shadow copies in flight per router replica; beyond it copies are skipped, not queued."""
-NAMESPACE = "ferry"
 
 
 def bucket(value: Any) -> float:
@@ -135,6 +140,11 @@ class FerryRouter:
         self._shadow_log: Any = None
         self._pending: set[asyncio.Task[Any]] = set()
         self._local: tuple[str, Any] | None = None  # (release id, FerryReplica) in-process
+        # Autoscaled: the local release answers on one thread of its own, so the event loop
+        # keeps taking requests and Serve's count of ongoing requests (what its autoscaler
+        # reads) is the real queue, not the 0 or 1 a loop busy with predict shows.
+        self._offload = False
+        self._pool: Any = None
         self._loading: str | None = None
         self._auth = TokenCheck()  # who may predict: pushed in the user_config
         self._monitor = RouterMonitor(name)  # request ids, arms, service metrics
@@ -155,6 +165,7 @@ class FerryRouter:
         self._sticky = config.get("sticky_key")
         self._shadow = (shadow["release_id"], shadow["app"]) if shadow else None
         self.generation = int(config.get("generation", 0))
+        self._offload = bool(config.get("offload"))
         local = config.get("local") or {}
         wanted = local.get("release_id")
         if self._local is not None and self._local[0] != wanted:
@@ -180,11 +191,24 @@ class FerryRouter:
             self._loading = None
 
     async def _rest(self, release_id: str, app: str, method: str, path: str,
-                    body: bytes, ctx: Context | None = None) -> tuple[int, bytes, str]:
+                    body: bytes, ctx: Context | None = None,
+                    headers: dict[str, str] | None = None) -> tuple[int, bytes, str]:
         local = self._local
         if local is not None and local[0] == release_id:
-            return await local[1].handle(method, path, body, ctx)  # type: ignore[no-any-return]
+            if self._offload:
+                return await self._off_loop(local[1].answer, method, path, body, ctx, headers)  # type: ignore[no-any-return]
+            return await local[1].handle(method, path, body, ctx, headers)  # type: ignore[no-any-return]
+        if headers:
+            return await self._handle(app).handle.remote(method, path, body, ctx, headers)  # type: ignore[no-any-return]
         return await self._handle(app).handle.remote(method, path, body, ctx)  # type: ignore[no-any-return]
+
+    async def _off_loop(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` on the router's one predict thread."""
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="ferry-predict")
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     def local_release(self) -> str | None:
         """The release this router replica answers in-process (None: all via handles)."""
@@ -197,8 +221,6 @@ class FerryRouter:
         handle = self._handles.get(app)
         if handle is None:
             from ray import serve
-
-            from ferry_platform.serving._apps import RELEASE_DEPLOYMENT
 
             # By deployment id: no blocking lookup of the app's ingress in this event loop.
             handle = self._handles[app] = serve.get_deployment_handle(RELEASE_DEPLOYMENT, app)
@@ -223,28 +245,38 @@ class FerryRouter:
         from starlette.responses import Response
 
         rid, started = self._monitor.begin(request.headers.get)
+        path = request.url.path
+        v2 = _v2.is_v2(path)
         try:
-            body = await self._admit_rest(request)
+            route = _v2.route_of(path, f"/{self.name}") if v2 else None
+            body = await self._admit_rest(request, route)
+            if route is not None and route.kind in ("live", "ready", "server"):
+                return self._v2_server(route.kind, rid)
+            if route is not None:
+                _v2.check_model(route.model, self.name)
         except FerryError as e:
             self._monitor.done("", e.status, started, e.code)
-            return Response(e.to_json(), status_code=e.status, media_type="application/json",
+            return Response(_v2.error_json(e) if v2 else e.to_json(), status_code=e.status,
+                            media_type="application/json",
                             headers={"www-authenticate": "Bearer", REQUEST_ID_HEADER: rid}
                             if e.status == 401 else {REQUEST_ID_HEADER: rid})
-        path = request.url.path
         if not self._routes:
             err = self._no_release()
             self._monitor.done("", err.status, started, err.code)
-            return Response(err.to_json(), status_code=err.status, media_type="application/json",
-                            headers={REQUEST_ID_HEADER: rid})
-        release_id, app = self._choose(self._sticky_value(body) if body else None)
+            return Response(_v2.error_json(err) if v2 else err.to_json(), status_code=err.status,
+                            media_type="application/json", headers={REQUEST_ID_HEADER: rid})
+        release_id, app = self._choose(self._sticky_value(body) if body and not v2 else None)
         ctx = self._monitor.context(rid, release_id)
+        binary = request.headers.get(_v2.BINARY_HEADER) if v2 else None
         try:
-            status, payload, served = await self._rest(release_id, app, request.method, path,
-                                                       body, ctx)
+            status, payload, served = await self._rest(
+                release_id, app, request.method, path, body, ctx,
+                {_v2.BINARY_HEADER: binary} if binary is not None else None)
         except Exception as e:  # noqa: BLE001 - the release went away or failed
             err = self._release_error(release_id, e)
             self._monitor.done(release_id, err.status, started, err.code)
-            return Response(err.to_json(release_id=release_id), status_code=err.status,
+            return Response(_v2.error_json(err, release_id) if v2 else
+                            err.to_json(release_id=release_id), status_code=err.status,
                             media_type="application/json",
                             headers={RELEASE_HEADER: release_id, REQUEST_ID_HEADER: rid})
         shadow = self._shadow
@@ -256,12 +288,32 @@ class FerryRouter:
         return Response(payload, status_code=status, media_type="application/json",
                         headers={RELEASE_HEADER: served, REQUEST_ID_HEADER: rid})
 
-    async def _admit_rest(self, request: Any) -> bytes:
+    def _v2_server(self, kind: str, rid: str) -> Any:
+        """V2's server-wide routes, answered here: live, ready (a release takes traffic),
+        server metadata."""
+        from starlette.responses import Response
+
+        status = 200
+        if kind == "live":
+            body: dict[str, Any] = {"live": True}
+        elif kind == "ready":
+            body = {"ready": bool(self._routes)}
+            if not self._routes:
+                status, body["error"] = 503, self._no_release().message
+        else:
+            body = {"name": "ferry", "version": str(self.generation),
+                    "extensions": [], "parameters": {"deployment": self.name}}
+        return Response(json.dumps(body).encode(), status_code=status,
+                        media_type="application/json", headers={REQUEST_ID_HEADER: rid})
+
+    async def _admit_rest(self, request: Any, route: _v2.Route | None = None) -> bytes:
         """The checks every REST request passes before a release is chosen; its body.
 
-        The token (before anything is read; health probes need none), then the size from
-        Content-Length before reading and while streaming; the encoding."""
-        if not request.url.path.rstrip("/").endswith("healthz"):
+        The token (before anything is read; health probes need none: Ferry's healthz and
+        V2's /v2/health/live|ready), then the size from Content-Length before reading and
+        while streaming; the encoding."""
+        probe = route is not None and route.kind in ("live", "ready")
+        if not probe and not request.url.path.rstrip("/").endswith("healthz"):
             refused = self._auth.refusal(request.headers.get("authorization"), self.name)
             if refused is not None:
                 raise Unauthenticated(refused)
@@ -351,7 +403,9 @@ class FerryRouter:
         try:
             local = self._local
             if local is not None and local[0] == release_id:
-                status, details, payload, served, code = await local[1].grpc(raw, ctx)
+                status, details, payload, served, code = \
+                    await self._off_loop(local[1].grpc_answer, raw, ctx) if self._offload \
+                    else await local[1].grpc(raw, ctx)
             else:
                 status, details, payload, served, code = await self._handle(app).grpc.remote(
                     raw, ctx)
@@ -370,6 +424,87 @@ class FerryRouter:
                 trailing.append((GRPC_ERROR_CODE_KEY, code))
         grpc_context.set_trailing_metadata(trailing)
         return predict_pb2.PredictResponse.FromString(payload)
+
+    # -- gRPC: the Open Inference Protocol (inference.GRPCInferenceService) --------------
+    async def ServerLive(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802 - RPC name
+        return await self._v2_call("ServerLive", request, grpc_context)
+
+    async def ServerReady(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802
+        return await self._v2_call("ServerReady", request, grpc_context)
+
+    async def ServerMetadata(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802
+        return await self._v2_call("ServerMetadata", request, grpc_context)
+
+    async def ModelReady(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802
+        return await self._v2_call("ModelReady", request, grpc_context)
+
+    async def ModelMetadata(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802
+        return await self._v2_call("ModelMetadata", request, grpc_context)
+
+    async def ModelInfer(self, request: Any, grpc_context: Any) -> Any:  # noqa: N802
+        return await self._v2_call("ModelInfer", request, grpc_context)
+
+    async def _v2_call(self, rpc: str, request: Any, grpc_context: Any) -> Any:
+        """One V2 RPC: the same checks as ``Predict`` (the token, except for the server's
+        liveness and readiness; ``application`` metadata; the size), then the server's
+        RPCs answered here and the model's by the chosen release."""
+        from ferry_contract.proto import APPLICATION_METADATA_KEY
+        from ferry_contract.proto import inference_pb2 as v2pb
+
+        response_type = getattr(v2pb, f"{rpc}Response")
+        rid, started = self._monitor.begin(
+            lambda key: dict(grpc_context.invocation_metadata() or ()).get(key))
+        try:
+            metadata = grpc_context.invocation_metadata()
+            if rpc not in ("ServerLive", "ServerReady"):
+                refused = self._auth.refusal(dict(metadata or ()).get("authorization"),
+                                             self.name)
+                if refused is not None:
+                    raise Unauthenticated(refused)
+            _ingress.application_of(metadata, self.name, APPLICATION_METADATA_KEY)
+            raw = request if isinstance(request, bytes) else request.SerializeToString()
+            _ingress.check_message_size(len(raw), self.max_body_bytes)
+            _v2.parse_message(v2pb, rpc, raw)
+        except FerryError as e:
+            self._monitor.done("", e.status, started, e.code)
+            self._grpc_error(grpc_context, e, request_id=rid)
+            return response_type()
+        if rpc == "ServerLive":
+            return v2pb.ServerLiveResponse(live=True)
+        if rpc == "ServerReady":
+            return v2pb.ServerReadyResponse(ready=bool(self._routes))
+        if rpc == "ServerMetadata":
+            return v2pb.ServerMetadataResponse(name="ferry", version=str(self.generation))
+        if not self._routes:
+            err = self._no_release()
+            self._monitor.done("", err.status, started, err.code)
+            self._grpc_error(grpc_context, err, request_id=rid)
+            return response_type()
+        release_id, app = self._choose()
+        ctx = self._monitor.context(rid, release_id)
+        try:
+            local = self._local
+            if local is not None and local[0] == release_id:
+                status, details, payload, served, code = await local[1].v2_grpc(rpc, raw, ctx)
+            else:
+                status, details, payload, served, code = await self._handle(
+                    app).v2_grpc.remote(rpc, raw, ctx)
+        except Exception as e:  # noqa: BLE001 - the release went away or failed
+            err = self._release_error(release_id, e)
+            self._monitor.done(release_id, err.status, started, err.code)
+            self._grpc_error(grpc_context, err, release_id, rid)
+            return response_type()
+        self._monitor.done(served, _http_status(status, code), started, code)
+        trailing = [(RELEASE_HEADER, served), (REQUEST_ID_HEADER, rid)]
+        if status is not None:
+            import grpc
+
+            grpc_context.set_code(getattr(grpc.StatusCode, status))
+            grpc_context.set_details(_ingress.grpc_details(details))
+            if code:
+                trailing.append((GRPC_ERROR_CODE_KEY, code))
+        grpc_context.set_trailing_metadata(trailing)
+        return response_type.FromString(payload)
 
     def _admit_grpc(self, request: Any, grpc_context: Any) -> tuple[bytes, Any]:
         """The checks every gRPC call passes before a release is chosen: the token (the
@@ -425,8 +560,10 @@ def _http_status(grpc_status: str | None, code: str | None) -> int:
 
 
 def _code_of(payload: bytes) -> str:
-    """The error code of an error answer's body (only read for errors)."""
+    """The error code of an error answer's body (only read for errors; a V2 body has it
+    beside its ``error`` string)."""
     try:
-        return str(json.loads(payload)["error"]["code"])
-    except (ValueError, KeyError, TypeError):
+        body = json.loads(payload)
+        return str(body["code"] if isinstance(body.get("error"), str) else body["error"]["code"])
+    except (ValueError, KeyError, TypeError, AttributeError):
         return "internal"

@@ -56,7 +56,10 @@ class MonitorStore(Protocol):
     def put_canary(self, deployment: str, canary: dict[str, Any] | None) -> None: ...
 
     def alerts(self, *, deployment: str | None = None, state: str | None = None,
-               teams: list[str] | None = None, limit: int = 100) -> list[AlertRecord]: ...
+               teams: list[str] | None = None, limit: int = 100,
+               before: int | None = None) -> list[AlertRecord]:
+        """Newest first; ``before``: only alerts whose id is lower (the next page)."""
+        ...
 
     def open_alert(self, *, deployment: str, model: str, release_id: str | None, kind: str,
                    subject: str, value: float | None, threshold: float | None, message: str,
@@ -122,8 +125,11 @@ class SqlMonitorStore:
             self._state(s, deployment).canary = canary
 
     def alerts(self, *, deployment: str | None = None, state: str | None = None,
-               teams: list[str] | None = None, limit: int = 100) -> list[AlertRecord]:
+               teams: list[str] | None = None, limit: int = 100,
+               before: int | None = None) -> list[AlertRecord]:
         q = select(_Alert).order_by(_Alert.id.desc()).limit(limit)
+        if before is not None:
+            q = q.where(_Alert.id < before)
         if deployment is not None:
             q = q.where(_Alert.deployment == deployment)
         if state is not None:

@@ -32,6 +32,11 @@ class DeploymentRecord:
     job_id: str | None = None  # the job that wrote this record
     rollout: dict[str, Any] | None = None  # candidate, weight, mode, sticky_key, started_at
     anonymous_predict: bool = False  # predictions without a token (set by a team admin)
+    max_replicas: int | None = None  # autoscaled between replicas and this (None: fixed)
+
+    @property
+    def autoscaled(self) -> bool:
+        return self.max_replicas is not None
 
 
 class StateStore(TypingProtocol):
@@ -93,6 +98,7 @@ class SqlStateStore:
             row.previous_release_id = record.previous_release_id
             row.protocol = record.protocol.value
             row.replicas = record.replicas
+            row.max_replicas = record.max_replicas
             row.updated_at = now
             row.team = record.team
             row.revision = (row.revision or 0) + 1
@@ -106,7 +112,8 @@ class SqlStateStore:
     def _record(row: _Deployment) -> DeploymentRecord:
         return DeploymentRecord(row.name, row.release_id, Protocol(row.protocol), row.replicas,
                                 row.previous_release_id, row.updated_at, row.team, row.revision,
-                                row.job_id, row.rollout, bool(row.anonymous_predict))
+                                row.job_id, row.rollout, bool(row.anonymous_predict),
+                                row.max_replicas)
 
     def get_deployment(self, name: str) -> DeploymentRecord | None:
         with self._session() as s:

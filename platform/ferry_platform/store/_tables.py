@@ -68,7 +68,8 @@ class Deployment(Base):
     release_id: Mapped[str] = mapped_column(String(200))
     previous_release_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     protocol: Mapped[str] = mapped_column(String(10))
-    replicas: Mapped[int] = mapped_column(Integer)
+    replicas: Mapped[int] = mapped_column(Integer)  # fixed, or the autoscaling minimum
+    max_replicas: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: fixed
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     team: Mapped[str | None] = mapped_column(String(63), nullable=True, index=True)
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from ferry._deployment import Deployment
 from ferry._transport import Progress, Transport
 from ferry_contract import (
@@ -35,7 +37,9 @@ class Serving:
         version: int,
         name: str | None = None,
         protocol: Protocol | str = Protocol.auto,
-        replicas: int | None = None,
+        replicas: int | Literal["auto"] | None = None,
+        min_replicas: int | None = None,
+        max_replicas: int | None = None,
         allow_contract_change: bool = False,
         on_progress: Progress | None = None,
         timeout_s: float | None = None,
@@ -43,7 +47,10 @@ class Serving:
         """Deploy exactly ``model`` v``version``; returns once it serves (or raises why not).
 
         ``protocol`` and ``replicas`` default to the platform's choice (REST and gRPC;
-        ``default_replicas``). The deployment is named ``name`` (default: the model name).
+        ``default_replicas``, a fixed count). ``replicas="auto"``, or ``min_replicas`` /
+        ``max_replicas``, let Ray Serve scale the release by load between those bounds
+        (default 1 to the platform's autoscaling maximum). The deployment is named
+        ``name`` (default: the model name).
         The deploy runs as a job on the control plane; ``on_progress(step, percent)`` sees
         its steps. To start it and not wait, use :meth:`start_deploy`.
 
@@ -52,7 +59,8 @@ class Serving:
         :class:`ContractChange` naming each difference, unless ``allow_contract_change``.
         """
         started = self.start_deploy(model, version=version, name=name, protocol=protocol,
-                                    replicas=replicas,
+                                    replicas=replicas, min_replicas=min_replicas,
+                                    max_replicas=max_replicas,
                                     allow_contract_change=allow_contract_change)
         job = self._transport.wait(started, on_progress=on_progress, timeout_s=timeout_s)
         return handle(self._transport, DeploymentPublic.model_validate(job.result))
@@ -64,13 +72,16 @@ class Serving:
         version: int,
         name: str | None = None,
         protocol: Protocol | str = Protocol.auto,
-        replicas: int | None = None,
+        replicas: int | Literal["auto"] | None = None,
+        min_replicas: int | None = None,
+        max_replicas: int | None = None,
         allow_contract_change: bool = False,
     ) -> JobPublic:
         """Start a deploy job and return it at once (``ferry deploy --detach``)."""
         try:
             req = DeploymentCreate(model=model, version=version, name=name,
                                    protocol=Protocol(protocol), replicas=replicas,
+                                   min_replicas=min_replicas, max_replicas=max_replicas,
                                    allow_contract_change=allow_contract_change)
         except ValueError as e:
             raise InvalidRequest(f"invalid deploy request: {e}") from e

@@ -27,6 +27,7 @@ import typer
 from ferry.cli import (
     _audit,
     _auth,
+    _batch,
     _deployments,
     _eval,
     _features,
@@ -65,13 +66,14 @@ app = typer.Typer(
 
 NOUNS: tuple[typer.Typer, ...] = (
     _platform.app,     # up, down, info
-    _deployments.app,  # deploy, rollout, status, undeploy, access, predict
+    _deployments.app,  # deploy, scale, rollout, status, undeploy, access, predict
     _auth.app,         # login, logout, whoami
     _audit.app,        # audit
     _monitoring.app,   # monitor, alerts
     _infra.app,        # infra
     _models.app,       # models ...
     _features.app,     # features ...
+    _batch.app,        # batch score | show | list
     _eval.app,         # eval ...
     _teams.app,        # teams ...
     _users.app,        # users ...

@@ -29,7 +29,7 @@ def audit(
         details = e.details
         change = (f"{details.get('from_release') or '-'} -> {details.get('to_release') or '-'}"
                   if "to_release" in details else
-                  brief(", ".join(f"{k}={v}" for k, v in details.items()), 60))
+                  brief(", ".join(f"{k}={v}" for k, v in details.items()), 60, output))
         rows.add_row(e.at.isoformat(timespec="seconds"), e.actor, e.action, e.resource,
                      e.team or "-", e.outcome, change)
     emit(events, output, rows)

@@ -41,15 +41,23 @@ def client(url: str | None = None, *, token: str | None = None) -> Client:
 
 
 class Output(str, Enum):
-    """How a command prints its result: a table for people, json or yaml for scripts."""
+    """How a command prints its result: a table for people (``wide``: every cell whole and
+    each row on one line, even at a terminal), json or yaml for scripts."""
 
     table = "table"
+    wide = "wide"
     json = "json"
     yaml = "yaml"
 
+    @property
+    def for_people(self) -> bool:
+        """Whether this is one of the table formats."""
+        return self in (Output.table, Output.wide)
 
-OutputOpt = Annotated[Output, typer.Option("--output", "-o",
-                                           help="table (people), json or yaml (scripts)")]
+
+OutputOpt = Annotated[Output, typer.Option(
+    "--output", "-o", help="table (people; ids, endpoints and digests wrap, never cut), wide "
+    "(every cell whole, one line per row), json or yaml (scripts)")]
 
 
 def table(*headers: str, **options: Any) -> Table:
@@ -61,25 +69,29 @@ def table(*headers: str, **options: Any) -> Table:
     return result
 
 
-def brief(text: str, length: int) -> str:
-    """``text`` cut to ``length`` at a terminal (digests, long logs); whole in a pipe."""
-    return text[:length] if console.is_terminal else text
+def brief(text: str, length: int, output: Output = Output.table) -> str:
+    """Free text (a job's step, an alert's message, audit details) cut to ``length`` in a
+    table at a terminal; whole in a pipe and with ``-o wide``. Never for ids, endpoints or
+    digests: those wrap in their column (see :func:`table`)."""
+    return text[:length] if output is Output.table and console.is_terminal else text
 
 
-def print_table(rows: Table) -> None:
-    """At a terminal, at its width; elsewhere (a pipe, a file, CI's log) as wide as the rows
-    need, so `ferry status | grep churn` sees whole ids and endpoints."""
-    if console.is_terminal:
+def print_table(rows: Table, output: Output = Output.table) -> None:
+    """At a terminal, at its width (long cells wrap in their column); elsewhere (a pipe, a
+    file, CI's log) and with ``-o wide``, as wide as the rows need, so `ferry status | grep
+    churn` sees whole ids and endpoints, one row a line."""
+    if console.is_terminal and output is Output.table:
         console.print(rows)
     else:
-        Console(width=100_000).print(rows)
+        Console(file=console.file, width=100_000, force_terminal=console.is_terminal,
+                no_color=console.no_color).print(rows)
 
 
 def emit(data: Any, output: Output, rows: Table | None = None) -> None:
     """``data`` for scripts (json or yaml), or ``rows`` for people; json when a command has
     no table. Both formats carry the same values: yaml is written from the json form."""
-    if output is Output.table and rows is not None:
-        print_table(rows)
+    if output.for_people and rows is not None:
+        print_table(rows, output)
         return
 
     def plain(x: Any) -> Any:

@@ -33,7 +33,14 @@ def deploy(
     version: Annotated[int, typer.Option("--version", "-v", help="exact model version")],
     name: Annotated[str | None, typer.Option(help="deployment name (default: the model name)")] = None,
     protocol: Annotated[str, typer.Option(help="auto (REST+gRPC), rest or grpc")] = "auto",
-    replicas: Annotated[int | None, typer.Option(min=1, help="replicas (default: the platform's)")] = None,
+    replicas: Annotated[str | None, typer.Option(
+        help="N (a fixed count) or auto (Ray Serve scales by load; default: the platform's "
+             "fixed count)")] = None,
+    min_replicas: Annotated[int | None, typer.Option(
+        help="autoscaling: the fewest replicas (default 1); implies --replicas auto")] = None,
+    max_replicas: Annotated[int | None, typer.Option(
+        help="autoscaling: the most replicas (default: the platform's); implies "
+             "--replicas auto")] = None,
     detach: Annotated[bool, typer.Option(help="start the deploy job and print its id; "
                                               "follow it with `ferry jobs show ID`")] = False,
     breaking: Annotated[bool, typer.Option(
@@ -47,19 +54,68 @@ def deploy(
     waits for it (Ctrl-C stops waiting, not the job). A second deploy of the same name
     while one runs is refused (409), and so is a version whose clients would have to send
     other columns than today's, unless --breaking.
+
+    Autoscaling: `ferry deploy churn -v 3 --replicas auto --max-replicas 6`.
     """
     api = client()
     with user_errors():
+        scaling = _scaling(replicas, min_replicas, max_replicas)
         if detach:
             job = api.start_deploy(model, version=version, name=name, protocol=protocol,
-                                   replicas=replicas, allow_contract_change=breaking)
-            emit(job, output, jobs_table([job]))
+                                   allow_contract_change=breaking, **scaling)
+            emit(job, output, jobs_table([job], output))
             return
         with job_progress(f"deploying {model} v{version}") as progress:
             dep = api.deploy(model, version=version, name=name, protocol=protocol,
-                             replicas=replicas, allow_contract_change=breaking,
-                             on_progress=progress)
+                             allow_contract_change=breaking, on_progress=progress,
+                             **scaling)
     emit(dep.info, output, _deployment_table([dep.info]))
+
+
+def _scaling(replicas: str | None, low: int | None, high: int | None) -> dict[str, Any]:
+    """``--replicas auto|N``, ``--min-replicas``, ``--max-replicas`` as deploy arguments."""
+    count: int | str | None = replicas
+    if replicas is not None and replicas != "auto":
+        try:
+            count = int(replicas)
+        except ValueError:
+            raise InvalidRequest(f"--replicas {replicas!r} is neither a number nor 'auto'; "
+                                 "give a count (e.g. 2) or auto") from None
+    if count is None and (low is not None or high is not None):
+        count = "auto"
+    return {"replicas": count, "min_replicas": low, "max_replicas": high}
+
+
+@app.command()
+def scale(
+    name: Annotated[str, typer.Argument(help="deployment name")],
+    replicas: Annotated[str, typer.Option(help="N (a fixed count) or auto")],
+    min_replicas: Annotated[int | None, typer.Option(help="autoscaling: the fewest")] = None,
+    max_replicas: Annotated[int | None, typer.Option(help="autoscaling: the most")] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Run the serving release of NAME on N replicas, or autoscaled (--replicas auto
+    [--min-replicas A] [--max-replicas B]): a deploy of the same version, which reuses its
+    release (no rebuild, no preflight; running replicas are not restarted)."""
+    api = client()
+    with user_errors():
+        scaling = _scaling(replicas, min_replicas, max_replicas)
+        current = api.status(name)
+        if current.rollout is not None:
+            raise InvalidRequest(f"{name!r} has a rollout under way; promote or abort it "
+                                 "before scaling")
+        with job_progress(f"scaling {name}") as progress:
+            dep = api.deploy(current.release.model, version=current.release.version,
+                             name=name, protocol=current.protocol, on_progress=progress,
+                             **scaling)
+    emit(dep.info, output, _deployment_table([dep.info]))
+
+
+def _replicas(d: Any) -> str:
+    """``2``, ``1-4 auto``, with ``(3 up)`` when the runtime says how many run."""
+    high, up = getattr(d, "max_replicas", None), getattr(d, "running_replicas", None)
+    scale = f"{d.replicas}-{high} auto" if high else str(d.replicas)
+    return scale if up is None else f"{scale} ({up} up)"
 
 
 class RolloutAction(str, Enum):
@@ -143,7 +199,7 @@ def _deployment_table(deps: list[Any]) -> Table:
         traffic = ", ".join(f"{rid}: {pct}%" for rid, pct in d.traffic.items())
         if d.rollout is not None:
             traffic += f" ({d.rollout.mode.value})"
-        rows.add_row(d.name, d.release.release_id, traffic, d.status, str(d.replicas),
+        rows.add_row(d.name, d.release.release_id, traffic, d.status, _replicas(d),
                      d.protocol.value, "anyone" if d.anonymous_predict else "team tokens",
                      d.endpoints.rest or "-",
                      f"{d.endpoints.grpc} (application={d.endpoints.grpc_application})"

@@ -43,11 +43,11 @@ def _evaluation_tables(e: Any) -> list[Table]:
 
 
 def _emit_evaluation(e: Any, output: Output) -> None:
-    if output is not Output.table:
+    if not output.for_people:
         emit(e, output)
         return
     for rows in _evaluation_tables(e):
-        print_table(rows)
+        print_table(rows, output)
 
 
 @app.command("set")

@@ -27,12 +27,12 @@ app = typer.Typer(name="jobs", help="Long operations (deploy, undeploy, material
                   invoke_without_command=True)
 
 
-def jobs_table(jobs: list[Any]) -> Table:
+def jobs_table(jobs: list[Any], output: Output = Output.table) -> Table:
     rows = table("id", "kind", "target", "state", "%", "step", "actor", "created")
     for j in jobs:
         state = {"failed": "[red]failed[/red]", "succeeded": "[green]succeeded[/green]"}.get(
             j.state.value, j.state.value)
-        rows.add_row(j.id, j.kind.value, j.target, state, str(j.percent), brief(j.step, 50), j.actor,
+        rows.add_row(j.id, j.kind.value, j.target, state, str(j.percent), brief(j.step, 50, output), j.actor,
                      j.created_at.isoformat(timespec="seconds"))
     return rows
 
@@ -67,7 +67,7 @@ def jobs_list(
         return
     with user_errors():
         jobs = client().jobs(kind=kind, target=target, state=state, limit=limit)
-    emit(jobs, output, jobs_table(jobs))
+    emit(jobs, output, jobs_table(jobs, output))
 
 
 @app.command("show")
@@ -87,13 +87,13 @@ def jobs_show(
                     pass  # shown below with the log
         job = api.job(job_id)
         logs = api.job_logs(job_id)
-    if output is not Output.table:
+    if not output.for_people:
         emit({**job.model_dump(mode="json"), "logs": [line.model_dump(mode="json")
                                                       for line in logs]}, output)
         return
-    print_table(jobs_table([job]))
+    print_table(jobs_table([job], output), output)
     if job.phases:
-        print_table(phases_table(job))
+        print_table(phases_table(job), output)
     for line in logs:
         console.print(f"  {line.at.isoformat(timespec='seconds')}  {escape(line.line)}",
                       soft_wrap=True)  # a pipe gets whole lines

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ferry.cli._common import Output, OutputOpt, brief, client, emit, table, user_errors
+from ferry.cli._common import Output, OutputOpt, client, emit, table, user_errors
 
 app = typer.Typer(name="models", help="Registered models and their versions.", no_args_is_help=True)
 
@@ -28,6 +28,6 @@ def models_show(name: str, output: OutputOpt = Output.table) -> None:
         versions = client().versions(name)
     rows = table("version", "framework", "model digest", "training data", "code", "inputs")
     for v in versions:
-        rows.add_row(str(v.version), v.framework, brief(v.model_digest, 19), v.training_data_digest,
-                     brief(v.code_version, 18), ", ".join(f"{c.name}:{c.type}" for c in v.signature))
+        rows.add_row(str(v.version), v.framework, v.model_digest, v.training_data_digest,
+                     v.code_version, ", ".join(f"{c.name}:{c.type}" for c in v.signature))
     emit(versions, output, rows)

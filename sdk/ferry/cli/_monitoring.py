@@ -33,17 +33,17 @@ def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
-def alerts_table(found: list[Any]) -> Table:
+def alerts_table(found: list[Any], output: Output = Output.table) -> Table:
     rows = table("id", "deployment", "kind", "subject", "state", "value", "threshold",
                  "opened", "message", title="alerts")
     for a in found:
         rows.add_row(str(a.id), a.deployment, a.kind, a.subject, a.state.value, _num(a.value),
                      _num(a.threshold), a.opened_at.isoformat(timespec="seconds"),
-                     brief(a.message, 90))
+                     brief(a.message, 90, output))
     return rows
 
 
-def report_tables(report: Any) -> list[Table]:
+def report_tables(report: Any, output: Output = Output.table) -> list[Table]:
     """A report as tables: service per release, drift and fragility, slices, value, alerts."""
     out = []
     service = table("release", "arms", "requests", "errors", "p50 ms", "p95 ms", "p99 ms",
@@ -84,7 +84,7 @@ def report_tables(report: Any) -> list[Table]:
             value.add_row(v.arm, v.release_id, str(v.n), _num(v.mean),
                           f"[{_num(v.ci_low)}, {_num(v.ci_high)}]", lift)
         out.append(value)
-    out.append(alerts_table(report.alerts))
+    out.append(alerts_table(report.alerts, output))
     return out
 
 
@@ -117,11 +117,11 @@ def monitor(
     if plot is not None:
         report.plot(plot)
         err_console.print(f"drew {plot}")
-    if output is not Output.table:
+    if not output.for_people:
         emit(report.public, output)
         return
-    for rows in report_tables(report.public):
-        print_table(rows)
+    for rows in report_tables(report.public, output):
+        print_table(rows, output)
 
 
 @app.command()
@@ -140,4 +140,4 @@ def alerts(
     """
     with user_errors():
         found = client().alerts(deployment, state=state, limit=limit)
-    emit(found, output, alerts_table(found))
+    emit(found, output, alerts_table(found, output))

@@ -32,7 +32,7 @@ def tokens_create(
     with user_errors():
         issued = client().create_token(user=user, description=description,
                                        ttl_days=ttl_days or None, scope=scope)
-    if output is not Output.table:
+    if not output.for_people:
         emit(issued, output)
         return
     console.print(f"token {issued.id} for {issued.user}"

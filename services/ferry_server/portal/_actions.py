@@ -105,15 +105,19 @@ def rollback_deployment(request: Request, name: Name, me: CheckedDep, _f: FormDe
 
 @router.post("/deployments/{name}/scale")
 def scale_deployment(request: Request, name: Name, me: CheckedDep, fields: FormDep) -> Response:
-    """Run the serving release on another number of replicas: a deploy of the same
-    version (its release is reused, the preflight skipped)."""
+    """Run the serving release on another number of replicas, or autoscaled between
+    ``replicas`` and ``max_replicas``: a deploy of the same version (its release is reused,
+    the preflight skipped)."""
     app = app_of(request)
     dep = app.deployments.get(name)
     if dep.rollout is not None:
         raise InvalidRequest(f"{name!r} has a rollout under way; promote or abort it before "
                              "scaling", details={"deployment": name})
+    replicas, high = integer(fields, "replicas"), integer(fields, "max_replicas")
+    scaling: dict[str, object] = {"replicas": replicas} if high is None else \
+        {"replicas": "auto", "min_replicas": replicas, "max_replicas": high}
     body = build(DeploymentCreate, model=dep.release.model, version=dep.release.version,
-                 name=name, protocol=dep.protocol, replicas=integer(fields, "replicas"))
+                 name=name, protocol=dep.protocol, **scaling)
     return started(request, me, app.deployments.create(body, me.who))
 
 

@@ -8,7 +8,12 @@ from fastapi import Path, Request, Response
 from fastapi.responses import FileResponse
 
 from ferry_contract import PlatformUnavailable
-from ferry_server.portal import _actions, _pages, _signin  # noqa: F401 - they register routes
+from ferry_server.portal import (  # noqa: F401 - they register routes
+    _actions,
+    _monitoring,
+    _pages,
+    _signin,
+)
 from ferry_server.portal._assets import Assets
 from ferry_server.portal._web import PORTAL_PREFIX, router
 

@@ -16,16 +16,33 @@
       if (!source) { return; }
       var spec = JSON.parse(source.textContent);
       canvas.dataset.drawn = "1";
+      var line = spec.type === "line";
+      var twoAxes = spec.series.some(function (s) { return s.axis === "y2"; });
+      var scales = {};
+      if (twoAxes) {
+        scales = { y: { position: "left" }, y2: { position: "right", grid: { drawOnChartArea: false } } };
+      }
       new window.Chart(canvas, {
         type: spec.type,
         data: {
           labels: spec.labels,
           datasets: spec.series.map(function (s, i) {
-            return { label: s.label, data: s.data, backgroundColor: COLORS[i % COLORS.length] };
+            var color = s.threshold ? "#a11d1d" : COLORS[i % COLORS.length];
+            var set = { label: s.label, data: s.data, backgroundColor: color };
+            if (line) {
+              set.borderColor = color;
+              set.borderWidth = 2;
+              set.pointRadius = s.threshold ? 0 : 3;
+              set.spanGaps = false;  // a step without enough data is a gap, not a line
+              if (s.threshold) { set.borderDash = [6, 4]; }
+            }
+            if (s.axis) { set.yAxisID = s.axis; }
+            return set;
           })
         },
         options: {
           responsive: true, maintainAspectRatio: false, animation: false,
+          scales: scales,
           plugins: { title: { display: true, text: spec.title } }
         }
       });

@@ -1,8 +1,8 @@
 """Job phases: each timed phase of a job (name, state, start, seconds) as one JSON list,
 so the API and ``ferry jobs show`` say where a deploy's time went.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-07
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,64 @@
+"""Batch scoring as the API starts it: deployers of the model's team; checked (release,
+columns, output) before the job is accepted, then run as an audited job with progress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ferry_contract import BatchScoreCreate, JobKind, JobNotFound
+from ferry_platform.access import AccessService, Principal
+from ferry_platform.application._audited import AuditedJobs
+from ferry_platform.application._policy import Policy, resource
+from ferry_platform.jobs import JobContext
+from ferry_platform.releases import BatchScoring
+from ferry_platform.store import JobRecord
+
+
+class Batch:
+    def __init__(self, *, policy: Policy, access: AccessService, jobs: AuditedJobs,
+                 scoring: BatchScoring) -> None:
+        self._policy = policy
+        self._access = access
+        self._jobs = jobs
+        self._scoring = scoring
+
+    def score(self, body: BatchScoreCreate, who: Principal) -> JobRecord:
+        """Refuse what cannot run (unknown deployment, a column the model lacks or needs,
+        an output that holds files) now, with a 4xx; then start the job."""
+        res = resource("deployment", body.deployment)
+        self._policy.admit(who, "create_batch_job", res)
+        manifest = self._scoring.release_of(body)
+        team = self._access.model_team(manifest.model)
+        self._policy.require(who, "create_batch_job", resource=res, team=team)
+        plan = self._scoring.plan(body)
+
+        def run(ctx: JobContext) -> dict[str, Any]:
+            total = plan.spec.source.rows
+            ctx.step(f"scoring {plan.spec.source.format} input ({len(plan.spec.source.files)} "
+                     f"file(s){f', {total:,} rows' if total else ''}) with "
+                     f"{plan.manifest.release_id}", 1)
+
+            def progress(done: int, rows: int | None) -> None:
+                pct = min(99, 1 + int(98 * done / rows)) if rows else 50
+                ctx.step(f"scored {done:,}{f' of {rows:,}' if rows else ''} rows", pct)
+
+            result = self._scoring.run(plan, progress)
+            ctx.step(f"scored {result['rows']:,} rows into {body.dest}", 100)
+            return result
+
+        payload = {**body.model_dump(mode="json"), "release_id": plan.manifest.release_id,
+                   "model": plan.manifest.model, "version": plan.manifest.version}
+        return self._jobs.submit(
+            who, JobKind.batch_score, body.deployment, res, [team], payload, run, long=True,
+            summary=lambda r: {"rows": r.get("rows"), "dest": body.dest,
+                               "source_digest": r.get("source_digest")})
+
+    def get(self, job_id: str) -> JobRecord:
+        record: JobRecord | None = self._jobs.store.get(job_id)
+        if record is None or record.kind != JobKind.batch_score.value:
+            raise JobNotFound(f"no batch job {job_id!r}; list them with `ferry batch list` "
+                              "(GET /v1/batch-jobs).")
+        return record
+
+    def list(self, limit: int = 50) -> list[JobRecord]:
+        return list(self._jobs.store.find(kind=JobKind.batch_score.value, limit=limit))

@@ -1,0 +1,348 @@
+"""Batch scoring on Ray Data: a whole table through one release, in Ray workers.
+
+The control plane only lists the input files, reads their schema and drives the pipeline;
+reading, the point-in-time feature join, the model and writing run in Ray tasks and in a
+pool of scorer actors (``map_batches`` with an actor pool), each of which loads the
+release's Bento exactly as a Serve replica does (:func:`load_release`) and builds the
+model's frame with the same data plane. Every output row carries the release id and the
+lineage of the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ferry_contract import ColumnSpec, Conflict, InvalidInput, InvalidRequest, NotFound
+
+log = logging.getLogger("ferry.batch")
+
+PREDICTION = "prediction"
+LINEAGE_COLUMNS = ("release_id", "model", "model_version", "as_of", "source_digest")
+"""Written on every output row, after the prediction."""
+ENTITY_TIMESTAMP = "event_timestamp"
+# Non-secret settings the Ray workers need to reach the same object store (credentials
+# come from the workers' own environment or role, never through Ray's runtime_env).
+_PASSED_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "AWS_REGION")
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What the control plane learns of a batch input without reading its rows."""
+
+    files: list[str]
+    format: str  # "parquet" or "csv"
+    columns: list[str]
+    types: dict[str, str]  # column -> Arrow type name (of the first file)
+    rows: int | None  # from Parquet footers (None for CSV)
+    digest: str  # sha256 over each file's path, size and modification time / ETag
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """One batch scoring run, as the scorer actors receive it (plain data)."""
+
+    release: dict[str, Any]  # the serving spec: manifest, bentoml_home
+    source: SourceInfo
+    dest: str
+    as_of: datetime | None
+    keep: list[str] = field(default_factory=list)  # input columns carried to the output
+    features: dict[str, Any] | None = None  # {"joiner", "config", "refs", "entity_keys"}
+    actors: int = 2
+    num_cpus: float = 0.5  # per scorer actor
+    io_cpus: float = 0.25  # per read or write task
+    batch_size: int = 50_000
+
+
+def _filesystem(path: str) -> tuple[Any, str]:
+    """(pyarrow filesystem, path inside it) of a local path or an ``s3://`` URI."""
+    import pyarrow.fs as pafs
+
+    if path.startswith("s3://"):
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        kwargs: dict[str, Any] = {}
+        if endpoint:
+            kwargs["endpoint_override"] = endpoint
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if region:
+            kwargs["region"] = region
+        return pafs.S3FileSystem(**kwargs), path.removeprefix("s3://")
+    if "://" in path and not path.startswith("file://"):
+        raise InvalidRequest(f"{path!r}: batch input and output are local paths or s3:// "
+                             "URIs (e.g. s3://bucket/customers/*.parquet)")
+    return pafs.LocalFileSystem(), os.path.abspath(path.removeprefix("file://"))
+
+
+def check_dest(dest: str) -> None:
+    """Refuse an output location that is a file or already holds files (409)."""
+    import pyarrow.fs as pafs
+
+    fs, path = _filesystem(dest)
+    try:
+        info = fs.get_file_info(path)
+        held = info.type == pafs.FileType.Directory and bool(
+            fs.get_file_info(pafs.FileSelector(path, recursive=False)))
+    except OSError as e:
+        raise InvalidRequest(f"cannot use dest {dest!r}: {e}") from e
+    if info.type == pafs.FileType.File:
+        raise Conflict(f"dest {dest!r} is a file; give a directory for the output")
+    if held:
+        raise Conflict(f"dest {dest!r} already holds files; give an empty or new directory "
+                       "(the scores of two runs never mix)", details={"dest": dest})
+
+
+def inspect_source(source: str) -> SourceInfo:
+    """List ``source`` (a file, a directory, or a glob like ``dir/*.parquet``; local or
+    S3), name its format and columns and digest it; 4xx naming the value if it has no file."""
+    import fnmatch
+
+    import pyarrow.fs as pafs
+
+    fs, path = _filesystem(source)
+    prefix = "s3://" if source.startswith("s3://") else ""
+    pattern = None
+    if any(c in path for c in "*?["):
+        base, _, pattern = path.rpartition("/")
+        path = base
+    try:
+        info = fs.get_file_info(path)
+    except OSError as e:
+        raise InvalidRequest(f"cannot read batch source {source!r}: {e}") from e
+    if info.type == pafs.FileType.File and pattern is None:
+        infos = [info]
+    elif info.type == pafs.FileType.Directory:
+        infos = [i for i in fs.get_file_info(pafs.FileSelector(path, recursive=pattern is None))
+                 if i.type == pafs.FileType.File and not i.base_name.startswith(("_", "."))
+                 and (pattern is None or fnmatch.fnmatch(i.base_name, pattern))]
+    else:
+        infos = []
+    if not infos:
+        raise NotFound(f"batch source {source!r} holds no file; give a Parquet or CSV file, "
+                       "a directory of them, or a glob such as s3://bucket/customers/*.parquet")
+    infos.sort(key=lambda i: i.path)
+    kinds = {os.path.splitext(i.base_name)[1].lower() for i in infos}
+    if kinds <= {".parquet", ".pq"}:
+        fmt = "parquet"
+    elif kinds == {".csv"}:
+        fmt = "csv"
+    else:
+        raise InvalidRequest(f"batch source {source!r} mixes or holds unsupported files "
+                             f"({sorted(kinds)}); give only .parquet or only .csv files")
+    files = [prefix + i.path for i in infos]
+    digest = hashlib.sha256()
+    for i in infos:
+        digest.update(f"{i.path}\0{i.size}\0{i.mtime_ns}\n".encode())
+    rows: int | None = None
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        rows = 0
+        for n, i in enumerate(infos):
+            meta = pq.ParquetFile(fs.open_input_file(i.path)).metadata
+            rows += meta.num_rows
+            if n == 0:
+                schema = meta.schema.to_arrow_schema()
+    else:
+        import pyarrow.csv as pacsv
+
+        with fs.open_input_stream(infos[0].path) as f:
+            schema = pacsv.open_csv(f).schema
+    types = {f.name: str(f.type) for f in schema if not f.name.startswith("__index_level_")}
+    return SourceInfo(files, fmt, list(types), types, rows, f"sha256:{digest.hexdigest()}")
+
+
+_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32",
+           "boolean": "bool"}
+_NUMERIC = ("int", "uint", "float", "double", "decimal", "bool", "null")
+
+
+def model_frame(signature: list[ColumnSpec], frame: Any) -> Any:
+    """The model's input frame from a batch: the signature's columns, in its order, with
+    the dtypes a Serve replica's data plane gives them (the same model sees the same
+    values). A null in a required column is refused, naming the column and row."""
+    import pandas as pd
+
+    data: dict[str, Any] = {}
+    for spec in signature:
+        column = frame[spec.name]
+        nulls = column.isna()
+        if nulls.any() and spec.required:
+            row = int(nulls.to_numpy().argmax())
+            raise InvalidInput(f"column {spec.name!r} is null in row {row} of a batch; the "
+                               f"model requires it ({spec.type})",
+                               details={"column": spec.name, "row": row})
+        dtype = _DTYPES.get(spec.type)
+        if dtype is None:
+            data[spec.name] = column.to_numpy()
+        elif nulls.any():  # what the data plane does with nulls: NaN in a float column
+            data[spec.name] = column.to_numpy(dtype="float64", na_value=float("nan"))
+        else:
+            data[spec.name] = column.to_numpy(dtype=dtype)
+    return pd.DataFrame(data)
+
+
+def type_problems(signature: list[ColumnSpec], types: dict[str, str]) -> list[str]:
+    """Input columns whose Arrow type cannot hold the signature's type."""
+    problems = []
+    for spec in signature:
+        arrow = types.get(spec.name)
+        if arrow is None:
+            continue
+        numeric = arrow.startswith(_NUMERIC)
+        if spec.type in _DTYPES and not numeric:
+            problems.append(f"column {spec.name!r} is {arrow} in the input; the model expects "
+                            f"{spec.type}")
+        elif spec.type == "string" and numeric and arrow != "null":
+            problems.append(f"column {spec.name!r} is {arrow} in the input; the model expects "
+                            "string")
+    return problems
+
+
+class _Progress:
+    """Rows scored so far, counted by the scorer actors (a Ray actor, no CPU)."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.by_node: dict[str, int] = {}
+
+    def add(self, n: int, node: str = "") -> None:
+        self.rows += n
+        self.by_node[node] = self.by_node.get(node, 0) + n
+
+    def get(self) -> int:
+        return self.rows
+
+    def nodes(self) -> dict[str, int]:
+        return dict(self.by_node)
+
+
+class Scorer:
+    """One scorer actor: the release's Bento loaded once, then batch after batch."""
+
+    def __init__(self, spec: BatchSpec, progress: Any = None, *,
+                 loaded: tuple[Any, Any] | None = None) -> None:
+        """``loaded``: the (manifest, service instance) to score with instead of loading
+        the Bento ``spec`` names (tests pass a service whose ``predict_frame`` is a model's
+        ``predict``, as a Bento's is)."""
+        from ferry_platform.serving._replica import load_release
+
+        manifest: Any
+        manifest, service = loaded if loaded is not None else load_release(spec.release)
+        self.manifest = manifest
+        self.predict_frame = service.predict_frame
+        self.spec = spec
+        self.progress = progress
+        import ray
+
+        self.node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
+        self.joiner = None
+        if spec.features:
+            module, _, name = spec.features["joiner"].partition(":")
+            self.joiner = getattr(importlib.import_module(module), name)(
+                **spec.features["config"])
+        self.lineage = {"release_id": self.manifest.release_id, "model": self.manifest.model,
+                        "model_version": self.manifest.version,
+                        "as_of": spec.as_of.isoformat() if spec.as_of else None,
+                        "source_digest": spec.source.digest}
+
+    def __call__(self, batch: Any) -> Any:
+        import pandas as pd
+
+        frame = batch
+        if self.joiner is not None:
+            assert self.spec.features is not None
+            entities = frame.reset_index(drop=True)
+            if self.spec.as_of is not None:
+                entities[ENTITY_TIMESTAMP] = pd.Timestamp(self.spec.as_of)
+            frame = self.joiner.join(self.spec.features["refs"], entities)
+        predictions = self.predict_frame(model_frame(self.manifest.signature, frame))
+        out = frame.reset_index(drop=True)
+        out[PREDICTION] = list(predictions) if getattr(predictions, "ndim", 1) > 1 \
+            else predictions
+        for key, value in self.lineage.items():
+            out[key] = value
+        if self.progress is not None:
+            self.progress.add.remote(len(out), self.node)
+        return out
+
+
+def _worker_env() -> dict[str, str]:
+    return {k: os.environ[k] for k in _PASSED_ENV if os.environ.get(k)}
+
+
+def run_batch(spec: BatchSpec, progress: Callable[[int, int | None], None] | None = None,
+              env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Score ``spec.source`` into Parquet files under ``spec.dest`` on the connected Ray.
+
+    ``progress(rows_done, rows_total)`` is called about once a second while it runs.
+    Returns the run's summary (rows, files written, seconds, rows scored on each Ray
+    node)."""
+    import ray
+
+    if not ray.is_initialized():
+        raise RuntimeError("Ray is not connected in this process")
+    started = time.perf_counter()
+    runtime_env = {"env_vars": {**(env or {}), **_worker_env()}}
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    counter: Any = ray.remote(_Progress).options(num_cpus=0, runtime_env=runtime_env).remote()
+    src = spec.source
+    # Every stage asks for a fraction of a CPU: the scorers must never take the whole
+    # cluster from the read and write tasks (nor from the Serve replicas beside them).
+    io = {"num_cpus": spec.io_cpus, "runtime_env": runtime_env}
+    read = ray.data.read_parquet if src.format == "parquet" else ray.data.read_csv
+    ds = read(src.files, ray_remote_args=io)
+    ds = ds.map_batches(Scorer, fn_constructor_kwargs={"spec": spec, "progress": counter},
+                        batch_format="pandas", batch_size=spec.batch_size,
+                        concurrency=spec.actors, num_cpus=spec.num_cpus,
+                        runtime_env=runtime_env,
+                        # one scorer per node where they fit: a cluster's nodes all score
+                        scheduling_strategy="SPREAD")
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(1.0):
+            if progress is not None:
+                try:
+                    progress(int(ray.get(counter.get.remote(), timeout=5)), src.rows)
+                except Exception:  # noqa: BLE001 - progress is advisory
+                    pass
+
+    watcher = threading.Thread(target=watch, daemon=True, name="ferry-batch-progress")
+    watcher.start()
+    try:
+        ds.write_parquet(spec.dest, ray_remote_args=io)
+    finally:
+        stop.set()
+        watcher.join(timeout=5)
+    rows = int(ray.get(counter.get.remote()))
+    by_node = dict(ray.get(counter.nodes.remote()))
+    ray.kill(counter)
+    if progress is not None:
+        progress(rows, src.rows)
+    seconds = time.perf_counter() - started
+    fs, path = _filesystem(spec.dest)
+    import pyarrow.fs as pafs
+
+    written = sorted(i.path for i in fs.get_file_info(pafs.FileSelector(path, recursive=True))
+                     if i.type == pafs.FileType.File and i.base_name.endswith(".parquet"))
+    return {"rows": rows, "files": len(written), "seconds": round(seconds, 3),
+            "rows_by_node": by_node,
+            "rows_per_s": round(rows / seconds, 1) if seconds else None}
+
+
+def lineage_file(dest: str, lineage: dict[str, Any]) -> None:
+    """Write ``_ferry_lineage.json`` beside the output files (Parquet readers skip names
+    starting with ``_``)."""
+    fs, path = _filesystem(dest)
+    fs.create_dir(path, recursive=True)
+    with fs.open_output_stream(f"{path}/_ferry_lineage.json") as f:
+        f.write(json.dumps(lineage, indent=2, default=str).encode())
