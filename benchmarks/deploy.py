@@ -204,6 +204,8 @@ def main() -> int:
         extra = dict(kv.split("=", 1) for kv in shlex.split(args.baseline_env))
         base = figures["baseline"] = measure(extra, args)
         show(base, None)
+        if args.json:  # kept even if the second platform fails to start
+            args.json.write_text(json.dumps(figures, indent=2, default=str))
     run = figures["run"] = measure({}, args)
     show(run, base)
     if args.json:
