@@ -171,6 +171,10 @@ def model_frame(signature: list[ColumnSpec], frame: Any) -> Any:
     values). A null in a required column is refused, naming the column and row."""
     import pandas as pd
 
+    names = [spec.name for spec in signature]
+    if all(str(frame[s.name].dtype) == _DTYPES.get(s.type) for s in signature) and \
+            not frame[names].isna().to_numpy().any():
+        return frame[names]  # typed already, no null: what the data plane would build
     data: dict[str, Any] = {}
     for spec in signature:
         column = frame[spec.name]
@@ -265,7 +269,8 @@ class Scorer:
                 entities[ENTITY_TIMESTAMP] = pd.Timestamp(self.spec.as_of)
             frame = self.joiner.join(self.spec.features["refs"], entities)
         predictions = self.predict_frame(model_frame(self.manifest.signature, frame))
-        out = frame.reset_index(drop=True)
+        out = frame.copy(deep=False)  # new columns only: the batch's own are not copied
+        out.index = pd.RangeIndex(len(out))
         out[PREDICTION] = list(predictions) if getattr(predictions, "ndim", 1) > 1 \
             else predictions
         for key, value in self.lineage.items():
