@@ -72,6 +72,45 @@ def fit(kind: str, train: pd.DataFrame) -> Any:
     return LogisticRegression(max_iter=1000).fit(X, y)
 
 
+def scorer_only(args: argparse.Namespace) -> int:
+    """The per-actor cost of Ferry's scorer (frame building, lineage) in one process."""
+    from ferry_contract import ColumnSpec
+    from ferry_platform.core import ReleaseManifest
+    from ferry_platform.serving import BatchSpec, SourceInfo
+    from ferry_platform.serving._batch import Scorer
+
+    class Service:
+        def __init__(self, model: Any) -> None:
+            self.predict_frame = model.predict
+
+    model = fit(args.model, table(20_000, args.features, seed=1))
+    frame = table(args.rows, args.features, seed=2).drop(columns=["label"])
+    sig = [ColumnSpec(name=c, type="double") for c in frame.columns]
+    manifest = ReleaseManifest(release_id="bench-v1", model="bench", version=1,
+                               model_uri="models:/m", model_digest="sha256:0",
+                               training_data_digest="sha256:1", code_version="git:0",
+                               framework="sklearn", signature=sig, ferry_version="0",
+                               bento_tag="b:1")
+    spec = BatchSpec(release={}, source=SourceInfo([], "parquet", [], {}, None, "sha256:0"),
+                     dest="", as_of=None)
+    scorer = Scorer(spec, loaded=(manifest, Service(model)))
+    t0 = time.perf_counter()
+    want = model.predict(frame)
+    base = args.rows / (time.perf_counter() - t0)
+    t1 = time.perf_counter()
+    got = [scorer(frame.iloc[i:i + args.batch_rows])
+           for i in range(0, args.rows, args.batch_rows)]
+    ferry_rate = args.rows / (time.perf_counter() - t1)
+    assert (pd.concat(got)["prediction"].to_numpy() == want).all()
+    figures = {"rows": args.rows, "features": args.features, "model": args.model,
+               "batch_rows": args.batch_rows, "in_process_rows_per_s": round(base),
+               "scorer_rows_per_s": round(ferry_rate), "ratio": round(ferry_rate / base, 3)}
+    console.print_json(json.dumps(figures))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -84,7 +123,12 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=0,
                     help="accepted for symmetry with the other benchmarks; unused")
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
+    ap.add_argument("--scorer-only", action="store_true",
+                    help="no platform, no Ray: time Ferry's scorer (what each actor runs) "
+                         "in this process against model.predict on the same frame")
     args = ap.parse_args()
+    if args.scorer_only:
+        return scorer_only(args)
 
     home = Path(tempfile.mkdtemp(prefix="ferry-bench-batch-"))
     ports = {k: str(free_port()) for k in (

@@ -171,6 +171,10 @@ def model_frame(signature: list[ColumnSpec], frame: Any) -> Any:
     values). A null in a required column is refused, naming the column and row."""
     import pandas as pd
 
+    names = [spec.name for spec in signature]
+    if all(str(frame[s.name].dtype) == _DTYPES.get(s.type) for s in signature) and \
+            not frame[names].isna().to_numpy().any():
+        return frame[names]  # typed already, no null: what the data plane would build
     data: dict[str, Any] = {}
     for spec in signature:
         column = frame[spec.name]
@@ -265,7 +269,8 @@ class Scorer:
                 entities[ENTITY_TIMESTAMP] = pd.Timestamp(self.spec.as_of)
             frame = self.joiner.join(self.spec.features["refs"], entities)
         predictions = self.predict_frame(model_frame(self.manifest.signature, frame))
-        out = frame.reset_index(drop=True)
+        out = frame.copy(deep=False)  # new columns only: the batch's own are not copied
+        out.index = pd.RangeIndex(len(out))
         out[PREDICTION] = list(predictions) if getattr(predictions, "ndim", 1) > 1 \
             else predictions
         for key, value in self.lineage.items():
@@ -292,7 +297,12 @@ def run_batch(spec: BatchSpec, progress: Callable[[int, int | None], None] | Non
         raise RuntimeError("Ray is not connected in this process")
     started = time.perf_counter()
     runtime_env = {"env_vars": {**(env or {}), **_worker_env()}}
-    ray.data.DataContext.get_current().enable_progress_bars = False
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    # Ray Data's V2 Parquet reader lists files in a task that always asks for a whole CPU:
+    # beside the scorers and Serve's replicas on a 2-CPU node it never gets one (measured:
+    # the job waited 9 minutes). V1 reads with the fractional CPU given below.
+    context.use_datasource_v2 = False
     counter: Any = ray.remote(_Progress).options(num_cpus=0, runtime_env=runtime_env).remote()
     src = spec.source
     # Every stage asks for a fraction of a CPU: the scorers must never take the whole
