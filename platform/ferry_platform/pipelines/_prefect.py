@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import subprocess
@@ -35,6 +36,7 @@ class LocalPrefectServer:
         self._proc: subprocess.Popen[bytes] | None = None
         self._url: str | None = None
         self._lock = threading.Lock()
+        self._atexit = False
 
     def _env(self) -> dict[str, str]:
         env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
@@ -64,6 +66,9 @@ class LocalPrefectServer:
                  "--port", str(port), "--log-level", "error", "--lifespan", "on"],
                 env=self._env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 start_new_session=True)
+            if not self._atexit:  # it lives in a session of its own: stop it with this process
+                atexit.register(self.stop)
+                self._atexit = True
             url = f"http://127.0.0.1:{port}/api"
             deadline = time.monotonic() + self._startup_s
             while time.monotonic() < deadline:
