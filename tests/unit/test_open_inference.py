@@ -303,6 +303,8 @@ def test_the_token_is_checked_except_on_health_probes(model: Any) -> None:
     assert status == 401 and "Authorization: Bearer" in json.loads(payload)["error"]
     assert headers["www-authenticate"] == "Bearer"
     assert rest(router, "/v2/models/churn", method="GET")[0] == 401
+    # a V2 path ending in "healthz" is the model's metadata, not a probe
+    assert rest(router, "/v2/models/churn/versions/healthz", method="GET")[0] == 401
     assert rest(router, "/v2/health/live", method="GET")[0] == 200
     assert rest(router, "/v2/health/ready", method="GET")[0] == 200
     ok = rest(router, "/v2/models/churn/infer", body,

@@ -312,8 +312,11 @@ class FerryRouter:
         The token (before anything is read; health probes need none: Ferry's healthz and
         V2's /v2/health/live|ready), then the size from Content-Length before reading and
         while streaming; the encoding."""
-        probe = route is not None and route.kind in ("live", "ready")
-        if not probe and not request.url.path.rstrip("/").endswith("healthz"):
+        # a V2 path is a probe only as /v2/health/live|ready (".../versions/healthz" reads
+        # the model's metadata); Ferry's own probe is the path's healthz leaf
+        probe = route.kind in ("live", "ready") if route is not None else \
+            request.url.path.rstrip("/").endswith("healthz")
+        if not probe:
             refused = self._auth.refusal(request.headers.get("authorization"), self.name)
             if refused is not None:
                 raise Unauthenticated(refused)
