@@ -378,6 +378,34 @@ def test_grpc_infer_with_raw_contents_equals_model_predict(
     assert ctx.trailing[RELEASE_HEADER] == RID and response.id == "req-1"
 
 
+def test_an_autoscaled_router_predicts_v2_off_its_event_loop(model: Any) -> None:
+    """Serve scales an autoscaled router by the requests in flight it reports; they show
+    only if predict leaves the event loop (as Ferry's own REST and gRPC do), for V2 too."""
+    import threading
+
+    class Recording(Service):
+        def __init__(self, model: Any, features: list[str]) -> None:
+            super().__init__(model, features)
+            self.threads: list[str] = []
+
+        def predict_frame(self, frame: pd.DataFrame) -> Any:
+            self.threads.append(threading.current_thread().name)
+            return super().predict_frame(frame)
+
+    service = Recording(model, FEATURES)
+    router = _router(SIG, service)
+    router._offload = True
+    service.threads = []  # the replica's warm-up call, made when it loads, aside
+    frame = rows(3, seed=9)
+    ctx, response = call(router, "ModelInfer", infer_message(grpc_inputs(frame), ["predictions"]))
+    assert ctx.code is None, ctx.details
+    assert tgrpc.InferResult(response).as_numpy("predictions").tolist() == \
+        model.predict(frame).tolist()
+    assert rest(router, "/v2/models/churn/infer", json.dumps(_body()).encode())[0] == 200
+    assert len(service.threads) == 2
+    assert threading.main_thread().name not in service.threads, service.threads
+
+
 def test_grpc_typed_contents_are_read_too(served: tuple[FerryRouter, Service],
                                           model: Any) -> None:
     router, _ = served

@@ -316,6 +316,11 @@ class FerryReplica:
         """One call of ``inference.GRPCInferenceService`` as the router forwards it (ModelReady,
         ModelMetadata, ModelInfer): the request's bytes in; (gRPC status name or None,
         details, the serialized response, release id, error code or None) out."""
+        return self.v2_grpc_answer(rpc, request, ctx)
+
+    def v2_grpc_answer(self, rpc: str, request: bytes,
+                       ctx: Context | None = None) -> GrpcAnswer:
+        """:meth:`v2_grpc`, synchronously (a router may run it on a thread of its own)."""
         from ferry_contract.proto import inference_pb2 as v2pb
 
         rid = self.manifest.release_id

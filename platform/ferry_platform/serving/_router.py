@@ -487,7 +487,10 @@ class FerryRouter:
         ctx = self._monitor.context(rid, release_id)
         try:
             local = self._local
-            if local is not None and local[0] == release_id:
+            if local is not None and local[0] == release_id and self._offload:
+                status, details, payload, served, code = await self._off_loop(
+                    local[1].v2_grpc_answer, rpc, raw, ctx)
+            elif local is not None and local[0] == release_id:
                 status, details, payload, served, code = await local[1].v2_grpc(rpc, raw, ctx)
             else:
                 status, details, payload, served, code = await self._handle(
