@@ -226,7 +226,8 @@ class RayServeRuntime:
         try:
             ray.get(ref, timeout=self._config.deploy_timeout_s)
         except ray.exceptions.GetTimeoutError as e:
-            ray.cancel(ref, force=True)
+            if loader is None:  # a task; a warm loader (an actor) is killed below instead
+                ray.cancel(ref, force=True)
             raise ReleaseFailed(
                 f"release {manifest.release_id} did not load within "
                 f"{self._config.deploy_timeout_s:.0f}s (FERRY_DEPLOY_TIMEOUT_S)") from e
