@@ -47,3 +47,19 @@ def test_a_pipeline_token_starts_a_canary_audited_under_its_id(env: Env,
     events = env.identity.audit_events(actor="deployer-a", action="rollout")
     assert events and events[0].details["token"] == pipeline_token.id
     assert events[0].outcome == "succeeded"
+
+
+@pytest.mark.parametrize("cron", ["99 99 * * *", "0 0 30 2 *", "*/0 * * * *"])
+def test_a_schedule_that_never_fires_is_refused_before_it_is_saved(env: Env, cron: str) -> None:
+    """A cron with five fields that names no time (minute 99, 30 February, a step of 0) is
+    a 400 naming it, and nothing is saved: once saved, every list and every tick failed."""
+    http = env.http(env.admin)
+    r = http.put("/v1/pipelines/p-never", json={"module": "team_pipelines.nightly:retrain",
+                                                "team": "alpha", "schedule": cron})
+    assert r.status_code == 400 and cron in r.text, r.text
+    assert http.get("/v1/pipelines/p-never").status_code == 404
+    r = http.put("/v1/features/views/stats/schedule", json={"cron": cron})
+    assert r.status_code in (400, 404) and "Traceback" not in r.text, r.text
+    assert http.get("/v1/pipelines").status_code == 200
+    assert http.get("/v1/features/schedules").status_code == 200
+    assert env.platform.app.pipelines.tick() == []

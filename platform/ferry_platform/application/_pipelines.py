@@ -65,6 +65,16 @@ class RunLog(Protocol):
                outcome: dict[str, Any], registered: list[tuple[str, int]]) -> str: ...
 
 
+def _next_or_none(cron: str | None, last: datetime | None) -> datetime | None:
+    """When ``cron`` fires next (None: no schedule, or one that never fires)."""
+    if not cron:
+        return None
+    try:
+        return next_after(cron, max(_now(), last or _now()))
+    except InvalidRequest:  # saved before crons were checked: shown without a next run
+        return None
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -124,8 +134,7 @@ class Pipelines:
 
     def public(self, p: PipelineRecord) -> PipelinePublic:
         runs = self._store.runs(p.name, limit=1)
-        nxt = next_after(p.schedule, max(_now(), p.scheduled_at or _now())) \
-            if p.schedule else None
+        nxt = _next_or_none(p.schedule, p.scheduled_at)
         return PipelinePublic(
             name=p.name, team=p.team, module=p.module, path=p.path, schedule=p.schedule,
             on_alert=p.on_alert, overlap=p.overlap,  # type: ignore[arg-type]
@@ -149,6 +158,8 @@ class Pipelines:
         if existing is not None and existing.team != team:
             self._policy.require(who, "put_pipeline", resource=res, team=existing.team)
         self._policy.require(who, "put_pipeline", resource=res, team=team)
+        if body.schedule:
+            next_after(body.schedule, _now())  # a 400 naming a schedule that never fires
         record = self._store.put_pipeline(
             name, team=team, module=body.module, path=body.path, schedule=body.schedule,
             on_alert=body.on_alert, overlap=body.overlap.value, description=body.description,
@@ -349,7 +360,7 @@ class Pipelines:
         return MaterializationSchedulePublic(
             view=r.view, cron=r.cron, lookback_hours=r.lookback_hours, created_by=r.created_by,
             updated_at=r.updated_at, last_run_at=r.scheduled_at,
-            next_run_at=next_after(r.cron, max(_now(), r.scheduled_at or _now())))
+            next_run_at=_next_or_none(r.cron, r.scheduled_at))
 
     def schedule_materialization(self, view: str, body: MaterializationScheduleUpdate,
                                  who: Principal) -> MaterializationSchedulePublic:
@@ -359,6 +370,7 @@ class Pipelines:
             known = {v.name for v in self._features.port.views()}
             if view not in known:
                 raise FeatureNotFound(f"no feature view {view!r}; views: {sorted(known)}")
+        next_after(body.cron, _now())  # a 400 naming a cron that never fires, before saving
         record = self._store.put_schedule(view, body.cron, body.lookback_hours, who.user)
         self._audit(who, "put_materialization_schedule", f"features/{view}", [None],
                     "succeeded", {"cron": body.cron})
@@ -380,7 +392,11 @@ class Pipelines:
             return []
         started = []
         for r in self._store.schedules():
-            at = due(r.cron, r.scheduled_at or r.updated_at, now)
+            try:
+                at = due(r.cron, r.scheduled_at or r.updated_at, now)
+            except InvalidRequest:  # saved before crons were checked: skipped, never fatal
+                log.warning("feature view %s: schedule %r never fires", r.view, r.cron)
+                continue
             if at is None or not self._store.mark_materialized(r.view, at, r.scheduled_at):
                 continue
             start = r.scheduled_at or at - timedelta(hours=r.lookback_hours)
@@ -402,21 +418,30 @@ class Pipelines:
         with self._tick_lock:
             self._materialize_due(now)
             for p in self._store.pipelines():
-                if p.schedule:
-                    last = p.scheduled_at or p.created_at
-                    at = due(p.schedule, last, now)
-                    if at is not None and self._store.mark_scheduled(p.name, at,
-                                                                     p.scheduled_at):
-                        started.append(self._start(p, SYSTEM, Trigger.schedule,
-                                                   f"cron {p.schedule} at {at:%Y-%m-%d %H:%M}",
-                                                   {}))
-                runs = [self._settle(r) for r in self._store.runs(p.name, limit=50)]
-                if any(r.state == RunState.running.value for r in runs):
+                try:
+                    run = self._tick_one(p, now)
+                except Exception:  # one pipeline's fault never stops the others' schedules
+                    log.exception("pipeline %s: its scheduled work failed to start", p.name)
                     continue
-                queued = sorted((r for r in runs if r.state == RunState.queued.value
-                                 and r.job_id is None), key=lambda r: r.created_at)
-                if queued:
-                    self._launch(p, queued[0], SYSTEM)
+                if run is not None:
+                    started.append(run)
+        return started
+
+    def _tick_one(self, p: PipelineRecord, now: datetime) -> PipelineRunRecord | None:
+        started = None
+        if p.schedule:
+            last = p.scheduled_at or p.created_at
+            at = due(p.schedule, last, now)
+            if at is not None and self._store.mark_scheduled(p.name, at, p.scheduled_at):
+                started = self._start(p, SYSTEM, Trigger.schedule,
+                                      f"cron {p.schedule} at {at:%Y-%m-%d %H:%M}", {})
+        runs = [self._settle(r) for r in self._store.runs(p.name, limit=50)]
+        if any(r.state == RunState.running.value for r in runs):
+            return started
+        queued = sorted((r for r in runs if r.state == RunState.queued.value
+                         and r.job_id is None), key=lambda r: r.created_at)
+        if queued:
+            self._launch(p, queued[0], SYSTEM)
         return started
 
     def _settle(self, r: PipelineRunRecord) -> PipelineRunRecord:
