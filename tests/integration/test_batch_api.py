@@ -70,6 +70,15 @@ def test_inputs_that_cannot_run_are_refused_before_any_job(env: Env, tmp_path: P
                       release_id="alpha-model-v9-x")
     with pytest.raises(ferry.InvalidRequest, match="dest"):
         c.batch_score("alpha-model", source=good, dest="")
+    # files that are not what their names say: a 400 naming the source, never a 500
+    (tmp_path / "fake").mkdir()
+    (tmp_path / "fake" / "a.parquet").write_bytes(b"not parquet at all")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "a.csv").write_bytes(b"")
+    for bad, fmt in ((tmp_path / "fake", "parquet"), (tmp_path / "empty", "csv")):
+        with pytest.raises(ferry.InvalidRequest, match=f"cannot be read as {fmt}") as read:
+            c.batch_score("alpha-model", source=str(bad), dest=str(tmp_path / "out"))
+        assert read.value.status == 400 and str(bad) in str(read.value)
     assert len(c.batch.list(500)) == jobs
     assert not (tmp_path / "out").exists()
 

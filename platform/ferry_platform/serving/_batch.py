@@ -120,7 +120,11 @@ def inspect_source(source: str) -> SourceInfo:
     if info.type == pafs.FileType.File and pattern is None:
         infos = [info]
     elif info.type == pafs.FileType.Directory:
-        infos = [i for i in fs.get_file_info(pafs.FileSelector(path, recursive=pattern is None))
+        try:
+            listed = fs.get_file_info(pafs.FileSelector(path, recursive=pattern is None))
+        except OSError as e:
+            raise InvalidRequest(f"cannot list batch source {source!r}: {e}") from e
+        infos = [i for i in listed
                  if i.type == pafs.FileType.File and not i.base_name.startswith(("_", "."))
                  and (pattern is None or fnmatch.fnmatch(i.base_name, pattern))]
     else:
@@ -135,12 +139,29 @@ def inspect_source(source: str) -> SourceInfo:
     elif kinds == {".csv"}:
         fmt = "csv"
     else:
+        shown = sorted(kinds)[:8] + (["…"] if len(kinds) > 8 else [])
         raise InvalidRequest(f"batch source {source!r} mixes or holds unsupported files "
-                             f"({sorted(kinds)}); give only .parquet or only .csv files")
+                             f"({shown}); give only .parquet or only .csv files")
     files = [prefix + i.path for i in infos]
     digest = hashlib.sha256()
     for i in infos:
         digest.update(f"{i.path}\0{i.size}\0{i.mtime_ns}\n".encode())
+    import pyarrow as pa
+
+    try:
+        schema, rows = _schema_and_rows(fs, infos, fmt)
+    except (OSError, pa.ArrowException) as e:  # not Parquet, an empty CSV, unreadable
+        raise InvalidRequest(f"batch source {source!r} cannot be read as {fmt}: {e}; give "
+                             f"readable .{fmt} files with a header row of column names"
+                             if fmt == "csv" else
+                             f"batch source {source!r} cannot be read as {fmt}: {e}; give "
+                             "readable Parquet files") from e
+    types = {f.name: str(f.type) for f in schema if not f.name.startswith("__index_level_")}
+    return SourceInfo(files, fmt, list(types), types, rows, f"sha256:{digest.hexdigest()}")
+
+
+def _schema_and_rows(fs: Any, infos: list[Any], fmt: str) -> tuple[Any, int | None]:
+    """The first file's Arrow schema, and the rows of all (Parquet: from the footers)."""
     rows: int | None = None
     if fmt == "parquet":
         import pyarrow.parquet as pq
@@ -156,8 +177,7 @@ def inspect_source(source: str) -> SourceInfo:
 
         with fs.open_input_stream(infos[0].path) as f:
             schema = pacsv.open_csv(f).schema
-    types = {f.name: str(f.type) for f in schema if not f.name.startswith("__index_level_")}
-    return SourceInfo(files, fmt, list(types), types, rows, f"sha256:{digest.hexdigest()}")
+    return schema, rows
 
 
 _DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32",
