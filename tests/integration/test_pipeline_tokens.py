@@ -63,3 +63,21 @@ def test_a_schedule_that_never_fires_is_refused_before_it_is_saved(env: Env, cro
     assert http.get("/v1/pipelines").status_code == 200
     assert http.get("/v1/features/schedules").status_code == 200
     assert env.platform.app.pipelines.tick() == []
+
+
+@pytest.mark.parametrize("method,path,body", [
+    ("POST", "/v1/batch-jobs", {"model": "alpha-model", "source": "/etc", "dest": "/tmp/x"}),
+    ("POST", "/v1/features/apply", {}),
+    ("POST", "/v1/features/materialize", {"start": "2026-01-01T00:00:00Z",
+                                          "end": "2026-01-02T00:00:00Z"}),
+    ("PUT", "/v1/features/views/stats/schedule", {"cron": "* * * * *"}),
+    ("POST", "/v1/models/alpha-model/eval-sets", {"rows": [{"x": 1, "y": 0}], "label": "y"}),
+    ("POST", "/v1/deployments/m-pl/abort", {}),
+    ("POST", "/v1/deployments/m-pl/outcomes", {"outcomes": [{"request_id": "r", "label": 1}]}),
+], ids=["batch", "apply", "materialize", "schedule", "eval-set", "abort", "outcomes"])
+def test_a_pipeline_token_makes_no_change_outside_its_allow_list(
+        env: Env, pipeline_token: Any, method: str, path: str, body: dict[str, Any]) -> None:
+    """Reads, training sets, registration, evaluation and a canary only: no batch job
+    (another team's files), no feature or eval-set change (the gate's data), no abort."""
+    r = env.http(pipeline_token.secret).request(method, path, json=body)
+    assert r.status_code == 403 and "pipeline run's" in r.text, (r.status_code, r.text)

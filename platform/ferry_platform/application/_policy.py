@@ -191,13 +191,19 @@ POLICY: dict[str, Rule] = {
 }
 
 
-PIPELINE_DENIED = frozenset({
-    "set_champion", "override_gate", "promote_rollout", "put_gate", "update_rollout",
-    "update_deployment_access", "create_token", "revoke_token", "create_sign_in_link",
-    "create_team", "set_member", "remove_member", "create_user", "update_user",
-    "put_pipeline", "delete_pipeline", "run_pipeline", "put_monitor", "create_deployment",
-    "delete_deployment", "rollback_deployment"})
-"""What a pipeline run's token (scope ``pipeline``) may never do, whoever it acts for."""
+PIPELINE_WRITES = frozenset({
+    "put_model", "create_model_version", "upload_logged_model", "create_training_set",
+    "create_evaluation", "start_rollout"})
+"""The only changes a pipeline run's token (scope ``pipeline``) may make, whoever it acts
+for: a training set, a registered model and version (registering writes the model's
+record), its evaluation, a canary (the gate applies)."""
+
+
+def pipeline_may(action: str) -> bool:
+    """Whether a pipeline run's token may do ``action``: read, or one of
+    :data:`PIPELINE_WRITES` (an allow-list: a new operation is refused until listed)."""
+    return action in PIPELINE_WRITES or action.startswith(("get_", "list_")) or action in (
+        "whoami", "compare_versions", "plan_features", "shadow_report")
 
 
 def resource(kind: str, name: str) -> str:
@@ -250,11 +256,12 @@ class Policy:
             self._deny(who, action, resource, None,
                        f"the token {who.token_id} may only predict; use a token without the "
                        "predict scope (`ferry tokens create`)")
-        if who.scope == "pipeline" and action in PIPELINE_DENIED:
+        if who.scope == "pipeline" and not pipeline_may(action):
             self._deny(who, action, resource, None,
-                       f"the token {who.token_id} is a pipeline run's: a pipeline may end in "
-                       "a canary, never move the champion, promote or override a gate; a "
-                       "person does that")
+                       f"the token {who.token_id} is a pipeline run's: it may read, build a "
+                       "training set, register and evaluate a version and start a canary, "
+                       "never more (move the champion, promote, deploy, change data or "
+                       "access); a person does that")
         if rule.scope is Scope.platform and not who.is_admin:
             self._deny(who, action, resource, "platform admin",
                        f"that needs the platform admin role, and {who.user!r} is not a "
@@ -312,7 +319,7 @@ class Policy:
         rule = self.rule(action)
         if who.scope == "predict" and not rule.predict_token:
             return False
-        if who.scope == "pipeline" and action in PIPELINE_DENIED:
+        if who.scope == "pipeline" and not pipeline_may(action):
             return False
         if rule.scope in (Scope.open, Scope.authenticated) or who.is_admin:
             return True
