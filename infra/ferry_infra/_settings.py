@@ -59,8 +59,8 @@ def settings_from_outputs(outputs: Mapping[str, Any]) -> dict[str, str]:
     for key, output in _OPTIONAL.items():
         if outputs.get(output) not in (None, "", "[secret]"):
             settings[key] = str(outputs[output])
-    if "FERRY_PREFECT_API_URL" in settings:  # pipeline steps as Ray tasks on the cluster
-        settings["FERRY_PIPELINE_RAY_TASKS"] = "true"
+    # Pipeline steps stay threads of the run's sandboxed process: Ray tasks would run team
+    # code on the serving cluster, whose workers hold the serving secrets (docs/security.md).
     return dict(sorted(settings.items()))
 
 

@@ -52,11 +52,11 @@ def test_output_equals_model_predict_row_for_row_with_the_release_id(  # type: i
     want = model.predict(frame[FEATURES])
     assert len(set(want)) == 2  # both classes: a constant answer would not pass
     assert (out["prediction"].to_numpy() == want).all()
-    assert set(out["release_id"]) == {dep.release.release_id}
+    assert set(out["release_id"]) == {dep.release_id}
     assert set(out["model_version"]) == {mv.version} and set(out["model"]) == {"batch-churn"}
     assert set(out["as_of"]) == {"2026-12-01T00:00:00+00:00"}
     assert set(out["source_digest"]) == {job.result["source_digest"]}
-    assert job.result["release_id"] == dep.release.release_id
+    assert job.result["release_id"] == dep.release_id
     assert (tmp_path / "out" / "_ferry_lineage.json").exists()
     assert seen and seen[-1][1] == 100
     assert client.batch.get(job.id).result["rows"] == len(frame)
@@ -127,7 +127,7 @@ def test_features_are_joined_point_in_time_like_a_training_set(  # type: ignore[
         assert known.sum() > 20
         want = model.predict(truth.loc[known, FEATS])
         assert (out.loc[known, "prediction"].to_numpy() == want).all()
-        assert set(out["release_id"]) == {dep.release.release_id} == {job.result["release_id"]}
+        assert set(out["release_id"]) == {dep.release_id} == {job.result["release_id"]}
         assert job.result["feature_refs"] == mv.feature_refs
     finally:
         client.undeploy("batch-feat")

@@ -46,14 +46,13 @@ def served(running_platform: Any, tmp_path_factory: pytest.TempPathFactory) -> I
         assert time.monotonic() < deadline and thread.is_alive()
         time.sleep(0.05)
     settings = running_platform.settings
-    before = settings.public_url, settings.pipeline_ray_tasks
+    before = settings.public_url
     settings.public_url = f"http://127.0.0.1:{server.config.port}"
-    settings.pipeline_ray_tasks = True
     root = tmp_path_factory.mktemp("pipelines-e2e-repo")
     shutil.copytree(REPO / "churn_pipelines", root / "churn_pipelines")
     shutil.copy(Path(__file__).parent.parent / "_synth.py", root / "synth_gen.py")
     yield root
-    settings.public_url, settings.pipeline_ray_tasks = before
+    settings.public_url = before
     server.should_exit = True
     thread.join(15)
 
