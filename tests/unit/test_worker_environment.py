@@ -4,6 +4,7 @@ what a process needs to run."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 from ferry_platform import Settings
 from ferry_platform.serving import serve_env, worker_environment
@@ -52,3 +53,25 @@ def test_what_replicas_are_handed_explicitly_holds_no_secret(tmp_path, monkeypat
     env = serve_env(Settings(home=tmp_path).serving_config())
     assert worker_environment(env) == env  # nothing in it a scrub would drop
     assert not set(env) & set(SECRETS)
+
+
+def test_two_platforms_on_one_machine_give_their_replicas_disjoint_ports() -> None:
+    """Serve hands every instance the same direct-ingress ranges; HAProxy of one platform
+    then reached the other's replicas ("Application not found"). Each platform its own."""
+    from ferry_platform.serving._environment import replica_port_ranges
+
+    def ranges(home: str) -> tuple[range, range]:
+        env = replica_port_ranges(Settings(home=Path(home)).serving_config())
+        return tuple(range(int(env[f"RAY_SERVE_DIRECT_INGRESS_MIN_{p}_PORT"]),  # type: ignore[return-value]
+                           int(env[f"RAY_SERVE_DIRECT_INGRESS_MAX_{p}_PORT"]) + 1)
+                     for p in ("HTTP", "GRPC"))
+
+    (http_a, grpc_a), (http_b, grpc_b) = ranges("/srv/ferry-a"), ranges("/srv/ferry-b")
+    assert not set(http_a) & set(http_b) and not set(grpc_a) & set(grpc_b)
+    for r in (http_a, http_b):
+        assert len(r) == 250 and 30000 <= r[0] and r[-1] < 40000
+    for r in (grpc_a, grpc_b):
+        assert len(r) == 250 and 40000 <= r[0] and r[-1] < 50000
+    assert ranges("/srv/ferry-a") == (http_a, grpc_a)  # stable across restarts
+    env = serve_env(Settings(home=Path("/srv/ferry-a")).serving_config())
+    assert env["RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT"] == str(grpc_a[0])

@@ -118,5 +118,19 @@ def serve_env(config: ServingConfig) -> dict[str, str]:
             "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(hap),
             "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(hap / "server-state"),
             "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2",
+            **replica_port_ranges(config),
         })
     return env
+
+
+def replica_port_ranges(config: ServingConfig) -> dict[str, str]:
+    """Direct-ingress replica ports of this platform's own: Serve gives every instance the
+    same ranges (HTTP 30000-31000, gRPC 40000-41000), so two platforms on one machine (a
+    second `ferry up`, a test's cluster beside the session's) handed HAProxy each other's
+    replica ports, answered "Application not found". One of 40 slices of 250, by platform."""
+    digest = hashlib.sha256(f"{config.home}:{config.http_port}".encode()).hexdigest()
+    low = 250 * (int(digest, 16) % 40)
+    return {"RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(30000 + low),
+            "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(30000 + low + 249),
+            "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": str(40000 + low),
+            "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": str(40000 + low + 249)}
