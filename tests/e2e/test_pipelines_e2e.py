@@ -88,7 +88,16 @@ def test_drift_alert_retrains_and_ends_in_a_canary(client: Any, served: Path,
                 row = {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
                 resp = h.post(f"{dep.info.endpoints.rest}/predict", json={"inputs": [row]})
                 assert resp.status_code == 200, resp.text
-        report = client.monitoring(NAME, window="15m")
+        deadline = time.monotonic() + 60  # the replicas flush their prediction log each 1 s
+        while True:
+            report = client.monitoring(NAME, window="15m")
+            try:
+                if report.release().rows >= 300:
+                    break
+            except LookupError:  # nothing of this window logged yet
+                pass
+            assert time.monotonic() < deadline, "the traffic was never logged"
+            time.sleep(1)
         assert "income" in report.drifted()
         deadline = time.monotonic() + 60
         while not client.pipeline_runs("retrain_after_drift"):
