@@ -75,22 +75,6 @@ def main() -> None:
         lap("monitoring job")
         out["logged_rows"] = sum(r.rows for r in report.releases)
         out["monitoring_nodes"] = report.computed_on
-        # batch scoring spreads its scorer actors over the nodes
-        import numpy as np
-
-        src = Path(settings.home) / "batch-in"
-        src.mkdir(parents=True, exist_ok=True)
-        table = training_frame(seed=37)[FEATURES]
-        for i, part in enumerate(np.array_split(table.assign(row_id=range(len(table))), 6)):
-            part.to_parquet(src / f"part-{i}.parquet", index=False)
-        job = client.batch_score("cluster-churn", source=str(src),
-                                 dest=str(Path(settings.home) / "batch-out"), keep=["row_id"])
-        import pandas as pd
-
-        scored = pd.read_parquet(Path(settings.home) / "batch-out").sort_values("row_id")
-        out["batch_ok"] = scored["prediction"].tolist() == \
-            sklearn_pipeline().predict(table).tolist()
-        out["batch_rows_by_node"] = (job.result or {}).get("rows_by_node", {})
         client.undeploy("cluster-churn")
         out["replicas_after_undeploy"] = replica_nodes("cluster-churn")
         lap("undeploy")
