@@ -12,6 +12,7 @@ from ferry.cli._common import (
     OutputOpt,
     client,
     emit,
+    follow_job,
     job_progress,
     table,
     user_errors,
@@ -87,11 +88,7 @@ def batch_show(
     api = client()
     with user_errors():
         if follow:
-            with job_progress(f"batch job {job_id}") as progress:
-                try:
-                    api.wait(job_id, on_progress=progress)
-                except Exception:  # noqa: BLE001 - the job's error is shown below
-                    pass
+            follow_job(api, job_id, f"batch job {job_id}")
         job = api.batch.get(job_id)
     emit(job, output, _job_table(job))
 

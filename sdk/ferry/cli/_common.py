@@ -135,3 +135,11 @@ def job_progress(title: str) -> Iterator[Any]:
 
         yield update
 
+
+def follow_job(api: Client, job_id: str, title: str) -> None:
+    """Wait for a job with a progress bar; a job that fails is shown by the caller."""
+    with job_progress(title) as progress:
+        try:
+            api.wait(job_id, on_progress=progress)
+        except FerryError:
+            pass  # the caller shows the job, its error included

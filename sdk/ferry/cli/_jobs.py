@@ -16,12 +16,12 @@ from ferry.cli._common import (
     console,
     emit,
     err_console,
-    job_progress,
+    follow_job,
     print_table,
     table,
     user_errors,
 )
-from ferry_contract import FerryError, JobKind
+from ferry_contract import JobKind
 
 app = typer.Typer(name="jobs", help="Long operations (deploy, undeploy, materialize, reconcile).",
                   invoke_without_command=True)
@@ -80,11 +80,7 @@ def jobs_show(
     api = client()
     with user_errors():
         if follow:
-            with job_progress(f"job {job_id}") as progress:
-                try:
-                    api.wait(job_id, on_progress=progress)
-                except FerryError:
-                    pass  # shown below with the log
+            follow_job(api, job_id, f"job {job_id}")
         job = api.job(job_id)
         logs = api.job_logs(job_id)
     if not output.for_people:
