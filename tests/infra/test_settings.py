@@ -62,6 +62,7 @@ def test_ray_pods_run_with_the_serve_env_the_platform_sets() -> None:
     from ferry_infra._ray import REDIS_PASSWORD_ENV, SERVE_ENV
     from ferry_platform import Settings
     from ferry_platform.serving import serve_env
+    from ferry_platform.serving._environment import replica_port_ranges
 
     local = serve_env(
         Settings(serve_mode="throughput", serve_haproxy_stats_port=8404,
@@ -69,8 +70,10 @@ def test_ray_pods_run_with_the_serve_env_the_platform_sets() -> None:
     )  # tests use other ports
     # The Redis password reaches the cluster's Ray pods from a Secret (the next test), not SERVE_ENV.
     # The prediction log's location is the stack's S3 prefix, set beside SERVE_ENV (PREDICTION_LOG_ENV).
-    local = {k: v for k, v in local.items()
-             if not k.startswith("AWS_") and k not in (REDIS_PASSWORD_ENV, "FERRY_PREDICTION_LOG_URI")}
+    # Replica port slices keep two platforms on one machine apart; a cluster's Ray pods serve one
+    # platform and keep Serve's default ranges.
+    own = {REDIS_PASSWORD_ENV, "FERRY_PREDICTION_LOG_URI", *replica_port_ranges(Settings().serving_config())}
+    local = {k: v for k, v in local.items() if not k.startswith("AWS_") and k not in own}
     assert set(SERVE_ENV) == set(local)
     same = {k for k in local if "HAPROXY_" not in k or k.endswith(("_ENABLED", "_PORT"))} - {"BENTOML_HOME"}
     assert {k: SERVE_ENV[k] for k in same} == {k: local[k] for k in same}

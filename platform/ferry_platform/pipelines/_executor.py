@@ -67,7 +67,10 @@ class PrefectOrchestrator:
                     continue
                 if now != seen and on_steps is not None:
                     seen = now
-                    on_steps(now)
+                    try:
+                        on_steps(now)
+                    except Exception:  # noqa: BLE001 - the listener is gone (its job's lease
+                        return  # moved to another control plane): progress stops, the run goes on
 
         watcher = threading.Thread(target=watch, name=f"pipeline-{request.run_id}",
                                    daemon=True)
