@@ -81,7 +81,8 @@ class Env:
     """One control plane over one database, with users of two teams."""
 
     def __init__(self, url: str, home: Path, features: Any = None,
-                 signatures: dict[int, Any] | None = None, **settings: Any) -> None:
+                 signatures: dict[int, Any] | None = None, orchestrator: Any = None,
+                 **settings: Any) -> None:
         db = Database(url)
         db.upgrade()
         self.runtime = FakeRuntime()
@@ -98,7 +99,8 @@ class Env:
                                  features or FakeFeatures(), db, jobs,
                                  JobRunner(jobs), identity, AccessService(identity),
                                  EvaluationService(self.evaluation_store, registry,
-                                                   sandbox=self.sandbox))
+                                                   sandbox=self.sandbox),
+                                 orchestrator=orchestrator)
         self.app = create_app(platform_obj=self.platform, start_runtime=False)
         self.admin = (home / "admin-token").read_text().strip()
         self.tokens: dict[str, str] = {"admin": self.admin}

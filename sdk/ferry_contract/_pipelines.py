@@ -201,6 +201,9 @@ class PipelinePublic(_Schema):
     description: str
     timeout_s: float
     created_by: str
+    updated_by: str = Field(description="who last registered it: its scheduled and "
+                                        "alert-triggered runs act as this user")
+    revision: int = Field(default=1, description="how many times it was registered")
     created_at: datetime
     updated_at: datetime
     next_run_at: datetime | None = Field(default=None, description="the next scheduled run")
@@ -228,7 +231,9 @@ class PipelineRunPublic(_Schema):
     state: RunState
     trigger: Trigger
     reason: str = Field(default="", description="who or what started it (user, cron, alert)")
-    actor: str
+    actor: str = Field(description="the user the run acts as: who started it by hand, or "
+                                   "who last registered the pipeline (schedule, alert)")
+    revision: int = Field(default=1, description="the pipeline's revision it ran")
     job_id: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     steps: list[StepRunPublic] = Field(default_factory=list)

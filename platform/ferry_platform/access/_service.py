@@ -169,6 +169,14 @@ class AccessService:
         return Principal(user=record.user, is_admin=user.is_admin, roles=roles,
                          token_id=record.id, scope=record.scope)
 
+    def principal_of(self, user: str) -> Principal | None:
+        """``user``'s rights as they are now, for work done on its behalf with no request
+        (a scheduled pipeline run); None if the user is gone or disabled. Never cached."""
+        record = self._store.user(user)
+        if record is None or record.disabled_at is not None:
+            return None
+        return Principal(user=user, is_admin=record.is_admin, roles=self._store.roles(user))
+
     # -- what the policy needs to know ---------------------------------------------------
     def model_team(self, model: str) -> str | None:
         return self._store.model_owner(model)

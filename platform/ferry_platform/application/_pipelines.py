@@ -4,10 +4,15 @@ A run is a job (kind ``pipeline``) holding the lock ``pipeline/<name>``, so two 
 pipeline never run at once, on any control-plane process; a run due while another is under
 way is queued (``overlap=wait``, started when the other ends) or recorded as skipped
 (``overlap=skip``). The run's code gets a token of its own (scope ``pipeline``: it may
-register, evaluate and start a canary as the user who started the run, or the pipeline's
-owner for scheduled and alert-triggered runs; never promote, move the champion or override
-a gate), revoked when the run ends. What that token did (versions registered, evaluations,
-the canary) is read back from the audit log and linked on the run and on its MLflow run.
+register, evaluate and start a canary as the user who started the run, or as the user who
+last registered the pipeline for scheduled and alert-triggered runs — whoever last chose
+its code and parameters answers for it; never promote, move the champion or override a
+gate), revoked when the run ends. When the run starts, that user's rights are read again
+(gone, disabled or no longer a deployer of the pipeline's team: the run is refused, recorded
+as failed with the reason), and a run started by hand is refused if someone else
+registered the pipeline again since. What the token did (versions registered,
+evaluations, the canary) is read back from the audit log and linked on the run and on its
+MLflow run.
 """
 
 from __future__ import annotations
@@ -83,7 +88,7 @@ def run_public(r: PipelineRunRecord) -> PipelineRunPublic:
     o = r.outcome or {}
     return PipelineRunPublic(
         id=r.id, pipeline=r.pipeline, state=RunState(r.state), trigger=Trigger(r.trigger),
-        reason=r.reason, actor=r.actor, job_id=r.job_id, params=r.params,
+        reason=r.reason, actor=r.actor, revision=r.revision, job_id=r.job_id, params=r.params,
         steps=[StepRunPublic(**{k: v for k, v in s.items() if k in StepRunPublic.model_fields})
                for s in o.get("steps", [])],
         result=o.get("result"), error=o.get("error"), failed_step=o.get("failed_step"),
@@ -139,6 +144,7 @@ class Pipelines:
             name=p.name, team=p.team, module=p.module, path=p.path, schedule=p.schedule,
             on_alert=p.on_alert, overlap=p.overlap,  # type: ignore[arg-type]
             description=p.description, timeout_s=p.timeout_s, created_by=p.created_by,
+            updated_by=p.updated_by or p.created_by, revision=p.revision,
             created_at=p.created_at, updated_at=p.updated_at, next_run_at=nxt,
             last_run=run_public(runs[0]) if runs else None)
 
@@ -167,7 +173,7 @@ class Pipelines:
         self._audit(who, "put_pipeline", res, [team], "succeeded",
                     {"module": body.module, "path": body.path, "schedule": body.schedule,
                      "on_alert": body.on_alert, "overlap": body.overlap.value,
-                     "created": existing is None})
+                     "created": existing is None, "revision": record.revision})
         return self.public(record)
 
     def delete(self, name: str, who: Principal) -> None:
@@ -210,11 +216,13 @@ class Pipelines:
 
     def _start(self, p: PipelineRecord, who: Principal, trigger: Trigger, reason: str,
                params: dict[str, Any]) -> PipelineRunRecord:
-        actor = who.user if trigger is Trigger.manual else p.created_by
+        # unattended runs act as whoever last chose the pipeline's code and parameters
+        actor = who.user if trigger is Trigger.manual else (p.updated_by or p.created_by)
         active = [r for r in self._store.runs(p.name, limit=20) if r.state in ACTIVE]
         if active and p.overlap == "skip":
             run = self._store.add_run(p.name, state=RunState.skipped.value,
                                       trigger=trigger.value, actor=actor, params=params,
+                                      revision=p.revision,
                                       reason=f"{reason}; skipped: run {active[0].id} was "
                                              f"{active[0].state}")
             self._audit(who, "run_pipeline", resource("pipeline", p.name), [p.team],
@@ -222,7 +230,8 @@ class Pipelines:
                                     "under_way": active[0].id})
             return run
         run = self._store.add_run(p.name, state=RunState.queued.value, trigger=trigger.value,
-                                  actor=actor, params=params, reason=reason)
+                                  actor=actor, params=params, reason=reason,
+                                  revision=p.revision)
         if not active:
             self._launch(p, run, who)
         return self._store.get_run(run.id) or run
@@ -255,8 +264,29 @@ class Pipelines:
         if self._orchestrator is None:
             raise InvalidRequest("this control plane runs no pipelines (no orchestrator)")
         started = _now()
-        self._store.update_run(run.id, state=RunState.running.value, started_at=started,
-                               job_id=ctx.job_id)
+        claimed = self._store.claim_run(run.id, ctx.job_id, started)
+        if claimed is None:  # settled before it started: its pipeline was deleted
+            now = self._store.get_run(run.id)
+            state = now.state if now is not None else "gone"
+            ctx.step(f"{p.name} run {run.id} was {state} before it started", 100)
+            return {"run": run.id, "state": state}
+        run, current = claimed
+        if current is None:
+            self._store.update_run(run.id, state=RunState.skipped.value, finished_at=_now(),
+                                   reason=f"{run.reason}; skipped: the pipeline was deleted "
+                                          "before the run started")
+            ctx.step(f"{p.name} run {run.id} skipped: the pipeline was deleted", 100)
+            return {"run": run.id, "state": RunState.skipped.value}
+        p = current
+        actor, refused = self._acting_user(p, run)
+        if actor != run.actor or run.revision != p.revision:
+            run = self._store.update_run(run.id, actor=actor, revision=p.revision) or run
+        if refused is not None:
+            self._store.update_run(run.id, state=RunState.failed.value, finished_at=_now(),
+                                   reason=f"{run.reason}; refused", outcome={
+                                       "state": "failed", "steps": [], "error": refused})
+            raise PipelineFailed(f"pipeline {p.name} run {run.id} was refused: {refused}",
+                                 details={"run": run.id, "actor": actor, "error": refused})
         token = self._access.issue_token(
             run.actor, f"pipeline run {p.name}/{run.id}",
             ttl=timedelta(seconds=p.timeout_s + 600), scope=PIPELINE_SCOPE)
@@ -299,6 +329,36 @@ class Pipelines:
                                           "error": outcome.get("error")})
         ctx.step(f"{p.name} run {run.id} succeeded", 100)
         return summary
+
+    def _acting_user(self, p: PipelineRecord, run: PipelineRunRecord,
+                     ) -> tuple[str, str | None]:
+        """Whom ``run`` acts as, now that it starts, and why it may not start (None: it
+        may). By hand: who started it, unless another user registered the pipeline since
+        (the run would execute code its starter never chose). On a schedule or an alert:
+        the pipeline's last editor. Either way that user must still exist, be enabled and
+        be a deployer of the pipeline's team (``run_pipeline``) right now."""
+        editor = p.updated_by or p.created_by
+        manual = run.trigger == Trigger.manual.value
+        actor = run.actor if manual else editor
+        if manual and run.revision != p.revision and editor != run.actor:
+            return actor, (f"{editor!r} registered the pipeline again (revision {p.revision}) "
+                           f"after {run.actor!r} started this run of revision "
+                           f"{run.revision}; start it again to run the new revision")
+        who = self._access.principal_of(actor)
+        role = "who started it" if manual else "who last registered the pipeline"
+        if who is None:
+            return actor, (f"the run acts as {actor!r} ({role}), and that user no longer "
+                           f"exists or is disabled; a deployer of team {p.team!r} takes the "
+                           "pipeline over by registering it again (`ferry pipelines "
+                           "register`)")
+        try:
+            self._policy.require(who, "run_pipeline", resource=resource("pipeline", p.name),
+                                 team=p.team)
+        except Forbidden as e:
+            return actor, (f"the run acts as {actor!r} ({role}): {e.message} Or a deployer "
+                           f"of team {p.team!r} takes the pipeline over by registering it "
+                           "again")
+        return actor, None
 
     def _links(self, user: str, token_id: str, since: datetime) -> dict[str, Any]:
         """What the run's token did, from the audit log."""

@@ -31,6 +31,8 @@ class PipelineRecord:
     created_at: datetime
     updated_at: datetime
     scheduled_at: datetime | None = None
+    updated_by: str = ""  # who last registered it (its unattended runs act as this user)
+    revision: int = 1  # how many times it was registered
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class PipelineRunRecord:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    revision: int = 1  # the pipeline's revision it was started for
 
 
 @dataclass(frozen=True)
@@ -69,14 +72,14 @@ def _schedule(r: _Schedule) -> FeatureScheduleRecord:
 def _pipeline(r: _Pipeline) -> PipelineRecord:
     return PipelineRecord(r.name, r.team, r.module, r.path, r.schedule, list(r.on_alert or []),
                           r.overlap, r.description, r.timeout_s, r.created_by, r.created_at,
-                          r.updated_at, r.scheduled_at)
+                          r.updated_at, r.scheduled_at, r.updated_by, r.revision)
 
 
 def _run(r: _Run) -> PipelineRunRecord:
     return PipelineRunRecord(r.id, r.pipeline, r.state, r.trigger, r.reason, r.actor, r.job_id,
                              r.token_id, dict(r.params or {}),
                              dict(r.outcome) if r.outcome is not None else None,
-                             r.created_at, r.started_at, r.finished_at)
+                             r.created_at, r.started_at, r.finished_at, revision=r.revision)
 
 
 class PipelineStore(Protocol):
@@ -88,8 +91,10 @@ class PipelineStore(Protocol):
     def delete_pipeline(self, name: str) -> bool: ...
     def mark_scheduled(self, name: str, at: datetime, previous: datetime | None) -> bool: ...
     def add_run(self, pipeline: str, *, state: str, trigger: str, reason: str, actor: str,
-                params: dict[str, Any]) -> PipelineRunRecord: ...
+                params: dict[str, Any], revision: int = 1) -> PipelineRunRecord: ...
     def update_run(self, run_id: str, **fields: Any) -> PipelineRunRecord | None: ...
+    def claim_run(self, run_id: str, job_id: str | None, started_at: datetime,
+                  ) -> tuple[PipelineRunRecord, PipelineRecord | None] | None: ...
     def get_run(self, run_id: str) -> PipelineRunRecord | None: ...
     def runs(self, pipeline: str | None = None, *, state: str | None = None,
              limit: int = 50) -> list[PipelineRunRecord]: ...
@@ -113,13 +118,14 @@ class SqlPipelineStore:
         with self.db.session() as s, s.begin():
             row = s.get(_Pipeline, name, with_for_update=True)
             if row is None:
-                row = _Pipeline(name=name, created_by=actor, created_at=_now())
+                row = _Pipeline(name=name, created_by=actor, created_at=_now(), revision=0)
                 s.add(row)
             if row.schedule != schedule:
                 row.scheduled_at = _now()  # a new schedule counts from now
             row.team, row.module, row.path, row.schedule = team, module, path, schedule
             row.on_alert, row.overlap, row.description = list(on_alert), overlap, description
-            row.timeout_s, row.updated_at = timeout_s, _now()
+            row.timeout_s, row.updated_at, row.updated_by = timeout_s, _now(), actor
+            row.revision = (row.revision or 0) + 1
             s.flush()
             return _pipeline(row)
 
@@ -151,11 +157,11 @@ class SqlPipelineStore:
             return True
 
     def add_run(self, pipeline: str, *, state: str, trigger: str, reason: str, actor: str,
-                params: dict[str, Any]) -> PipelineRunRecord:
+                params: dict[str, Any], revision: int = 1) -> PipelineRunRecord:
         with self.db.session() as s, s.begin():
             row = _Run(id=secrets.token_hex(8), pipeline=pipeline, state=state,
                        trigger=trigger, reason=reason[:300], actor=actor, params=params,
-                       created_at=_now(),
+                       revision=revision, created_at=_now(),
                        finished_at=_now() if state == "skipped" else None)
             s.add(row)
             s.flush()
@@ -170,6 +176,26 @@ class SqlPipelineStore:
                 setattr(row, k, v)
             s.flush()
             return _run(row)
+
+    def claim_run(self, run_id: str, job_id: str | None, started_at: datetime,
+                  ) -> tuple[PipelineRunRecord, PipelineRecord | None] | None:
+        """Mark a queued run running, with its pipeline as it is at that moment (None:
+        deleted; the run is left queued for the caller to settle). None if the run is gone
+        or no longer queued (a deletion skipped it). The pipeline's row is locked first,
+        as a registration or a deletion locks it, so a run starts either before a change
+        of its pipeline or after it, never in between."""
+        with self.db.session() as s, s.begin():
+            found = s.get(_Run, run_id)
+            if found is None:
+                return None
+            pipeline = s.get(_Pipeline, found.pipeline, with_for_update=True)
+            row = s.get(_Run, run_id, with_for_update=True, populate_existing=True)
+            if row is None or row.state != "queued":
+                return None
+            if pipeline is not None:
+                row.state, row.started_at, row.job_id = "running", started_at, job_id
+            s.flush()
+            return _run(row), _pipeline(pipeline) if pipeline is not None else None
 
     def get_run(self, run_id: str) -> PipelineRunRecord | None:
         with self.db.session() as s:

@@ -277,6 +277,10 @@ class PipelineRow(Base):
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
     timeout_s: Mapped[float] = mapped_column(Float, default=3600.0)
     created_by: Mapped[str] = mapped_column(String(100))
+    # who last registered it: its scheduled and alert-triggered runs act as this user
+    updated_by: Mapped[str] = mapped_column(String(100))
+    # counts registrations: a run remembers the one it was started for
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -292,6 +296,8 @@ class PipelineRunRow(Base):
     trigger: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(String(300), default="", server_default="")
     actor: Mapped[str] = mapped_column(String(100))
+    # the pipeline's revision it was started for (see PipelineRow.revision)
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     job_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     token_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -32,13 +32,14 @@ def _when(at: Any) -> str:
 
 
 def _runs_table(runs: list[Any], title: str) -> Any:
-    rows = table("run", "state", "trigger", "started", "steps", "registered", "outcome",
+    rows = table("run", "state", "trigger", "as", "started", "steps", "registered", "outcome",
                  title=title)
     for r in runs:
         outcome = (f"{r.failed_step or ''}: {r.error}" if r.error else
                    f"canary on {r.canary}" if r.canary else
                    json.dumps(r.result) if r.result is not None else r.reason)
-        rows.add_row(r.id, r.state.value, r.trigger.value, _when(r.started_at or r.created_at),
+        rows.add_row(r.id, r.state.value, r.trigger.value, r.actor,
+                     _when(r.started_at or r.created_at),
                      str(len(r.steps)), ", ".join(r.registered) or "-", brief(outcome, 70))
     return rows
 
@@ -183,7 +184,9 @@ def show(name_or_run: Annotated[str, typer.Argument(help="a pipeline's name or a
     for k, v in (("team", p.team), ("module", p.module), ("path", p.path),
                  ("schedule", p.schedule), ("on alert", ", ".join(p.on_alert)),
                  ("overlap", p.overlap.value), ("next run", _when(p.next_run_at)),
-                 ("registered by", p.created_by), ("description", p.description)):
+                 ("created by", p.created_by),
+                 (f"runs act as (last registered, revision {p.revision})", p.updated_by),
+                 ("description", p.description)):
         about.add_row(k, str(v or "-"))
     print_table(about)
     print_table(_runs_table(recent, "latest runs"))

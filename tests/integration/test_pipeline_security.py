@@ -1,0 +1,173 @@
+"""Who a pipeline run acts as, and who sees what of pipelines: on the real app and
+database (tests/_control_plane.py), with an orchestrator that runs no team code but asks
+the control plane, with the run's own token, whom it acts for (as ``ferry.Client()`` in
+a step would). No Ray, no Prefect.
+
+- A scheduled or alert-triggered run acts as whoever last registered the pipeline, never
+  its creator: a teammate who changes the code answers for it, with their own rights.
+- Those rights are read again when the run starts: a user gone, disabled or no longer a
+  deployer of the pipeline's team has the run refused (failed, with the reason), and a run
+  started by hand is refused if someone else registered the pipeline again since.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from _control_plane import Env
+
+from ferry_contract import AlertPublic, PipelineCreate, RunState
+from ferry_platform.pipelines import RunRequest
+
+MODULE = "team_pipelines.nightly:retrain"
+
+
+class AskingOrchestrator:
+    """The :class:`~ferry_platform.pipelines.Orchestrator` interface. Instead of the team's
+    code, each run asks ``GET /v1/whoami`` with the token it was given and returns the
+    answer; a run with ``params={"block": True}`` waits for :attr:`release` first."""
+
+    def __init__(self) -> None:
+        self.ask: Callable[[str], str] = lambda token: ""
+        self.acted_as: dict[str, str] = {}  # run id -> the user its token is
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def run(self, request: RunRequest,
+            on_steps: Callable[[list[tuple[str, str]]], None] | None = None,
+            ) -> dict[str, Any]:
+        if request.params.get("block"):
+            self.entered.set()
+            assert self.release.wait(30), "the test never released the run"
+        self.acted_as[request.run_id] = self.ask(request.ferry_token)
+        return {"state": "succeeded", "steps": [], "result": {"as": self.acted_as[request.run_id]}}
+
+    def stop(self) -> None:
+        self.release.set()
+
+
+@pytest.fixture(scope="module")
+def orchestrator() -> AskingOrchestrator:
+    return AskingOrchestrator()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory,
+        orchestrator: AskingOrchestrator) -> Iterator[Env]:
+    home = tmp_path_factory.mktemp("pipeline-security")
+    e = Env(f"sqlite:///{home / 'state.db'}", home, orchestrator=orchestrator)
+    orchestrator.ask = lambda token: e.http(token).get("/v1/whoami").json()["user"]
+    yield e
+    orchestrator.stop()
+
+
+def _user(env: Env, name: str, team: str | None = "alpha", role: str = "deployer") -> Any:
+    """A user of its own for one test (a role change never leaks into another test)."""
+    admin = env.client(env.admin)
+    admin.create_user(name)
+    if team:
+        admin.set_member(team, name, role)
+    env.tokens[name] = admin.create_token(user=name).token
+    return env.platform.access.authenticate(env.tokens[name])
+
+
+def _register(env: Env, name: str, who: Any, **kw: Any) -> Any:
+    return env.platform.app.pipelines.register(
+        name, PipelineCreate(module=MODULE, team="alpha", **kw), who)
+
+
+def _alert(model: str) -> AlertPublic:
+    return AlertPublic(id=7, deployment=model, model=model, kind="prediction_drift",
+                       state="open", team="alpha", opened_at=datetime.now(UTC))
+
+
+def _finish(env: Env, run: Any) -> Any:
+    """The run's record once its job ended."""
+    record = env.platform.app.pipelines._store.get_run(run.id)
+    assert record is not None and record.job_id, record
+    env.platform.jobs.wait(record.job_id, timeout=30)
+    return env.client(env.admin).pipelines.get_run(run.id)
+
+
+def test_an_unattended_run_acts_as_the_last_editor_not_the_creator(
+        env: Env, orchestrator: AskingOrchestrator) -> None:
+    creator, editor = _user(env, "creator-1"), _user(env, "editor-1")
+    _register(env, "p-edited", creator, schedule="*/5 * * * *", on_alert=["m-edited:drift"])
+    p = _register(env, "p-edited", editor, schedule="*/5 * * * *",
+                  on_alert=["m-edited:drift"], description="changed by a teammate")
+    assert (p.created_by, p.updated_by, p.revision) == ("creator-1", "editor-1", 2)
+    shown = env.client(env.tokens["viewer-a"]).pipelines.get("p-edited")
+    assert shown.updated_by == "editor-1"
+
+    [scheduled] = env.platform.app.pipelines.tick(p.updated_at + timedelta(minutes=5))
+    assert scheduled.actor == "editor-1"
+    run = _finish(env, scheduled)
+    assert run.state is RunState.succeeded and run.actor == "editor-1" and run.revision == 2
+    assert orchestrator.acted_as[run.id] == "editor-1"  # the token was the editor's
+
+    [alerted] = env.platform.app.pipelines.on_alert(_alert("m-edited"), "opened")
+    run = _finish(env, alerted)
+    assert run.trigger.value == "alert" and orchestrator.acted_as[run.id] == "editor-1"
+
+
+@pytest.mark.parametrize("lose", ["demoted", "removed", "disabled"])
+def test_an_unattended_run_is_refused_when_its_user_lost_the_right(
+        env: Env, orchestrator: AskingOrchestrator, lose: str) -> None:
+    """Rights are those of the moment the run starts, never those its user once had."""
+    editor = _user(env, f"editor-{lose}")
+    name, model = f"p-{lose}", f"m-{lose}"
+    _register(env, name, editor, on_alert=[f"{model}:drift"])
+    admin = env.client(env.admin)
+    if lose == "demoted":
+        admin.set_member("alpha", editor.user, "viewer")
+    elif lose == "removed":
+        admin.remove_member("alpha", editor.user)
+    else:
+        admin.update_user(editor.user, disabled=True)
+
+    [started] = env.platform.app.pipelines.on_alert(_alert(model), "opened")
+    run = _finish(env, started)
+    assert run.state is RunState.failed and run.id not in orchestrator.acted_as
+    assert run.actor == editor.user and editor.user in (run.error or "")
+    assert ("disabled" if lose == "disabled" else "deployer") in (run.error or "")
+    assert "registering it again" in (run.error or "") and "refused" in run.reason
+    job = env.platform.job_store.get(run.job_id)
+    assert job.state == "failed" and "refused" in job.error["message"]
+
+    # a deployer of the team takes it over by registering it again: runs act as them
+    taker = _user(env, f"taker-{lose}")
+    _register(env, name, taker, on_alert=[f"{model}:drift"])
+    [again] = env.platform.app.pipelines.on_alert(_alert(model), "opened")
+    run = _finish(env, again)
+    assert run.state is RunState.succeeded and orchestrator.acted_as[run.id] == taker.user
+
+
+def test_a_queued_run_is_refused_if_someone_else_registers_the_pipeline_again(
+        env: Env, orchestrator: AskingOrchestrator) -> None:
+    """A run started by hand runs the revision its starter chose, or not at all."""
+    starter, editor = _user(env, "starter-q"), _user(env, "editor-q")
+    _register(env, "p-queued", starter)
+    pipelines = env.platform.app.pipelines
+    orchestrator.entered.clear()
+    orchestrator.release.clear()
+    first = pipelines.run("p-queued", starter, {"block": True})
+    assert orchestrator.entered.wait(30)
+    queued = pipelines.run("p-queued", starter, {})
+    assert queued.state is RunState.queued and queued.revision == 1
+    _register(env, "p-queued", editor, description="swapped under the queued run")
+    orchestrator.release.set()
+    assert _finish(env, first).state is RunState.succeeded
+
+    [] = pipelines.tick()  # starts the queued run: nothing due on a schedule
+    run = _finish(env, queued)
+    assert run.state is RunState.failed and run.id not in orchestrator.acted_as
+    assert "'editor-q' registered the pipeline again (revision 2)" in (run.error or "")
+    # started again, it runs the new revision as its starter
+    again = pipelines.run("p-queued", starter, {})
+    run = _finish(env, again)
+    assert run.state is RunState.succeeded and run.revision == 2
+    assert orchestrator.acted_as[run.id] == "starter-q"
