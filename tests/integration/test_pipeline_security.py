@@ -171,3 +171,51 @@ def test_a_queued_run_is_refused_if_someone_else_registers_the_pipeline_again(
     run = _finish(env, again)
     assert run.state is RunState.succeeded and run.revision == 2
     assert orchestrator.acted_as[run.id] == "starter-q"
+
+
+def test_deleting_a_pipeline_skips_its_queued_runs_and_waits_for_a_running_one(
+        env: Env, orchestrator: AskingOrchestrator) -> None:
+    """A queued run of a deleted pipeline never starts (nor stays queued forever); a
+    running one is never cut short, so the deletion is refused (409) until it ends."""
+    from ferry_contract import Trigger
+    from ferry_platform.access import SYSTEM
+
+    owner = _user(env, "owner-del")
+    _register(env, "p-deleted", owner, on_alert=["m-deleted:drift"])
+    pipelines = env.platform.app.pipelines
+    orchestrator.entered.clear()
+    orchestrator.release.clear()
+    running = pipelines.run("p-deleted", owner, {"block": True})
+    assert orchestrator.entered.wait(30)
+    by_hand = pipelines.run("p-deleted", owner, {})
+    [alerted] = pipelines.on_alert(_alert("m-deleted"), "opened")
+    assert by_hand.state is RunState.queued and alerted.state == "queued"
+
+    http = env.http(env.tokens["owner-del"])
+    r = http.delete("/v1/pipelines/p-deleted")
+    assert r.status_code == 409, r.text
+    err = r.json()["error"]
+    assert err["code"] == "conflict" and running.id in err["message"], err
+    assert "wait for it to end" in err["message"] and err["details"]["run"] == running.id
+    assert http.get("/v1/pipelines/p-deleted").status_code == 200  # nothing was done
+
+    orchestrator.release.set()
+    assert _finish(env, running).state is RunState.succeeded
+    stale = pipelines._store.get_pipeline("p-deleted")  # as a tick read it, just before
+    assert http.delete("/v1/pipelines/p-deleted").status_code == 204
+    admin = env.client(env.admin)
+    for queued in (by_hand, alerted):
+        run = admin.pipelines.get_run(queued.id)
+        assert run.state is RunState.skipped and run.finished_at is not None, run
+        assert "owner-del deleted the pipeline before the run started" in run.reason
+    assert pipelines.tick() == []
+    [event] = admin.audit(action="delete_pipeline", limit=1)
+    assert set(event.details["skipped_runs"]) == {by_hand.id, alerted.id}
+
+    # a run added by a tick or an alert that read the pipeline just before it went:
+    # skipped when its job starts, the team's code never run
+    late = pipelines._start(stale, SYSTEM, Trigger.alert, "alert read before the delete",
+                            {})
+    run = _finish(env, late)
+    assert run.state is RunState.skipped and "deleted before the run started" in run.reason
+    assert run.id not in orchestrator.acted_as

@@ -177,11 +177,27 @@ class Pipelines:
         return self.public(record)
 
     def delete(self, name: str, who: Principal) -> None:
+        """Unregister ``name``: its queued runs are recorded as skipped (they never start);
+        refused (409) while a run of it is running, which is never cut short."""
         p = self._get(name)
         self._policy.require(who, "delete_pipeline", resource=resource("pipeline", name),
                              team=p.team)
-        self._store.delete_pipeline(name)
-        self._audit(who, "delete_pipeline", resource("pipeline", name), [p.team], "succeeded")
+        for r in self._store.runs(name, limit=50):  # a run whose process died is failed,
+            self._settle(r)                         # not "running" forever
+        done = self._store.delete_pipeline(
+            name, skip_reason=f"skipped: {who.user} deleted the pipeline before the run "
+                              "started")
+        if done.running:
+            r = done.running[0]
+            raise Conflict(
+                f"pipeline {name} has a run under way (run {r.id}, job {r.job_id}), and a "
+                f"running run is never cut short: wait for it to end (`ferry jobs show "
+                f"{r.job_id} -f`), then delete the pipeline again",
+                details={"run": r.id, "job": r.job_id})
+        if not done.deleted:  # deleted by another request in between
+            self._get(name)
+        self._audit(who, "delete_pipeline", resource("pipeline", name), [p.team], "succeeded",
+                    {"skipped_runs": [r.id for r in done.skipped]})
 
     def all(self) -> list[PipelinePublic]:
         return [self.public(p) for p in self._store.pipelines()]

@@ -55,6 +55,27 @@ class PipelineRunRecord:
 
 
 @dataclass(frozen=True)
+class PipelineDeletion:
+    """What deleting a pipeline did: nothing if a run of it is ``running``; else it
+    ``deleted`` it (False: there was none) and ``skipped`` its queued runs."""
+
+    deleted: bool
+    running: list[PipelineRunRecord] = field(default_factory=list)
+    skipped: list[PipelineRunRecord] = field(default_factory=list)
+
+
+REASON_MAX = 300
+
+
+def clip_reason(reason: str) -> str:
+    """``reason`` within its column, keeping its start (what started the run) and its end
+    (what happened to it last)."""
+    if len(reason) <= REASON_MAX:
+        return reason
+    return reason[:REASON_MAX // 2 - 1] + "…" + reason[-(REASON_MAX - REASON_MAX // 2):]
+
+
+@dataclass(frozen=True)
 class FeatureScheduleRecord:
     view: str
     cron: str
@@ -88,7 +109,7 @@ class PipelineStore(Protocol):
                      description: str, timeout_s: float, actor: str) -> PipelineRecord: ...
     def get_pipeline(self, name: str) -> PipelineRecord | None: ...
     def pipelines(self) -> list[PipelineRecord]: ...
-    def delete_pipeline(self, name: str) -> bool: ...
+    def delete_pipeline(self, name: str, skip_reason: str = "") -> PipelineDeletion: ...
     def mark_scheduled(self, name: str, at: datetime, previous: datetime | None) -> bool: ...
     def add_run(self, pipeline: str, *, state: str, trigger: str, reason: str, actor: str,
                 params: dict[str, Any], revision: int = 1) -> PipelineRunRecord: ...
@@ -138,13 +159,27 @@ class SqlPipelineStore:
         with self.db.session() as s:
             return [_pipeline(r) for r in s.scalars(select(_Pipeline).order_by(_Pipeline.name))]
 
-    def delete_pipeline(self, name: str) -> bool:
+    def delete_pipeline(self, name: str, skip_reason: str = "") -> PipelineDeletion:
+        """Delete ``name`` and record its queued runs as skipped (``skip_reason`` appended
+        to their reason), in one transaction; nothing at all if a run of it is running
+        (a run is never cut short). The pipeline's row is locked first, as
+        :meth:`claim_run` locks it: a queued run either starts before or is skipped."""
         with self.db.session() as s, s.begin():
             row = s.get(_Pipeline, name, with_for_update=True)
             if row is None:
-                return False
+                return PipelineDeletion(False)
+            active = list(s.scalars(select(_Run).where(
+                _Run.pipeline == name, _Run.state.in_(("queued", "running")))
+                .order_by(_Run.created_at).with_for_update()))
+            running = [_run(r) for r in active if r.state == "running"]
+            if running:
+                return PipelineDeletion(False, running=running)
+            for r in active:
+                r.state, r.finished_at = "skipped", _now()
+                r.reason = clip_reason(f"{r.reason}; {skip_reason}" if skip_reason else r.reason)
             s.delete(row)
-            return True
+            s.flush()
+            return PipelineDeletion(True, skipped=[_run(r) for r in active])
 
     def mark_scheduled(self, name: str, at: datetime, previous: datetime | None) -> bool:
         """Record that the schedule's run at ``at`` was started, if no other process did
@@ -160,7 +195,7 @@ class SqlPipelineStore:
                 params: dict[str, Any], revision: int = 1) -> PipelineRunRecord:
         with self.db.session() as s, s.begin():
             row = _Run(id=secrets.token_hex(8), pipeline=pipeline, state=state,
-                       trigger=trigger, reason=reason[:300], actor=actor, params=params,
+                       trigger=trigger, reason=clip_reason(reason), actor=actor, params=params,
                        revision=revision, created_at=_now(),
                        finished_at=_now() if state == "skipped" else None)
             s.add(row)
@@ -172,6 +207,8 @@ class SqlPipelineStore:
             row = s.get(_Run, run_id, with_for_update=True)
             if row is None:
                 return None
+            if "reason" in fields:
+                fields["reason"] = clip_reason(fields["reason"])
             for k, v in fields.items():
                 setattr(row, k, v)
             s.flush()

@@ -89,6 +89,8 @@ class Pipelines:
             "PUT", f"/v1/pipelines/{name}", json=body.model_dump(mode="json")))
 
     def delete(self, name: str) -> None:
+        """Unregister ``name``: its queued runs are skipped; ``Conflict`` while a run of it
+        is running (never cut short): delete it again once that run ended."""
         self._transport.request("DELETE", f"/v1/pipelines/{name}")
 
     def run(self, name: str, *, params: dict[str, Any] | None = None, wait: bool = True,

@@ -194,7 +194,8 @@ def show(name_or_run: Annotated[str, typer.Argument(help="a pipeline's name or a
 
 @app.command("delete")
 def delete(name: str) -> None:
-    """Unregister a pipeline (its runs stay recorded, in Ferry and in MLflow)."""
+    """Unregister a pipeline (its runs stay recorded, in Ferry and in MLflow); its queued
+    runs are skipped. Refused while a run of it is running: delete it once that ends."""
     with user_errors():
         client().pipelines.delete(name)
     typer.echo(f"pipeline {name} deleted")

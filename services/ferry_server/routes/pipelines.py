@@ -46,7 +46,9 @@ def put_pipeline(name: PipelineName, body: PipelineCreate, app: AppDep,
 
 @router.delete("/v1/pipelines/{name}", status_code=204)
 def delete_pipeline(name: PipelineName, app: AppDep, who: PrincipalDep) -> Response:
-    """Unregister a pipeline (its runs stay recorded, in Ferry and in MLflow)."""
+    """Unregister a pipeline (its runs stay recorded, in Ferry and in MLflow). Its queued
+    runs are recorded as skipped, never started; while a run of it is running the answer
+    is 409 naming the run (a run is never cut short): delete it again once that ends."""
     app.pipelines.delete(name, who)
     return Response(status_code=204)
 
