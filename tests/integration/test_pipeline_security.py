@@ -8,10 +8,14 @@ a step would). No Ray, no Prefect.
 - Those rights are read again when the run starts: a user gone, disabled or no longer a
   deployer of the pipeline's team has the run refused (failed, with the reason), and a run
   started by hand is refused if someone else registered the pipeline again since.
+- Deleting a pipeline skips its queued runs, and waits for a running one (409).
+- Another team's pipelines, runs, batch jobs and their jobs (their params and paths) are
+  neither listed nor shown: a read of one answers exactly as a missing one.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -219,3 +223,67 @@ def test_deleting_a_pipeline_skips_its_queued_runs_and_waits_for_a_running_one(
     run = _finish(env, late)
     assert run.state is RunState.skipped and "deleted before the run started" in run.reason
     assert run.id not in orchestrator.acted_as
+
+
+def _hidden_as_missing(http: Any, path: str, hidden: str, missing: str) -> None:
+    """``path`` (naming ``hidden``) answers exactly as the same path naming ``missing``."""
+    got, absent = http.get(path), http.get(path.replace(hidden, missing))
+    assert got.status_code == absent.status_code == 404, (got.text, absent.text)
+    assert got.json() == json.loads(absent.text.replace(missing, hidden)), got.text
+
+
+def test_another_teams_pipelines_and_runs_answer_as_missing_ones(env: Env) -> None:
+    owner = _user(env, "owner-read")
+    _register(env, "p-private", owner, description="reads /data/alpha-only")
+    run = _finish(env, env.platform.app.pipelines.run(
+        "p-private", owner, {"entities_path": "/data/alpha-only/entities.parquet"}))
+    member, outsider = env.http(env.tokens["viewer-a"]), env.http(env.tokens["deployer-b"])
+    admin = env.http(env.admin)
+
+    def names(http: Any) -> set[str]:
+        return {p["name"] for p in http.get("/v1/pipelines").json()}
+
+    assert "p-private" in names(member) and "p-private" in names(admin)
+    assert "p-private" not in names(outsider)
+    _hidden_as_missing(outsider, "/v1/pipelines/p-private", "p-private", "p-nowhere")
+    _hidden_as_missing(outsider, "/v1/pipelines/p-private/runs", "p-private", "p-nowhere")
+    _hidden_as_missing(outsider, f"/v1/pipeline-runs/{run.id}", run.id, "0" * 16)
+    shown = member.get(f"/v1/pipeline-runs/{run.id}").json()
+    assert shown["params"] == {"entities_path": "/data/alpha-only/entities.parquet"}
+    assert member.get("/v1/pipelines/p-private/runs").json()[0]["id"] == run.id
+    # the run's job holds its parameters too: the same rule on /v1/jobs
+    assert run.job_id is not None
+    _hidden_as_missing(outsider, f"/v1/jobs/{run.job_id}", run.job_id, "0" * 16)
+    _hidden_as_missing(outsider, f"/v1/jobs/{run.job_id}/logs", run.job_id, "0" * 16)
+    for http, sees in ((member, True), (admin, True), (outsider, False)):
+        for query in ("", "?kind=pipeline", "?target=p-private"):
+            ids = {j["id"] for j in http.get(f"/v1/jobs{query}").json()}
+            assert (run.job_id in ids) is sees, (query, sees)
+    assert admin.get(f"/v1/pipeline-runs/{run.id}").status_code == 200
+    # a pipeline-scoped token reads as the user it acts for: no further
+    token = env.platform.access.issue_token("deployer-b", "a run of beta's",
+                                            ttl=timedelta(minutes=5), scope="pipeline")
+    assert "p-private" not in names(env.http(token.secret))
+
+
+def test_another_teams_batch_jobs_answer_as_missing_ones(env: Env) -> None:
+    """A batch job's request names its source and destination: its team's only."""
+    request = {"deployment": "m-batch", "source": "s3://alpha-private/in/",
+               "dest": "s3://alpha-private/out/"}
+    job = env.platform.job_store.create("batch.score", "m-batch", "deployer-a", "alpha",
+                                        request)
+    member, outsider = env.http(env.tokens["viewer-a"]), env.http(env.tokens["deployer-b"])
+    admin = env.http(env.admin)
+    for http, sees in ((member, True), (admin, True), (outsider, False)):
+        listed = {j["id"] for j in http.get("/v1/batch-jobs").json()}
+        jobs = {j["id"] for j in http.get("/v1/jobs?kind=batch.score").json()}
+        assert (job.id in listed) is sees and (job.id in jobs) is sees
+    assert member.get(f"/v1/batch-jobs/{job.id}").json()["request"]["dest"] == request["dest"]
+    _hidden_as_missing(outsider, f"/v1/batch-jobs/{job.id}", job.id, "f" * 16)
+    _hidden_as_missing(outsider, f"/v1/jobs/{job.id}", job.id, "f" * 16)
+    # paging past a hidden job is paging past a missing one
+    _hidden_as_missing(outsider, f"/v1/jobs?before={job.id}", job.id, "f" * 16)
+    # jobs of other kinds stay readable by every team (docs/security.md says so)
+    deploy = env.platform.job_store.create("deploy", "m-seen", "deployer-a", "alpha", {})
+    assert outsider.get(f"/v1/jobs/{deploy.id}").status_code == 200
+    assert deploy.id in {j["id"] for j in outsider.get("/v1/jobs").json()}

@@ -20,6 +20,7 @@ from ferry_platform.application._monitoring import (
 from ferry_platform.application._policy import (
     NOT_ROUTES,
     POLICY,
+    TEAM_PRIVATE_JOBS,
     Policy,
     Rule,
     Scope,
@@ -30,6 +31,7 @@ from ferry_platform.application._policy import (
 __all__ = [
     "NOT_ROUTES",
     "POLICY",
+    "TEAM_PRIVATE_JOBS",
     "AlertHook",
     "Monitoring",
     "MonitoringPolicy",

@@ -19,7 +19,7 @@ from ferry_platform.application._identity import Identity
 from ferry_platform.application._models import Models
 from ferry_platform.application._monitoring import Monitoring, MonitoringPolicy
 from ferry_platform.application._pipelines import Pipelines, RunLog
-from ferry_platform.application._policy import Policy
+from ferry_platform.application._policy import TEAM_PRIVATE_JOBS, Policy
 from ferry_platform.catalog import CatalogRegistry
 from ferry_platform.evaluation import EvaluationService
 from ferry_platform.jobs import JobRunner, JobStore
@@ -106,24 +106,30 @@ class Application:
                      before: int | None = None, after: int | None = None) -> list[AuditRecord]:
         """Newest first, a page of at most ``limit`` before (or after) an id. Platform
         admins see every event; others the events of their teams."""
-        teams = None if who.is_admin else sorted(who.roles)
+        teams = self.policy.readable_teams(who)
         return self._identity_store.audit_events(actor=actor, resource=resource, team=team,
                                                  teams=teams, action=action, limit=limit,
                                                  before_id=before, after_id=after)
 
-    def jobs_page(self, *, kind: str | None = None, target: str | None = None,
-                  state: str | None = None, before: str | None = None,
-                  limit: int = 50) -> list[JobRecord]:
-        """Newest first, at most ``limit``, older than the job ``before`` (a job id)."""
+    def jobs_page(self, who: Principal, *, kind: str | None = None,
+                  target: str | None = None, state: str | None = None,
+                  before: str | None = None, limit: int = 50) -> list[JobRecord]:
+        """Newest first, at most ``limit``, older than the job ``before`` (a job id). Jobs
+        whose request holds a team's own data (``TEAM_PRIVATE_JOBS``) only of ``who``'s
+        teams (platform admins: all)."""
         since = None
         if before is not None:
-            since = self.job(before).created_at
+            since = self.job(before, who).created_at
         return list(self.jobs.store.find(kind=kind, target=target, state=state, limit=limit,
-                                         before=since))
+                                         before=since, teams=self.policy.readable_teams(who),
+                                         private_kinds=TEAM_PRIVATE_JOBS))
 
-    def job(self, job_id: str) -> JobRecord:
+    def job(self, job_id: str, who: Principal) -> JobRecord:
+        """A job; one of ``TEAM_PRIVATE_JOBS`` of a team ``who`` is not in answers
+        exactly as a missing one."""
         record: JobRecord | None = self.jobs.store.get(job_id)
-        if record is None:
+        if record is None or (record.kind in TEAM_PRIVATE_JOBS and
+                              not self.policy.may_read(who, record.team)):
             raise JobNotFound(f"no job {job_id!r}; list recent jobs with `ferry jobs` "
                               "(GET /v1/jobs).")
         return record

@@ -53,12 +53,17 @@ class Batch:
             summary=lambda r: {"rows": r.get("rows"), "dest": body.dest,
                                "source_digest": r.get("source_digest")})
 
-    def get(self, job_id: str) -> JobRecord:
+    def get(self, job_id: str, who: Principal) -> JobRecord:
+        """A batch job of ``who``'s teams (its request names the source and destination
+        paths); another team's answers exactly as a missing one."""
         record: JobRecord | None = self._jobs.store.get(job_id)
-        if record is None or record.kind != JobKind.batch_score.value:
+        if record is None or record.kind != JobKind.batch_score.value or \
+                not self._policy.may_read(who, record.team):
             raise JobNotFound(f"no batch job {job_id!r}; list them with `ferry batch list` "
                               "(GET /v1/batch-jobs).")
         return record
 
-    def list(self, limit: int = 50) -> list[JobRecord]:
-        return list(self._jobs.store.find(kind=JobKind.batch_score.value, limit=limit))
+    def list(self, who: Principal, limit: int = 50) -> list[JobRecord]:
+        """Newest first, the batch jobs of ``who``'s teams (platform admins: all)."""
+        return list(self._jobs.store.find(kind=JobKind.batch_score.value, limit=limit,
+                                          teams=self._policy.readable_teams(who)))

@@ -517,7 +517,7 @@ class Monitoring:
                before: int | None = None) -> list[AlertPublic]:
         """Alerts of the caller's teams (platform admins: all), newest first; ``team``:
         only that one of them; ``before``: ids below it (the next page)."""
-        teams = None if who.is_admin else sorted(who.roles)
+        teams = self._policy.readable_teams(who)
         if team is not None:
             teams = [team] if teams is None or team in teams else []
         return [_public(a) for a in self._monitors.alerts(

@@ -130,9 +130,11 @@ class Pipelines:
         self._features = features
 
     # -- registration ---------------------------------------------------------------------
-    def _get(self, name: str) -> PipelineRecord:
+    def _get(self, name: str, who: Principal | None = None) -> PipelineRecord:
+        """The pipeline ``name``; with ``who``, only if ``who`` may read it: another
+        team's answers exactly as a missing one (its existence does not leak)."""
         found = self._store.get_pipeline(name)
-        if found is None:
+        if found is None or (who is not None and not self._policy.may_read(who, found.team)):
             raise PipelineNotFound(f"no pipeline {name!r}; list them with `ferry pipelines "
                                    "list`, register one with `ferry pipelines register`")
         return found
@@ -199,21 +201,25 @@ class Pipelines:
         self._audit(who, "delete_pipeline", resource("pipeline", name), [p.team], "succeeded",
                     {"skipped_runs": [r.id for r in done.skipped]})
 
-    def all(self) -> list[PipelinePublic]:
-        return [self.public(p) for p in self._store.pipelines()]
+    # -- reads: the caller's teams' pipelines and runs (platform admins: all) ------------
+    def all(self, who: Principal) -> list[PipelinePublic]:
+        teams = self._policy.readable_teams(who)
+        return [self.public(p) for p in self._store.pipelines(teams)]
 
-    def get(self, name: str) -> PipelinePublic:
-        return self.public(self._get(name))
+    def get(self, name: str, who: Principal) -> PipelinePublic:
+        return self.public(self._get(name, who))
 
-    def runs(self, name: str | None = None, *, state: str | None = None,
+    def runs(self, name: str | None, who: Principal, *, state: str | None = None,
              limit: int = 50) -> list[PipelineRunPublic]:
+        """Newest first: of ``name`` (404 unless ``who`` reads it), or of every pipeline."""
         if name is not None:
-            self._get(name)
-        return [run_public(r) for r in self._store.runs(name, state=state, limit=limit)]
+            self._get(name, who)
+        return [run_public(r) for r in self._store.runs(
+            name, state=state, limit=limit, teams=self._policy.readable_teams(who))]
 
-    def run_record(self, run_id: str) -> PipelineRunPublic:
+    def run_record(self, run_id: str, who: Principal) -> PipelineRunPublic:
         found = self._store.get_run(run_id)
-        if found is None:
+        if found is None or not self._policy.may_read(who, found.team):
             raise PipelineNotFound(f"no pipeline run {run_id!r}; list runs with `ferry "
                                    "pipelines runs`")
         return run_public(found)
@@ -238,7 +244,7 @@ class Pipelines:
         if active and p.overlap == "skip":
             run = self._store.add_run(p.name, state=RunState.skipped.value,
                                       trigger=trigger.value, actor=actor, params=params,
-                                      revision=p.revision,
+                                      revision=p.revision, team=p.team,
                                       reason=f"{reason}; skipped: run {active[0].id} was "
                                              f"{active[0].state}")
             self._audit(who, "run_pipeline", resource("pipeline", p.name), [p.team],
@@ -247,7 +253,7 @@ class Pipelines:
             return run
         run = self._store.add_run(p.name, state=RunState.queued.value, trigger=trigger.value,
                                   actor=actor, params=params, reason=reason,
-                                  revision=p.revision)
+                                  revision=p.revision, team=p.team)
         if not active:
             self._launch(p, run, who)
         return self._store.get_run(run.id) or run

@@ -18,6 +18,12 @@ needed:
 
 Platform admins pass every rule. A token with the ``predict`` scope passes only the rules
 marked ``predict_token`` (reading a deployment's endpoints, ``whoami``, and predicting).
+
+Some reads answer only what belongs to the caller's teams (:meth:`Policy.may_read`): the
+audit log, alerts, pipelines and their runs, and jobs whose request holds a team's own
+data (:data:`TEAM_PRIVATE_JOBS`: batch scoring's paths, a pipeline run's parameters). One
+of another team's is answered exactly as a missing one (404), so that its existence does
+not leak either.
 docs/security.md renders this table; a test keeps the two in step and another checks
 that every route has exactly one rule.
 """
@@ -28,7 +34,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from ferry_contract import Forbidden
+from ferry_contract import Forbidden, JobKind
 from ferry_platform.access import AccessService, Principal
 
 
@@ -68,6 +74,9 @@ NOT_ROUTES = ("predict", "override_gate")
 """Actions checked inside other calls rather than being routes of their own."""
 
 _READ = Rule(Scope.authenticated)
+_MINE = "{} of the caller's teams (platform admins: all)"
+_MINE_ONE = ("only of the caller's teams (platform admins: all): another team's is a 404, "
+             "as if missing")
 POLICY: dict[str, Rule] = {
     # platform
     "get_health": Rule(Scope.open, predict_token=True,
@@ -132,34 +141,35 @@ POLICY: dict[str, Rule] = {
     "put_monitor": Rule(Scope.deployment_team, "deployer",
                         note="thresholds, and a canary analysis that rolls back, steps up "
                              "or promotes by itself (as the platform, audited)"),
-    "list_alerts": Rule(Scope.authenticated,
-                        note="alerts of the caller's teams (platform admins: all)"),
+    "list_alerts": Rule(Scope.authenticated, note=_MINE.format("alerts")),
     "get_metrics": Rule(Scope.authenticated, predict_token=True,
                         note="Prometheus text format; give the scraper a predict-only token"),
     "predict": Rule(Scope.deployment_team, "viewer", predict_token=True,
                     note="checked by the deployment's router; anonymous only where a team "
                          "admin allowed it"),
     # pipelines
-    "list_pipelines": _READ,
-    "get_pipeline": _READ,
+    "list_pipelines": Rule(Scope.authenticated, note=_MINE.format("pipelines")),
+    "get_pipeline": Rule(Scope.authenticated, note=_MINE_ONE),
     "put_pipeline": Rule(Scope.pipeline_team, "deployer",
                          note="its code runs isolated, with a token of its own per run"),
     "delete_pipeline": Rule(Scope.pipeline_team, "deployer"),
     "run_pipeline": Rule(Scope.pipeline_team, "deployer",
                          note="queued or skipped (the pipeline's overlap) if a run is under way"),
-    "list_pipeline_runs": _READ,
-    "get_pipeline_run": _READ,
+    "list_pipeline_runs": Rule(Scope.authenticated, note=_MINE.format("runs")),
+    "get_pipeline_run": Rule(Scope.authenticated, note=_MINE_ONE),
     # jobs and audit
-    "list_jobs": _READ,
-    "get_job": _READ,
-    "get_job_logs": _READ,
-    "list_audit_events": Rule(Scope.authenticated,
-                              note="events of the caller's teams (platform admins: all)"),
+    "list_jobs": Rule(Scope.authenticated,
+                      note="batch scoring and pipeline jobs only of the caller's teams "
+                           "(platform admins: all); other kinds of every team"),
+    "get_job": Rule(Scope.authenticated, note="batch scoring and pipeline jobs " + _MINE_ONE),
+    "get_job_logs": Rule(Scope.authenticated,
+                         note="batch scoring and pipeline jobs " + _MINE_ONE),
+    "list_audit_events": Rule(Scope.authenticated, note=_MINE.format("events")),
     # batch scoring
     "create_batch_job": Rule(Scope.model_team, "deployer",
                              note="scores with the deployment's release; the model's team"),
-    "list_batch_jobs": _READ,
-    "get_batch_job": _READ,
+    "list_batch_jobs": Rule(Scope.authenticated, note=_MINE.format("batch jobs")),
+    "get_batch_job": Rule(Scope.authenticated, note=_MINE_ONE),
     # features
     "list_feature_views": _READ,
     "list_feature_freshness": _READ,
@@ -197,6 +207,11 @@ PIPELINE_WRITES = frozenset({
 """The only changes a pipeline run's token (scope ``pipeline``) may make, whoever it acts
 for: a training set, a registered model and version (registering writes the model's
 record), its evaluation, a canary (the gate applies)."""
+
+
+TEAM_PRIVATE_JOBS = frozenset({JobKind.batch_score.value, JobKind.pipeline.value})
+"""Job kinds whose request holds a team's own data (a batch job's source and destination
+paths, a pipeline run's parameters): listed and shown only to their team's members."""
 
 
 def pipeline_may(action: str) -> bool:
@@ -338,6 +353,20 @@ class Policy:
     @staticmethod
     def may(who: Principal, role: str, team: str | None) -> bool:
         return who.can(role, team)
+
+    @staticmethod
+    def readable_teams(who: Principal) -> list[str] | None:
+        """The teams whose own records ``who`` reads (audit events, alerts, pipelines and
+        their runs, :data:`TEAM_PRIVATE_JOBS`): each it has a role in, any role; None:
+        every team's, and those of no team (platform admins)."""
+        return None if who.is_admin else sorted(who.roles)
+
+    @classmethod
+    def may_read(cls, who: Principal, team: str | None) -> bool:
+        """Whether ``who`` reads a record of ``team`` (see :meth:`readable_teams`). A read
+        refused here answers as if the record were missing (404), never 403."""
+        teams = cls.readable_teams(who)
+        return teams is None or (team is not None and team in teams)
 
     @staticmethod
     def table() -> list[dict[str, Any]]:

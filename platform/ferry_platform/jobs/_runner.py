@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -65,7 +65,8 @@ class JobStore(Protocol):
 
     def find(self, *, kind: str | None = None, target: str | None = None,
              state: str | None = None, team: str | None = None, limit: int = 50,
-             before: Any = None) -> list[Any]: ...
+             before: Any = None, teams: Collection[str] | None = None,
+             private_kinds: Collection[str] = ()) -> list[Any]: ...
 
     def logs(self, job_id: str, after: int = 0) -> list[tuple[int, Any, str]]: ...
 

@@ -10,6 +10,7 @@ Every log line, step and error is written through the redactor: no credential is
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -108,12 +109,20 @@ class SqlJobStore:
 
     def find(self, *, kind: str | None = None, target: str | None = None,
              state: str | None = None, team: str | None = None, limit: int = 50,
-             before: datetime | None = None) -> list[JobRecord]:
+             before: datetime | None = None, teams: Collection[str] | None = None,
+             private_kinds: Collection[str] = ()) -> list[JobRecord]:
+        """Newest first. ``teams``: only jobs of these teams — with ``private_kinds``, only
+        jobs of those kinds are narrowed so (jobs of other kinds are kept, whatever their
+        team)."""
         q = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
         for col, value in ((Job.kind, kind), (Job.target, target), (Job.state, state),
                            (Job.team, team)):
             if value is not None:
                 q = q.where(col == value)
+        if teams is not None:
+            mine = Job.team.in_(list(teams))
+            q = q.where(or_(Job.kind.not_in(list(private_kinds)), mine)
+                        if private_kinds else mine)
         if before is not None:
             q = q.where(Job.created_at < before)
         with self.db.session() as s:

@@ -52,6 +52,7 @@ class PipelineRunRecord:
     finished_at: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     revision: int = 1  # the pipeline's revision it was started for
+    team: str | None = None  # the pipeline's team when it was started
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,8 @@ def _run(r: _Run) -> PipelineRunRecord:
     return PipelineRunRecord(r.id, r.pipeline, r.state, r.trigger, r.reason, r.actor, r.job_id,
                              r.token_id, dict(r.params or {}),
                              dict(r.outcome) if r.outcome is not None else None,
-                             r.created_at, r.started_at, r.finished_at, revision=r.revision)
+                             r.created_at, r.started_at, r.finished_at, revision=r.revision,
+                             team=r.team)
 
 
 class PipelineStore(Protocol):
@@ -108,17 +110,18 @@ class PipelineStore(Protocol):
                      schedule: str | None, on_alert: list[str], overlap: str,
                      description: str, timeout_s: float, actor: str) -> PipelineRecord: ...
     def get_pipeline(self, name: str) -> PipelineRecord | None: ...
-    def pipelines(self) -> list[PipelineRecord]: ...
+    def pipelines(self, teams: list[str] | None = None) -> list[PipelineRecord]: ...
     def delete_pipeline(self, name: str, skip_reason: str = "") -> PipelineDeletion: ...
     def mark_scheduled(self, name: str, at: datetime, previous: datetime | None) -> bool: ...
     def add_run(self, pipeline: str, *, state: str, trigger: str, reason: str, actor: str,
-                params: dict[str, Any], revision: int = 1) -> PipelineRunRecord: ...
+                params: dict[str, Any], revision: int = 1,
+                team: str | None = None) -> PipelineRunRecord: ...
     def update_run(self, run_id: str, **fields: Any) -> PipelineRunRecord | None: ...
     def claim_run(self, run_id: str, job_id: str | None, started_at: datetime,
                   ) -> tuple[PipelineRunRecord, PipelineRecord | None] | None: ...
     def get_run(self, run_id: str) -> PipelineRunRecord | None: ...
     def runs(self, pipeline: str | None = None, *, state: str | None = None,
-             limit: int = 50) -> list[PipelineRunRecord]: ...
+             limit: int = 50, teams: list[str] | None = None) -> list[PipelineRunRecord]: ...
     def put_schedule(self, view: str, cron: str, lookback_hours: float,
                      actor: str) -> FeatureScheduleRecord: ...
     def schedules(self) -> list[FeatureScheduleRecord]: ...
@@ -155,9 +158,13 @@ class SqlPipelineStore:
             row = s.get(_Pipeline, name)
             return _pipeline(row) if row else None
 
-    def pipelines(self) -> list[PipelineRecord]:
+    def pipelines(self, teams: list[str] | None = None) -> list[PipelineRecord]:
+        """Every pipeline, by name; ``teams``: only those of these teams."""
+        q = select(_Pipeline).order_by(_Pipeline.name)
+        if teams is not None:
+            q = q.where(_Pipeline.team.in_(teams))
         with self.db.session() as s:
-            return [_pipeline(r) for r in s.scalars(select(_Pipeline).order_by(_Pipeline.name))]
+            return [_pipeline(r) for r in s.scalars(q)]
 
     def delete_pipeline(self, name: str, skip_reason: str = "") -> PipelineDeletion:
         """Delete ``name`` and record its queued runs as skipped (``skip_reason`` appended
@@ -192,11 +199,12 @@ class SqlPipelineStore:
             return True
 
     def add_run(self, pipeline: str, *, state: str, trigger: str, reason: str, actor: str,
-                params: dict[str, Any], revision: int = 1) -> PipelineRunRecord:
+                params: dict[str, Any], revision: int = 1,
+                team: str | None = None) -> PipelineRunRecord:
         with self.db.session() as s, s.begin():
             row = _Run(id=secrets.token_hex(8), pipeline=pipeline, state=state,
                        trigger=trigger, reason=clip_reason(reason), actor=actor, params=params,
-                       revision=revision, created_at=_now(),
+                       revision=revision, team=team, created_at=_now(),
                        finished_at=_now() if state == "skipped" else None)
             s.add(row)
             s.flush()
@@ -240,10 +248,13 @@ class SqlPipelineStore:
             return _run(row) if row else None
 
     def runs(self, pipeline: str | None = None, *, state: str | None = None,
-             limit: int = 50) -> list[PipelineRunRecord]:
+             limit: int = 50, teams: list[str] | None = None) -> list[PipelineRunRecord]:
+        """Newest first; ``teams``: only runs of these teams."""
         q = select(_Run).order_by(_Run.created_at.desc(), _Run.id).limit(limit)
         if pipeline is not None:
             q = q.where(_Run.pipeline == pipeline)
+        if teams is not None:
+            q = q.where(_Run.team.in_(teams))
         if state is not None:
             q = q.where(_Run.state == state)
         with self.db.session() as s:

@@ -298,6 +298,8 @@ class PipelineRunRow(Base):
     actor: Mapped[str] = mapped_column(String(100))
     # the pipeline's revision it was started for (see PipelineRow.revision)
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # the pipeline's team when it was started: who may read it (kept after a deletion)
+    team: Mapped[str | None] = mapped_column(String(63), nullable=True, index=True)
     job_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     token_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -36,7 +36,7 @@ def started(request: Request, me: Any, job: JobRecord) -> Response:
     """A job just started: its live progress (htmx), or its page."""
     if is_htmx(request):
         return render(request, "_job.html", me=me, status=202,
-                      **job_context(app_of(request), job.id))
+                      **job_context(app_of(request), me, job.id))
     return RedirectResponse(f"{PORTAL_PREFIX}/jobs/{job.id}", status_code=303)
 
 

@@ -217,7 +217,7 @@ def deployment_context(app: Application, me: Caller, name: str) -> dict[str, Any
             "start_rollout", "update_rollout", "promote_rollout", "abort_rollout",
             "rollback_deployment", "delete_deployment", "create_deployment")},
         "may_override": policy.allows(me.who, "override_gate", team=model_team),
-        "jobs": app.jobs_page(target=name, limit=10),
+        "jobs": app.jobs_page(me.who, target=name, limit=10),
     }
 
 
@@ -245,7 +245,8 @@ def jobs_page(request: Request, me: CallerDep,
               before: Annotated[str | None, Query(pattern=r"^[0-9a-f]{16}$")] = None) -> Response:
     app = app_of(request)
     admit(app, me, "list_jobs", "job")
-    found = app.jobs_page(kind=kind.value if kind else None, state=state.value if state else None,
+    found = app.jobs_page(me.who, kind=kind.value if kind else None,
+                          state=state.value if state else None,
                           target=target or None, before=before, limit=PAGE_SIZE + 1)
     return render(request, "jobs.html", me=me, nav="jobs", jobs=found[:PAGE_SIZE],
                   more=found[PAGE_SIZE - 1].id if len(found) > PAGE_SIZE else None,
@@ -254,8 +255,8 @@ def jobs_page(request: Request, me: CallerDep,
                   target=target or "")
 
 
-def job_context(app: Application, job_id: str, after: int = 0) -> dict[str, Any]:
-    job = app.job(job_id)
+def job_context(app: Application, me: Caller, job_id: str, after: int = 0) -> dict[str, Any]:
+    job = app.job(job_id, me.who)
     return {"job": job, "logs": app.jobs.store.logs(job_id, after),
             "done": job.state in ("succeeded", "failed")}
 
@@ -264,7 +265,7 @@ def job_context(app: Application, job_id: str, after: int = 0) -> dict[str, Any]
 def job_page(request: Request, me: CallerDep, job_id: JobId) -> Response:
     app = app_of(request)
     admit(app, me, "get_job", resource("job", job_id))
-    return render(request, "job.html", me=me, nav="jobs", **job_context(app, job_id))
+    return render(request, "job.html", me=me, nav="jobs", **job_context(app, me, job_id))
 
 
 @router.get("/jobs/{job_id}/live")
@@ -273,7 +274,7 @@ def job_live(request: Request, me: CallerDep, job_id: JobId) -> Response:
     answer that sees it end tells the page (``ferry-job-done``) to refresh what it shows."""
     app = app_of(request)
     admit(app, me, "get_job_logs", resource("job", job_id))
-    context = job_context(app, job_id)
+    context = job_context(app, me, job_id)
     headers = {"HX-Trigger": "ferry-job-done"} if context["done"] else None
     return render(request, "_job.html", me=me, headers=headers, **context)
 

@@ -35,13 +35,14 @@ def create_batch_job(body: BatchScoreCreate, app: AppDep, who: PrincipalDep,
 
 
 @router.get("", response_model=list[JobPublic])
-def list_batch_jobs(app: AppDep,
+def list_batch_jobs(app: AppDep, who: PrincipalDep,
                     limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[JobPublic]:
-    """Batch scoring jobs, newest first."""
-    return [job_public(r) for r in _batch(app).list(limit)]
+    """Batch scoring jobs of the caller's teams (platform admins: all), newest first."""
+    return [job_public(r) for r in _batch(app).list(who, limit)]
 
 
 @router.get("/{job_id}", response_model=JobPublic)
-def get_batch_job(job_id: JobId, app: AppDep) -> JobPublic:
-    """One batch job; its result holds the rows scored and the lineage written."""
-    return job_public(_batch(app).get(job_id))
+def get_batch_job(job_id: JobId, app: AppDep, who: PrincipalDep) -> JobPublic:
+    """One batch job of the caller's teams (another team's is a 404, as a missing one);
+    its result holds the rows scored and the lineage written."""
+    return job_public(_batch(app).get(job_id, who))

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from ferry_contract import JobKind, JobLogLine, JobPublic, JobState
 from ferry_platform.store import JobRecord
-from ferry_server.deps import AppDep, get_principal
+from ferry_server.deps import AppDep, PrincipalDep, get_principal
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Depends(get_principal)])
 
@@ -30,7 +30,7 @@ def accepted(record: JobRecord, response: Response) -> JobPublic:
 
 
 @router.get("", response_model=list[JobPublic])
-def list_jobs(app: AppDep,
+def list_jobs(app: AppDep, who: PrincipalDep,
               kind: JobKind | None = None,
               target: Annotated[str | None, Query(max_length=200)] = None,
               state: JobState | None = None,
@@ -38,22 +38,25 @@ def list_jobs(app: AppDep,
               before: Annotated[str | None, Query(pattern=r"^[0-9a-f]{16}$",
                                                   description="page: jobs older than this job")] = None,
               ) -> list[JobPublic]:
-    """Newest first, at most ``limit``; page with ``before`` (the last job id seen)."""
+    """Newest first, at most ``limit``; page with ``before`` (the last job id seen). Batch
+    scoring and pipeline jobs (their requests hold a team's paths and parameters) only of
+    the caller's teams (platform admins: all)."""
     return [job_public(r) for r in app.jobs_page(
-        kind=kind.value if kind else None, target=target, state=state.value if state else None,
+        who, kind=kind.value if kind else None, target=target, state=state.value if state else None,
         limit=limit, before=before)]
 
 
 @router.get("/{job_id}", response_model=JobPublic)
-def get_job(job_id: JobId, app: AppDep) -> JobPublic:
-    return job_public(app.job(job_id))
+def get_job(job_id: JobId, app: AppDep, who: PrincipalDep) -> JobPublic:
+    """One job; another team's batch scoring or pipeline job is a 404, as a missing one."""
+    return job_public(app.job(job_id, who))
 
 
 @router.get("/{job_id}/logs", response_model=list[JobLogLine])
-def get_job_logs(job_id: JobId, app: AppDep,
+def get_job_logs(job_id: JobId, app: AppDep, who: PrincipalDep,
                  after: Annotated[int, Query(ge=0, le=2**31 - 1,
                                              description="only lines after this seq")] = 0,
                  ) -> list[JobLogLine]:
-    app.job(job_id)
+    app.job(job_id, who)
     return [JobLogLine(seq=seq, at=at, line=line)
             for seq, at, line in app.jobs.store.logs(job_id, after)]

@@ -24,14 +24,16 @@ PipelineName = Annotated[str, Path(pattern=PIPELINE_NAME_PATTERN,
 
 
 @router.get("/v1/pipelines", response_model=list[PipelinePublic])
-def list_pipelines(app: AppDep) -> list[PipelinePublic]:
-    """Every registered pipeline with its next scheduled run and its last run."""
-    return app.pipelines.all()
+def list_pipelines(app: AppDep, who: PrincipalDep) -> list[PipelinePublic]:
+    """The pipelines of the caller's teams (platform admins: all) with their next
+    scheduled run and their last run."""
+    return app.pipelines.all(who)
 
 
 @router.get("/v1/pipelines/{name}", response_model=PipelinePublic)
-def get_pipeline(name: PipelineName, app: AppDep) -> PipelinePublic:
-    return app.pipelines.get(name)
+def get_pipeline(name: PipelineName, app: AppDep, who: PrincipalDep) -> PipelinePublic:
+    """One pipeline of the caller's teams; another team's is a 404, as a missing one."""
+    return app.pipelines.get(name, who)
 
 
 @router.put("/v1/pipelines/{name}", response_model=PipelinePublic)
@@ -65,15 +67,19 @@ def run_pipeline(name: PipelineName, app: AppDep, who: PrincipalDep, response: R
 
 
 @router.get("/v1/pipelines/{name}/runs", response_model=list[PipelineRunPublic])
-def list_pipeline_runs(name: PipelineName, app: AppDep, state: RunState | None = None,
+def list_pipeline_runs(name: PipelineName, app: AppDep, who: PrincipalDep,
+                       state: RunState | None = None,
                        limit: Annotated[int, Query(ge=1, le=500)] = 50,
                        ) -> list[PipelineRunPublic]:
     """Runs of the pipeline, newest first: good or bad, with their steps, what they
-    registered, the evaluations they got and their MLflow run."""
-    return app.pipelines.runs(name, state=state.value if state else None, limit=limit)
+    registered, the evaluations they got and their MLflow run (the caller's teams'
+    pipelines; another team's is a 404)."""
+    return app.pipelines.runs(name, who, state=state.value if state else None, limit=limit)
 
 
 @router.get("/v1/pipeline-runs/{run_id}", response_model=PipelineRunPublic)
 def get_pipeline_run(run_id: Annotated[str, Path(pattern=r"^[0-9a-f]{1,32}$")],
-                     app: AppDep) -> PipelineRunPublic:
-    return app.pipelines.run_record(run_id)
+                     app: AppDep, who: PrincipalDep) -> PipelineRunPublic:
+    """One run of a pipeline of the caller's teams; another team's is a 404, as a
+    missing one."""
+    return app.pipelines.run_record(run_id, who)
