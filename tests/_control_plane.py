@@ -32,13 +32,19 @@ from ferry_server import create_app
 
 
 class FakeFeatures:
+    """One feature view, ``stats``, owned by team alpha (its Feast tag ``team``), and
+    ``shared``, owned by no team; nothing to apply, materialize or join."""
+
     fetcher = "x:y"
 
     def apply(self) -> list[Any]:
         return []
 
     def views(self) -> list[Any]:
-        return []
+        from ferry_platform.features import FeatureViewInfo
+
+        return [FeatureViewInfo("shared", 0, ["id"], []),
+                FeatureViewInfo("stats", 0, ["id"], [], team="alpha")]
 
     def plan(self) -> list[Any]:
         return []

@@ -363,6 +363,10 @@ class FeatureViewPublic(_Schema):
     active_version: int
     entities: list[str]
     versions: list[FeatureVersionPublic]
+    team: str | None = Field(default=None, description="the team owning the view (its Feast "
+                                                       "tag 'team'): its deployers schedule "
+                                                       "its materialization; none: platform "
+                                                       "admins do")
 
 
 class FeatureChangePublic(_Schema):

@@ -287,3 +287,41 @@ def test_another_teams_batch_jobs_answer_as_missing_ones(env: Env) -> None:
     deploy = env.platform.job_store.create("deploy", "m-seen", "deployer-a", "alpha", {})
     assert outsider.get(f"/v1/jobs/{deploy.id}").status_code == 200
     assert deploy.id in {j["id"] for j in outsider.get("/v1/jobs").json()}
+
+
+def test_a_feature_views_schedule_is_for_its_teams_deployers(env: Env) -> None:
+    """Scheduling a view's materialization (or changing, or removing the schedule) needs
+    the deployer role in the team owning the view (its Feast tag ``team``), not in any
+    team: another team can no longer move or drop alpha's schedule. A view no team owns:
+    platform admins only. (The fake feature store holds ``stats``, alpha's, and
+    ``shared``, no team's.)"""
+    path = "/v1/features/views/{}/schedule"
+    alpha, beta = env.http(env.tokens["deployer-a"]), env.http(env.tokens["deployer-b"])
+    admin = env.http(env.admin)
+    views = {v["name"]: v["team"] for v in beta.get("/v1/features/views").json()}
+    assert views == {"stats": "alpha", "shared": None}
+
+    r = beta.put(path.format("stats"), json={"cron": "0 * * * *"})
+    assert r.status_code == 403, r.text
+    assert "deployer role in team 'alpha'" in r.json()["error"]["message"]
+    assert env.http(env.tokens["viewer-a"]).put(path.format("stats"),
+                                                 json={"cron": "0 * * * *"}).status_code == 403
+    assert alpha.put(path.format("stats"), json={"cron": "0 * * * *"}).status_code == 200
+    assert beta.put(path.format("stats"), json={"cron": "0 0 1 1 *"}).status_code == 403
+    assert beta.delete(path.format("stats")).status_code == 403
+    [kept] = [s for s in admin.get("/v1/features/schedules").json() if s["view"] == "stats"]
+    assert (kept["cron"], kept["created_by"]) == ("0 * * * *", "deployer-a")
+    [denied] = env.client(env.admin).audit(action="delete_materialization_schedule", limit=1)
+    assert (denied.actor, denied.outcome, denied.resource) == (
+        "deployer-b", "denied", "features/stats")
+    [done] = env.client(env.admin).audit(action="put_materialization_schedule",
+                                         team="alpha", limit=1)
+    assert done.actor == "deployer-a" and done.outcome == "succeeded"
+
+    r = alpha.put(path.format("shared"), json={"cron": "0 * * * *"})
+    assert r.status_code == 403 and "no Feast tag 'team'" in r.text, r.text
+    assert admin.put(path.format("shared"), json={"cron": "0 * * * *"}).status_code == 200
+    assert alpha.delete(path.format("shared")).status_code == 403
+    assert admin.delete(path.format("shared")).status_code == 204
+    assert alpha.delete(path.format("stats")).status_code == 204
+    assert beta.put(path.format("nope"), json={"cron": "0 * * * *"}).status_code == 404

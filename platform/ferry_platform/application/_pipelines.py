@@ -444,30 +444,45 @@ class Pipelines:
             updated_at=r.updated_at, last_run_at=r.scheduled_at,
             next_run_at=_next_or_none(r.cron, r.scheduled_at))
 
+    def _view_team(self, view: str, *, known: bool = True) -> str | None:
+        """The team owning feature view ``view`` (its Feast tag ``team``; None: no team,
+        so platform admins only). ``known``: an unknown view is a 404; else (a schedule
+        whose view went away) it has no team."""
+        views = {v.name: v for v in self._features.port.views()} if self._features else {}
+        if view not in views:
+            if known:
+                raise FeatureNotFound(f"no feature view {view!r}; views: {sorted(views)}")
+            return None
+        team: str | None = getattr(views[view], "team", None)
+        return team
+
     def schedule_materialization(self, view: str, body: MaterializationScheduleUpdate,
                                  who: Principal) -> MaterializationSchedulePublic:
-        """Materialize ``view`` on ``body.cron`` (a job per due time, as the platform)."""
-        self._policy.admit(who, "put_materialization_schedule", FEATURES)
-        if self._features is not None:
-            known = {v.name for v in self._features.port.views()}
-            if view not in known:
-                raise FeatureNotFound(f"no feature view {view!r}; views: {sorted(known)}")
+        """Materialize ``view`` on ``body.cron`` (a job per due time, as the platform):
+        deployers of the view's team."""
+        res = f"{FEATURES}/{view}"
+        self._policy.admit(who, "put_materialization_schedule", res)
+        team = self._view_team(view)
+        self._policy.require(who, "put_materialization_schedule", resource=res, team=team)
         next_after(body.cron, _now())  # a 400 naming a cron that never fires, before saving
         record = self._store.put_schedule(view, body.cron, body.lookback_hours, who.user)
-        self._audit(who, "put_materialization_schedule", f"features/{view}", [None],
-                    "succeeded", {"cron": body.cron})
+        self._audit(who, "put_materialization_schedule", res, [team], "succeeded",
+                    {"cron": body.cron})
         return self._schedule_public(record)
 
     def materialization_schedules(self) -> list[MaterializationSchedulePublic]:
         return [self._schedule_public(r) for r in self._store.schedules()]
 
     def delete_materialization_schedule(self, view: str, who: Principal) -> None:
-        self._policy.admit(who, "delete_materialization_schedule", FEATURES)
+        """Deployers of the view's team (a view gone from the repository: platform admins)."""
+        res = f"{FEATURES}/{view}"
+        self._policy.admit(who, "delete_materialization_schedule", res)
+        team = self._view_team(view, known=False)
+        self._policy.require(who, "delete_materialization_schedule", resource=res, team=team)
         if not self._store.delete_schedule(view):
             raise FeatureNotFound(f"feature view {view!r} has no schedule; list them with "
                                   "`ferry features schedules`")
-        self._audit(who, "delete_materialization_schedule", f"features/{view}", [None],
-                    "succeeded")
+        self._audit(who, "delete_materialization_schedule", res, [team], "succeeded")
 
     def _materialize_due(self, now: datetime) -> list[str]:
         if self._features is None:

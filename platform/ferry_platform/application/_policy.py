@@ -14,6 +14,8 @@ needed:
   of another team (rollout of another team's version, promote);
 - ``team``: that role in the team named in the path;
 - ``any team``: that role in at least one team (platform-wide resources: features);
+- ``feature view team``: that role in the team owning the feature view (its Feast tag
+  ``team``; a view without one: platform admins only);
 - ``platform``: platform admins only.
 
 Platform admins pass every rule. A token with the ``predict`` scope passes only the rules
@@ -48,6 +50,7 @@ class Scope(str, Enum):
     team = "team"
     any_team = "any team"
     pipeline_team = "pipeline team"
+    feature_view_team = "feature view team"
     platform = "platform"
 
 
@@ -178,10 +181,11 @@ POLICY: dict[str, Rule] = {
     "materialize_features": Rule(Scope.any_team, "deployer"),
     "create_training_set": Rule(Scope.any_team, "deployer"),
     "list_materialization_schedules": _READ,
-    "put_materialization_schedule": Rule(Scope.any_team, "deployer",
-                                         note="each due time materializes the view as the "
-                                              "platform, audited"),
-    "delete_materialization_schedule": Rule(Scope.any_team, "deployer"),
+    "put_materialization_schedule": Rule(Scope.feature_view_team, "deployer",
+                                         note="the team of the view's Feast tag 'team' (none: "
+                                              "platform admins); each due time materializes "
+                                              "the view as the platform, audited"),
+    "delete_materialization_schedule": Rule(Scope.feature_view_team, "deployer"),
     # teams, users, tokens
     "list_teams": _READ,
     "create_team": Rule(Scope.platform),
@@ -303,11 +307,17 @@ class Policy:
         if rule.scope is Scope.deployment_and_model_team:
             teams = [team, model_team] if model_team != team else [team]
         elif rule.scope in (Scope.model_team, Scope.deployment_team, Scope.team,
-                            Scope.pipeline_team):
+                            Scope.pipeline_team, Scope.feature_view_team):
             teams = [team]
         else:
             teams = []
         for t in teams:
+            if t is None and rule.scope is Scope.feature_view_team and not who.is_admin:
+                self._deny(who, action, resource, "platform admin",
+                           "the feature view has no team (no Feast tag 'team' in its "
+                           "definition), so that needs the platform admin role; tag the "
+                           "view with its team (tags={'team': ...}) and apply the "
+                           "definitions, or ask a platform admin")
             if not who.can(need, t):
                 have = who.role_in(t)
                 where = f"team {t!r}" if t else "any team"

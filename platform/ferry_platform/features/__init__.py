@@ -10,6 +10,7 @@ measurements behind each choice.
 from ferry_platform.features._feast import (
     OFFLINE_JOINER,
     ONLINE_FETCHER,
+    TEAM_TAG,
     FeastFeatures,
     FeatureVersion,
     FeatureViewInfo,
@@ -23,6 +24,7 @@ from ferry_platform.features._feast import (
 __all__ = [
     "OFFLINE_JOINER",
     "ONLINE_FETCHER",
+    "TEAM_TAG",
     "FeastFeatures",
     "FeatureVersion",
     "FeatureViewInfo",

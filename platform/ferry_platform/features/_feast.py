@@ -22,6 +22,9 @@ ONLINE_FETCHER = "ferry_platform.features:OnlineFetcher"
 """Import path serving replicas construct to read features (see core.FeatureBinding)."""
 OFFLINE_JOINER = "ferry_platform.features:OfflineJoin"
 """Import path batch-scoring workers construct to join features point-in-time."""
+TEAM_TAG = "team"
+"""The Feast tag naming the team that owns a view (``tags={"team": "growth"}``): its
+deployers decide when the view is materialized on a schedule."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class FeatureViewInfo:
     active_version: int
     entities: list[str]
     versions: list[FeatureVersion]
+    team: str | None = None  # its tag TEAM_TAG; None: no team owns it
 
 
 @dataclass(frozen=True)
@@ -300,8 +304,9 @@ class FeastFeatures:
                 versions.append(FeatureVersion(
                     version=int(v["version_number"]), created=v.get("created_timestamp"),
                     features={f.name: str(f.dtype) for f in snap.features}))
+            team = (fv.tags or {}).get(TEAM_TAG) or None
             out.append(FeatureViewInfo(fv.name, self._active_version(fv.name),
-                                       sorted(fv.entities), versions))
+                                       sorted(fv.entities), versions, team))
         return out
 
     def pin(self, features: list[str]) -> list[str]:

@@ -41,13 +41,13 @@ def features_apply(output: OutputOpt = Output.table) -> None:
 
 @app.command("list")
 def features_list(output: OutputOpt = Output.table) -> None:
-    """List feature views with their versions (the active one marked *)."""
+    """List feature views with their team and versions (the active one marked *)."""
     with user_errors():
         views = client().feature_views()
-    rows = table("view", "entities", "versions", "active features")
+    rows = table("view", "team", "entities", "versions", "active features")
     for v in views:
         active = next((x for x in v.versions if x.version == v.active_version), None)
-        rows.add_row(v.name, ", ".join(v.entities),
+        rows.add_row(v.name, v.team or "-", ", ".join(v.entities),
                      " ".join(f"v{x.version}{'*' if x.version == v.active_version else ''}"
                               for x in v.versions),
                      ", ".join(f"{k}:{t}" for k, t in (active.features if active else {}).items()))

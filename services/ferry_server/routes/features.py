@@ -36,7 +36,7 @@ def _plan(changes: list, applied: bool) -> FeaturePlanPublic:  # type: ignore[ty
 def list_feature_views(app: AppDep) -> list[FeatureViewPublic]:
     """Feature views with every version Feast keeps and the one that is active."""
     return [FeatureViewPublic(
-        name=v.name, active_version=v.active_version, entities=v.entities,
+        name=v.name, active_version=v.active_version, entities=v.entities, team=v.team,
         versions=[FeatureVersionPublic(version=x.version, created_at=x.created,
                                        features=x.features) for x in v.versions])
         for v in app.features.port.views()]
