@@ -95,7 +95,7 @@ def _pipeline_run(env: Env, who: str) -> dict[str, Any]:
     _pipeline(env, who)
     run = env.platform.app.pipelines._store.add_run(
         "p-alpha", state="skipped", trigger="manual", reason="policy matrix", actor="admin",
-        params={})
+        params={}, team="alpha")
     return {"run_id": run.id}
 
 
