@@ -65,6 +65,10 @@ class Settings(BaseSettings):
         2, ge=1, description="Scorer actors of one batch-scoring job (each loads the release).")
     batch_actor_cpus: float = Field(
         0.5, gt=0, description="Ray CPUs each batch scorer actor reserves.")
+    batch_roots: str = Field(
+        "", description="Where batch jobs may read and write: comma-separated local "
+                        "directories or s3:// prefixes, each with {team} (default "
+                        "$FERRY_HOME/batch/{team}).")
     batch_rows: int = Field(
         50_000, ge=100, description="Rows per batch a scorer actor scores at once.")
     training_set_max_mb: float = Field(
@@ -203,6 +207,8 @@ class Settings(BaseSettings):
             self.bentoml_home = str(home / "bentoml")
         if not self.release_store_uri:
             self.release_store_uri = str(home / "releases")
+        if not self.batch_roots:
+            self.batch_roots = str(home / "batch" / "{team}")
         if not self.prediction_log_uri:
             self.prediction_log_uri = str(home / "predictions")
         from ferry_contract import window_seconds

@@ -159,6 +159,7 @@ POLICY: dict[str, Rule] = {
     "create_batch_job": Rule(Scope.model_team, "deployer",
                              note="scores with the deployment's release; the model's team"),
     "list_batch_jobs": _READ,
+    "list_batch_roots": _READ,
     "get_batch_job": _READ,
     # features
     "list_feature_views": _READ,
