@@ -155,10 +155,11 @@ def main() -> int:
         model = fit(args.model, train)
         mv = client.register(model, name="bench-batch", training_data=train, target="label")
         with console.status("deploying (1 replica)"):
-            client.deploy("bench-batch", version=mv.version, replicas=1)
+            dep = client.deploy("bench-batch", version=mv.version, replicas=1)
         frame = table(args.rows, args.features, seed=2).drop(columns=["label"])
-        src = home / "input"
-        src.mkdir()
+        root = Path(client.batch.roots()[dep.info.team][0])  # the team's data root
+        src = root / "input"
+        src.mkdir(parents=True)
         for i, part in enumerate(np.array_split(frame.assign(row_id=np.arange(args.rows)),
                                                 args.files)):
             part.to_parquet(src / f"part-{i:03d}.parquet", index=False)
@@ -168,7 +169,7 @@ def main() -> int:
             t0 = time.perf_counter()
             want = model.predict(frame)
             base.append(args.rows / (time.perf_counter() - t0))
-            dest = home / f"scores-{r}"
+            dest = root / f"scores-{r}"
             with console.status(f"round {r + 1}: batch scoring {args.rows:,} rows"):
                 t1 = time.perf_counter()
                 job = client.batch_score("bench-batch", source=str(src), dest=str(dest),

@@ -184,6 +184,8 @@ def build(config: StackConfig, teams: list[TeamSpec], secrets: Secrets) -> dict[
         "mlflowArtifactRoot": storage.uri("artifacts", "mlflow"),
         "releaseStoreUri": release_store,
         "predictionLogUri": prediction_log,
+        # each team's batch jobs read and write under its own prefix (its role may write there)
+        "batchRoots": storage.uri("artifacts", "teams/{team}/batch/"),
         "featureOfflineUri": features.offline_uri,
         "featureRegistryUri": features.registry_uri,
         "redisEndpoint": features.redis_endpoint,

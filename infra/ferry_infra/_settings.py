@@ -20,6 +20,7 @@ _FROM_OUTPUT = {
     "FERRY_MLFLOW_ARTIFACT_ROOT": "mlflowArtifactRoot",
     "FERRY_RELEASE_STORE_URI": "releaseStoreUri",
     "FERRY_PREDICTION_LOG_URI": "predictionLogUri",
+    "FERRY_BATCH_ROOTS": "batchRoots",
     "FERRY_FEATURE_REGISTRY_URI": "featureRegistryUri",
     "FERRY_FEATURE_REDIS": "redisConnection",
     "FERRY_RAY_ADDRESS": "rayAddress",

@@ -23,7 +23,7 @@ from ferry_platform.monitoring import Monitor, MonitoringService, RayExecutor
 from ferry_platform.packaging import BentoPackager, Packager
 from ferry_platform.pipelines import Orchestrator, PrefectOrchestrator
 from ferry_platform.registry import MlflowEvaluationStore, MlflowRegistry, MlflowRunLog
-from ferry_platform.releases import BatchScoring, Defaults, ReleaseService
+from ferry_platform.releases import BatchScoring, DataRoots, Defaults, ReleaseService
 from ferry_platform.sandbox import ProcessSandbox, RaySandbox, Sandbox
 from ferry_platform.serving import RayServeRuntime, ServingRuntime
 from ferry_platform.store import (
@@ -150,7 +150,8 @@ class Platform:
                             env=lambda: serve_env(settings.serving_config()),
                             actors=settings.batch_actors,
                             actor_cpus=settings.batch_actor_cpus,
-                            batch_size=settings.batch_rows)
+                            batch_size=settings.batch_rows,
+                            roots=DataRoots(settings.batch_roots.split(",")))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Platform:

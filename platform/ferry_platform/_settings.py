@@ -20,6 +20,41 @@ from ferry_platform.serving._config import Autoscaling, ServeMode, ServingConfig
 __all__ = ["SandboxKind", "ServeMode", "Settings", "default_home"]
 
 
+def feast_redis(connection: str) -> str:
+    """A Redis URL (``redis://[user]:password@host:port/db``, ``rediss://`` for TLS) in
+    Feast's connection-string form, whose ``password=`` part Ferry keeps out of every
+    config it hands on; a plain host form with a user or password before '@' is refused
+    (the password would travel inside the host)."""
+    from urllib.parse import unquote, urlsplit
+
+    if connection.startswith(("redis://", "rediss://")):
+        url = urlsplit(connection)
+        try:
+            port = url.port
+        except ValueError as e:
+            raise ValueError(f"FERRY_FEATURE_REDIS: {e}; give host:port") from None
+        if not url.hostname:
+            raise ValueError("FERRY_FEATURE_REDIS names no host; give e.g. "
+                             "redis://:password@host:6379/0")
+        parts = [f"{url.hostname}:{port or 6379}"]
+        if url.password:
+            parts.append(f"password={unquote(url.password)}")
+        if url.scheme == "rediss":
+            parts.append("ssl=true")
+        db = url.path.strip("/")
+        if db:
+            if not db.isdigit():
+                raise ValueError("FERRY_FEATURE_REDIS: the database after the host is a "
+                                 "number (redis://host:6379/0)")
+            parts.append(f"db={db}")
+        return ",".join(parts)
+    if "://" in connection or "@" in connection.split(",")[0]:
+        raise ValueError("FERRY_FEATURE_REDIS: give host:port[,password=...] or a redis:// "
+                         "URL; a password before '@' in a host would reach the serving "
+                         "processes' config")
+    return connection
+
+
 def default_home() -> Path:
     return Path(os.environ.get("FERRY_HOME", Path.home() / ".ferry")).expanduser()
 
@@ -65,6 +100,10 @@ class Settings(BaseSettings):
         2, ge=1, description="Scorer actors of one batch-scoring job (each loads the release).")
     batch_actor_cpus: float = Field(
         0.5, gt=0, description="Ray CPUs each batch scorer actor reserves.")
+    batch_roots: str = Field(
+        "", description="Where batch jobs may read and write: comma-separated local "
+                        "directories or s3:// prefixes, each with {team} (default "
+                        "$FERRY_HOME/batch/{team}).")
     batch_rows: int = Field(
         50_000, ge=100, description="Rows per batch a scorer actor scores at once.")
     training_set_max_mb: float = Field(
@@ -141,7 +180,10 @@ class Settings(BaseSettings):
     feature_project: str = Field("ferry", description="Feast project name.")
     feature_registry_uri: str = Field("", description="Feast registry (file path or s3://).")
     feature_online_store: str = Field("sqlite", description="sqlite or redis.")
-    feature_redis: str = Field("127.0.0.1:6379", description="Redis connection string.")
+    feature_redis: str = Field(
+        "127.0.0.1:6379", description="Redis connection string: Feast's host:port[,password=..."
+                                      "][,ssl=true][,db=N], or a redis:// or rediss:// URL "
+                                      "(turned into that form).")
     feature_offline_store: str = Field(
         "duckdb", description="duckdb (local parquet) or file (parquet on disk or s3://).")
 
@@ -203,10 +245,13 @@ class Settings(BaseSettings):
             self.bentoml_home = str(home / "bentoml")
         if not self.release_store_uri:
             self.release_store_uri = str(home / "releases")
+        if not self.batch_roots:
+            self.batch_roots = str(home / "batch" / "{team}")
         if not self.prediction_log_uri:
             self.prediction_log_uri = str(home / "predictions")
         from ferry_contract import window_seconds
 
+        self.feature_redis = feast_redis(self.feature_redis)
         window_seconds(self.monitor_window)  # a ValueError naming the rule
         if not self.public_url:
             self.public_url = f"http://{self.host}:{self.port}"

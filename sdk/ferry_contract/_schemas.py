@@ -413,9 +413,12 @@ class BatchScoreCreate(_Schema):
     deployment: str = Field(min_length=1, max_length=200,
                             description="whose serving release scores (its stable arm)")
     source: str = Field(min_length=1, max_length=2000,
-                        description="a Parquet or CSV file, directory or glob; local or s3://")
+                        description="a Parquet or CSV file, directory or glob under the "
+                                    "team's data roots (GET /v1/batch-jobs/roots); local or "
+                                    "s3://, or relative to the team's first root")
     dest: str = Field(min_length=1, max_length=2000,
-                      description="an empty directory (local or s3://) for the Parquet output")
+                      description="an empty directory under the team's data roots for the "
+                                  "Parquet output (relative: under the first root)")
     as_of: datetime | None = Field(
         default=None, description="the time features are joined at (feature-backed models; "
                                   "else an event_timestamp column per row); recorded on "
@@ -433,6 +436,14 @@ class BatchScoreCreate(_Schema):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+
+class BatchRootsPublic(_Schema):
+    """Where one team's batch jobs may read and write (a relative location is taken under
+    the first root)."""
+
+    team: str
+    roots: list[str]
 
 
 class TrainingSetCreate(_Schema):

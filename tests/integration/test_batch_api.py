@@ -22,65 +22,129 @@ def env(tmp_path_factory) -> Iterator[Env]:  # type: ignore[no-untyped-def]
     yield e
 
 
+@pytest.fixture
+def area(env: Env, tmp_path: Path) -> Path:
+    """A fresh directory of this test's own under team alpha's data root."""
+    [root] = env.client(env.tokens["deployer-a"]).batch.roots()["alpha"]
+    return Path(root) / tmp_path.name
+
+
 def _source(tmp: Path, frame: pd.DataFrame) -> str:
     tmp.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(tmp / "rows.parquet", index=False)
     return str(tmp)
 
 
-def test_only_deployers_of_the_models_team_may_score(env: Env, tmp_path: Path) -> None:
-    src = _source(tmp_path / "in", signal(20, seed=3)[["x"]])
+def test_only_deployers_of_the_models_team_may_score(env: Env, area: Path) -> None:
+    src = _source(area / "in", signal(20, seed=3)[["x"]])
     for user in ("viewer-a", "deployer-b", "outsider"):
         with pytest.raises(ferry.Forbidden, match="create batch job"):
             env.client(env.tokens[user]).batch_score("alpha-model", source=src,
-                                                     dest=str(tmp_path / "out"))
+                                                     dest=str(area / "out"))
     events = env.client(env.admin).audit(action="create_batch_job")
     assert {e.actor for e in events if e.outcome == "denied"} >= {"viewer-a", "deployer-b"}
 
 
-def test_inputs_that_cannot_run_are_refused_before_any_job(env: Env, tmp_path: Path) -> None:
+def test_inputs_that_cannot_run_are_refused_before_any_job(env: Env, area: Path) -> None:
     c = env.client(env.tokens["deployer-a"])
     jobs = len(c.batch.list(500))
     rows = signal(30, seed=4)
-    src = _source(tmp_path / "extra", rows.assign(customer="c"))
+    src = _source(area / "extra", rows.assign(customer="c"))
     with pytest.raises(ferry.InvalidInput, match="'customer'") as extra:
-        c.batch_score("alpha-model", source=src, dest=str(tmp_path / "out"))
+        c.batch_score("alpha-model", source=src, dest=str(area / "out"))
     assert extra.value.status == 422 and extra.value.details["unexpected"] == ["y", "customer"]
-    src = _source(tmp_path / "missing", rows[["y"]])
+    src = _source(area / "missing", rows[["y"]])
     with pytest.raises(ferry.InvalidInput, match=r"missing column\(s\) \['x'\]") as missing:
-        c.batch_score("alpha-model", source=src, dest=str(tmp_path / "out"), keep=["y"])
+        c.batch_score("alpha-model", source=src, dest=str(area / "out"), keep=["y"])
     assert missing.value.details["missing"] == ["x"]
-    src = _source(tmp_path / "typed", rows.assign(x=rows["x"].astype(str))[["x"]])
+    src = _source(area / "typed", rows.assign(x=rows["x"].astype(str))[["x"]])
     with pytest.raises(ferry.InvalidInput, match="'x' is string in the input"):
-        c.batch_score("alpha-model", source=src, dest=str(tmp_path / "out"))
-    good = _source(tmp_path / "good", rows[["x"]])
+        c.batch_score("alpha-model", source=src, dest=str(area / "out"))
+    good = _source(area / "good", rows[["x"]])
     with pytest.raises(ferry.InvalidInput, match=r"keep names column\(s\) \['id'\]"):
-        c.batch_score("alpha-model", source=good, dest=str(tmp_path / "out"), keep=["id"])
-    (tmp_path / "full").mkdir()
-    (tmp_path / "full" / "old.parquet").write_bytes(b"x")
+        c.batch_score("alpha-model", source=good, dest=str(area / "out"), keep=["id"])
+    (area / "full").mkdir()
+    (area / "full" / "old.parquet").write_bytes(b"x")
     with pytest.raises(ferry.Conflict, match="already holds files"):
-        c.batch_score("alpha-model", source=good, dest=str(tmp_path / "full"))
+        c.batch_score("alpha-model", source=good, dest=str(area / "full"))
     with pytest.raises(ferry.NotFound, match="holds no file"):
-        c.batch_score("alpha-model", source=str(tmp_path / "none" / "*.parquet"),
-                      dest=str(tmp_path / "out"))
-    with pytest.raises(ferry.InvalidRequest, match="local paths or s3://"):
-        c.batch_score("alpha-model", source="gs://bucket/x.parquet", dest=str(tmp_path / "o"))
+        c.batch_score("alpha-model", source=str(area / "none" / "*.parquet"),
+                      dest=str(area / "out"))
+    with pytest.raises(ferry.InvalidRequest, match="a path or an s3:// URI"):
+        c.batch_score("alpha-model", source="gs://bucket/x.parquet", dest=str(area / "o"))
     with pytest.raises(ferry.NotFound, match="does not run release 'alpha-model-v9-x'"):
-        c.batch_score("alpha-model", source=good, dest=str(tmp_path / "out"),
+        c.batch_score("alpha-model", source=good, dest=str(area / "out"),
                       release_id="alpha-model-v9-x")
     with pytest.raises(ferry.InvalidRequest, match="dest"):
         c.batch_score("alpha-model", source=good, dest="")
     # files that are not what their names say: a 400 naming the source, never a 500
-    (tmp_path / "fake").mkdir()
-    (tmp_path / "fake" / "a.parquet").write_bytes(b"not parquet at all")
-    (tmp_path / "empty").mkdir()
-    (tmp_path / "empty" / "a.csv").write_bytes(b"")
-    for bad, fmt in ((tmp_path / "fake", "parquet"), (tmp_path / "empty", "csv")):
+    (area / "fake").mkdir()
+    (area / "fake" / "a.parquet").write_bytes(b"not parquet at all")
+    (area / "empty").mkdir()
+    (area / "empty" / "a.csv").write_bytes(b"")
+    for bad, fmt in ((area / "fake", "parquet"), (area / "empty", "csv")):
         with pytest.raises(ferry.InvalidRequest, match=f"cannot be read as {fmt}") as read:
-            c.batch_score("alpha-model", source=str(bad), dest=str(tmp_path / "out"))
+            c.batch_score("alpha-model", source=str(bad), dest=str(area / "out"))
         assert read.value.status == 400 and str(bad) in str(read.value)
     assert len(c.batch.list(500)) == jobs
-    assert not (tmp_path / "out").exists()
+    assert not (area / "out").exists()
+
+
+def test_a_job_reads_and_writes_only_under_its_teams_data_roots(env: Env, area: Path,
+                                                                 tmp_path: Path) -> None:
+    """The platform reads and writes for the job, so a location outside the model's team's
+    roots is refused before anything is touched, the same whether it exists or not."""
+    c = env.client(env.tokens["deployer-a"])
+    assert set(c.batch.roots()) == {"alpha"}
+    assert set(env.client(env.tokens["deployer-b"]).batch.roots()) == {"beta"}
+    assert set(env.client(env.admin).batch.roots()) >= {"alpha", "beta"}
+    assert env.client(env.tokens["outsider"]).batch.roots() == {}
+    [root] = c.batch.roots()["alpha"]
+    [beta_root] = env.client(env.tokens["deployer-b"]).batch.roots()["beta"]
+    rows = signal(30, seed=9)[["x"]]
+    outside = _source(tmp_path / "outside", rows)  # a readable table, outside every root
+    beta = _source(Path(beta_root) / tmp_path.name, rows)  # another team's data
+    _source(area / "in", rows)
+    (area / "in-link").symlink_to(Path(outside) / "rows.parquet")
+    (area / "linked").mkdir()
+    (area / "linked" / "rows.parquet").symlink_to(Path(outside) / "rows.parquet")
+    jobs = len(c.batch.list(500))
+    refused = [(outside, str(area / "o1")), (str(tmp_path / "missing"), str(area / "o1")),
+               (beta, str(area / "o1")), (str(area / ".." / ".." / tmp_path.name / "x"),
+                                          str(area / "o1")),
+               (f"{area}/../../../../etc", str(area / "o1")),
+               (str(area / "in-link"), str(area / "o1")),
+               (str(area / "in"), str(tmp_path / "out")), (str(area / "in"), "/tmp/o"),
+               (str(area / "in"), str(Path(beta_root) / "o")), (str(area / "in"), "../o"),
+               (str(area / "in"), "s3://other-bucket/alpha/o/"), ("file:///etc", "o")]
+    for source, dest in refused:
+        with pytest.raises(ferry.Forbidden, match="outside team 'alpha'") as e:
+            c.batch_score("alpha-model", source=source, dest=dest)
+        assert root in str(e.value) and e.value.status == 403
+    answers = []  # an existing and a missing path outside differ in nothing but the value
+    for where in (outside, str(tmp_path / "missing")):
+        with pytest.raises(ferry.Forbidden) as e:
+            c.batch_score("alpha-model", source=where, dest="o2")
+        answers.append(str(e.value).replace(where, "S"))
+    assert answers[0] == answers[1]
+    with pytest.raises(ferry.Forbidden, match="a link to a file outside"):
+        c.batch_score("alpha-model", source=str(area / "linked"), dest=str(area / "o3"))
+    for bad in ("s3://bucket/../x", "s3://bucket//x", "gs://b/x", "bad\x00name"):
+        with pytest.raises(ferry.InvalidRequest) as e:
+            c.batch_score("alpha-model", source=bad, dest="o4")
+        assert e.value.status == 400
+    assert len(c.batch.list(500)) == jobs  # nothing started
+    assert not any((area / d).exists() for d in ("o1", "o2", "o3"))
+    assert not (tmp_path / "out").exists() and not (Path(beta_root) / "o").exists()
+
+
+def test_a_relative_location_is_taken_under_the_teams_first_root(env: Env, area: Path) -> None:
+    """Checked up to the job's start: the plan names the resolved locations (fake runtime)."""
+    c = env.client(env.tokens["deployer-a"])
+    _source(area / "in", signal(10, seed=10).assign(region="eu"))
+    with pytest.raises(ferry.InvalidInput, match="'region'") as e:  # got as far as the columns
+        c.batch_score("alpha-model", source=f"{area.name}/in", dest=f"{area.name}/out")
+    assert str(area / "in") in str(e.value)
 
 
 def test_the_source_is_listed_typed_and_digested_without_reading_rows(tmp_path: Path) -> None:
@@ -148,7 +212,7 @@ def test_an_s3_source_is_listed_and_an_s3_dest_checked(tmp_path: Path) -> None:
             check_dest("s3://batch-in/customers/")
 
 
-def test_the_cli_names_the_refused_column(env: Env, tmp_path: Path,
+def test_the_cli_names_the_refused_column(env: Env, area: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import json
 
@@ -159,9 +223,11 @@ def test_the_cli_names_the_refused_column(env: Env, tmp_path: Path,
 
     monkeypatch.setattr(_common, "make_client",
                         lambda *a, **k: env.client(env.tokens["deployer-a"]))
-    src = _source(tmp_path / "in", signal(10, seed=8).assign(region="eu"))
+    src = _source(area / "in", signal(10, seed=8).assign(region="eu"))
     run = CliRunner().invoke(cli.app, ["batch", "score", "alpha-model", "--source", src,
-                                       "--dest", str(tmp_path / "out"), "--keep", "y"])
+                                       "--dest", str(area / "out"), "--keep", "y"])
     assert run.exit_code != 0 and "'region'" in run.output and "keep" in run.output
     listed = CliRunner().invoke(cli.app, ["batch", "list", "-o", "json"])
     assert listed.exit_code == 0 and isinstance(json.loads(listed.stdout), list)
+    roots = CliRunner().invoke(cli.app, ["batch", "roots", "-o", "json"])
+    assert roots.exit_code == 0 and json.loads(roots.stdout) == {"alpha": [str(area.parent)]}

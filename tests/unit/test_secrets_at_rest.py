@@ -5,6 +5,7 @@ password from their environment), and the platform's home and secret files are p
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from _fakes import FakePackager, FakeRegistry
@@ -67,3 +68,28 @@ def test_the_home_is_private_and_secrets_are_tightened(tmp_path) -> None:  # typ
     assert home.stat().st_mode & 0o777 == 0o700
     for secret in ("credentials.json", "ferry.env"):
         assert (home / secret).stat().st_mode & 0o777 == 0o600, secret
+
+
+@pytest.mark.parametrize("given, feast", [
+    (f"redis://:{SECRET}@redis.internal:6380/2", f"redis.internal:6380,password={SECRET},db=2"),
+    (f"rediss://default:{SECRET}@redis.internal", f"redis.internal:6379,password={SECRET},ssl=true"),
+    ("redis://redis.internal:6380", "redis.internal:6380"),
+    ("redis.internal:6380,ssl=true", "redis.internal:6380,ssl=true"),
+])
+def test_a_redis_url_is_turned_into_feasts_form_so_its_password_is_split_out(
+        tmp_path: Path, given: str, feast: str) -> None:
+    """A URL's password sits inside the host part, where split_password cannot see it: it
+    would reach every replica's Serve config. Settings turn it into Feast's form first."""
+    settings = Settings(home=tmp_path, feature_redis=given)
+    assert settings.feature_redis == feast
+    connection, password = split_password(settings.feature_redis)
+    assert SECRET not in connection and password == (SECRET if SECRET in given else None)
+
+
+@pytest.mark.parametrize("given", [f"user:{SECRET}@redis.internal:6379", "http://redis:6379",
+                                   "redis://:pw@:6379", "redis://host:6379/zero"])
+def test_a_redis_connection_that_hides_a_password_or_is_malformed_is_refused(
+        tmp_path: Path, given: str) -> None:
+    with pytest.raises(ValueError, match="FERRY_FEATURE_REDIS") as e:
+        Settings(home=tmp_path, feature_redis=given)
+    assert SECRET not in str(e.value)

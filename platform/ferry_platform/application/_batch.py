@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferry_contract import BatchScoreCreate, JobKind, JobNotFound
+from ferry_contract import BatchScoreCreate, InvalidRequest, JobKind, JobNotFound
 from ferry_platform.access import AccessService, Principal
 from ferry_platform.application._audited import AuditedJobs
 from ferry_platform.application._policy import Policy, resource
@@ -30,7 +30,12 @@ class Batch:
         manifest = self._scoring.release_of(body)
         team = self._access.model_team(manifest.model)
         self._policy.require(who, "create_batch_job", resource=res, team=team)
-        plan = self._scoring.plan(body)
+        if team is None:  # registered before teams: no team's data roots to read from
+            raise InvalidRequest(
+                f"model {manifest.model!r} belongs to no team, so its batch jobs have no data "
+                f"roots; give it one first (PUT /v1/models/{manifest.model} with a team)",
+                details={"model": manifest.model})
+        plan = self._scoring.plan(body, team)
 
         def run(ctx: JobContext) -> dict[str, Any]:
             total = plan.spec.source.rows
@@ -43,15 +48,21 @@ class Batch:
                 ctx.step(f"scored {done:,}{f' of {rows:,}' if rows else ''} rows", pct)
 
             result = self._scoring.run(plan, progress)
-            ctx.step(f"scored {result['rows']:,} rows into {body.dest}", 100)
+            ctx.step(f"scored {result['rows']:,} rows into {plan.request.dest}", 100)
             return result
 
-        payload = {**body.model_dump(mode="json"), "release_id": plan.manifest.release_id,
+        payload = {**plan.request.model_dump(mode="json"), "release_id": plan.manifest.release_id,
                    "model": plan.manifest.model, "version": plan.manifest.version}
         return self._jobs.submit(
             who, JobKind.batch_score, body.deployment, res, [team], payload, run, long=True,
-            summary=lambda r: {"rows": r.get("rows"), "dest": body.dest,
+            summary=lambda r: {"rows": r.get("rows"), "dest": plan.request.dest,
                                "source_digest": r.get("source_digest")})
+
+    def roots(self, who: Principal) -> list[tuple[str, list[str]]]:
+        """(team, data roots) of each team ``who`` may score for (admins: every team)."""
+        self._policy.admit(who, "list_batch_roots")
+        teams = self._access.team_names() if who.is_admin else who.teams_with("deployer")
+        return [(t, self._scoring.roots(t)) for t in teams]
 
     def get(self, job_id: str, who: Principal) -> JobRecord:
         """A batch job of ``who``'s teams (its request names the source and destination

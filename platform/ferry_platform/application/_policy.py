@@ -172,6 +172,7 @@ POLICY: dict[str, Rule] = {
     "create_batch_job": Rule(Scope.model_team, "deployer",
                              note="scores with the deployment's release; the model's team"),
     "list_batch_jobs": Rule(Scope.authenticated, note=_MINE.format("batch jobs")),
+    "list_batch_roots": _READ,
     "get_batch_job": Rule(Scope.authenticated, note=_MINE_ONE),
     # features
     "list_feature_views": _READ,

@@ -23,6 +23,7 @@ from ferry_contract import (
 )
 from ferry_platform.core import FeatureBinding, ReleaseManifest, request_columns
 from ferry_platform.registry import ModelRegistry
+from ferry_platform.releases._roots import DataRoots
 from ferry_platform.releases._service import FeaturePort
 from ferry_platform.store import StateStore
 
@@ -54,6 +55,7 @@ class BatchScoring:
                  features: FeaturePort | None, *, bentoml_home: str,
                  env: Callable[[], dict[str, str]] = dict, actors: int = 2,
                  actor_cpus: float = 0.5, batch_size: int = 50_000,
+                 roots: DataRoots,
                  joiner: str = "ferry_platform.features:OfflineJoin") -> None:
         self._registry = registry
         self._store = store
@@ -64,6 +66,7 @@ class BatchScoring:
         self._actor_cpus = actor_cpus
         self._batch_size = batch_size
         self._joiner = joiner
+        self._roots = roots
 
     def release_of(self, req: BatchScoreCreate) -> ReleaseManifest:
         """The deployment's serving release, or the named one if the deployment runs it."""
@@ -85,18 +88,28 @@ class BatchScoring:
             raise NotFound(f"release {release_id!r} is missing")
         return manifest
 
-    def plan(self, req: BatchScoreCreate) -> BatchPlan:
-        """Everything refusable, before anything runs: the release, its features, the
-        input's columns and types, and an output directory that holds nothing yet."""
+    def roots(self, team: str) -> list[str]:
+        """Where ``team``'s batch jobs may read and write."""
+        return self._roots.of(team)
+
+    def plan(self, req: BatchScoreCreate, team: str) -> BatchPlan:
+        """Everything refusable, before anything runs: input and output inside the team's
+        data roots, the release, its features, the input's columns and types, and an
+        output directory that holds nothing yet. The plan's request names the locations
+        as resolved (what is read and written is what was checked)."""
         from ferry_platform.serving import BatchSpec, check_dest, inspect_source, type_problems
 
+        self._roots.prepare(team)
+        req = req.model_copy(update={"source": self._roots.confine(team, req.source, "source"),
+                                     "dest": self._roots.confine(team, req.dest, "dest")})
         manifest = self.release_of(req)
         version = self._registry.get_version(manifest.model, manifest.version)
         features = self._feature_spec(version.name, version.version, version.feature_refs)
         binding = FeatureBinding(fetcher="", config={}, refs=features["refs"],
                                  entity_keys=features["entity_keys"]) if features else None
         wanted = request_columns(manifest.signature, binding)
-        source = inspect_source(req.source)
+        source = inspect_source(
+            req.source, check=lambda files: self._roots.check_files(team, files, "source"))
         self._check_columns(req, source.columns, wanted, bool(features), manifest)
         problems = type_problems([c for c in manifest.signature if c.name in source.types],
                                  source.types)

@@ -100,9 +100,11 @@ def check_dest(dest: str) -> None:
                        "(the scores of two runs never mix)", details={"dest": dest})
 
 
-def inspect_source(source: str) -> SourceInfo:
+def inspect_source(source: str,
+                   check: Callable[[list[str]], None] | None = None) -> SourceInfo:
     """List ``source`` (a file, a directory, or a glob like ``dir/*.parquet``; local or
-    S3), name its format and columns and digest it; 4xx naming the value if it has no file."""
+    S3), name its format and columns and digest it; 4xx naming the value if it has no file.
+    ``check`` sees the files listed before any is read (and may refuse them)."""
     import fnmatch
 
     import pyarrow.fs as pafs
@@ -143,6 +145,8 @@ def inspect_source(source: str) -> SourceInfo:
         raise InvalidRequest(f"batch source {source!r} mixes or holds unsupported files "
                              f"({shown}); give only .parquet or only .csv files")
     files = [prefix + i.path for i in infos]
+    if check is not None:
+        check(files)
     digest = hashlib.sha256()
     for i in infos:
         digest.update(f"{i.path}\0{i.size}\0{i.mtime_ns}\n".encode())

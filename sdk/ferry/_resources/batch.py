@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from ferry._transport import Progress, Transport, validation_message
-from ferry_contract import BatchScoreCreate, InvalidRequest, JobPublic
+from ferry_contract import BatchRootsPublic, BatchScoreCreate, InvalidRequest, JobPublic
 
 
 class Batch:
@@ -41,6 +41,12 @@ class Batch:
         if not wait:
             return job
         return self._transport.wait(job, on_progress=on_progress, timeout_s=timeout_s)
+
+    def roots(self) -> dict[str, list[str]]:
+        """Per team you deploy for, where its batch jobs may read and write: ``source``
+        and ``dest`` lie under one of these (a relative location goes under the first)."""
+        return {r.team: r.roots for r in (BatchRootsPublic.model_validate(x) for x in
+                                          self._transport.request("GET", "/v1/batch-jobs/roots"))}
 
     def get(self, job_id: str) -> JobPublic:
         """One batch job (``result``: rows scored, release id, source digest, ...)."""

@@ -46,9 +46,11 @@ def _job_table(job: Any) -> Table:
 @app.command("score")
 def batch_score(
     deployment: Annotated[str, typer.Argument(help="the deployment whose release scores")],
-    source: Annotated[str, typer.Option(help="Parquet/CSV file, directory or glob; local "
-                                             "or s3://")],
-    dest: Annotated[str, typer.Option(help="an empty directory for the Parquet output")],
+    source: Annotated[str, typer.Option(help="Parquet/CSV file, directory or glob under "
+                                             "your team's data roots (`ferry batch roots`); "
+                                             "relative: under the first root")],
+    dest: Annotated[str, typer.Option(help="an empty directory under your team's data "
+                                           "roots for the Parquet output")],
     as_of: Annotated[str | None, typer.Option(
         "--as-of", help="time features are joined at, e.g. 2026-12-01")] = None,
     keep: Annotated[list[str] | None, typer.Option(
@@ -91,6 +93,20 @@ def batch_show(
             follow_job(api, job_id, f"batch job {job_id}")
         job = api.batch.get(job_id)
     emit(job, output, _job_table(job))
+
+
+@app.command("roots")
+def batch_roots(output: OutputOpt = Output.table) -> None:
+    """Where your teams' batch jobs may read and write.
+
+    --source and --dest must lie under one of a team's roots; a relative path is taken under
+    its first root. Example: `ferry batch score churn --source customers/ --dest scores/1/`."""
+    with user_errors():
+        roots = client().batch.roots()
+    rows = table("team", "data roots")
+    for team, where in roots.items():
+        rows.add_row(team, "\n".join(where))
+    emit(roots, output, rows)
 
 
 @app.command("list")

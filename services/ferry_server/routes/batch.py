@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from ferry_contract import BatchScoreCreate, JobPublic, PlatformUnavailable
+from ferry_contract import BatchRootsPublic, BatchScoreCreate, JobPublic, PlatformUnavailable
 from ferry_platform.application import Application
 from ferry_platform.application._batch import Batch
 from ferry_server.deps import AppDep, PrincipalDep, get_principal
@@ -39,6 +39,14 @@ def list_batch_jobs(app: AppDep, who: PrincipalDep,
                     limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[JobPublic]:
     """Batch scoring jobs of the caller's teams (platform admins: all), newest first."""
     return [job_public(r) for r in _batch(app).list(who, limit)]
+
+
+@router.get("/roots", response_model=list[BatchRootsPublic])
+def list_batch_roots(app: AppDep, who: PrincipalDep) -> list[BatchRootsPublic]:
+    """Where your teams' batch jobs may read and write: per team you deploy for (admins:
+    every team), its data roots. ``source`` and ``dest`` must lie under one of them; a
+    relative location is taken under the first."""
+    return [BatchRootsPublic(team=t, roots=r) for t, r in _batch(app).roots(who)]
 
 
 @router.get("/{job_id}", response_model=JobPublic)
