@@ -156,11 +156,13 @@ CALLS: dict[str, Call] = {
     "get_job": Call("GET", "/v1/jobs/{job_id}", prepare=_job),
     "get_job_logs": Call("GET", "/v1/jobs/{job_id}/logs", prepare=_job),
     "list_audit_events": Call("GET", "/v1/audit"),
-    # allowed callers get the 404 of a source with no file: checked after the rule
+    # allowed callers get the 404 of a source with no file: checked after the rule (a
+    # relative source and dest lie under the team's first data root)
     "create_batch_job": Call("POST", "/v1/batch-jobs",
-                             {"deployment": "m-alpha", "source": "/nonexistent/in.parquet",
-                              "dest": "/nonexistent/out"}, prepare=_deployment),
+                             {"deployment": "m-alpha", "source": "nonexistent/in.parquet",
+                              "dest": "nonexistent/out"}, prepare=_deployment),
     "list_batch_jobs": Call("GET", "/v1/batch-jobs"),
+    "list_batch_roots": Call("GET", "/v1/batch-jobs/roots"),
     "get_batch_job": Call("GET", "/v1/batch-jobs/0123456789abcdef"),
     "list_feature_views": Call("GET", "/v1/features/views"),
     "list_feature_freshness": Call("GET", "/v1/features/freshness"),
