@@ -23,8 +23,7 @@ from pathlib import Path
 import demo_features
 import demo_monitoring
 import demo_rollout
-import numpy as np
-import pandas as pd
+from churn_data import make_churn
 from rich.console import Console
 from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -32,20 +31,6 @@ import ferry
 from ferry._local import LocalPlatform
 
 console = Console()
-
-
-def make_churn(n: int, seed: int) -> pd.DataFrame:
-    """Synthetic customers whose churn follows a known logistic rule."""
-    rng = np.random.default_rng(seed)
-    tenure = rng.integers(1, 72, n)
-    monthly = rng.gamma(4.0, 20.0, n).round(2)
-    tickets = rng.poisson(1.0, n)
-    contract = rng.choice([0, 1, 2], n, p=[0.5, 0.3, 0.2])
-    logit = -1.0 - 0.05 * tenure + 0.02 * monthly + 0.6 * tickets - 0.9 * contract
-    churned = rng.random(n) < 1 / (1 + np.exp(-logit))
-    return pd.DataFrame({"tenure_months": tenure, "monthly_charges": monthly,
-                         "support_tickets": tickets, "contract_type": contract,
-                         "churned": churned.astype(int)})
 
 
 def main() -> int:
