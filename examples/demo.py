@@ -7,7 +7,10 @@ protocols (checking the answers equal the model's own). Then evaluation and roll
 version refused, a canary measured from the answers, promote, rollback. Then monitoring
 (``demo_monitoring.py``): traffic with an injected drift and a slice the model got wrong,
 outcomes joined by request id, the report, its picture and the alerts raised, and a bad
-canary rolled back by itself with no failed request on the stable release. Then the features part
+canary rolled back by itself with no failed request on the stable release. Then retraining
+(``demo_pipelines.py``): the nightly pipeline of ``nightly_retrain.py`` registered (cron and
+drift alerts) and run once by hand, its steps, its MLflow run, and where it stopped: at the
+gate, no better than the champion (a pipeline could at most start a canary). Then the features part
 (``demo_features.py``): a model trained on a point-in-time Feast training set, served with
 the same features read online by customer id, and each deploy Ferry refuses, with why.
 Finally shuts everything down.
@@ -22,6 +25,7 @@ from pathlib import Path
 
 import demo_features
 import demo_monitoring
+import demo_pipelines
 import demo_rollout
 from churn_data import make_churn
 from rich.console import Console
@@ -88,6 +92,9 @@ def main() -> int:
 
         console.rule("production monitoring")
         ok &= demo_monitoring.run(client, console, make_churn, home)
+
+        console.rule("nightly retraining (pipelines)")
+        ok &= demo_pipelines.run(client, console)
         client.undeploy("churn")
         console.print("undeployed churn")
 
