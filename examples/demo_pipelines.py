@@ -48,6 +48,7 @@ def run(client: ferry.Client, console: Console, model: str = "churn",
         try:
             done = client.run_pipeline(
                 p.name, params={"rows": rows, "model": model, "deployment": model},
+                timeout_s=600,
                 on_progress=lambda step, pct: bar.update(task, completed=pct,
                                                          description=step[:70]))
         except ferry.PipelineFailed as e:  # recorded all the same: shown below
