@@ -68,7 +68,10 @@ def run(client: ferry.Client, console: Console, model: str = "churn",
                   f"v{champion} -> [bold]{outcome or done.error}[/bold] "
                   f"(failed checks: {result.get('failed_checks')}); canary: "
                   f"{done.canary or 'none'}; champion still v{now}")
-    console.print(f"retraining part: {time.monotonic() - t0:.0f}s")
+    steps_s = sum(s.duration_s for s in done.steps)
+    console.print(f"retraining part: {time.monotonic() - t0:.0f}s (the run's steps {steps_s:.0f}s; "
+                  "the rest is a run's fixed cost: Prefect's local API server on first use, "
+                  "a fresh process importing Prefect and the pipeline)")
     return (done.state is RunState.succeeded and len(done.registered) == 1
             and outcome in ("failed gate", "no gain") and done.canary is None
             and done.mlflow_run_id is not None and now == champion)

@@ -59,8 +59,16 @@ def register(model: Any, frame: Any, name: str) -> int:
 @step
 def evaluate(version: int, name: str) -> dict[str, Any]:
     """Ferry's evaluation against the champion and the baseline: the gate's verdict, the
-    primary metric of both, and the checks that failed."""
-    ev = ferry.Client().evaluate(name, version)
+    primary metric of both, and the checks that failed. Registering a version of a model
+    whose gate pins an evaluation set already started that evaluation: the step follows it
+    rather than running the same one twice (it asks for one only if none was started)."""
+    from ferry_contract import EvaluationPublic
+
+    client = ferry.Client()
+    started = [j for j in client.jobs(kind="evaluate", target=name, limit=50)
+               if j.request.get("version") == version and j.request.get("on") == "register"]
+    ev = (EvaluationPublic.model_validate(client.wait(started[0]).result) if started
+          else client.evaluate(name, version))
     metric = ev.primary_metric
     champion = ev.metrics.get("champion", {}).get(metric)
     candidate = ev.metrics["candidate"][metric]
