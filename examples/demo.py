@@ -7,7 +7,10 @@ protocols (checking the answers equal the model's own). Then evaluation and roll
 version refused, a canary measured from the answers, promote, rollback. Then monitoring
 (``demo_monitoring.py``): traffic with an injected drift and a slice the model got wrong,
 outcomes joined by request id, the report, its picture and the alerts raised, and a bad
-canary rolled back by itself with no failed request on the stable release. Then the features part
+canary rolled back by itself with no failed request on the stable release. Then retraining
+(``demo_pipelines.py``): the nightly pipeline of ``nightly_retrain.py`` registered (cron and
+drift alerts) and run once by hand, its steps, its MLflow run, and where it stopped: at the
+gate, no better than the champion (a pipeline could at most start a canary). Then the features part
 (``demo_features.py``): a model trained on a point-in-time Feast training set, served with
 the same features read online by customer id, and each deploy Ferry refuses, with why.
 Finally shuts everything down.
@@ -22,9 +25,9 @@ from pathlib import Path
 
 import demo_features
 import demo_monitoring
+import demo_pipelines
 import demo_rollout
-import numpy as np
-import pandas as pd
+from churn_data import make_churn
 from rich.console import Console
 from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -32,20 +35,6 @@ import ferry
 from ferry._local import LocalPlatform
 
 console = Console()
-
-
-def make_churn(n: int, seed: int) -> pd.DataFrame:
-    """Synthetic customers whose churn follows a known logistic rule."""
-    rng = np.random.default_rng(seed)
-    tenure = rng.integers(1, 72, n)
-    monthly = rng.gamma(4.0, 20.0, n).round(2)
-    tickets = rng.poisson(1.0, n)
-    contract = rng.choice([0, 1, 2], n, p=[0.5, 0.3, 0.2])
-    logit = -1.0 - 0.05 * tenure + 0.02 * monthly + 0.6 * tickets - 0.9 * contract
-    churned = rng.random(n) < 1 / (1 + np.exp(-logit))
-    return pd.DataFrame({"tenure_months": tenure, "monthly_charges": monthly,
-                         "support_tickets": tickets, "contract_type": contract,
-                         "churned": churned.astype(int)})
 
 
 def main() -> int:
@@ -103,6 +92,9 @@ def main() -> int:
 
         console.rule("production monitoring")
         ok &= demo_monitoring.run(client, console, make_churn, home)
+
+        console.rule("nightly retraining (pipelines)")
+        ok &= demo_pipelines.run(client, console)
         client.undeploy("churn")
         console.print("undeployed churn")
 

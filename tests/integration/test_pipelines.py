@@ -2,7 +2,8 @@
 once per session, runs in the process sandbox; no Ray): the nightly retraining of a model
 from a hidden generator stops at the gate when nothing changed, every run is shared in
 MLflow good or bad, a failing step names itself, retries count, overlapping runs are
-skipped, schedules and drift alerts start runs."""
+skipped, schedules and drift alerts start runs; the demo's own retraining part
+(examples/demo_pipelines.py, as `make demo` runs it) stops at the gate."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import ferry
 from ferry_contract import AlertPublic, PipelineFailed, RunState, Trigger
 
 REPO = Path(__file__).parent.parent / "pipelines_repo"
+EXAMPLES = Path(__file__).parent.parent.parent / "examples"
 MODEL = "churn-pl"
 FEATURES = ["tenure", "monthly", "income", "tickets"]
 
@@ -225,3 +227,47 @@ def test_a_feature_view_is_materialized_on_its_schedule(registry_client: ferry.C
     assert listed.last_run_at is not None and listed.last_run_at <= later
     c.features.unschedule(view)
     assert all(x.view != view for x in c.features.schedules())
+
+
+def test_the_demos_nightly_retraining_stops_at_the_gate(
+        registry_client: ferry.Client, served: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make demo`'s retraining part on a model of its own: the champion as the demo trains
+    it, the demo's pinned evaluation set; the pipeline in examples/ retrains on 2,000 of
+    tonight's rows from the same source, which fall short of the champion at the gate."""
+    import io
+
+    from rich.console import Console
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    import demo_pipelines
+    from churn_data import make_churn
+
+    c, name = registry_client, "demo-churn"
+    train = make_churn(4000, seed=7)
+    model = HistGradientBoostingClassifier(max_iter=60, random_state=0).fit(
+        train.drop(columns=["churned"]), train["churned"])
+    v1 = c.register(model, name=name, training_data=train, target="churned").version
+    c.create_eval_set(name, make_churn(3000, seed=12), label="churned",
+                      slice_column="contract_type", pin=True)
+    assert c.evaluate(name, v1).passed
+    c.set_champion(name, v1)
+    out = io.StringIO()
+    try:
+        ok = demo_pipelines.run(c, Console(file=out, width=160), model=name)
+        [run] = c.pipeline_runs("churn-nightly", limit=1)
+    finally:
+        c.pipelines.delete("churn-nightly")  # no schedule or alert of it left in the session
+    assert ok, out.getvalue()
+    assert run.state is RunState.succeeded and run.trigger is Trigger.manual
+    assert [s.name for s in run.steps] == ["tonight_data", "train", "register", "evaluate"]
+    assert run.steps[0].rows == 2000 and run.data_digest
+    assert run.result["outcome"] == "failed gate", run.result  # type: ignore[index]
+    assert "vs_champion" in run.result["failed_checks"]  # type: ignore[index]
+    assert run.result["gain"] < 0 and run.canary is None  # type: ignore[index]
+    assert run.registered == [f"{name}/{v1 + 1}"]
+    [evaluation] = run.evaluations  # the one registration started, followed, not run twice
+    assert f"{name}/{v1 + 1}: failed the gate" in evaluation
+    assert c.model(name).aliases["champion"] == v1
+    text = out.getvalue()
+    assert run.id in text and str(run.mlflow_run_id) in text and "failed gate" in text
