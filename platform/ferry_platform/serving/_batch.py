@@ -244,10 +244,16 @@ class _Progress:
     def __init__(self) -> None:
         self.rows = 0
         self.by_node: dict[str, int] = {}
+        self.first_at: float | None = None  # wall clock of the first batch scored
 
     def add(self, n: int, node: str = "") -> None:
+        if self.first_at is None:
+            self.first_at = time.time()
         self.rows += n
         self.by_node[node] = self.by_node.get(node, 0) + n
+
+    def first(self) -> float | None:
+        return self.first_at
 
     def get(self) -> int:
         return self.rows
@@ -388,12 +394,13 @@ def run_batch(spec: BatchSpec, progress: Callable[[int, int | None], None] | Non
 
     ``progress(rows_done, rows_total)`` is called about once a second while it runs.
     Returns the run's summary (rows, files written, seconds, rows scored on each Ray
-    node)."""
+    node, CPUs each scorer reserved, seconds to the first batch scored)."""
     import ray
 
     if not ray.is_initialized():
         raise RuntimeError("Ray is not connected in this process")
     started = time.perf_counter()
+    started_at = time.time()
     runtime_env = {"env_vars": {**(env or {}), **_worker_env()}}
     free = float(ray.available_resources().get("CPU", 0.0))
     actor_cpus = fit_actor_cpus(spec.num_cpus, spec.actors, spec.io_cpus, free)
@@ -441,6 +448,7 @@ def run_batch(spec: BatchSpec, progress: Callable[[int, int | None], None] | Non
     log.info("batch pipeline stats (Ray Data):\n%s", ds.stats())
     rows = int(ray.get(counter.get.remote()))
     by_node = dict(ray.get(counter.nodes.remote()))
+    first_at = ray.get(counter.first.remote())
     ray.kill(counter)
     if progress is not None:
         progress(rows, src.rows)
@@ -451,7 +459,9 @@ def run_batch(spec: BatchSpec, progress: Callable[[int, int | None], None] | Non
     written = sorted(i.path for i in fs.get_file_info(pafs.FileSelector(path, recursive=True))
                      if i.type == pafs.FileType.File and i.base_name.endswith(".parquet"))
     return {"rows": rows, "files": len(written), "seconds": round(seconds, 3),
-            "rows_by_node": by_node,
+            "rows_by_node": by_node, "scorer_cpus": actor_cpus,
+            # pipeline start to the first batch scored: actor start-up and Bento loads
+            "first_batch_s": round(first_at - started_at, 3) if first_at else None,
             "rows_per_s": round(rows / seconds, 1) if seconds else None}
 
 
