@@ -376,6 +376,15 @@ def fit_actor_cpus(wanted: float, actors: int, io_cpus: float, free: float) -> f
     return max(0.01, min(wanted, math.floor(room * 100) / 100))
 
 
+def read_blocks(spec: BatchSpec) -> int | None:
+    """Blocks to read the source in: one per batch (at least one per file), when the
+    Parquet footers gave the row count; Ray Data's own choice otherwise (CSV)."""
+    rows = spec.source.rows
+    if not rows:
+        return None
+    return max(len(spec.source.files), math.ceil(rows / spec.batch_size))
+
+
 def _tune(context: Any, free: float) -> None:
     """The Dataset's own execution settings (its copy of the context, not the process's):
     no progress bars in a server's log, and Ray Data plans with the CPUs that are free
@@ -416,15 +425,25 @@ def run_batch(spec: BatchSpec, progress: Callable[[int, int | None], None] | Non
     # beside the scorers and Serve's replicas on a 2-CPU node it never gets one (measured:
     # the job waited 9 minutes). V1 reads with the fractional CPU given here. The reader
     # is chosen from the process's context when the read is planned.
-    ray.data.DataContext.get_current().use_datasource_v2 = False
-    ds = read(src.files, num_cpus=spec.io_cpus, runtime_env=runtime_env)
+    process_context = ray.data.DataContext.get_current()
+    process_context.use_datasource_v2 = False
+    # No sampling tasks to estimate Parquet's in-memory size while planning (measured: 7 s
+    # of a 1M-row job on 2 CPUs, each sample a new worker process); the footers' row
+    # counts already size the blocks below.
+    process_context.decoding_size_estimation = False
+    # One block per batch (not Ray Data's minimum of 200 blocks: 5,000-row pieces here),
+    # and at most as many read and write tasks at once as there are scorers: on a small
+    # node every concurrent task is a Python worker to start beside the scorers' own.
+    ds = read(src.files, num_cpus=spec.io_cpus, runtime_env=runtime_env,
+              concurrency=spec.actors, override_num_blocks=read_blocks(spec))
     # Arrow batches: the scorer makes a pandas frame of the model's columns only; the
     # carried columns go from reader to writer as Arrow buffers. Ray Data spreads the
     # actors over the nodes by default (DataContext.scheduling_strategy "SPREAD"): a
     # cluster's nodes all score.
     ds = ds.map_batches(Scorer, fn_constructor_kwargs={"spec": spec, "progress": counter},
                         batch_format="pyarrow", batch_size=spec.batch_size,
-                        concurrency=spec.actors, num_cpus=actor_cpus,
+                        compute=ray.data.ActorPoolStrategy(size=spec.actors),
+                        num_cpus=actor_cpus,
                         runtime_env=runtime_env)
     _tune(ds.context, free)
     stop = threading.Event()
@@ -440,8 +459,8 @@ def run_batch(spec: BatchSpec, progress: Callable[[int, int | None], None] | Non
     watcher = threading.Thread(target=watch, daemon=True, name="ferry-batch-progress")
     watcher.start()
     try:
-        ds.write_parquet(spec.dest, ray_remote_args={"num_cpus": spec.io_cpus,
-                                                     "runtime_env": runtime_env})
+        ds.write_parquet(spec.dest, concurrency=spec.actors,
+                         ray_remote_args={"num_cpus": spec.io_cpus, "runtime_env": runtime_env})
     finally:
         stop.set()
         watcher.join(timeout=5)
