@@ -425,12 +425,7 @@ def run_batch(spec: BatchSpec, progress: Callable[[int, int | None], None] | Non
     # beside the scorers and Serve's replicas on a 2-CPU node it never gets one (measured:
     # the job waited 9 minutes). V1 reads with the fractional CPU given here. The reader
     # is chosen from the process's context when the read is planned.
-    process_context = ray.data.DataContext.get_current()
-    process_context.use_datasource_v2 = False
-    # No sampling tasks to estimate Parquet's in-memory size while planning (measured: 7 s
-    # of a 1M-row job on 2 CPUs, each sample a new worker process); the footers' row
-    # counts already size the blocks below.
-    process_context.decoding_size_estimation = False
+    ray.data.DataContext.get_current().use_datasource_v2 = False
     # One block per batch (not Ray Data's minimum of 200 blocks: 5,000-row pieces here),
     # and at most as many read and write tasks at once as there are scorers: on a small
     # node every concurrent task is a Python worker to start beside the scorers' own.
