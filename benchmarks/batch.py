@@ -97,11 +97,14 @@ def scorer_only(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     want = model.predict(frame)
     base = args.rows / (time.perf_counter() - t0)
+    import pyarrow as pa
+
+    arrow = pa.Table.from_pandas(frame, preserve_index=False)  # as Ray Data's blocks hold it
     t1 = time.perf_counter()
-    got = [scorer(frame.iloc[i:i + args.batch_rows])
+    got = [scorer(arrow.slice(i, args.batch_rows))  # Arrow batches, as the actors get them
            for i in range(0, args.rows, args.batch_rows)]
     ferry_rate = args.rows / (time.perf_counter() - t1)
-    assert (pd.concat(got)["prediction"].to_numpy() == want).all()
+    assert (pa.concat_tables(got).column("prediction").to_numpy() == want).all()
     figures = {"rows": args.rows, "features": args.features, "model": args.model,
                "batch_rows": args.batch_rows, "in_process_rows_per_s": round(base),
                "scorer_rows_per_s": round(ferry_rate), "ratio": round(ferry_rate / base, 3)}

@@ -99,7 +99,8 @@ class Settings(BaseSettings):
     batch_actors: int = Field(
         2, ge=1, description="Scorer actors of one batch-scoring job (each loads the release).")
     batch_actor_cpus: float = Field(
-        0.5, gt=0, description="Ray CPUs each batch scorer actor reserves.")
+        0.5, gt=0, description="Ray CPUs each batch scorer actor reserves (at most an even "
+                             "share of the CPUs free when a job starts).")
     batch_roots: str = Field(
         "", description="Where batch jobs may read and write: comma-separated local "
                         "directories or s3:// prefixes, each with {team} (default "

@@ -67,6 +67,34 @@ def test_predictions_equal_model_predict_with_lineage_on_every_row() -> None:
     assert set(out["source_digest"]) == {"sha256:feed"}
 
 
+def test_arrow_batches_score_as_pandas_batches_do_and_carry_columns_untouched() -> None:
+    """Ray Data hands the actors Arrow tables: the same rows give the same predictions and
+    lineage as the pandas path, the carried columns keep their Arrow values and types."""
+    import pyarrow as pa
+
+    model = sklearn_pipeline(seed=43)
+    sig = [ColumnSpec(name="tenure", type="long"), ColumnSpec(name="monthly", type="double"),
+           ColumnSpec(name="income", type="double"), ColumnSpec(name="tickets", type="long"),
+           ColumnSpec(name="plan", type="string")]
+    frame = churn(3000, seed=78)[FEATURES].assign(row_id=lambda d: np.arange(len(d)) * 7)
+    table = pa.Table.from_pandas(frame[["row_id", "plan", *FEATURES[:4]]],
+                                 preserve_index=False)
+    for as_of in (datetime(2026, 12, 1, tzinfo=UTC), None):
+        scorer = Scorer(_spec(as_of), loaded=(_manifest(sig), Service(model)))
+        out = scorer(table)
+        assert isinstance(out, pa.Table) and out.num_rows == len(frame)
+        assert out.schema.names == [*table.schema.names, PREDICTION, *LINEAGE_COLUMNS]
+        assert out.column("row_id").equals(table.column("row_id"))
+        assert out.schema.field("model_version").type == pa.int64()
+        assert out.schema.field("as_of").type == pa.string()
+        got, want = out.to_pandas(), scorer(frame[["row_id", "plan", *FEATURES[:4]]])
+        assert len(set(want[PREDICTION])) == 2
+        assert (got[PREDICTION].to_numpy() == model.predict(frame[FEATURES])).all()
+        for column in LINEAGE_COLUMNS:
+            assert got[column].tolist() == want[column].tolist(), column
+    assert set(got["as_of"]) == {None}
+
+
 def test_features_are_joined_point_in_time_as_a_training_set_joins_them(tmp_path: Path) -> None:
     repo = tmp_path / "features"
     (repo / "data").mkdir(parents=True)

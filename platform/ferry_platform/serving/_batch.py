@@ -14,6 +14,7 @@ import hashlib
 import importlib
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -30,6 +31,8 @@ PREDICTION = "prediction"
 LINEAGE_COLUMNS = ("release_id", "model", "model_version", "as_of", "source_digest")
 """Written on every output row, after the prediction."""
 ENTITY_TIMESTAMP = "event_timestamp"
+_LINEAGE_TYPES = {"release_id": "string", "model": "string", "model_version": "int64",
+                  "as_of": "string", "source_digest": "string"}
 # Non-secret settings the Ray workers need to reach the same object store (credentials
 # come from the workers' own environment or role, never through Ray's runtime_env).
 _PASSED_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION", "AWS_REGION")
@@ -241,10 +244,16 @@ class _Progress:
     def __init__(self) -> None:
         self.rows = 0
         self.by_node: dict[str, int] = {}
+        self.first_at: float | None = None  # wall clock of the first batch scored
 
     def add(self, n: int, node: str = "") -> None:
+        if self.first_at is None:
+            self.first_at = time.time()
         self.rows += n
         self.by_node[node] = self.by_node.get(node, 0) + n
+
+    def first(self) -> float | None:
+        return self.first_at
 
     def get(self) -> int:
         return self.rows
@@ -281,8 +290,41 @@ class Scorer:
                         "model_version": self.manifest.version,
                         "as_of": spec.as_of.isoformat() if spec.as_of else None,
                         "source_digest": spec.source.digest}
+        import pyarrow as pa
+
+        pa.repeat(pa.scalar("", pa.string()), 1)  # Arrow's kernels initialise here, not in a batch
 
     def __call__(self, batch: Any) -> Any:
+        """Score one batch: an Arrow table (what Ray Data hands the actors) gives an Arrow
+        table, a pandas frame gives a pandas frame; the input's columns, then the
+        prediction, then the lineage columns."""
+        import pyarrow as pa
+
+        if isinstance(batch, pa.Table):
+            if self.joiner is None:
+                out = self._score_arrow(batch)
+                self._count(out.num_rows)
+                return out
+            batch = batch.to_pandas()  # the feature join works on pandas frames
+        return self._score_pandas(batch)
+
+    def _score_arrow(self, table: Any) -> Any:
+        """Only the model's columns become a pandas frame; the carried columns stay Arrow
+        buffers and the lineage columns are constants, not Python objects per row."""
+        import pyarrow as pa
+
+        names = [spec.name for spec in self.manifest.signature]
+        predictions = self.predict_frame(
+            model_frame(self.manifest.signature, table.select(names).to_pandas()))
+        columns = [*table.columns, _prediction_array(predictions)]
+        fields = [*table.schema.names, PREDICTION]
+        for key, value in self.lineage.items():
+            kind = pa.type_for_alias(_LINEAGE_TYPES[key])
+            columns.append(pa.repeat(pa.scalar(value, kind), table.num_rows))
+            fields.append(key)
+        return pa.Table.from_arrays(columns, names=fields)
+
+    def _score_pandas(self, batch: Any) -> Any:
         import pandas as pd
 
         frame = batch
@@ -299,13 +341,60 @@ class Scorer:
             else predictions
         for key, value in self.lineage.items():
             out[key] = value
-        if self.progress is not None:
-            self.progress.add.remote(len(out), self.node)
+        self._count(len(out))
         return out
+
+    def _count(self, rows: int) -> None:
+        if self.progress is not None:
+            self.progress.add.remote(rows, self.node)
+
+
+def _prediction_array(predictions: Any) -> Any:
+    """The prediction column as Arrow: one value per row, or a list per row for a model
+    with several outputs (as the pandas path writes them)."""
+    import numpy as np
+    import pyarrow as pa
+
+    values = np.asarray(predictions)
+    if values.ndim > 1:
+        return pa.array(list(values))
+    return pa.array(values)
 
 
 def _worker_env() -> dict[str, str]:
     return {k: os.environ[k] for k in _PASSED_ENV if os.environ.get(k)}
+
+
+def fit_actor_cpus(wanted: float, actors: int, io_cpus: float, free: float) -> float:
+    """The CPUs each scorer actor reserves: ``wanted``, or less so that all ``actors`` and
+    one read and one write task fit in the ``free`` CPUs (what Serve's replicas, routers
+    and proxies leave). A scorer that cannot be placed never scores: on a 2-CPU node
+    beside a deployment, two scorers asking 0.9 CPU each left one pending for the whole
+    run. Ray's CPUs are logical: the scorers still use every core they find idle.
+    Never below 0.01 (Ray's actors need a positive request to count as CPU work)."""
+    room = (free - 2 * io_cpus) / max(actors, 1)
+    return max(0.01, min(wanted, math.floor(room * 100) / 100))
+
+
+def read_blocks(spec: BatchSpec) -> int | None:
+    """Blocks to read the source in: one per batch (at least one per file), when the
+    Parquet footers gave the row count; Ray Data's own choice otherwise (CSV)."""
+    rows = spec.source.rows
+    if not rows:
+        return None
+    return max(len(spec.source.files), math.ceil(rows / spec.batch_size))
+
+
+def _tune(context: Any, free: float) -> None:
+    """The Dataset's own execution settings (its copy of the context, not the process's):
+    no progress bars in a server's log, and Ray Data plans with the CPUs that are free
+    when the job starts (by default it counts the whole cluster, Serve's share included,
+    and launches tasks that then wait)."""
+    from ray.data import ExecutionResources
+
+    context.enable_progress_bars = False
+    if free > 0:
+        context.execution_options.resource_limits = ExecutionResources.for_limits(cpu=free)
 
 
 def run_batch(spec: BatchSpec, progress: Callable[[int, int | None], None] | None = None,
@@ -314,32 +403,44 @@ def run_batch(spec: BatchSpec, progress: Callable[[int, int | None], None] | Non
 
     ``progress(rows_done, rows_total)`` is called about once a second while it runs.
     Returns the run's summary (rows, files written, seconds, rows scored on each Ray
-    node)."""
+    node, CPUs each scorer reserved, seconds to the first batch scored)."""
     import ray
 
     if not ray.is_initialized():
         raise RuntimeError("Ray is not connected in this process")
     started = time.perf_counter()
+    started_at = time.time()
     runtime_env = {"env_vars": {**(env or {}), **_worker_env()}}
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
-    # Ray Data's V2 Parquet reader lists files in a task that always asks for a whole CPU:
-    # beside the scorers and Serve's replicas on a 2-CPU node it never gets one (measured:
-    # the job waited 9 minutes). V1 reads with the fractional CPU given below.
-    context.use_datasource_v2 = False
+    free = float(ray.available_resources().get("CPU", 0.0))
+    actor_cpus = fit_actor_cpus(spec.num_cpus, spec.actors, spec.io_cpus, free)
+    if actor_cpus < spec.num_cpus:
+        log.info("batch scorers reserve %.2f CPU each, not %.2f: %.2f CPUs are free beside "
+                 "what else runs (Serve replicas, routers)", actor_cpus, spec.num_cpus, free)
     counter: Any = ray.remote(_Progress).options(num_cpus=0, runtime_env=runtime_env).remote()
     src = spec.source
     # Every stage asks for a fraction of a CPU: the scorers must never take the whole
     # cluster from the read and write tasks (nor from the Serve replicas beside them).
-    io = {"num_cpus": spec.io_cpus, "runtime_env": runtime_env}
     read = ray.data.read_parquet if src.format == "parquet" else ray.data.read_csv
-    ds = read(src.files, ray_remote_args=io)
+    # Ray Data's V2 Parquet reader lists files in a task that always asks for a whole CPU:
+    # beside the scorers and Serve's replicas on a 2-CPU node it never gets one (measured:
+    # the job waited 9 minutes). V1 reads with the fractional CPU given here. The reader
+    # is chosen from the process's context when the read is planned.
+    ray.data.DataContext.get_current().use_datasource_v2 = False
+    # One block per batch (not Ray Data's minimum of 200 blocks: 5,000-row pieces here),
+    # and at most as many read and write tasks at once as there are scorers: on a small
+    # node every concurrent task is a Python worker to start beside the scorers' own.
+    ds = read(src.files, num_cpus=spec.io_cpus, runtime_env=runtime_env,
+              concurrency=spec.actors, override_num_blocks=read_blocks(spec))
+    # Arrow batches: the scorer makes a pandas frame of the model's columns only; the
+    # carried columns go from reader to writer as Arrow buffers. Ray Data spreads the
+    # actors over the nodes by default (DataContext.scheduling_strategy "SPREAD"): a
+    # cluster's nodes all score.
     ds = ds.map_batches(Scorer, fn_constructor_kwargs={"spec": spec, "progress": counter},
-                        batch_format="pandas", batch_size=spec.batch_size,
-                        concurrency=spec.actors, num_cpus=spec.num_cpus,
-                        runtime_env=runtime_env,
-                        # one scorer per node where they fit: a cluster's nodes all score
-                        scheduling_strategy="SPREAD")
+                        batch_format="pyarrow", batch_size=spec.batch_size,
+                        compute=ray.data.ActorPoolStrategy(size=spec.actors),
+                        num_cpus=actor_cpus,
+                        runtime_env=runtime_env)
+    _tune(ds.context, free)
     stop = threading.Event()
 
     def watch() -> None:
@@ -353,12 +454,15 @@ def run_batch(spec: BatchSpec, progress: Callable[[int, int | None], None] | Non
     watcher = threading.Thread(target=watch, daemon=True, name="ferry-batch-progress")
     watcher.start()
     try:
-        ds.write_parquet(spec.dest, ray_remote_args=io)
+        ds.write_parquet(spec.dest, concurrency=spec.actors,
+                         ray_remote_args={"num_cpus": spec.io_cpus, "runtime_env": runtime_env})
     finally:
         stop.set()
         watcher.join(timeout=5)
+    log.info("batch pipeline stats (Ray Data):\n%s", ds.stats())
     rows = int(ray.get(counter.get.remote()))
     by_node = dict(ray.get(counter.nodes.remote()))
+    first_at = ray.get(counter.first.remote())
     ray.kill(counter)
     if progress is not None:
         progress(rows, src.rows)
@@ -369,7 +473,9 @@ def run_batch(spec: BatchSpec, progress: Callable[[int, int | None], None] | Non
     written = sorted(i.path for i in fs.get_file_info(pafs.FileSelector(path, recursive=True))
                      if i.type == pafs.FileType.File and i.base_name.endswith(".parquet"))
     return {"rows": rows, "files": len(written), "seconds": round(seconds, 3),
-            "rows_by_node": by_node,
+            "rows_by_node": by_node, "scorer_cpus": actor_cpus,
+            # pipeline start to the first batch scored: actor start-up and Bento loads
+            "first_batch_s": round(first_at - started_at, 3) if first_at else None,
             "rows_per_s": round(rows / seconds, 1) if seconds else None}
 
 
