@@ -10,6 +10,7 @@ digest — and the accepted deploy once the cause is fixed.
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -104,7 +105,8 @@ def run(client: ferry.Client, console: Console, home: Path) -> bool:
     ok &= _refused(client, console, "signature vs pinned features", mv_short.version)
 
     # 2. a pinned version the feature registry does not have (trained against another one)
-    elsewhere = [r.replace("@v0:", "@v7:") for r in ts.feature_refs]
+    # (any version number it has now: a demo run on the same FERRY_HOME finds v2, v3...)
+    elsewhere = [re.sub(r"@v\d+:", "@v999:", r) for r in ts.feature_refs]
     mv_other = client.register(model, name="churn-features", target="churned",
                                training_data=ferry.TrainingSet(train, elsewhere,
                                                                ts.entity_columns))

@@ -37,6 +37,15 @@ def run(client: ferry.Client, console: Console, model: str = "churn",
     t0 = time.monotonic()
     champion = client.model(model).aliases.get("champion")
     p = client.register_pipeline(nightly_retrain)
+    try:
+        return _run_once(client, console, p, model, rows, champion, t0)
+    finally:  # a demo run later on the same FERRY_HOME: its drift alerts start nothing
+        client.pipelines.delete(p.name)
+        console.print(f"unregistered {p.name} (its runs stay recorded)")
+
+
+def _run_once(client: ferry.Client, console: Console, p: ferry.PipelinePublic, model: str,
+              rows: int, champion: int | None, t0: float) -> bool:
     console.print(f"registered pipeline [bold]{p.name}[/bold] ({p.module}): cron "
                   f"'{p.schedule}' UTC (next {p.next_run_at:%Y-%m-%d %H:%M}), on alerts "
                   f"{', '.join(p.on_alert)}; drift alerts already open do not start it, "

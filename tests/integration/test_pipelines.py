@@ -252,13 +252,16 @@ def test_the_demos_nightly_retraining_stops_at_the_gate(
                       slice_column="contract_type", pin=True)
     assert c.evaluate(name, v1).passed
     c.set_champion(name, v1)
+    import re
+
+    from ferry_contract import PipelineNotFound
+
     out = io.StringIO()
-    try:
-        ok = demo_pipelines.run(c, Console(file=out, width=160), model=name)
-        [run] = c.pipeline_runs("churn-nightly", limit=1)
-    finally:
-        c.pipelines.delete("churn-nightly")  # no schedule or alert of it left in the session
-    assert ok, out.getvalue()
+    assert demo_pipelines.run(c, Console(file=out, width=160), model=name), out.getvalue()
+    with pytest.raises(PipelineNotFound):  # unregistered: a later demo's alerts start nothing
+        c.pipelines.get("churn-nightly")
+    run_id = re.search(r"churn-nightly run ([0-9a-f]+)", out.getvalue()).group(1)  # type: ignore[union-attr]
+    run = c.pipelines.get_run(run_id)  # its runs stay recorded
     assert run.state is RunState.succeeded and run.trigger is Trigger.manual
     assert [s.name for s in run.steps] == ["tonight_data", "train", "register", "evaluate"]
     assert run.steps[0].rows == 2000 and run.data_digest

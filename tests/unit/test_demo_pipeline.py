@@ -24,6 +24,7 @@ def test_it_is_nightly_and_listens_to_drift_on_churn(nightly) -> None:  # type: 
 
     p = nightly.nightly_retrain
     assert (p.name, p.schedule, p.on_alert) == ("churn-nightly", "0 3 * * *", ["churn:drift"])
+    assert p.overlap.value == "skip"  # a burst of drift alerts: one retraining, not ten
     assert locate(p) == ("nightly_retrain:nightly_retrain", str(EXAMPLES))
 
 
