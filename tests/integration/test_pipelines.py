@@ -172,9 +172,19 @@ def test_a_drift_alert_starts_the_pipelines_listening_to_it(
     assert platform_core.app.pipelines.on_alert(other, "opened") == []
     [run] = platform_core.app.pipelines.on_alert(alert, "opened")
     assert run.trigger == "alert" and "prediction_drift" in run.reason
+    # the same report's other alerts (one per drifted column) are covered by that run
+    burst = [alert.model_copy(update={"id": i, "kind": "drift", "subject": f"f{i}"})
+             for i in range(2, 6)]
+    assert [platform_core.app.pipelines.on_alert(a, "opened") for a in burst] == [[]] * 4
     done = c.wait(c.pipelines.get_run(run.id).job_id)
     assert done.result["run"] == run.id  # type: ignore[index]
     assert c.pipelines.get_run(run.id).registered
+    assert [r.id for r in c.pipeline_runs("retrain_churn") if r.trigger == "alert"] == [run.id]
+    # an alert opened after that run started is not covered: it starts a run of its own
+    later = alert.model_copy(update={"id": 9, "opened_at": datetime.now(UTC)})
+    [again] = platform_core.app.pipelines.on_alert(later, "opened")
+    assert again.id != run.id
+    c.wait(c.pipelines.get_run(again.id).job_id)
 
 
 def test_the_cli_lists_runs_and_shows_them(registry_client: ferry.Client, repo: Path,

@@ -561,13 +561,27 @@ class Pipelines:
         except Exception:
             log.exception("starting the pipelines of alert %s failed", alert.id)
 
+    def _covering_run(self, pipeline: str, alert: AlertPublic) -> PipelineRunRecord | None:
+        """An active run that will see the data that raised ``alert``: one not started yet,
+        or started after the alert opened (a burst of alerts is one retraining, not ten)."""
+        for r in self._store.runs(pipeline, limit=20):
+            if r.state in ACTIVE and (r.started_at is None or r.started_at >= alert.opened_at):
+                return r
+        return None
+
     def on_alert(self, alert: AlertPublic, event: str) -> list[PipelineRunRecord]:
-        """Start the pipelines that listen to ``alert`` (``model:kind``) when it opens."""
+        """Start the pipelines that listen to ``alert`` (``model:kind``) when it opens,
+        unless a run under way or queued already covers it (:meth:`_covering_run`)."""
         if event != "opened":
             return []
         started = []
         for p in self._store.pipelines():
             if any(alert_matches(t, alert.model, alert.kind) for t in p.on_alert):
+                covering = self._covering_run(p.name, alert)
+                if covering is not None:  # one report opens an alert per drifted column
+                    log.info("alert %s: pipeline %s's run %s already sees its data", alert.id,
+                             p.name, covering.id)
+                    continue
                 started.append(self._start(
                     p, SYSTEM, Trigger.alert,
                     f"alert {alert.id} {alert.model}:{alert.kind} on {alert.deployment}",
