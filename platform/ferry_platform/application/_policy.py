@@ -170,9 +170,13 @@ POLICY: dict[str, Rule] = {
     "list_audit_events": Rule(Scope.authenticated, note=_MINE.format("events")),
     # batch scoring
     "create_batch_job": Rule(Scope.model_team, "deployer",
-                             note="scores with the deployment's release; the model's team"),
+                             note="scores with the deployment's release; the model's team; "
+                                  "source and dest only under that team's data roots "
+                                  "(FERRY_BATCH_ROOTS), else 403"),
     "list_batch_jobs": Rule(Scope.authenticated, note=_MINE.format("batch jobs")),
-    "list_batch_roots": _READ,
+    "list_batch_roots": Rule(Scope.authenticated,
+                             note="the data roots of the teams the caller deploys for "
+                                  "(platform admins: all)"),
     "get_batch_job": Rule(Scope.authenticated, note=_MINE_ONE),
     # features
     "list_feature_views": _READ,
