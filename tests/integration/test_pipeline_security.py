@@ -185,15 +185,16 @@ def test_deleting_a_pipeline_skips_its_queued_runs_and_waits_for_a_running_one(
     from ferry_platform.access import SYSTEM
 
     owner = _user(env, "owner-del")
-    _register(env, "p-deleted", owner, on_alert=["m-deleted:drift"])
+    p = _register(env, "p-deleted", owner, schedule="*/5 * * * *")
     pipelines = env.platform.app.pipelines
     orchestrator.entered.clear()
     orchestrator.release.clear()
     running = pipelines.run("p-deleted", owner, {"block": True})
     assert orchestrator.entered.wait(30)
     by_hand = pipelines.run("p-deleted", owner, {})
-    [alerted] = pipelines.on_alert(_alert("m-deleted"), "opened")
-    assert by_hand.state is RunState.queued and alerted.state == "queued"
+    [scheduled] = [r for r in pipelines.tick(p.updated_at + timedelta(minutes=5))
+                   if r.pipeline == "p-deleted"]
+    assert by_hand.state is RunState.queued and scheduled.state == "queued"
 
     http = env.http(env.tokens["owner-del"])
     r = http.delete("/v1/pipelines/p-deleted")
@@ -208,13 +209,13 @@ def test_deleting_a_pipeline_skips_its_queued_runs_and_waits_for_a_running_one(
     stale = pipelines._store.get_pipeline("p-deleted")  # as a tick read it, just before
     assert http.delete("/v1/pipelines/p-deleted").status_code == 204
     admin = env.client(env.admin)
-    for queued in (by_hand, alerted):
+    for queued in (by_hand, scheduled):
         run = admin.pipelines.get_run(queued.id)
         assert run.state is RunState.skipped and run.finished_at is not None, run
         assert "owner-del deleted the pipeline before the run started" in run.reason
     assert pipelines.tick() == []
     [event] = admin.audit(action="delete_pipeline", limit=1)
-    assert set(event.details["skipped_runs"]) == {by_hand.id, alerted.id}
+    assert set(event.details["skipped_runs"]) == {by_hand.id, scheduled.id}
 
     # a run added by a tick or an alert that read the pipeline just before it went:
     # skipped when its job starts, the team's code never run
