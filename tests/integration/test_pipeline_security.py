@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from _control_plane import Env
 
-from ferry_contract import AlertPublic, PipelineCreate, RunState
+from ferry_contract import AlertPublic, PipelineCreate, PipelineRunPublic, RunState
 from ferry_platform.pipelines import RunRequest
 
 MODULE = "team_pipelines.nightly:retrain"
@@ -150,16 +150,23 @@ def test_an_unattended_run_is_refused_when_its_user_lost_the_right(
     assert run.state is RunState.succeeded and orchestrator.acted_as[run.id] == taker.user
 
 
+def _blocked_run(env: Env, orchestrator: AskingOrchestrator, name: str,
+                 who: Any) -> PipelineRunPublic:
+    """Start a run of ``name`` that holds its pipeline until ``orchestrator.release``."""
+    orchestrator.entered.clear()
+    orchestrator.release.clear()
+    run = env.platform.app.pipelines.run(name, who, {"block": True})
+    assert orchestrator.entered.wait(30)
+    return run
+
+
 def test_a_queued_run_is_refused_if_someone_else_registers_the_pipeline_again(
         env: Env, orchestrator: AskingOrchestrator) -> None:
     """A run started by hand runs the revision its starter chose, or not at all."""
     starter, editor = _user(env, "starter-q"), _user(env, "editor-q")
     _register(env, "p-queued", starter)
     pipelines = env.platform.app.pipelines
-    orchestrator.entered.clear()
-    orchestrator.release.clear()
-    first = pipelines.run("p-queued", starter, {"block": True})
-    assert orchestrator.entered.wait(30)
+    first = _blocked_run(env, orchestrator, "p-queued", starter)
     queued = pipelines.run("p-queued", starter, {})
     assert queued.state is RunState.queued and queued.revision == 1
     _register(env, "p-queued", editor, description="swapped under the queued run")
@@ -187,10 +194,7 @@ def test_deleting_a_pipeline_skips_its_queued_runs_and_waits_for_a_running_one(
     owner = _user(env, "owner-del")
     p = _register(env, "p-deleted", owner, schedule="*/5 * * * *")
     pipelines = env.platform.app.pipelines
-    orchestrator.entered.clear()
-    orchestrator.release.clear()
-    running = pipelines.run("p-deleted", owner, {"block": True})
-    assert orchestrator.entered.wait(30)
+    running = _blocked_run(env, orchestrator, "p-deleted", owner)
     by_hand = pipelines.run("p-deleted", owner, {})
     [scheduled] = [r for r in pipelines.tick(p.updated_at + timedelta(minutes=5))
                    if r.pipeline == "p-deleted"]
