@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ferry_contract import Conflict
 from ferry_platform.core import REDACTOR
 from ferry_platform.store._db import Database
-from ferry_platform.store._tables import Job, JobLog, Lock, now
+from ferry_platform.store._tables import Job, JobLog, Lock, UTCDateTime, now
 
 ACTIVE = ("queued", "running")
 
@@ -198,9 +198,15 @@ class SqlJobStore:
 
     @staticmethod
     def _log(s: Any, job_id: str, line: str) -> None:
-        seq = s.scalar(select(func.coalesce(func.max(JobLog.seq), 0)).where(
-            JobLog.job_id == job_id)) + 1
-        s.add(JobLog(job_id=job_id, seq=seq, at=now(), line=REDACTOR(line)))
+        """Append a line with the job's next sequence number. Writers of one job (its steps
+        and a progress watcher, or two processes) queue on the job's row (PostgreSQL: FOR
+        UPDATE; SQLite ignores it but runs the one INSERT … SELECT under its write lock), so
+        two never read the same last number."""
+        s.execute(select(Job.id).where(Job.id == job_id).with_for_update())
+        nxt = (select(literal(job_id), func.coalesce(func.max(JobLog.seq), 0) + 1,
+                      literal(now(), UTCDateTime()), literal(REDACTOR(line)))
+               .where(JobLog.job_id == job_id))
+        s.execute(insert(JobLog).from_select(["job_id", "seq", "at", "line"], nxt))
 
     def logs(self, job_id: str, after: int = 0, limit: int = 1000) -> list[tuple[int, datetime, str]]:
         q = (select(JobLog.seq, JobLog.at, JobLog.line).where(JobLog.job_id == job_id,
