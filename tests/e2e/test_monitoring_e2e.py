@@ -109,6 +109,16 @@ def wait_until(check: Any, timeout: float, what: str) -> Any:
     raise AssertionError(f"not within {timeout:.0f}s: {what}")
 
 
+def settle(client: Any, timeout: float = 120) -> None:
+    """Wait for every change of the deployment still under way (a rollback, step-up or
+    promote that canary analysis started: the status shows its traffic before its job
+    ends and frees the deployment's lock, and a change then would get a 409)."""
+    def idle() -> bool:
+        return not any(client.jobs(target=NAME, state=state) for state in ("queued", "running"))
+
+    wait_until(idle, timeout, f"no change of {NAME} under way")
+
+
 def test_answers_carry_request_ids_and_probabilities_and_are_logged_and_reported(  # type: ignore[no-untyped-def]
         client, deployment, admin_token) -> None:
     batch = rows(2, seed=3)
@@ -167,6 +177,7 @@ def test_a_canary_failing_on_30_percent_of_requests_rolls_back_by_itself(  # typ
         wait_until(lambda: client.status(NAME).rollout is None, 120,
                    "the failing canary rolled back")
         time.sleep(0.5)
+    settle(client)
     stable = [s for s, rel in load.answers if rel == deployment.release_id]
     bad = [s for s, rel in load.answers if rel == candidate]
     assert stable and all(s == 200 for s in stable), "the stable arm failed requests"
@@ -190,6 +201,7 @@ def test_a_healthy_canary_is_stepped_up_and_promoted_by_itself(  # type: ignore[
     with Load(deployment.info.endpoints.rest, admin_token, rows(400, 9)) as load:
         wait_until(lambda: client.status(NAME).release.release_id == candidate, 150,
                    "the healthy canary promoted")
+    settle(client)
     assert load.answers and all(s == 200 for s, _ in load.answers)
     steps = client.audit(action="canary_analysis.step", limit=1)
     assert steps and steps[0].details["to_weight"] == 60

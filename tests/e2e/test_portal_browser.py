@@ -109,11 +109,24 @@ def fits(page: Any) -> None:
     assert wide <= 0, (page.url, wide)
 
 
-def finish_job(page: Any, timeout_s: float = 300) -> list[str]:
-    """Wait for the job shown in #job-area to end; the steps and percentages seen live."""
+def shown_job(page: Any) -> str | None:
+    """The id of the job panel #job-area shows now (None: none yet)."""
+    panel = page.locator("#job-area section.job")
+    return panel.first.get_attribute("id") if panel.count() else None
+
+
+def finish_job(page: Any, before: str | None, timeout_s: float = 300) -> list[str]:
+    """Wait for the job the last action started to show in #job-area (not ``before``, the
+    panel that showed until then: a slow POST leaves the last job's ended panel in place)
+    and to end; the steps and percentages seen live."""
     seen: list[str] = []
     area = page.locator("#job-area")
-    area.locator("section.job, .error").first.wait_for(timeout=60_000)
+    page.wait_for_function(
+        """before => {
+            const area = document.querySelector('#job-area');
+            const job = area && area.querySelector('section.job');
+            return (job && job.id !== before) || (area && area.querySelector('.error'));
+        }""", arg=before, timeout=60_000)
     assert area.locator(".error").count() == 0 or area.locator("section.job").count(), \
         area.inner_text()
     panel = area.locator("section.job")
@@ -130,9 +143,13 @@ def finish_job(page: Any, timeout_s: float = 300) -> list[str]:
         page.wait_for_timeout(200)
 
 
-def confirm(page: Any, form: str, summary: str, button: str) -> None:
+def confirm(page: Any, form: str, summary: str, button: str) -> str | None:
+    """Open the form's confirmation and confirm; the job panel shown before (for
+    :func:`finish_job`)."""
+    before = shown_job(page)
     page.locator(f"{form} summary", has_text=summary).click()
     page.locator(form).get_by_role("button", name=button).click()
+    return before
 
 
 def test_a_deployer_ships_a_canary_and_rolls_back_in_the_browser(
@@ -171,8 +188,8 @@ def test_a_deployer_ships_a_canary_and_rolls_back_in_the_browser(
     page.goto(f"{portal}/portal/models/{NAME}")
     page.get_by_label("Version", exact=True).first.fill(str(v1))
     page.get_by_label("Replicas").fill("1")
-    confirm(page, "form[action='/portal/deployments']", "Deploy", "Confirm deploy")
-    finish_job(page)
+    finish_job(page, confirm(page, "form[action='/portal/deployments']", "Deploy",
+                             "Confirm deploy"))
     accessible(page)
     shoot(page, "model")
 
@@ -181,8 +198,7 @@ def test_a_deployer_ships_a_canary_and_rolls_back_in_the_browser(
     page.get_by_label(f"Version of {NAME}").fill(str(v2))
     page.get_by_label("Mode").select_option("canary")
     page.get_by_label("Weight (% of requests)").fill("20")
-    confirm(page, "#rollout-form", "Start rollout", "Confirm rollout")
-    steps = finish_job(page)
+    steps = finish_job(page, confirm(page, "#rollout-form", "Start rollout", "Confirm rollout"))
     assert len(steps) >= 3, steps  # progress seen moving, not only the end
     state = page.locator("#deployment-state")
     expect(state.locator("tr", has_text="canary candidate")).to_contain_text("20%")
@@ -193,11 +209,9 @@ def test_a_deployer_ships_a_canary_and_rolls_back_in_the_browser(
 
     # the weight, then a rollback
     page.get_by_label("Candidate's weight (% of requests)").fill("50")
-    confirm(page, "#weight-form", "Change weight", "Confirm weight")
-    finish_job(page, 120)
+    finish_job(page, confirm(page, "#weight-form", "Change weight", "Confirm weight"), 120)
     expect(state.locator("tr", has_text="canary candidate")).to_contain_text("50%")
-    confirm(page, "#rollback-form", "Roll back", "Confirm rollback")
-    finish_job(page, 120)
+    finish_job(page, confirm(page, "#rollback-form", "Roll back", "Confirm rollback"), 120)
     expect(state.locator("tr", has_text="canary candidate")).to_have_count(0)
     expect(state.locator("tr", has_text="serving")).to_contain_text("100%")
     assert client.status(NAME).rollout is None
