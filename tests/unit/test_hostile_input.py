@@ -150,6 +150,20 @@ def test_bools_ints_and_strings_do_not_stand_in_for_each_other(column: str, valu
     assert [p["column"] for p in err.details["problems"]] == [column]
 
 
+@pytest.mark.parametrize("column", ["plan", "since"])
+@pytest.mark.parametrize("rows", [1, 40])  # value by value, and the bulk check's columns
+def test_half_a_surrogate_pair_is_refused_naming_it(column: str, rows: int) -> None:
+    """JSON's escapes carry half of a UTF-16 pair ("\\ud800"); Python's json takes it as
+    a str, but no UTF-8 writer (the prediction log, the model's encoders) can hold it."""
+    cols = {k: v * rows for k, v in columns().items()}
+    cols[column] = [*cols[column][:-1], "pro\ud800"]
+    err = refused(RecordingModel(), cols)
+    [problem] = err.details["problems"]
+    assert (problem["column"], problem["row"]) == (column, rows - 1)
+    assert "\\ud800" in err.message and "surrogate" in err.message
+    json.dumps(err.message, ensure_ascii=False).encode("utf-8")  # the answer itself encodes
+
+
 def test_a_huge_unknown_column_name_is_not_echoed_whole() -> None:
     model = RecordingModel()
     with pytest.raises(InvalidInput) as exc:
@@ -345,14 +359,16 @@ def still_serves(router: FerryRouter, model: RecordingModel) -> None:
      "1180591620717411303424"),
     (json.dumps({"inputs": [{**GOOD, "plan": {"$gt": ""}}]}).encode(), {}, 422, "invalid_input",
      "got object"),
+    (json.dumps({"inputs": [{**GOOD, "plan": "\ud800"}]}).encode(), {}, 422, "invalid_input",
+     "surrogate"),
     (b"[" * 100_000, {}, 400, "invalid_request", "nested too deeply"),
     (good_body(), {"content-encoding": "gzip"}, 400, "invalid_request", "not gzip data"),
     (good_body(), {"content-encoding": "br"}, 415, "unsupported_media_type", "'br'"),
     (b"x" * 200_001, {}, 413, "too_large", "200,000 bytes"),
     (gzip.compress(b" " * 300_000 + good_body()), {"content-encoding": "gzip"}, 413,
      "too_large", "decompressed"),
-], ids=["-inf", "nan", "2**70", "object", "deep", "gzip-header-plain-body", "brotli", "too-large",
-        "gzip-bomb"])
+], ids=["-inf", "nan", "2**70", "object", "lone-surrogate", "deep", "gzip-header-plain-body",
+        "brotli", "too-large", "gzip-bomb"])
 def test_hostile_rest_bodies_are_refused_at_the_router_and_the_model_never_runs(
         served: tuple[FerryRouter, RecordingModel], body: bytes, headers: dict[str, str],
         status: int, code: str, fragment: str) -> None:
@@ -513,3 +529,16 @@ def test_a_release_replicas_own_port_is_not_an_entry_point() -> None:
     asyncio.run(replica.Predict(encode_request(columns()).SerializeToString(), ctx))
     assert ctx.code == grpc.StatusCode.PERMISSION_DENIED
     assert model.calls == 0
+
+
+def test_metadata_never_shows_a_credential_from_the_models_requirements() -> None:
+    """Anyone who may predict reads /metadata: a private package's git URL with its token
+    (common in requirements.txt) is shown masked."""
+    secret = "glpat-Zx81kq3Ltr"
+    release = manifest().model_copy(update={"requirements": [
+        f"billing @ git+https://oauth2:{secret}@gitlab.example/pkgs/billing.git",
+        "numpy==2.1.0"]})
+    body = json.loads(FerryReplica({"protocol": "auto"}, loaded=(release, RecordingModel()))
+                      ._metadata)
+    assert secret not in json.dumps(body) and "numpy==2.1.0" in body["requirements"]
+    assert any("gitlab.example/pkgs/billing.git" in r for r in body["requirements"])

@@ -110,7 +110,8 @@ def rest(router: FerryRouter, path: str, body: bytes = b"", method: str = "POST"
         return messages.pop(0) if messages else {"type": "http.disconnect"}
 
     scope = {"type": "http", "method": method, "path": f"/{router.name}{path}", "headers":
-             [(k.lower().encode(), v.encode()) for k, v in hdrs.items()], "query_string": b""}
+             [(k.lower().encode(), v.encode("latin-1")) for k, v in hdrs.items()],
+             "query_string": b""}
     response = asyncio.run(router(Request(scope, receive)))
     return response.status_code, bytes(response.body), dict(response.headers)
 
@@ -253,10 +254,12 @@ def test_bad_tensors_are_refused_naming_the_value_and_the_fix_before_the_model_r
     ("/v2/models/churn/infer", "POST", json.dumps(
         {"inputs": _body()["inputs"], "outputs": [{"name": "scores"}]}).encode(), 400,
      "unknown output 'scores'"),
+    ("/v2/models/churn/infer", "POST", json.dumps({**_body(), "outputs": 5}).encode(), 400,
+     "'outputs' is int"),
     ("/v2/models/churn/infer", "GET", b"", 405, "use POST"),
     ("/v2/models/churn/explain", "POST", b"{}", 404, "no V2 route"),
-], ids=["other-model", "deep-json", "no-inputs", "extra-key", "unknown-output", "get-infer",
-        "unknown-route"])
+], ids=["other-model", "deep-json", "no-inputs", "extra-key", "unknown-output",
+        "outputs-not-a-list", "get-infer", "unknown-route"])
 def test_bad_requests_are_4xx_in_v2_shape(served: tuple[FerryRouter, Service], path: str,
                                           method: str, body: bytes, status: int,
                                           fragment: str) -> None:
@@ -514,4 +517,8 @@ def test_a_binary_header_that_does_not_fit_the_body_is_named(
     status, payload, _ = rest(router, "/v2/models/churn/infer", body,
                               headers={_v2.BINARY_HEADER: "999999"})
     assert status == 400 and "not a length within" in json.loads(payload)["error"]
+    for length in ("\u00b2", "9" * 5_000):  # '²' is a digit to str.isdigit(), not to int()
+        status, payload, _ = rest(router, "/v2/models/churn/infer", body,
+                                  headers={_v2.BINARY_HEADER: length})
+        assert status == 400 and "not a length within" in json.loads(payload)["error"]
     assert service.calls == 0

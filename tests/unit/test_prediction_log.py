@@ -24,7 +24,12 @@ from ferry_platform.core import ReleaseManifest
 from ferry_platform.core import predlog as P  # noqa: N812
 from ferry_platform.monitoring._store import LogStore
 from ferry_platform.serving._metrics import ProcessMetrics
-from ferry_platform.serving._monitor import ReleaseMonitor, RouterMonitor, request_id
+from ferry_platform.serving._monitor import (
+    UNEXPECTED_COLUMN,
+    ReleaseMonitor,
+    RouterMonitor,
+    request_id,
+)
 from ferry_platform.serving._predlog import Entry, LogConfig, PredictionLog, ReleaseInfo
 from ferry_platform.serving._replica import FerryReplica
 from ferry_platform.serving._router import FerryRouter
@@ -231,6 +236,39 @@ def test_every_answer_is_logged_with_its_id_arm_inputs_answer_and_outcome(
     assert counted[("churn", "churn-v1-abc", "stable", "422")] == 1
     assert metrics.rejected[("churn", "churn-v1-abc", "tenure", "wrong_type")] == 1
     assert metrics.errors[("churn", "churn-v1-abc", "stable", "model_error")] == 1
+
+
+def test_what_a_client_makes_up_neither_grows_the_metrics_nor_drops_the_log(
+        tmp_path: Path) -> None:
+    """Column names a client invents are counted under one label (not one series each),
+    and a value no UTF-8 file holds is refused without costing the log its other rows."""
+    router, log, metrics = served(tmp_path)
+    for k in range(5):
+        assert post(router, {"inputs": [{"tenure": 3, "plan": "pro", f"junk{k}": 1}]})[0] == 422
+    assert post(router, {"inputs": [{"tenure": 3, "plan": "pro\ud800"}]})[0] == 422
+    assert post(router, {"inputs": [{"tenure": 4, "plan": "pro"}]})[0] == 200
+    log.flush()
+    assert metrics.rejected[("churn", "churn-v1-abc", UNEXPECTED_COLUMN, "unexpected")] == 5
+    assert not any("junk" in key[2] for key in metrics.rejected)
+    assert log.dropped == 0
+    table = read_all(tmp_path).to_pandas()
+    assert sorted(table[P.STATUS].tolist()) == [200] + [422] * 6
+
+
+def entry_with(value: Any) -> Entry:
+    e = entry()
+    e.columns["plan"] = [value]
+    return e
+
+
+def test_a_value_arrow_cannot_encode_is_logged_escaped_not_dropped(tmp_path: Path) -> None:
+    log = PredictionLog(LogConfig(uri=str(tmp_path)))
+    log.record(entry_with("a\udc80b"))
+    log.record(entry(1))
+    log.flush()
+    assert log.dropped == 0
+    plans = read_all(tmp_path).to_pandas()[P.input_column("plan")].tolist()
+    assert sorted(plans) == ["a\\udc80b", "pro"]
 
 
 def test_a_broken_log_never_fails_a_prediction(tmp_path: Path) -> None:

@@ -87,6 +87,21 @@ def show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _text_problem(value: str) -> tuple[str, str] | None:
+    """A string that is not Unicode text: JSON's escapes can carry half of a surrogate
+    pair (``"\\ud800"``), which no UTF-8 writer (the prediction log, a model's own
+    encoder) can store."""
+    if value.isascii():
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        bad = value[e.start:e.end].encode("utf-8", "backslashreplace").decode()
+        return "wrong_type", (f"got a string holding {bad}, half of a UTF-16 surrogate pair "
+                              "(not a character); send valid Unicode text")
+    return None
+
+
 def _problem(expected: str, value: Any) -> tuple[str, str] | None:
     """Why ``value`` (not null) cannot go into a column of type ``expected``, or None.
 
@@ -120,11 +135,15 @@ def _problem(expected: str, value: Any) -> tuple[str, str] | None:
         return None if isinstance(value, bool) else (
             "wrong_type", f"got {_type_name(value)} {show(value)}")
     if expected in ("string", "binary"):
-        return None if isinstance(value, str) else (
-            "wrong_type", f"got {_type_name(value)} {show(value)}")
+        if not isinstance(value, str):
+            return "wrong_type", f"got {_type_name(value)} {show(value)}"
+        return _text_problem(value)
     if expected == "datetime":
         if not isinstance(value, str):
             return "wrong_type", f"got {_type_name(value)} {show(value)}"
+        problem = _text_problem(value)
+        if problem:
+            return problem
         try:
             datetime.fromisoformat(value)
         except ValueError:
@@ -176,6 +195,10 @@ def clean_column(kind: str, values: Sequence[Any]) -> Any:
     if kind == "boolean" and types == {bool}:
         return np.asarray(values, dtype="bool")
     if kind in ("string", "binary") and types == {str}:
+        try:
+            "".join(values).encode("utf-8")  # no lone surrogate (the per-value check names it)
+        except UnicodeEncodeError:
+            return None
         return list(values)
     return None
 

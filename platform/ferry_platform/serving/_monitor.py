@@ -98,6 +98,10 @@ class RouterMonitor:
             log.debug("metrics: %s", e)
 
 
+UNEXPECTED_COLUMN = "(not in the signature)"
+"""The ``column`` of refusals counted for a column the model does not have."""
+
+
 def _problems(e: FerryError) -> list[tuple[str, str]] | None:
     raw = (e.details or {}).get("problems")
     if not isinstance(raw, list):
@@ -105,8 +109,12 @@ def _problems(e: FerryError) -> list[tuple[str, str]] | None:
     out = []
     for p in raw:
         if isinstance(p, dict):
-            column = p.get("column") or p.get("feature_ref") or "-"
-            out.append((str(column)[:100], str(p.get("problem", "invalid"))[:40]))
+            problem = str(p.get("problem", "invalid"))[:40]
+            # a column the signature lacks is a name the client chose: one label for all
+            # (a metric label per name would grow without end, as a client likes)
+            column = UNEXPECTED_COLUMN if problem == "unexpected" else \
+                p.get("column") or p.get("feature_ref") or "-"
+            out.append((str(column)[:100], problem))
     return out or None
 
 

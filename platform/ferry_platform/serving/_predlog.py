@@ -241,7 +241,7 @@ def _column(values: list[Any]) -> Any:
 
     try:
         return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError):
         return pa.array([None if v is None else json.dumps(v, default=str) for v in values],
                         type=pa.string())
 
@@ -255,8 +255,11 @@ def _input(values: list[Any], kind: str) -> Any:
                         type=pa.string())
     try:
         return pa.array(values, type=getattr(pa, arrow)())
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError):
+        # str(), with anything UTF-8 cannot hold escaped: one odd value never drops a file
+        return pa.array([None if v is None else
+                         str(v).encode("utf-8", "backslashreplace").decode() for v in values],
+                        type=pa.string())
 
 
 def to_table(entries: list[Entry]) -> tuple[Any, dict[bytes, bytes]]:

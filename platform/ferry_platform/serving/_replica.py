@@ -27,6 +27,7 @@ from ferry_contract import (
     PayloadTooLarge,
     Protocol,
     ProtocolNotServed,
+    redact,
 )
 from ferry_platform.core import FeatureBinding, ReleaseManifest
 from ferry_platform.serving import _v2
@@ -124,7 +125,8 @@ class FerryReplica:
             "release": self.manifest.to_public().model_dump(mode="json"),
             "protocol": self.protocol.value,
             "framework": self.manifest.framework,
-            "requirements": self.manifest.requirements,
+            # a private index's or git URL's token must not reach whoever may predict
+            "requirements": [redact(r) for r in self.manifest.requirements],
         })
         example = self._model.example_frame()
         self._example = example if example is not None else self.plane.frame(
@@ -283,7 +285,9 @@ class FerryReplica:
         binary = b""
         length = headers.get(_v2.BINARY_HEADER)
         if length is not None:
-            if not length.isdigit() or int(length) > len(body):
+            # ASCII digits only: str.isdigit() also takes '²', which int() refuses
+            if not (length.isascii() and length.isdigit()) or len(length) > 12 \
+                    or int(length) > len(body):
                 raise InvalidRequest(f"{_v2.BINARY_HEADER} {length[:20]!r} is not a length "
                                      f"within the {len(body):,}-byte body")
             body, binary = body[:int(length)], body[int(length):]

@@ -147,7 +147,11 @@ def tensors_from_json(payload: Any, binary: bytes = b"") -> tuple[list[Tensor], 
         raise InvalidRequest(f"{len(binary) - offset:,} bytes after the JSON header belong "
                              "to no input (binary_data_size)")
     outputs = []
-    for i, out in enumerate(payload.get("outputs") or []):
+    asked = payload.get("outputs") or []
+    if not isinstance(asked, list):
+        raise InvalidRequest(f"'outputs' is {type(asked).__name__}; give a list of "
+                             '{"name": ...} objects, or leave it out for every output')
+    for i, out in enumerate(asked):
         if not isinstance(out, dict) or not isinstance(out.get("name"), str):
             raise InvalidRequest(f"outputs[{i}] must be an object with a name")
         outputs.append(out["name"])
