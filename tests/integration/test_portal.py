@@ -235,6 +235,15 @@ def test_lists_are_paged(env: Env) -> None:
     assert [m["name"] for m in r.json()] == [f"paged-{i:03d}" for i in range(50, 60)]
     assert "link" not in r.headers
     assert api.get("/v1/models?limit=1001").status_code == 400
+    # the next page's link is a URL whatever the query: the Kelvin sign (not Latin-1, so
+    # not a header value as it is) folds to 'k' and finds the kelvin- models
+    for i in range(3):
+        catalog.put_model(f"kelvin-{i}", {"name": f"kelvin-{i}", "description": "",
+                                          "experiment_id": "1", "aliases": {}})
+    r = api.get("/v1/models", params={"q": "\u212aelvin-", "limit": 2})
+    assert r.status_code == 200 and [m["name"] for m in r.json()] == ["kelvin-0", "kelvin-1"]
+    nxt = r.headers["link"].split(">")[0].lstrip("<")
+    assert [m["name"] for m in api.get(nxt).json()] == ["kelvin-2"]
 
 
 def test_signing_out_ends_the_session_on_the_server(env: Env) -> None:
@@ -326,6 +335,10 @@ def test_tokens_are_shown_once_and_revoked_and_members_managed_by_team_admins(en
     secret = re.search(r'value="(fy_[^"]+)"', r.text).group(1)  # type: ignore[union-attr]
     token_id = re.search(r"Token <code>([0-9a-f]{12})</code>", r.text).group(1)  # type: ignore[union-attr]
     assert env.http(secret).get("/v1/whoami").json()["scope"] == "predict"
+    for ttl in ("\u00b2", "-3", "soon"):  # '²' passes str.isdigit(), not float()
+        r = http.post("/portal/tokens", data={"csrf": csrf, "description": "x", "ttl_days": ttl},
+                      headers={"hx-request": "true"})
+        assert 400 <= r.status_code < 500 and "ttl_days" in r.text, (ttl, r.status_code, r.text)
     page = http.get("/portal/access").text
     assert token_id in page and secret not in page and "<script>alert" not in page
     r = http.post(f"/portal/tokens/{token_id}/revoke", data={"csrf": csrf})

@@ -128,3 +128,24 @@ def test_restart_finishes_interrupted_jobs_explicitly_and_reconciles_the_runtime
     assert runtime.serving == {"churn": "churn-v1-x"}  # re-applied; the orphan removed
     assert reconciles["churn"].actor == "ferry" and reconciles["churn"].request["runtime"] is None
     assert wait_for(after, reconciles["fraud"].id).result == {"name": "fraud", "removed": True}
+
+
+def test_paging_jobs_created_in_the_same_instant_skips_none_and_repeats_none() -> None:
+    from sqlalchemy import update
+
+    from ferry_platform.store._tables import Job
+
+    db = database()
+    jobs = SqlJobStore(db)
+    made = {jobs.create("deploy", f"m{i}", "ferry", None, {}).id for i in range(7)}
+    with db.session() as s, s.begin():  # one clock tick for all (a busy server's burst)
+        s.execute(update(Job).values(created_at=jobs.get(next(iter(made))).created_at))
+    seen: list[str] = []
+    before = None
+    while True:
+        page = jobs.find(limit=3, before=before)
+        if not page:
+            break
+        seen += [j.id for j in page]
+        before = (page[-1].created_at, page[-1].id)
+    assert sorted(seen) == sorted(made) and len(seen) == len(made)

@@ -119,7 +119,8 @@ class Application:
         teams (platform admins: all)."""
         since = None
         if before is not None:
-            since = self.job(before, who).created_at
+            last = self.job(before, who)
+            since = (last.created_at, last.id)
         return list(self.jobs.store.find(kind=kind, target=target, state=state, limit=limit,
                                          before=since, teams=self.policy.readable_teams(who),
                                          private_kinds=TEAM_PRIVATE_JOBS))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal, or_, select, update
+from sqlalchemy import and_, delete, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ferry_contract import Conflict
@@ -109,11 +109,12 @@ class SqlJobStore:
 
     def find(self, *, kind: str | None = None, target: str | None = None,
              state: str | None = None, team: str | None = None, limit: int = 50,
-             before: datetime | None = None, teams: Collection[str] | None = None,
+             before: tuple[datetime, str] | None = None,
+             teams: Collection[str] | None = None,
              private_kinds: Collection[str] = ()) -> list[JobRecord]:
-        """Newest first. ``teams``: only jobs of these teams — with ``private_kinds``, only
-        jobs of those kinds are narrowed so (jobs of other kinds are kept, whatever their
-        team)."""
+        """Newest first; ``before``: the (created_at, id) of the last job seen.
+        ``teams``: only jobs of these teams — with ``private_kinds``, only jobs of those
+        kinds are narrowed so (jobs of other kinds are kept, whatever their team)."""
         q = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
         for col, value in ((Job.kind, kind), (Job.target, target), (Job.state, state),
                            (Job.team, team)):
@@ -123,8 +124,9 @@ class SqlJobStore:
             mine = Job.team.in_(list(teams))
             q = q.where(or_(Job.kind.not_in(list(private_kinds)), mine)
                         if private_kinds else mine)
-        if before is not None:
-            q = q.where(Job.created_at < before)
+        if before is not None:  # after (created_at, id) of the last job seen: ties too
+            at, last = before
+            q = q.where(or_(Job.created_at < at, and_(Job.created_at == at, Job.id < last)))
         with self.db.session() as s:
             return [_record(r) for r in s.scalars(q)]
 

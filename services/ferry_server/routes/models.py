@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Body, Depends, File, Form, Path, Query, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
@@ -51,9 +52,9 @@ def list_models(
     page = [m for m, _team in app.models.page(query=q, team=team, after=after, limit=size + 1)]
     response = CatalogJSON(page[:size])
     if len(page) > size:
-        nxt = "&".join(f"{k}={v}" for k, v in (("q", q), ("team", team)) if v)
-        response.headers["Link"] = (f"</v1/models?{nxt + '&' if nxt else ''}"
-                                    f"after={page[size - 1]['name']}&limit={size}>; rel=\"next\"")
+        query = urlencode([(k, v) for k, v in (("q", q), ("team", team)) if v] +
+                          [("after", page[size - 1]["name"]), ("limit", size)])
+        response.headers["Link"] = f'</v1/models?{query}>; rel="next"'
     return response
 
 
