@@ -48,6 +48,7 @@ from ferry_contract._errors import (
 )
 from ferry_contract._monitoring import (
     CLIENT_REQUEST_ID_HEADER,
+    DISTANCE_METHODS,
     DRIFT_METHODS,
     MAX_OUTCOMES,
     MAX_REFERENCE_ROWS,
@@ -193,6 +194,7 @@ __all__ = [
     "pipeline",
     "step",
     "CLIENT_REQUEST_ID_HEADER",
+    "DISTANCE_METHODS",
     "DRIFT_METHODS",
     "MAX_OUTCOMES",
     "MAX_REFERENCE_ROWS",

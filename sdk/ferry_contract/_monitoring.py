@@ -33,6 +33,10 @@ DRIFT_METHODS = ("wasserstein", "jensenshannon", "ks", "chisquare", "z", "psi", 
                  "hellinger", "TVD", "anderson", "cramer_von_mises", "ed", "es", "mannw",
                  "t_test", "g_test", "fisher_exact", "empirical_mmd")
 """Evidently's stat tests a monitor may ask for instead of the defaults."""
+DISTANCE_METHODS = frozenset({"wasserstein", "jensenshannon", "psi", "kl_div", "hellinger",
+                              "TVD", "ed", "empirical_mmd"})
+"""Those whose score is a distance (drift above the threshold); the rest give p-values
+(drift below it, so a threshold above 1 would call every window drifted)."""
 
 _WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -47,7 +51,7 @@ def window_seconds(window: str) -> float:
                          "a unit s, m, h or d, e.g. '15m', '1h', '7d'")
     seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
     if not 1 <= seconds <= MAX_WINDOW_S:
-        raise ValueError(f"window {window!r} must be between 1s and 90d")
+        raise ValueError(f"window {str(window)[:40]!r} must be between 1s and 90d")
     return seconds
 
 
@@ -255,6 +259,14 @@ class MonitorUpdate(_Schema):
         if self.drift_method is not None and self.drift_method not in DRIFT_METHODS:
             raise ValueError(f"drift_method {self.drift_method!r} is not one of "
                              f"{', '.join(DRIFT_METHODS)}")
+        if self.drift_threshold is not None and self.drift_threshold > 1 and \
+                self.drift_method not in DISTANCE_METHODS:
+            uses = (f"{self.drift_method!r} gives a p-value" if self.drift_method else
+                    "Evidently's defaults give p-values for small references")
+            raise ValueError(
+                f"drift_threshold {self.drift_threshold} is above 1, but {uses}: every "
+                "window would drift. Give a p-value in (0, 1] (e.g. 0.05), or a distance "
+                f"method ({', '.join(sorted(DISTANCE_METHODS))}) with drift_method")
         return self
 
 
@@ -419,7 +431,8 @@ class MonitoringReportPublic(_Schema):
 class MonitoringRun(_Schema):
     """Body of an on-demand monitoring run."""
 
-    window: str = Field("1h", description="how far back from now, e.g. 15m, 1h, 7d")
+    window: str = Field("1h", max_length=20,
+                        description="how far back from now, e.g. 15m, 1h, 7d")
 
     @model_validator(mode="after")
     def _window(self) -> MonitoringRun:

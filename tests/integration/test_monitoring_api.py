@@ -122,7 +122,16 @@ def test_thresholds_are_kept_per_deployment_merged_and_audited(env: Env) -> None
         admin.set_monitor("m-alpha", drift_method="astrology")
     r = env.http(env.admin).put("/v1/deployments/m-alpha/monitor", json={"null_rate_max": 3})
     assert r.status_code == 400 and "null_rate_max" in r.text
-    admin.set_monitor("m-alpha", drift_threshold=None, null_rate_max=0.05, slice_columns=None)
+    # a p-value test's threshold above 1 would call every window drifted (and page people)
+    for body in ({"drift_method": "ks", "drift_threshold": 5}, {"drift_threshold": 5}):
+        r = env.http(env.admin).put("/v1/deployments/m-alpha/monitor", json=body)
+        assert r.status_code == 400 and "drift_threshold 5" in r.text, r.text
+    assert admin.set_monitor("m-alpha", drift_method="psi", drift_threshold=2).drift_threshold == 2
+    r = env.http(env.admin).post("/v1/deployments/m-alpha/monitoring",
+                                 json={"window": "9" * 5000 + "d"})
+    assert r.status_code == 400 and len(r.text) < 2_000
+    admin.set_monitor("m-alpha", drift_threshold=None, drift_method=None, null_rate_max=0.05,
+                      slice_columns=None)
 
 
 def test_outcomes_join_by_request_id_unknown_ones_are_counted_wrong_labels_refused(
@@ -156,6 +165,10 @@ def test_a_drift_alert_is_raised_sent_and_hooked_then_resolved_when_it_clears(
                         model="alpha-model", kind="drift")
     before = len(webhook.events)
     traffic(env, stable(env), 600, shift=1.5, seed=2, ts=time.time() - 600)
+    # a viewer's report shows the drift but judges nothing: no alert, no page, no pipeline
+    viewed = env.client(env.tokens["viewer-a"]).monitoring("m-alpha", window="30m")
+    assert "x" in viewed.drifted() and any("for a viewer" in n for n in viewed.notes)
+    assert [a for a in admin.alerts("m-alpha") if a.kind == "drift"] == [] and seen == []
     report = admin.monitoring("m-alpha", window="30m")
     assert "x" in report.drifted()
     [alert] = [a for a in admin.alerts("m-alpha") if a.kind == "drift"]

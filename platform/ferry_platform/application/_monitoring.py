@@ -328,16 +328,19 @@ class Monitoring:
         res = resource("deployment", name)
         self._policy.require(who, "run_monitoring", resource=res, team=team)
         window_seconds(window)
-        return self._submit(name, window, who, team)
+        # alerts open and resolve (and so page people, start pipelines) only on a report
+        # of someone who may act on the deployment: a viewer's report is only computed
+        judge = self._policy.allows(who, "put_monitor", team=team)
+        return self._submit(name, window, who, team, judge=judge)
 
     def _submit(self, name: str, window: str, who: Principal, team: str | None,
-                scheduled: bool = False) -> JobRecord:
+                scheduled: bool = False, judge: bool = True) -> JobRecord:
         def work(ctx: JobContext) -> dict[str, Any]:
-            return self.report_now(name, window, ctx, scheduled=scheduled)
+            return self.report_now(name, window, ctx, scheduled=scheduled, judge=judge)
 
         return self._jobs.submit(
             who, JobKind.monitor, name, resource("deployment", name), [team],
-            {"window": window, "scheduled": scheduled}, work,
+            {"window": window, "scheduled": scheduled, "judged": judge}, work,
             summary=lambda r: {"alerts_opened": r.get("alerts_opened", []),
                                "alerts_resolved": r.get("alerts_resolved", [])})
 
@@ -425,8 +428,10 @@ class Monitoring:
                 "alerts": alerts}
 
     def report_now(self, name: str, window: str, ctx: JobContext | None = None,
-                   scheduled: bool = False) -> dict[str, Any]:
-        """Compute, record and judge one report (the monitoring job's work)."""
+                   scheduled: bool = False, judge: bool = True) -> dict[str, Any]:
+        """Compute, record and judge one report (the monitoring job's work). Without
+        ``judge`` (a viewer asked), only compute it: no alert opens or resolves and the
+        deployment's latest report stays."""
         say = ctx.step if ctx else (lambda _m, _p: None)
         record = self._record(name)
         end = _now()
@@ -447,10 +452,16 @@ class Monitoring:
                   "business_value": raw.get("business_value", []),
                   "notes": self._notes(raw, record), "files": int(raw.get("files", 0)),
                   "computed_on": list(raw.get("computed_on", []))}
+        if not judge:
+            report["notes"].append("computed for a viewer: alerts were not evaluated and "
+                                   "the deployment's latest report was kept")
         MonitoringReportPublic.model_validate(report)  # the job returns only what validates
-        say("evaluating alerts", 85)
-        opened, resolved = self._judge(name, record, report, config)
-        self._monitors.put_report(name, report)
+        opened: list[int] = []
+        resolved: list[int] = []
+        if judge:
+            say("evaluating alerts", 85)
+            opened, resolved = self._judge(name, record, report, config)
+            self._monitors.put_report(name, report)
         if scheduled:
             try:
                 gone = self.monitor.prune(self.settings.retention_days)

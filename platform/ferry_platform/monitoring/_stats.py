@@ -31,9 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from ferry_contract import DISTANCE_METHODS
+
 NUMERIC_TYPES = frozenset({"double", "float", "long", "integer"})
-DISTANCES = frozenset({"wasserstein", "jensenshannon", "psi", "kl_div", "hellinger", "TVD",
-                       "ed", "empirical_mmd"})
+DISTANCES = DISTANCE_METHODS
 """Evidently's stat tests whose score is a distance (the rest give p-values)."""
 PERMUTATIONS = 49
 NOISE_P = 0.02
