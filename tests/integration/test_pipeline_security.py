@@ -230,9 +230,11 @@ def test_deleting_a_pipeline_skips_its_queued_runs_and_waits_for_a_running_one(
     assert run.id not in orchestrator.acted_as
 
 
-def _hidden_as_missing(http: Any, path: str, hidden: str, missing: str) -> None:
+def _hidden_as_missing(http: Any, path: str, hidden: str, missing: str,
+                       method: str = "GET") -> None:
     """``path`` (naming ``hidden``) answers exactly as the same path naming ``missing``."""
-    got, absent = http.get(path), http.get(path.replace(hidden, missing))
+    got = http.request(method, path)
+    absent = http.request(method, path.replace(hidden, missing))
     assert got.status_code == absent.status_code == 404, (got.text, absent.text)
     assert got.json() == json.loads(absent.text.replace(missing, hidden)), got.text
 
@@ -253,6 +255,15 @@ def test_another_teams_pipelines_and_runs_answer_as_missing_ones(env: Env) -> No
     _hidden_as_missing(outsider, "/v1/pipelines/p-private", "p-private", "p-nowhere")
     _hidden_as_missing(outsider, "/v1/pipelines/p-private/runs", "p-private", "p-nowhere")
     _hidden_as_missing(outsider, f"/v1/pipeline-runs/{run.id}", run.id, "0" * 16)
+    # acting on it, too, answers as for a missing one (no 403 naming its team)
+    _hidden_as_missing(outsider, "/v1/pipelines/p-private", "p-private", "p-nowhere",
+                       method="DELETE")
+    _hidden_as_missing(outsider, "/v1/pipelines/p-private/runs", "p-private", "p-nowhere",
+                       method="POST")
+    # its name is taken (names are one namespace), but whose it is is not said
+    taken = outsider.put("/v1/pipelines/p-private", json={"module": MODULE, "team": "beta"})
+    assert taken.status_code == 409 and "alpha" not in taken.text, taken.text
+    assert env.platform.app.pipelines.get("p-private", owner).team == "alpha"
     shown = member.get(f"/v1/pipeline-runs/{run.id}").json()
     assert shown["params"] == {"entities_path": "/data/alpha-only/entities.parquet"}
     assert member.get("/v1/pipelines/p-private/runs").json()[0]["id"] == run.id

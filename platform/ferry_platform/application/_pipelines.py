@@ -163,6 +163,10 @@ class Pipelines:
         if not self._access.team_exists(team):
             raise InvalidRequest(f"no team {team!r}; list teams with `ferry teams`")
         res = resource("pipeline", name)
+        if existing is not None and not self._policy.may_read(who, existing.team):
+            # names are one namespace: say it is taken, never whose it is
+            raise Conflict(f"the pipeline name {name!r} is taken; choose another name",
+                           details={"pipeline": name})
         if existing is not None and existing.team != team:
             self._policy.require(who, "put_pipeline", resource=res, team=existing.team)
         self._policy.require(who, "put_pipeline", resource=res, team=team)
@@ -181,7 +185,7 @@ class Pipelines:
     def delete(self, name: str, who: Principal) -> None:
         """Unregister ``name``: its queued runs are recorded as skipped (they never start);
         refused (409) while a run of it is running, which is never cut short."""
-        p = self._get(name)
+        p = self._get(name, who)
         self._policy.require(who, "delete_pipeline", resource=resource("pipeline", name),
                              team=p.team)
         for r in self._store.runs(name, limit=50):  # a run whose process died is failed,
@@ -197,7 +201,7 @@ class Pipelines:
                 f"{r.job_id} -f`), then delete the pipeline again",
                 details={"run": r.id, "job": r.job_id})
         if not done.deleted:  # deleted by another request in between
-            self._get(name)
+            self._get(name, who)
         self._audit(who, "delete_pipeline", resource("pipeline", name), [p.team], "succeeded",
                     {"skipped_runs": [r.id for r in done.skipped]})
 
@@ -228,7 +232,7 @@ class Pipelines:
     def run(self, name: str, who: Principal, params: dict[str, Any] | None = None,
             ) -> PipelineRunPublic:
         """Start a run by hand (``run_pipeline``): queued or skipped if one is under way."""
-        p = self._get(name)
+        p = self._get(name, who)
         self._policy.require(who, "run_pipeline", resource=resource("pipeline", name),
                              team=p.team)
         if who.scope == PIPELINE_SCOPE:
