@@ -156,6 +156,32 @@ def test_outcomes_join_by_request_id_unknown_ones_are_counted_wrong_labels_refus
     assert r.status_code == 400 and "label, a value, or both" in r.text
 
 
+def test_outcomes_wait_for_the_logs_next_flush_only_a_few_calls_at_once(
+        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unknown id while traffic flows waits for the serving processes' next flush —
+    but never more than OUTCOME_WAITERS calls at once hold a server thread so."""
+    import types
+
+    from ferry_platform.application import _monitoring as module
+
+    slept: list[float] = []
+    monkeypatch.setattr(module, "time", types.SimpleNamespace(
+        sleep=slept.append, monotonic=time.monotonic, time=time.time))
+    admin = env.client(env.admin)
+    traffic(env, stable(env), 5, seed=11, prefix="w")  # the log was written just now
+    assert admin.log_outcomes("m-alpha", [{"request_id": "late-1", "label": 1}]).unknown == 1
+    assert len(slept) == 1
+    waits = env.platform.app.monitoring._outcome_waits
+    for _ in range(module.OUTCOME_WAITERS):  # that many calls wait already
+        assert waits.acquire(blocking=False)
+    try:
+        done = admin.log_outcomes("m-alpha", [{"request_id": "late-2", "label": 1}])
+    finally:
+        for _ in range(module.OUTCOME_WAITERS):
+            waits.release()
+    assert len(slept) == 1 and done.unknown_request_ids == ["late-2"]
+
+
 def test_a_drift_alert_is_raised_sent_and_hooked_then_resolved_when_it_clears(
         env: Env, webhook: Webhook) -> None:
     admin = env.client(env.admin)

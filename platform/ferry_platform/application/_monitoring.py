@@ -68,6 +68,10 @@ METRICS_FN = "ferry_platform.evaluation._metrics:metrics_for"
 the evaluation's code; the job imports it where it runs)."""
 
 
+OUTCOME_WAITERS = 4
+"""Outcome calls that may wait at once for the prediction log's next flush."""
+
+
 @dataclass(frozen=True)
 class MonitoringPolicy:
     """The platform's monitoring settings (``FERRY_MONITOR_*``, ``FERRY_PREDICTION_LOG_*``)."""
@@ -154,6 +158,9 @@ class Monitoring:
         self._views: OrderedDict[tuple[Any, ...], tuple[float, MonitoringReportPublic]] = \
             OrderedDict()
         self._views_lock = threading.Lock()
+        # outcomes of requests answered a moment ago wait for the serving processes' next
+        # flush: a few calls at once, never all of the server's request threads
+        self._outcome_waits = threading.BoundedSemaphore(OUTCOME_WAITERS)
 
     @contextmanager
     def _process_lock(self, name: str) -> Iterator[None]:
@@ -295,10 +302,16 @@ class Monitoring:
                                   self.settings.outcome_lookback)
         missing = [k for k in keys if k not in found]
         wait = self.settings.flush_s * 2 + 0.5
-        if missing and self.monitor.active(models, 10 + wait):
+        if missing and self.monitor.active(models, 10 + wait) and \
+                self._outcome_waits.acquire(blocking=False):
             # traffic flows now: those may have been answered a moment ago, still in the
-            # serving processes' queues (flushed every FERRY_PREDICTION_LOG_FLUSH_S)
-            time.sleep(min(5.0, wait))
+            # serving processes' queues (flushed every FERRY_PREDICTION_LOG_FLUSH_S). With
+            # OUTCOME_WAITERS calls waiting already, this one does not: its unknown ids
+            # come back in the answer, to be sent again
+            try:
+                time.sleep(min(5.0, wait))
+            finally:
+                self._outcome_waits.release()
             found.update(self.monitor.find(name, models, [k[0] for k in missing],
                                            self.settings.outcome_lookback))
         rows, unknown = [], []
