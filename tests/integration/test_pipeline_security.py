@@ -24,7 +24,15 @@ from typing import Any
 import pytest
 from _control_plane import Env
 
-from ferry_contract import AlertPublic, PipelineCreate, PipelineRunPublic, RunState
+from ferry_contract import (
+    AlertPublic,
+    Conflict,
+    PipelineCreate,
+    PipelineRunPublic,
+    RunState,
+    Trigger,
+)
+from ferry_platform.access import SYSTEM
 from ferry_platform.pipelines import RunRequest
 
 MODULE = "team_pipelines.nightly:retrain"
@@ -158,6 +166,31 @@ def _blocked_run(env: Env, orchestrator: AskingOrchestrator, name: str,
     run = env.platform.app.pipelines.run(name, who, {"block": True})
     assert orchestrator.entered.wait(30)
     return run
+
+
+def test_queued_runs_are_bounded_and_the_oldest_starts_however_many_came_after(
+        env: Env, orchestrator: AskingOrchestrator) -> None:
+    from ferry_platform.application._pipelines import MAX_QUEUED_RUNS
+
+    owner = _user(env, "owner-queue")
+    _register(env, "p-queue", owner)
+    pipelines = env.platform.app.pipelines
+    first = _blocked_run(env, orchestrator, "p-queue", owner)
+    queued = [pipelines.run("p-queue", owner, {"n": i}) for i in range(MAX_QUEUED_RUNS)]
+    with pytest.raises(Conflict, match=f"{MAX_QUEUED_RUNS} runs queued"):
+        pipelines.run("p-queue", owner, {})
+    # an unattended trigger past the bound is recorded, as skipped
+    late = pipelines._start(pipelines._get("p-queue"), SYSTEM, Trigger.schedule, "cron", {})
+    assert late.state == RunState.skipped.value and "queued already" in (late.reason or "")
+    for _ in range(60):  # more runs recorded after the queued ones than any page holds
+        pipelines._store.add_run("p-queue", state=RunState.skipped.value, trigger="schedule",
+                                 actor="ferry", params={}, revision=1, team="alpha",
+                                 reason="skipped")
+    orchestrator.release.set()
+    assert _finish(env, first).state is RunState.succeeded
+    pipelines.tick()
+    assert _finish(env, queued[0]).params == {"n": 0}  # the oldest, not a newer one
+    pipelines.delete("p-queue", owner)  # the other queued runs are skipped
 
 
 def test_a_queued_run_is_refused_if_someone_else_registers_the_pipeline_again(

@@ -60,6 +60,9 @@ log = logging.getLogger("ferry.pipelines")
 
 PIPELINE_SCOPE = "pipeline"
 ACTIVE = (RunState.queued.value, RunState.running.value)
+MAX_QUEUED_RUNS = 20
+"""Runs of one pipeline that may wait (``overlap="wait"``); past it a manual run is a 409
+and a scheduled or alert-triggered one is recorded as skipped."""
 
 
 class RunLog(Protocol):
@@ -188,8 +191,8 @@ class Pipelines:
         p = self._get(name, who)
         self._policy.require(who, "delete_pipeline", resource=resource("pipeline", name),
                              team=p.team)
-        for r in self._store.runs(name, limit=50):  # a run whose process died is failed,
-            self._settle(r)                         # not "running" forever
+        for r in self._active(name):  # a run whose process died is failed, not "running"
+            self._settle(r)             # forever
         done = self._store.delete_pipeline(
             name, skip_reason=f"skipped: {who.user} deleted the pipeline before the run "
                               "started")
@@ -244,13 +247,23 @@ class Pipelines:
                params: dict[str, Any]) -> PipelineRunRecord:
         # unattended runs act as whoever last chose the pipeline's code and parameters
         actor = who.user if trigger is Trigger.manual else (p.updated_by or p.created_by)
-        active = [r for r in self._store.runs(p.name, limit=20) if r.state in ACTIVE]
-        if active and p.overlap == "skip":
+        active = self._active(p.name)
+        queued = sum(r.state == RunState.queued.value for r in active)
+        if active and p.overlap != "skip" and queued >= MAX_QUEUED_RUNS:
+            if trigger is Trigger.manual:
+                raise Conflict(
+                    f"pipeline {p.name} has {queued} runs queued already (at most "
+                    f"{MAX_QUEUED_RUNS}); wait for them (`ferry pipelines runs {p.name}`), "
+                    "or register it with overlap='skip'",
+                    details={"pipeline": p.name, "queued": queued})
+        if active and (p.overlap == "skip" or queued >= MAX_QUEUED_RUNS):
             run = self._store.add_run(p.name, state=RunState.skipped.value,
                                       trigger=trigger.value, actor=actor, params=params,
                                       revision=p.revision, team=p.team,
-                                      reason=f"{reason}; skipped: run {active[0].id} was "
-                                             f"{active[0].state}")
+                                      reason=f"{reason}; skipped: " + (
+                                          f"run {active[0].id} was {active[0].state}"
+                                          if p.overlap == "skip" else
+                                          f"{queued} runs were queued already"))
             self._audit(who, "run_pipeline", resource("pipeline", p.name), [p.team],
                         "skipped", {"run": run.id, "trigger": trigger.value,
                                     "under_way": active[0].id})
@@ -536,14 +549,20 @@ class Pipelines:
             if at is not None and self._store.mark_scheduled(p.name, at, p.scheduled_at):
                 started = self._start(p, SYSTEM, Trigger.schedule,
                                       f"cron {p.schedule} at {at:%Y-%m-%d %H:%M}", {})
-        runs = [self._settle(r) for r in self._store.runs(p.name, limit=50)]
+        runs = [self._settle(r) for r in self._active(p.name)]
         if any(r.state == RunState.running.value for r in runs):
             return started
-        queued = sorted((r for r in runs if r.state == RunState.queued.value
-                         and r.job_id is None), key=lambda r: r.created_at)
-        if queued:
+        queued = [r for r in runs if r.state == RunState.queued.value and r.job_id is None]
+        if queued:  # the oldest: however many runs came after it
             self._launch(p, queued[0], SYSTEM)
         return started
+
+    def _active(self, name: str) -> list[PipelineRunRecord]:
+        """``name``'s queued and running runs, oldest first (whatever the number of runs
+        recorded since: a busy schedule's skipped runs never hide them)."""
+        found = [r for state in ACTIVE for r in self._store.runs(
+            name, state=state, limit=MAX_QUEUED_RUNS + 10, oldest_first=True)]
+        return sorted(found, key=lambda r: (r.created_at, r.id))
 
     def _settle(self, r: PipelineRunRecord) -> PipelineRunRecord:
         """A run whose job ended without recording it (its control plane stopped): failed."""
@@ -568,8 +587,8 @@ class Pipelines:
     def _covering_run(self, pipeline: str, alert: AlertPublic) -> PipelineRunRecord | None:
         """An active run that will see the data that raised ``alert``: one not started yet,
         or started after the alert opened (a burst of alerts is one retraining, not ten)."""
-        for r in self._store.runs(pipeline, limit=20):
-            if r.state in ACTIVE and (r.started_at is None or r.started_at >= alert.opened_at):
+        for r in self._active(pipeline):
+            if r.started_at is None or r.started_at >= alert.opened_at:
                 return r
         return None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -121,7 +121,8 @@ class PipelineStore(Protocol):
                   ) -> tuple[PipelineRunRecord, PipelineRecord | None] | None: ...
     def get_run(self, run_id: str) -> PipelineRunRecord | None: ...
     def runs(self, pipeline: str | None = None, *, state: str | None = None,
-             limit: int = 50, teams: list[str] | None = None) -> list[PipelineRunRecord]: ...
+             limit: int = 50, teams: list[str] | None = None,
+             oldest_first: bool = False) -> list[PipelineRunRecord]: ...
     def put_schedule(self, view: str, cron: str, lookback_hours: float,
                      actor: str) -> FeatureScheduleRecord: ...
     def schedules(self) -> list[FeatureScheduleRecord]: ...
@@ -204,7 +205,8 @@ class SqlPipelineStore:
         with self.db.session() as s, s.begin():
             row = _Run(id=secrets.token_hex(8), pipeline=pipeline, state=state,
                        trigger=trigger, reason=clip_reason(reason), actor=actor, params=params,
-                       revision=revision, team=team, created_at=_now(),
+                       # to the microsecond: queued runs start in the order they came
+                       revision=revision, team=team, created_at=datetime.now(UTC),
                        finished_at=_now() if state == "skipped" else None)
             s.add(row)
             s.flush()
@@ -248,9 +250,12 @@ class SqlPipelineStore:
             return _run(row) if row else None
 
     def runs(self, pipeline: str | None = None, *, state: str | None = None,
-             limit: int = 50, teams: list[str] | None = None) -> list[PipelineRunRecord]:
-        """Newest first; ``teams``: only runs of these teams."""
-        q = select(_Run).order_by(_Run.created_at.desc(), _Run.id).limit(limit)
+             limit: int = 50, teams: list[str] | None = None,
+             oldest_first: bool = False) -> list[PipelineRunRecord]:
+        """Newest first (or oldest first); ``teams``: only runs of these teams."""
+        order = (_Run.created_at, _Run.id) if oldest_first else \
+            (_Run.created_at.desc(), _Run.id.desc())
+        q = select(_Run).order_by(*order).limit(limit)
         if pipeline is not None:
             q = q.where(_Run.pipeline == pipeline)
         if teams is not None:
