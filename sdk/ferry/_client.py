@@ -399,8 +399,8 @@ class Client:
 
     @_alias(Monitoring.alerts)
     def alerts(self, deployment: str | None = None, *, state: str = "open",
-               limit: int = 100) -> list[AlertPublic]:
-        return self.monitoring.alerts(deployment, state=state, limit=limit)
+               limit: int = 100, before: int | None = None) -> list[AlertPublic]:
+        return self.monitoring.alerts(deployment, state=state, limit=limit, before=before)
 
     @_alias(Monitoring.metrics)
     def metrics(self) -> str:
@@ -482,6 +482,6 @@ class Client:
                                   timeout_s=timeout_s)
 
     @_alias(Pipelines.runs)
-    def pipeline_runs(self, name: str, *, state: Any = None,
-                      limit: int = 50) -> list[PipelineRunPublic]:
-        return self.pipelines.runs(name, state=state, limit=limit)
+    def pipeline_runs(self, name: str, *, state: Any = None, limit: int = 50,
+                      before: str | None = None) -> list[PipelineRunPublic]:
+        return self.pipelines.runs(name, state=state, limit=limit, before=before)

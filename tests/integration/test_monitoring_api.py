@@ -219,6 +219,18 @@ def test_a_drift_alert_is_raised_sent_and_hooked_then_resolved_when_it_clears(
     assert env.client(env.tokens["deployer-b"]).alerts("m-alpha", state="all") == []
 
 
+def test_alerts_page_newest_first_with_before(env: Env) -> None:
+    admin = env.client(env.admin)
+    every = [a.id for a in admin.alerts("m-alpha", state="all", limit=1000)]
+    assert len(every) >= 2 and every == sorted(every, reverse=True)  # the drift test's
+    paged: list[int] = []
+    page = admin.alerts("m-alpha", state="all", limit=1)
+    while page:
+        paged += [a.id for a in page]
+        page = admin.alerts("m-alpha", state="all", limit=1, before=page[-1].id)
+    assert paged == every
+
+
 def test_a_report_of_a_window_without_traffic_says_so(env: Env) -> None:
     env.deploy("admin", name="m-quiet")
     report = env.client(env.admin).monitoring("m-quiet", window="1h")

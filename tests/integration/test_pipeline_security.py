@@ -332,6 +332,12 @@ def test_another_teams_batch_jobs_answer_as_missing_ones(env: Env) -> None:
     _hidden_as_missing(outsider, f"/v1/jobs/{job.id}", job.id, "f" * 16)
     # paging past a hidden job is paging past a missing one
     _hidden_as_missing(outsider, f"/v1/jobs?before={job.id}", job.id, "f" * 16)
+    _hidden_as_missing(outsider, f"/v1/batch-jobs?before={job.id}", job.id, "f" * 16)
+    older = env.platform.job_store.create("batch.score", "m-batch", "deployer-a", "alpha",
+                                          request)
+    pages = [[j.id for j in env.client(env.tokens["viewer-a"]).batch.list(1, before=b)]
+             for b in (None, older.id)]
+    assert pages[0] == [older.id] and job.id in pages[1] and older.id not in pages[1]
     # jobs of other kinds stay readable by every team (docs/security.md says so)
     deploy = env.platform.job_store.create("deploy", "m-seen", "deployer-a", "alpha", {})
     assert outsider.get(f"/v1/jobs/{deploy.id}").status_code == 200
@@ -375,3 +381,35 @@ def test_a_feature_views_schedule_is_for_its_teams_deployers(env: Env) -> None:
     assert admin.delete(path.format("shared")).status_code == 204
     assert alpha.delete(path.format("stats")).status_code == 204
     assert beta.put(path.format("nope"), json={"cron": "0 * * * *"}).status_code == 404
+
+
+def test_pipelines_and_their_runs_page_without_skipping_or_repeating(
+        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    owner = _user(env, "owner-pages")
+    names = [f"p-page-{i}" for i in range(5)]
+    for name in names:
+        _register(env, name, owner)
+    http = env.http(env.tokens["viewer-a"])
+    seen: list[str] = []
+    url: str | None = "/v1/pipelines?limit=2"
+    while url:
+        r = http.get(url)
+        assert r.status_code == 200 and len(r.json()) <= 2, r.text
+        seen += [p["name"] for p in r.json()]
+        url = r.headers["link"].split(">")[0].lstrip("<") if "link" in r.headers else None
+    assert [n for n in seen if n.startswith("p-page-")] == names and len(seen) == len(set(seen))
+    from ferry._resources import pipelines as sdk_pipelines
+
+    monkeypatch.setattr(sdk_pipelines, "_PAGE", 2)  # the SDK's list follows every page
+    assert [p.name for p in env.client(env.tokens["viewer-a"]).pipelines.list()] == seen
+    store = env.platform.app.pipelines._store
+    made = [store.add_run(names[0], state=RunState.skipped.value, trigger="schedule",
+                          actor="ferry", params={"n": i}, revision=1, team="alpha",
+                          reason="skipped").id for i in range(7)]
+    client, got = env.client(env.tokens["viewer-a"]), []
+    page = client.pipeline_runs(names[0], limit=3)
+    while page:
+        got += [r.id for r in page]
+        page = client.pipeline_runs(names[0], limit=3, before=page[-1].id)
+    assert got == made[::-1]
+    assert http.get(f"/v1/pipelines/{names[0]}/runs?before={'0' * 16}").status_code == 404

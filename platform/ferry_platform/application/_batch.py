@@ -74,7 +74,14 @@ class Batch:
                               "(GET /v1/batch-jobs).")
         return record
 
-    def list(self, who: Principal, limit: int = 50) -> list[JobRecord]:
-        """Newest first, the batch jobs of ``who``'s teams (platform admins: all)."""
+    def list(self, who: Principal, limit: int = 50,
+             before: str | None = None) -> list[JobRecord]:
+        """Newest first, the batch jobs of ``who``'s teams (platform admins: all);
+        ``before``: the id of the last one seen (the next page)."""
+        cursor = None
+        if before is not None:
+            last = self.get(before, who)
+            cursor = (last.created_at, last.id)
         return list(self._jobs.store.find(kind=JobKind.batch_score.value, limit=limit,
+                                          before=cursor,
                                           teams=self._policy.readable_teams(who)))

@@ -209,20 +209,28 @@ class Pipelines:
                     {"skipped_runs": [r.id for r in done.skipped]})
 
     # -- reads: the caller's teams' pipelines and runs (platform admins: all) ------------
-    def all(self, who: Principal) -> list[PipelinePublic]:
+    def all(self, who: Principal, *, after: str | None = None,
+            limit: int | None = None) -> list[PipelinePublic]:
+        """By name, named after ``after``, at most ``limit``: the caller's teams'."""
         teams = self._policy.readable_teams(who)
-        return [self.public(p) for p in self._store.pipelines(teams)]
+        return [self.public(p) for p in self._store.pipelines(teams, after=after, limit=limit)]
 
     def get(self, name: str, who: Principal) -> PipelinePublic:
         return self.public(self._get(name, who))
 
     def runs(self, name: str | None, who: Principal, *, state: str | None = None,
-             limit: int = 50) -> list[PipelineRunPublic]:
-        """Newest first: of ``name`` (404 unless ``who`` reads it), or of every pipeline."""
+             limit: int = 50, before: str | None = None) -> list[PipelineRunPublic]:
+        """Newest first: of ``name`` (404 unless ``who`` reads it), or of every pipeline;
+        ``before``: the id of the last run seen (the next page)."""
         if name is not None:
             self._get(name, who)
+        cursor = None
+        if before is not None:
+            last = self.run_record(before, who)
+            cursor = (last.created_at, last.id)
         return [run_public(r) for r in self._store.runs(
-            name, state=state, limit=limit, teams=self._policy.readable_teams(who))]
+            name, state=state, limit=limit, teams=self._policy.readable_teams(who),
+            before=cursor)]
 
     def run_record(self, run_id: str, who: Principal) -> PipelineRunPublic:
         found = self._store.get_run(run_id)

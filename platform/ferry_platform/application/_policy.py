@@ -135,7 +135,8 @@ POLICY: dict[str, Rule] = {
     "get_monitoring_report": Rule(Scope.deployment_team, "viewer",
                                   note="the latest report (production data of the team)"),
     "run_monitoring": Rule(Scope.deployment_team, "viewer",
-                           note="a job whose result is the report of a window"),
+                           note="a job whose result is the report of a window; only a "
+                                "deployer's opens or resolves alerts"),
     "log_outcomes": Rule(Scope.deployment_team, "deployer", predict_token=True,
                          note="labels and business values joined by request id; a "
                               "deployer's predict-only token may (the service that saw "

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from ferry_platform.store._db import Database
 from ferry_platform.store._tables import FeatureScheduleRow as _Schedule
@@ -110,7 +110,8 @@ class PipelineStore(Protocol):
                      schedule: str | None, on_alert: list[str], overlap: str,
                      description: str, timeout_s: float, actor: str) -> PipelineRecord: ...
     def get_pipeline(self, name: str) -> PipelineRecord | None: ...
-    def pipelines(self, teams: list[str] | None = None) -> list[PipelineRecord]: ...
+    def pipelines(self, teams: list[str] | None = None, *, after: str | None = None,
+                  limit: int | None = None) -> list[PipelineRecord]: ...
     def delete_pipeline(self, name: str, skip_reason: str = "") -> PipelineDeletion: ...
     def mark_scheduled(self, name: str, at: datetime, previous: datetime | None) -> bool: ...
     def add_run(self, pipeline: str, *, state: str, trigger: str, reason: str, actor: str,
@@ -122,7 +123,8 @@ class PipelineStore(Protocol):
     def get_run(self, run_id: str) -> PipelineRunRecord | None: ...
     def runs(self, pipeline: str | None = None, *, state: str | None = None,
              limit: int = 50, teams: list[str] | None = None,
-             oldest_first: bool = False) -> list[PipelineRunRecord]: ...
+             oldest_first: bool = False,
+             before: tuple[datetime, str] | None = None) -> list[PipelineRunRecord]: ...
     def put_schedule(self, view: str, cron: str, lookback_hours: float,
                      actor: str) -> FeatureScheduleRecord: ...
     def schedules(self) -> list[FeatureScheduleRecord]: ...
@@ -159,9 +161,13 @@ class SqlPipelineStore:
             row = s.get(_Pipeline, name)
             return _pipeline(row) if row else None
 
-    def pipelines(self, teams: list[str] | None = None) -> list[PipelineRecord]:
-        """Every pipeline, by name; ``teams``: only those of these teams."""
-        q = select(_Pipeline).order_by(_Pipeline.name)
+    def pipelines(self, teams: list[str] | None = None, *, after: str | None = None,
+                  limit: int | None = None) -> list[PipelineRecord]:
+        """Pipelines by name (named after ``after``, at most ``limit``); ``teams``: only
+        those of these teams."""
+        q = select(_Pipeline).order_by(_Pipeline.name).limit(limit)
+        if after is not None:
+            q = q.where(_Pipeline.name > after)
         if teams is not None:
             q = q.where(_Pipeline.team.in_(teams))
         with self.db.session() as s:
@@ -251,8 +257,10 @@ class SqlPipelineStore:
 
     def runs(self, pipeline: str | None = None, *, state: str | None = None,
              limit: int = 50, teams: list[str] | None = None,
-             oldest_first: bool = False) -> list[PipelineRunRecord]:
-        """Newest first (or oldest first); ``teams``: only runs of these teams."""
+             oldest_first: bool = False,
+             before: tuple[datetime, str] | None = None) -> list[PipelineRunRecord]:
+        """Newest first (or oldest first); ``teams``: only runs of these teams; ``before``:
+        the (created_at, id) of the last run seen (newest first only)."""
         order = (_Run.created_at, _Run.id) if oldest_first else \
             (_Run.created_at.desc(), _Run.id.desc())
         q = select(_Run).order_by(*order).limit(limit)
@@ -262,6 +270,9 @@ class SqlPipelineStore:
             q = q.where(_Run.team.in_(teams))
         if state is not None:
             q = q.where(_Run.state == state)
+        if before is not None:
+            at, last = before
+            q = q.where(or_(_Run.created_at < at, and_(_Run.created_at == at, _Run.id < last)))
         with self.db.session() as s:
             return [_run(r) for r in s.scalars(q)]
 

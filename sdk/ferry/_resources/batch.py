@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -53,7 +54,11 @@ class Batch:
         return JobPublic.model_validate(self._transport.request("GET",
                                                                 f"/v1/batch-jobs/{job_id}"))
 
-    def list(self, limit: int = 50) -> list[JobPublic]:
-        """Batch jobs, newest first."""
+    def list(self, limit: int = 50, before: str | None = None) -> list[JobPublic]:
+        """Batch jobs, newest first; the next page with ``before`` (the last job id
+        seen)."""
+        params: dict[str, Any] = {"limit": limit}
+        if before is not None:
+            params["before"] = before
         return [JobPublic.model_validate(j) for j in self._transport.request(
-            "GET", "/v1/batch-jobs", params={"limit": limit})]
+            "GET", "/v1/batch-jobs", params=params)]

@@ -115,10 +115,12 @@ class Monitoring:
             json=body.model_dump(mode="json", exclude_unset=True)))
 
     def alerts(self, deployment: str | None = None, *, state: str = "open",
-               limit: int = 100) -> list[AlertPublic]:
-        """Alerts (open by default; ``state="all"`` or ``"resolved"``), newest first."""
+               limit: int = 100, before: int | None = None) -> list[AlertPublic]:
+        """Alerts (open by default; ``state="all"`` or ``"resolved"``), newest first; the
+        next page with ``before`` (the id of the last alert seen)."""
         params = {k: v for k, v in {"deployment": deployment, "state": state,
-                                    "limit": limit}.items() if v is not None}
+                                    "limit": limit, "before": before}.items()
+                  if v is not None}
         return [AlertPublic.model_validate(a)
                 for a in self._transport.request("GET", "/v1/alerts", params=params)]
 

@@ -41,6 +41,10 @@ def locate(p: Pipeline[Any, Any]) -> tuple[str, str]:
     return f"{module}:{attr}", str(root)
 
 
+_PAGE = 500
+"""Pipelines asked for per request when listing them all."""
+
+
 class Pipelines:
     """Pipelines and their runs. Calling it is :meth:`list`."""
 
@@ -52,9 +56,18 @@ class Pipelines:
         return self.list()
 
     def list(self) -> list[PipelinePublic]:
-        """Every registered pipeline, with its next scheduled run and its last run."""
-        return [PipelinePublic.model_validate(p)
-                for p in self._transport.request("GET", "/v1/pipelines")]
+        """Every registered pipeline of your teams, with its next scheduled run and its
+        last run (page after page, by name)."""
+        found: list[PipelinePublic] = []
+        while True:
+            params: dict[str, Any] = {"limit": _PAGE}
+            if found:
+                params["after"] = found[-1].name
+            page = [PipelinePublic.model_validate(p)
+                    for p in self._transport.request("GET", "/v1/pipelines", params=params)]
+            found += page
+            if len(page) < _PAGE:
+                return found
 
     def get(self, name: str) -> PipelinePublic:
         return PipelinePublic.model_validate(
@@ -120,10 +133,13 @@ class Pipelines:
             self._transport.wait(run.job_id, on_progress=on_progress, timeout_s=left)
         return self.get_run(run.id)
 
-    def runs(self, name: str, *, state: RunState | str | None = None,
-             limit: int = 50) -> builtins.list[PipelineRunPublic]:
-        """Runs of ``name``, newest first, good or bad."""
+    def runs(self, name: str, *, state: RunState | str | None = None, limit: int = 50,
+             before: str | None = None) -> builtins.list[PipelineRunPublic]:
+        """Runs of ``name``, newest first, good or bad; the next page with ``before`` (the
+        id of the last run seen)."""
         params: dict[str, Any] = {"limit": limit}
+        if before is not None:
+            params["before"] = before
         if state is not None:
             params["state"] = RunState(state).value
         return [PipelineRunPublic.model_validate(r) for r in self._transport.request(

@@ -36,9 +36,14 @@ def create_batch_job(body: BatchScoreCreate, app: AppDep, who: PrincipalDep,
 
 @router.get("", response_model=list[JobPublic])
 def list_batch_jobs(app: AppDep, who: PrincipalDep,
-                    limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[JobPublic]:
-    """Batch scoring jobs of the caller's teams (platform admins: all), newest first."""
-    return [job_public(r) for r in _batch(app).list(who, limit)]
+                    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                    before: Annotated[str | None, Query(
+                        pattern=r"^[0-9a-f]{16}$",
+                        description="page: jobs older than this one (the last id seen)")]
+                    = None) -> list[JobPublic]:
+    """Batch scoring jobs of the caller's teams (platform admins: all), newest first; the
+    next page with ``before`` (the last job id seen)."""
+    return [job_public(r) for r in _batch(app).list(who, limit, before)]
 
 
 @router.get("/roots", response_model=list[BatchRootsPublic])

@@ -73,10 +73,16 @@ def put_monitor(name: DeploymentName, body: MonitorUpdate, app: AppDep,
 def list_alerts(app: AppDep, who: PrincipalDep,
                 deployment: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
                 state: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
-                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[AlertPublic]:
-    """Alerts, newest first: open ones by default. Platform admins see every team's."""
+                limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                before: Annotated[int | None, Query(
+                    ge=1, le=2**62, description="page: alerts older than this id (the "
+                                                "last one seen)")] = None,
+                ) -> list[AlertPublic]:
+    """Alerts, newest first: open ones by default; the next page with ``before`` (the
+    last alert id seen). Platform admins see every team's."""
     return app.monitoring.alerts(who, deployment=deployment,
-                                 state=None if state == "all" else state, limit=limit)
+                                 state=None if state == "all" else state, limit=limit,
+                                 before=before)
 
 
 @router.get("/metrics", response_class=Response,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
@@ -24,10 +25,20 @@ PipelineName = Annotated[str, Path(pattern=PIPELINE_NAME_PATTERN,
 
 
 @router.get("/v1/pipelines", response_model=list[PipelinePublic])
-def list_pipelines(app: AppDep, who: PrincipalDep) -> list[PipelinePublic]:
-    """The pipelines of the caller's teams (platform admins: all) with their next
-    scheduled run and their last run."""
-    return app.pipelines.all(who)
+def list_pipelines(app: AppDep, who: PrincipalDep, response: Response,
+                   after: Annotated[str | None, Query(
+                       pattern=PIPELINE_NAME_PATTERN,
+                       description="page: pipelines named after this one")] = None,
+                   limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                   ) -> list[PipelinePublic]:
+    """The pipelines of the caller's teams (platform admins: all) by name, with their next
+    scheduled run and their last run: at most ``limit``, and a ``Link: <...>;
+    rel="next"`` header while more follow."""
+    page = app.pipelines.all(who, after=after, limit=limit + 1)
+    if len(page) > limit:
+        query = urlencode({"after": page[limit - 1].name, "limit": limit})
+        response.headers["Link"] = f'</v1/pipelines?{query}>; rel="next"'
+    return page[:limit]
 
 
 @router.get("/v1/pipelines/{name}", response_model=PipelinePublic)
@@ -70,11 +81,15 @@ def run_pipeline(name: PipelineName, app: AppDep, who: PrincipalDep, response: R
 def list_pipeline_runs(name: PipelineName, app: AppDep, who: PrincipalDep,
                        state: RunState | None = None,
                        limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                       ) -> list[PipelineRunPublic]:
+                       before: Annotated[str | None, Query(
+                           pattern=r"^[0-9a-f]{16}$",
+                           description="page: runs older than this one (the last id seen)")]
+                       = None) -> list[PipelineRunPublic]:
     """Runs of the pipeline, newest first: good or bad, with their steps, what they
     registered, the evaluations they got and their MLflow run (the caller's teams'
     pipelines; another team's is a 404)."""
-    return app.pipelines.runs(name, who, state=state.value if state else None, limit=limit)
+    return app.pipelines.runs(name, who, state=state.value if state else None, limit=limit,
+                              before=before)
 
 
 @router.get("/v1/pipeline-runs/{run_id}", response_model=PipelineRunPublic)
