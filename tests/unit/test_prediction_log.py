@@ -173,7 +173,7 @@ def served(tmp_path: Path) -> tuple[FerryRouter, PredictionLog, ProcessMetrics]:
     replica.monitor = ReleaseMonitor("churn", 1, "churn-v1-abc",
                                      [("tenure", "long"), ("plan", "string")], log, metrics)
     router = FerryRouter("churn")
-    router._monitor = RouterMonitor("churn", metrics)
+    router._monitor = RouterMonitor("churn", metrics, log)
     router.reconfigure({"generation": 1, "access": {"anonymous": True, "tokens": {}},
                         "routes": [{"release_id": "churn-v1-abc", "app": "churn.x",
                                     "weight": 100, "arm": "stable"}]})
@@ -253,6 +253,25 @@ def test_what_a_client_makes_up_neither_grows_the_metrics_nor_drops_the_log(
     assert log.dropped == 0
     table = read_all(tmp_path).to_pandas()
     assert sorted(table[P.STATUS].tolist()) == [200] + [422] * 6
+
+
+def test_a_request_the_release_never_answered_is_logged_by_the_router(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replica that died or timed out logs nothing itself: the router logs the request,
+    so a crashing canary's error rate counts it (reports, canary analysis)."""
+    router, log, _ = served(tmp_path)
+
+    async def gone(*_: Any, **__: Any) -> Any:
+        raise ConnectionError("the replica's actor died")
+
+    monkeypatch.setattr(router, "_rest", gone)
+    status, body, headers = post(router, {"inputs": [{"tenure": 3, "plan": "pro"}]},
+                                 {"x-request-id": "lost-1"})
+    assert status == 503 and headers[REQUEST_ID_HEADER] == "lost-1"
+    log.flush()
+    [row] = read_all(tmp_path).to_pandas().to_dict("records")
+    assert (row[P.REQUEST_ID], row[P.STATUS], row[P.ARM]) == ("lost-1", 503, "stable")
+    assert row[P.CODE] == body["error"]["code"]
 
 
 def entry_with(value: Any) -> Entry:

@@ -36,11 +36,13 @@ Context = dict[str, str]
 """``{"id": request id, "arm": arm, "deployment": name}``, from the router to the release."""
 
 _SANE = re.compile(REQUEST_ID_PATTERN)
+_RELEASE_ID = re.compile(r"(?P<model>.+)-v(?P<version>\d{1,9})-[0-9a-f]+")
+"""``{model}-v{version}-{digest}``: what a release id says of its model and version."""
 
 
 def request_id(given: str | None) -> str:
     """The client's id when it is a sane token (letters, digits, ``._:-``, ≤ 64), else new."""
-    if given and _SANE.match(given):
+    if given and _SANE.fullmatch(given):
         return given
     return uuid.uuid4().hex
 
@@ -48,10 +50,12 @@ def request_id(given: str | None) -> str:
 class RouterMonitor:
     """A router's side: request ids, arms, and the answered-request counts."""
 
-    def __init__(self, name: str, metrics: ProcessMetrics | None = None) -> None:
+    def __init__(self, name: str, metrics: ProcessMetrics | None = None,
+                 log_: PredictionLog | None = None) -> None:
         self.name = name
         self._arms: dict[str, str] = {}
         self._metrics = metrics or process_metrics()
+        self._log = log_
 
     def configure(self, config: dict[str, Any]) -> None:
         """The arms of the routes in a router's ``user_config`` (``arm`` of each route; a
@@ -85,6 +89,25 @@ class RouterMonitor:
     def context(self, rid: str, release_id: str, shadow: bool = False) -> Context:
         return {"id": rid, "arm": "shadow" if shadow else self.arm(release_id),
                 "deployment": self.name}
+
+    def unanswered(self, ctx: Context, release_id: str, started: float,
+                   error: FerryError) -> None:
+        """Log a request the release never answered (its replica died, timed out or
+        raised past its own handling): the release could not log it, and a canary that
+        crashes must count as failing in the reports and the canary analysis."""
+        try:
+            found = _RELEASE_ID.fullmatch(release_id)
+            log_ = self._log or shared()
+            if found is None or not log_.config.enabled or not log_.sampled():
+                return
+            info = ReleaseInfo(found["model"], int(found["version"]), release_id, ())
+            log_.record(Entry(
+                release=info, ts=time.time(), request_id=ctx["id"],
+                deployment=ctx["deployment"], arm=ctx["arm"], status=error.status,
+                latency_ms=(time.perf_counter() - started) * 1000, rows=1,
+                code=error.code))
+        except Exception as e:  # noqa: BLE001 - logging must never fail an answer
+            log.debug("prediction log: %s", e)
 
     def done(self, release_id: str, status: int, started: float,
              code: str | None = None) -> None:

@@ -273,8 +273,7 @@ class FerryRouter:
                 release_id, app, request.method, path, body, ctx,
                 {_v2.BINARY_HEADER: binary} if binary is not None else None)
         except Exception as e:  # noqa: BLE001 - the release went away or failed
-            err = self._release_error(release_id, e)
-            self._monitor.done(release_id, err.status, started, err.code)
+            err = self._unanswered(ctx, release_id, started, e)
             return Response(_v2.error_json(err, release_id) if v2 else
                             err.to_json(release_id=release_id), status_code=err.status,
                             media_type="application/json",
@@ -331,6 +330,14 @@ class FerryRouter:
     def _no_release(self) -> FerryError:
         return NoRelease(f"deployment {self.name!r} has no release taking traffic; deploy one "
                          "or finish its rollout")
+
+    def _unanswered(self, ctx: Context, release_id: str, started: float,
+                    e: Exception) -> FerryError:
+        """The error of a request ``release_id`` never answered, logged and counted."""
+        err = self._release_error(release_id, e)
+        self._monitor.unanswered(ctx, release_id, started, err)
+        self._monitor.done(release_id, err.status, started, err.code)
+        return err
 
     def _release_error(self, release_id: str, e: Exception) -> FerryError:
         """A release that did not answer may be retried; one whose code raised may not."""
@@ -413,8 +420,7 @@ class FerryRouter:
                 status, details, payload, served, code = await self._handle(app).grpc.remote(
                     raw, ctx)
         except Exception as e:  # noqa: BLE001 - the release went away or failed
-            err = self._release_error(release_id, e)
-            self._monitor.done(release_id, err.status, started, err.code)
+            err = self._unanswered(ctx, release_id, started, e)
             return self._grpc_error(grpc_context, err, release_id, rid)
         self._monitor.done(served, _http_status(status, code), started, code)
         trailing = [(RELEASE_HEADER, served), (REQUEST_ID_HEADER, rid)]
@@ -496,8 +502,7 @@ class FerryRouter:
                 status, details, payload, served, code = await self._handle(
                     app).v2_grpc.remote(rpc, raw, ctx)
         except Exception as e:  # noqa: BLE001 - the release went away or failed
-            err = self._release_error(release_id, e)
-            self._monitor.done(release_id, err.status, started, err.code)
+            err = self._unanswered(ctx, release_id, started, e)
             self._grpc_error(grpc_context, err, release_id, rid)
             return response_type()
         self._monitor.done(served, _http_status(status, code), started, code)
