@@ -134,3 +134,22 @@ def test_label_kinds_from_classes_or_predictions() -> None:
     assert S.label_kind([False, True], None) == "bool"
     assert S.label_kind(None, [1.5, 2.25]) == "number"
     assert S.label_kind(None, None) is None
+
+
+def test_a_feature_with_more_values_than_a_reference_lists_counts_none_unseen() -> None:
+    """A zip code or an id has more values than a reference lists: a cut-off list would
+    call most live values unseen (and raise unseen_category on healthy traffic)."""
+    from ferry_platform.monitoring._compute import _reference_sets
+    from ferry_platform.monitoring._reference import MAX_CATEGORIES, summary
+
+    rng = np.random.default_rng(7)
+    zips = [f"{z:05d}" for z in rng.integers(0, 99_999, 3000)]
+    listed = sorted(set(zips))[:MAX_CATEGORIES]  # what registration sends: cut short
+    wide = summary(zips[:2000], "string", categories=listed)
+    narrow = summary(["basic", "pro"] * 50, "string", categories=["basic", "pro", "team"])
+    assert wide.get("open_categories") and "categories" not in wide
+    assert narrow["categories"] == ["basic", "pro", "team"]
+    ref = {"columns": {"zip": wide, "plan": narrow,
+                       "old": {"kind": "categorical", "categories": listed}}}  # an older doc
+    _, cats = _reference_sets(ref)
+    assert set(cats) == {"plan"}

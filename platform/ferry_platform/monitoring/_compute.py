@@ -26,6 +26,7 @@ import numpy as np
 
 from ferry_platform.core import predlog as P  # noqa: N812 - the layout's names, short
 from ferry_platform.monitoring import _stats as S  # noqa: N812
+from ferry_platform.monitoring._reference import MAX_CATEGORIES
 from ferry_platform.monitoring._store import read_files, read_outcomes
 
 log = logging.getLogger("ferry.monitoring")
@@ -81,8 +82,11 @@ def _reference_sets(ref: dict[str, Any] | None) -> tuple[dict[str, list[float]],
     for name, col in ((ref or {}).get("columns") or {}).items():
         if col.get("kind") == "numeric" and "min" in col:
             ranges[name] = [col["min"], col["max"]]
-        elif col.get("kind") == "categorical":
-            cats[name] = set(col.get("categories") or [])
+        elif col.get("kind") == "categorical" and not col.get("open_categories") and \
+                "categories" in col and len(col["categories"]) < MAX_CATEGORIES:
+            # a list cut short (an open feature, or an older reference's 1,000) would call
+            # every value past it unseen: no unseen-category rate for such a feature
+            cats[name] = set(col["categories"])
     return ranges, cats
 
 

@@ -19,6 +19,11 @@ import numpy as np
 from ferry_contract import ReferenceSample
 
 REFERENCE_FORMAT = 1
+MAX_CATEGORIES = 1000
+"""Values of a text feature a reference lists. A feature with more (an id, a zip code) is
+"open": its list would be a cut-off sample of it, and every value past the cut would look
+unseen, so no unseen-category rate is measured for it. A list of exactly this many, as
+registration sends a longer one cut short, counts as open too."""
 NUMERIC = frozenset({"double", "float", "long", "integer"})
 QUANTILES = tuple(i / 20 for i in range(21))
 
@@ -55,7 +60,10 @@ def summary(values: Sequence[Any], kind: str, value_range: Sequence[float] | Non
         order = np.argsort(-counts)[:50]
         out["frequencies"] = {str(uniq[i]): int(counts[i]) / len(text) for i in order}
         seen = set(categories or []) | {str(u) for u in uniq}
-        out["categories"] = sorted(seen)[:1000]
+        if len(categories or []) >= MAX_CATEGORIES or len(seen) > MAX_CATEGORIES:
+            out["open_categories"] = True
+        else:
+            out["categories"] = sorted(seen)
     return out
 
 
