@@ -275,7 +275,9 @@ class Settings(BaseSettings):
                                # each version's artifact_uri is under it, read by any viewer
                                ("FERRY_MLFLOW_ARTIFACT_ROOT", self.mlflow_artifact_root),
                                # handed to every serving process, which runs model code
-                               ("FERRY_PREDICTION_LOG_URI", self.prediction_log_uri)):
+                               ("FERRY_PREDICTION_LOG_URI", self.prediction_log_uri),
+                               # listed to every deployer (GET /v1/batch-jobs/roots)
+                               ("FERRY_BATCH_ROOTS", self.batch_roots)):
             if credentials_in(value):
                 problems.append(
                     f"{setting} carries credentials (a user or password before '@', or a "

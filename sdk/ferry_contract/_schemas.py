@@ -605,8 +605,9 @@ class TokenCreate(_Schema):
                              description="whose token (default: the caller; others: admins)")
     description: str = Field(default="", max_length=200)
     ttl_days: float | None = Field(
-        default=90, gt=0, le=3650,
-        description="lifetime in days, at most the platform's maximum "
+        default=90, ge=1 / 86400, le=3650, allow_inf_nan=False,
+        description="lifetime in days (at least one second, 1/86400), at most the "
+                    "platform's maximum "
                     "(FERRY_TOKEN_MAX_TTL_DAYS); null (no expiry): platform admins only")
     scope: TokenScope = TokenScope.all
 

@@ -36,11 +36,15 @@ def test_missing_unknown_revoked_and_expired_tokens_are_401_without_echoing_them
     assert r.status_code == 401
 
     admin = env.client(env.admin)
-    issued = admin.create_token(user="viewer-a", description="short", ttl_days=0.00001)
+    issued = admin.create_token(user="viewer-a", description="short", ttl_days=1 / 86400)
     time.sleep(1.2)
     r = env.http(issued.token).get("/v1/models")
     assert r.status_code == 401 and "expired" in r.json()["error"]["message"]
     assert issued.token not in r.text
+    # a lifetime that rounds to nothing is refused, never taken as "no expiry"
+    for ttl in (1e-12, 0, -1):
+        r = env.http(env.tokens["deployer-a"]).post("/v1/tokens", json={"ttl_days": ttl})
+        assert r.status_code == 400 and "ttl_days" in r.text, (ttl, r.text)
 
     other = admin.create_token(user="viewer-a")
     assert env.http(other.token).get("/v1/whoami").json()["user"] == "viewer-a"

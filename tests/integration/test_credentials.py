@@ -263,7 +263,9 @@ def test_a_start_that_cannot_reach_its_database_says_so_without_the_password(tmp
     ("FERRY_SERVE_PUBLIC_HOST", f"serve:{PASSWORD}@serve.internal"),
     ("FERRY_MLFLOW_PUBLIC_URI", f"postgresql://postgres:{PASSWORD}@db/mlflow"),
     ("FERRY_MLFLOW_ARTIFACT_ROOT", f"https://store:{PASSWORD}@artifacts.internal/mlflow"),
-], ids=["public-url", "serve-host", "mlflow-uri", "artifact-root"])  # the same ids in every process
+    ("FERRY_BATCH_ROOTS", f"s3://batch:{PASSWORD}@minio.internal/teams/{{team}}/"),
+], ids=["public-url", "serve-host", "mlflow-uri", "artifact-root",
+        "batch-roots"])  # the same ids in every process
 def test_a_start_refuses_credentials_handed_to_clients(tmp_path, variable: str, value: str) -> None:  # type: ignore[no-untyped-def]
     env = {**os.environ, "FERRY_HOME": str(tmp_path), variable: value}
     done = subprocess.run([sys.executable, "-m", "ferry_server"], env=env, capture_output=True,

@@ -109,3 +109,18 @@ def test_a_database_error_anywhere_in_the_chain_is_a_503() -> None:
         found = unavailable(outer)
     assert found is not None and found.status == 503 and "FERRY_DATABASE_URL" in found.message
     assert unavailable(ValueError("a bug")) is None
+
+
+def test_a_jobs_result_and_phases_are_stored_without_credentials(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Whoever reads a job reads its result and phases: the redactor runs on them too."""
+    from ferry_platform.store import Database, SqlJobStore
+
+    db = Database(f"sqlite:///{tmp_path}/state.db")
+    db.upgrade()
+    jobs = SqlJobStore(db)
+    job = jobs.create("deploy", "m", "ferry", None, {}, owner="me")
+    leak = f"postgresql://ferry:{PASSWORD}@db:5432/ferry"
+    jobs.set_phases(job.id, [{"name": "resolve", "s": 0.1, "note": leak}], owner="me")
+    done = jobs.finish(job.id, result={"store": leak, "rows": 3}, owner="me")
+    assert done is not None and PASSWORD not in str(done.result) + str(done.phases)
+    assert done.result["rows"] == 3 and "postgresql://ferry:" in done.result["store"]

@@ -238,7 +238,9 @@ class AccessService:
             raise IdentityNotFound(f"no user {user!r}")
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         token_id = secrets.token_hex(6)
-        expires = datetime.now(UTC).replace(microsecond=0) + ttl if ttl else None
+        # None: no expiry. A lifetime that rounds to nothing is not "none"
+        expires = None if ttl is None else datetime.now(UTC).replace(microsecond=0) + \
+            max(ttl, timedelta(seconds=1))
         record = self._store.add_token(token_id, user, digest(secret), description, expires,
                                        scope)
         return IssuedToken(token_id, user, secret, expires, record.created_at, scope)

@@ -137,7 +137,7 @@ class Identity:
                     f"ttl_days {ttl_days:g} is over the platform's maximum of "
                     f"{self._max_ttl:g} days (FERRY_TOKEN_MAX_TTL_DAYS); ask for less",
                     details={"ttl_days": ttl_days, "max": self._max_ttl})
-        ttl = timedelta(days=ttl_days) if ttl_days else None
+        ttl = None if ttl_days is None else timedelta(days=ttl_days)
         issued = self._access.issue_token(owner, description, ttl, scope.value)
         self._audit(who, "create_token", resource("token", issued.id), [None],
                     details={"user": owner, "scope": scope.value,

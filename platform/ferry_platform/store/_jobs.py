@@ -188,7 +188,8 @@ class SqlJobStore:
         """Record the job's timed phases so far (the whole list, in order); False (nothing
         written) if ``owner`` no longer runs it."""
         with self.db.session() as s, s.begin():
-            done = s.execute(self._mine(update(Job), job_id, owner).values(phases=phases))
+            done = s.execute(self._mine(update(Job), job_id, owner)
+                             .values(phases=REDACTOR.value(phases)))
             return bool(done.rowcount)  # type: ignore[attr-defined]
 
     def log(self, job_id: str, line: str, owner: str | None = None) -> bool:
@@ -224,7 +225,9 @@ class SqlJobStore:
         same transaction: a lock never outlives its job, nor goes before it ends). With
         ``owner``, only if that process still runs the job (else None, nothing written)."""
         final = state or ("failed" if error else "succeeded")
+        # a result is shown to whoever reads the job: no connection string nor key in it
         error = REDACTOR.value(error) if error else error
+        result = REDACTOR.value(result) if result else result
         with self.db.session() as s, s.begin():
             # to the microsecond, like started_at: a job's phases fit inside its duration
             values: dict[str, Any] = {"state": final, "finished_at": _clock(), "result": result,
