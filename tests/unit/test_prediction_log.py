@@ -162,13 +162,14 @@ class Classifier:
         return None
 
 
-def served(tmp_path: Path) -> tuple[FerryRouter, PredictionLog, ProcessMetrics]:
+def served(tmp_path: Path, model: Any = None,
+           ) -> tuple[FerryRouter, PredictionLog, ProcessMetrics]:
     manifest = ReleaseManifest(release_id="churn-v1-abc", model="churn", version=1,
                                model_uri="models:/m-1", model_digest="sha256:0",
                                training_data_digest="sha256:1", code_version="git:0",
                                framework="sklearn", signature=SIG, ferry_version="0",
                                bento_tag="churn:abc")
-    replica = FerryReplica({"protocol": "auto"}, loaded=(manifest, Classifier()))
+    replica = FerryReplica({"protocol": "auto"}, loaded=(manifest, model or Classifier()))
     log, metrics = PredictionLog(LogConfig(uri=str(tmp_path))), ProcessMetrics()
     replica.monitor = ReleaseMonitor("churn", 1, "churn-v1-abc",
                                      [("tenure", "long"), ("plan", "string")], log, metrics)
@@ -272,6 +273,41 @@ def test_a_request_the_release_never_answered_is_logged_by_the_router(
     [row] = read_all(tmp_path).to_pandas().to_dict("records")
     assert (row[P.REQUEST_ID], row[P.STATUS], row[P.ARM]) == ("lost-1", 503, "stable")
     assert row[P.CODE] == body["error"]["code"]
+
+
+def test_a_failed_request_is_logged_with_its_own_inputs_while_others_run_beside_it(
+        tmp_path: Path) -> None:
+    """A router answers on several threads: the failing request's log row holds what its
+    model saw, not the inputs of a request that came in meanwhile."""
+    inside, go_on = threading.Event(), threading.Event()
+
+    class Slow(Classifier):
+        def predict_frame(self, frame: Any) -> Any:
+            if (frame["tenure"] == 13).any():
+                inside.set()
+                go_on.wait(10)  # the other request runs now, on its own thread
+            return super().predict_frame(frame)
+
+    router, log, _ = served(tmp_path, Slow())
+    replica = router._local[1]  # type: ignore[index]
+
+    def ask(tenure: int, out: list[int]) -> None:
+        body = json.dumps({"inputs": [{"tenure": tenure, "plan": "pro"}]}).encode()
+        out.append(replica.answer("POST", "/predict", body,
+                                  {"id": f"t{tenure}", "arm": "stable", "deployment": "churn"})[0])
+
+    failing: list[int] = []
+    first = threading.Thread(target=ask, args=(13, failing))
+    first.start()
+    assert inside.wait(10)
+    other: list[int] = []
+    ask(5, other)
+    go_on.set()
+    first.join(10)
+    assert (failing, other) == ([500], [200])
+    log.flush()
+    rows = read_all(tmp_path).to_pandas().set_index(P.REQUEST_ID)
+    assert rows.loc["t13", P.input_column("tenure")] == 13
 
 
 def entry_with(value: Any) -> Entry:

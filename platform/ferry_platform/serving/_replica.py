@@ -13,6 +13,7 @@ import importlib
 import json
 import logging
 import os
+import threading
 import time
 from typing import Any
 
@@ -98,7 +99,8 @@ class FerryReplica:
         """``loaded``: the (manifest, service instance) to serve instead of loading the Bento
         ``spec`` names (tests pass a service with ``predict_frame``/``example_frame``)."""
         self.manifest, self._model = loaded if loaded is not None else load_release(spec)
-        self._inputs: dict[str, list[Any]] | None = None
+        # what the model saw, per thread: a router may answer requests on several threads
+        self._request = threading.local()
         self._v2_meta: dict[str, Any] | None = None
         self.protocol = Protocol(spec.get("protocol", "auto"))
         self.max_body_bytes = int(spec.get("max_body_bytes") or DEFAULT_MAX_BODY_BYTES)
@@ -147,6 +149,15 @@ class FerryReplica:
         if self._join is None:
             return self.plane
         return DataPlane(self._join.request_columns(), self._model.predict_frame)
+
+    @property
+    def _inputs(self) -> dict[str, list[Any]] | None:
+        """The model's input columns of this thread's request, for its log if it fails."""
+        return getattr(self._request, "inputs", None)
+
+    @_inputs.setter
+    def _inputs(self, value: dict[str, list[Any]] | None) -> None:
+        self._request.inputs = value
 
     def _predict(self, columns: dict[str, list[Any]]) -> list[Any]:
         return self._answer(columns)[0]
