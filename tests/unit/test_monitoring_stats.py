@@ -153,3 +153,25 @@ def test_a_feature_with_more_values_than_a_reference_lists_counts_none_unseen() 
                        "old": {"kind": "categorical", "categories": listed}}}  # an older doc
     _, cats = _reference_sets(ref)
     assert set(cats) == {"plan"}
+
+
+def test_outcomes_are_read_from_the_windows_days_and_pruned_with_the_log(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    from pathlib import Path
+
+    from ferry_platform.monitoring._store import OutcomeStore
+
+    store = OutcomeStore(str(tmp_path))
+    store.save("churn", [{"request_id": "r1", "row": 0, "label": 1}])
+    [today] = store.files("churn")
+    folder = tmp_path / "outcomes" / "deployment=churn"
+    now = datetime.now(UTC)
+    for days in (3, 40):  # older days, as if written then
+        old = folder / f"day={(now - timedelta(days=days)):%Y-%m-%d}"
+        old.mkdir()
+        (old / "x.parquet").write_bytes(Path(today).read_bytes())
+    assert len(store.files("churn")) == 3
+    assert len(store.files("churn", now - timedelta(days=5))) == 2  # a 5-day window
+    assert store.prune(now - timedelta(days=30)) == 1  # the 40-day-old one
+    assert len(store.files("churn")) == 2

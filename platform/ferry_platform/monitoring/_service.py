@@ -136,7 +136,7 @@ class MonitoringService:
             log_uri=self.log_uri, deployment=deployment, window=window, start=start, end=end,
             releases=tuple(releases), thresholds=dict(thresholds), max_rows=self.max_rows,
             slice_columns=tuple(slice_columns), metrics_fn=self.metrics_fn,
-            outcome_files=tuple(self.outcomes.files(deployment)))
+            outcome_files=tuple(self.outcomes.files(deployment, start)))
         groups = [(self.log_uri, files[i:i + FILES_PER_TASK])
                   for i in range(0, len(files), FILES_PER_TASK)] or [(self.log_uri, [])]
         partials = self.executor.map(_scan_group, groups, spec)
@@ -151,7 +151,7 @@ class MonitoringService:
         files = self.logs.files({stable.model, candidate.model}, since, end,
                                 [stable.release_id, candidate.release_id])
         spec = C.CanarySpec(self.log_uri, deployment, stable, candidate, since, end,
-                            tuple(files), tuple(self.outcomes.files(deployment)),
+                            tuple(files), tuple(self.outcomes.files(deployment, since)),
                             dict(config))
         result: dict[str, Any] = self.executor.call(C.canary, spec)
         return result
@@ -185,4 +185,4 @@ class MonitoringService:
     # -- housekeeping -------------------------------------------------------------------------
     def prune(self, retention_days: float, now: datetime | None = None) -> int:
         before = (now or datetime.now(UTC)) - timedelta(days=retention_days)
-        return self.logs.prune(before)
+        return self.logs.prune(before) + self.outcomes.prune(before)

@@ -216,17 +216,35 @@ class OutcomeStore:
         if local:
             fs.move(path, target)
 
-    def files(self, deployment: str) -> list[str]:
+    def files(self, deployment: str, since: datetime | None = None) -> list[str]:
+        """``deployment``'s outcome files, of the days from ``since``'s on (an outcome is
+        never received before the prediction it labels)."""
         import pyarrow.fs as pafs
 
         fs, root = _filesystem(self.uri)
         base = P.join(root, "outcomes", f"deployment={deployment}")
+        first = since.astimezone(UTC).strftime("%Y-%m-%d") if since else ""
         out = []
         for day in _listing(fs, base):
+            if _value(day.path) < first:
+                continue
             for f in _listing(fs, day.path):
                 if f.type == pafs.FileType.File and not f.base_name.startswith(P.TEMP_PREFIX):
                     out.append(f.path)
         return sorted(out)
+
+    def prune(self, before: datetime) -> int:
+        """Delete every day of outcomes that ended before ``before`` (the log's retention
+        covers the labels and values too); how many."""
+        fs, root = _filesystem(self.uri)
+        last = (before.astimezone(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+        gone = 0
+        for deployment in _listing(fs, P.join(root, "outcomes")):
+            for day in _listing(fs, deployment.path):
+                if day.base_name.startswith("day=") and _value(day.path) <= last:
+                    fs.delete_dir(day.path)
+                    gone += 1
+        return gone
 
 
 def read_outcomes(uri: str, files: Sequence[str]) -> Any:
