@@ -286,17 +286,24 @@ def test_training_serving_skew_compares_served_values_with_the_offline_stores(
             frame = entities.assign(spend=[by_customer[c] for c in entities["customer_id"]])
             return type("TrainingSet", (), {"frame": frame})()
 
-    manifest = ReleaseManifest(release_id="spend-v1-f", model="spend", version=1, model_uri="m",
-                               model_digest="d", training_data_digest="t", code_version="c",
-                               framework="sklearn", ferry_version="0", bento_tag="b",
-                               signature=[ColumnSpec(name="spend", type="double")])
-    end = datetime.now(UTC) + timedelta(minutes=1)
-    [found], note = skew(svc, Offline(), "spend", manifest, ["stats@v1:spend"],
-                         end - timedelta(hours=1), end)
-    assert note is None and found["column"] == "spend" and found["compared"] == 200
-    sample_stale = found["mismatch_rate"]
-    assert abs(sample_stale - stale.mean()) < 0.1  # 200 of the 300 requests, sampled
-    assert found["mean_abs_diff"] > 0
+        def join_key_types(self, refs: list[str]) -> dict[str, str]:
+            return {"customer_id": "long"}
+
+    spend, customer = ColumnSpec(name="spend", type="double"), ColumnSpec(
+        name="customer_id", type="long")
+    # the entity key logged beside the inputs, or one of the model's inputs itself
+    for signature in ([spend], [spend, customer]):
+        manifest = ReleaseManifest(
+            release_id="spend-v1-f", model="spend", version=1, model_uri="m", model_digest="d",
+            training_data_digest="t", code_version="c", framework="sklearn", ferry_version="0",
+            bento_tag="b", signature=signature)
+        end = datetime.now(UTC) + timedelta(minutes=1)
+        [found], note = skew(svc, Offline(), "spend", manifest, ["stats@v1:spend"],
+                             end - timedelta(hours=1), end)
+        assert note is None and found["column"] == "spend" and found["compared"] == 200
+        sample_stale = found["mismatch_rate"]
+        assert abs(sample_stale - stale.mean()) < 0.1  # 200 of the 300 requests, sampled
+        assert found["mean_abs_diff"] > 0
 
 
 def test_a_report_draws_its_picture(svc: MonitoringService, model: Any, tmp_path: Path) -> None:

@@ -787,9 +787,11 @@ def skew(monitor: Monitor, features: Any, deployment: str, manifest: ReleaseMani
     frame = table.to_pandas()
     frame = frame[frame[P.STATUS] == 200]
     names = [r.split(":", 1)[1] for r in refs]
-    keys = [c.removeprefix(P.INPUT_PREFIX) for c in frame.columns
-            if c.startswith(P.INPUT_PREFIX) and c.removeprefix(P.INPUT_PREFIX) not in names
-            and c.removeprefix(P.INPUT_PREFIX) not in {s.name for s in manifest.signature}]
+    logged = {c.removeprefix(P.INPUT_PREFIX) for c in frame.columns if c.startswith(P.INPUT_PREFIX)}
+    try:  # the views' join keys, whether or not the model also takes one as an input
+        keys = [k for k in features.join_key_types(refs) if k in logged]
+    except Exception:  # noqa: BLE001 - a store without it: the logged columns no input names
+        keys = sorted(logged - set(names) - {s.name for s in manifest.signature})
     if not keys:
         return [], "training-serving skew not measured: the log holds no entity keys"
     frame = frame.sample(n=min(rows, len(frame)), random_state=0)
