@@ -175,3 +175,30 @@ def test_outcomes_are_read_from_the_windows_days_and_pruned_with_the_log(tmp_pat
     assert len(store.files("churn", now - timedelta(days=5))) == 2  # a 5-day window
     assert store.prune(now - timedelta(days=30)) == 1  # the 40-day-old one
     assert len(store.files("churn")) == 2
+
+
+def test_a_multiclass_model_that_fails_one_group_raises_an_accuracy_gap() -> None:
+    """Three classes, a region where the model is right a third of the time: the gap is
+    in accuracy (a positive rate, TPR or FPR needs a positive class: none are made up)."""
+    import pandas as pd
+
+    from ferry_platform.core import predlog as P  # noqa: N812
+    from ferry_platform.monitoring._compute import _slices
+
+    rng = np.random.default_rng(3)
+    n = 1200
+    region = rng.choice(["north", "south", "west"], n)
+    truth = rng.integers(0, 3, n)
+    right = np.where(region == "west", rng.random(n) < 0.35, rng.random(n) < 0.9)
+    said = np.where(right, truth, (truth + rng.integers(1, 3, n)) % 3)
+    sample = pd.DataFrame({P.input_column("region"): region, P.PREDICTION: said})
+    rows = sample.assign(label=truth)
+    groups, found, notes = _slices(rows, sample, [0, 1, 2], ["region"], min_rows=30)
+    assert notes == [] and {g["group"] for g in groups} == {"north", "south", "west"}
+    assert all(g["positive_rate"] is None and g["tpr"] is None for g in groups)
+    [gap] = found
+    assert (gap["metric"], gap["worst"], gap["significant"]) == ("accuracy", "west", True)
+    accuracy = {g["group"]: g["accuracy"] for g in groups}
+    assert accuracy["west"] == pytest.approx((said == truth)[region == "west"].mean())
+    _, none, said_why = _slices(rows, sample, None, ["region"], min_rows=30)  # a regressor
+    assert none == [] and "need a classifier" in said_why[0]

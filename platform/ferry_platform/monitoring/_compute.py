@@ -374,15 +374,19 @@ def _performance(rows: Any, classes: list[Any] | None, metrics_fn: Any,
 
 def _slices(rows: Any, sample: Any, classes: list[Any] | None, slice_columns: Sequence[str],
             min_rows: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
-    """Per-group rates of each slice column and the gaps between groups (binary
-    classifiers: the second class is the positive one)."""
+    """Per-group rates of each slice column and the gaps between groups. Binary
+    classifiers (the second class is the positive one): positive rate, TPR, FPR and
+    accuracy; classifiers of more classes: accuracy (the others need a positive class)."""
     notes: list[str] = []
     if not slice_columns:
         return [], [], notes
-    if not classes or len(classes) != 2:
-        notes.append("slice metrics need a binary classifier (positive rate, TPR, FPR)")
+    if not classes or len(classes) < 2:
+        notes.append("slice metrics need a classifier (accuracy per group; with two "
+                      "classes also positive rate, TPR, FPR)")
         return [], [], notes
-    positive = S._key(classes[1])
+    binary = len(classes) == 2
+    positive = S._key(classes[1]) if binary else None
+    metrics = S.GAP_METRICS if binary else ("accuracy",)
     groups_out, gaps_out = [], []
     for column in slice_columns:
         col = P.input_column(column)
@@ -412,9 +416,11 @@ def _slices(rows: Any, sample: Any, classes: list[Any] | None, slice_columns: Se
             r = S.group_rates(group, pred_pos, y, p, correct)
             rates.append(r)
             groups_out.append({"column": column, "group": r.group, "rows": r.rows,
-                               "labelled": r.labelled, "positive_rate": r.positive_rate,
-                               "tpr": r.tpr, "fpr": r.fpr, "accuracy": r.accuracy})
-        for g in S.gaps(rates, min_rows):
+                               "labelled": r.labelled, "accuracy": r.accuracy,
+                               **({"positive_rate": r.positive_rate, "tpr": r.tpr,
+                                   "fpr": r.fpr} if binary else
+                                  {"positive_rate": None, "tpr": None, "fpr": None})})
+        for g in S.gaps(rates, min_rows, metrics):
             gaps_out.append({"column": column, "metric": g.metric, "gap": g.gap,
                              "best": g.best, "worst": g.worst, "significant": g.significant,
                              "z": g.z if g.z is None or math.isfinite(g.z) else 1e9})

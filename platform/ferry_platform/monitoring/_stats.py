@@ -284,11 +284,15 @@ def two_proportion_z(k1: int, n1: int, k2: int, n2: int) -> float | None:
     return (k1 / n1 - k2 / n2) / se
 
 
-def gaps(groups: Sequence[GroupRates], min_rows: int) -> list[Gap]:
+GAP_METRICS = ("positive_rate", "tpr", "fpr", "accuracy")
+
+
+def gaps(groups: Sequence[GroupRates], min_rows: int,
+         metrics: Sequence[str] = GAP_METRICS) -> list[Gap]:
     """For each metric, the gap between the best and the worst group of at least
     ``min_rows`` trials, and whether it is significant (``SIGNIFICANT_Z``)."""
     out = []
-    for metric in ("positive_rate", "tpr", "fpr", "accuracy"):
+    for metric in metrics:
         rated = [(g.counts[metric][0] / g.counts[metric][1], g) for g in groups
                  if g.counts[metric][1] >= min_rows]
         if len(rated) < 2:
