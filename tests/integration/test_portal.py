@@ -356,3 +356,33 @@ def test_tokens_are_shown_once_and_revoked_and_members_managed_by_team_admins(en
     assert r.status_code == 303 and env.identity.members("alpha")["bystander"] == "viewer"
     r = admin.post("/portal/teams/alpha/members/bystander/remove", data={"csrf": admin_csrf})
     assert r.status_code == 303 and "bystander" not in env.identity.members("alpha")
+
+
+def test_features_show_what_deployed_versions_pin_and_access_lists_page(env: Env) -> None:
+    catalog = env.platform.registry._catalog  # type: ignore[attr-defined]
+    base = env.client(env.admin).version("alpha-model", 1).model_dump(mode="json")
+    # the deployed v1 pins an older view version than the model's newest does
+    catalog.put_version("alpha-model", 1, {**base, "feature_refs": ["stats@v1:spend"]})
+    catalog.put_version("alpha-model", 99, {**base, "version": 99,
+                                            "feature_refs": ["stats@v2:spend"]})
+    env.platform.registry._versions.clear()  # type: ignore[attr-defined]  # as a sync would
+    http, _ = session(env, "admin-a")
+    page = http.get("/portal/features").text
+    assert "stats@v1:spend" in page and "stats@v2:spend" in page
+    # teams and one's own tokens, a page at a time
+    for i in range(55):
+        env.platform.identity.create_team(f"paged-team-{i:02d}")
+    issued = [env.client(env.tokens["admin-a"]).create_token(description=f"t{i}", ttl_days=1).id
+              for i in range(52)]
+    seen_teams: list[str] = []
+    seen_tokens: list[str] = []
+    for param, pattern, seen in (("after", r'<h3[^>]*>(paged-team-\d+)', seen_teams),
+                                 ("tokens_before", r"<code>([0-9a-f]{12})</code>", seen_tokens)):
+        url: str | None = "/portal/access"
+        while url:
+            text = http.get(url.replace("&amp;", "&")).text
+            seen += re.findall(pattern, text)
+            nxt = re.findall(r'<a href="([^"]*' + param + r'=[^"]+)" rel="next">', text)
+            url = nxt[0] if nxt else None
+    assert sorted(set(seen_teams)) == [f"paged-team-{i:02d}" for i in range(55)]
+    assert set(issued) <= set(seen_tokens) and len(seen_tokens) == len(set(seen_tokens))

@@ -157,7 +157,6 @@ def test_a_feature_with_more_values_than_a_reference_lists_counts_none_unseen() 
 
 def test_outcomes_are_read_from_the_windows_days_and_pruned_with_the_log(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime, timedelta
-
     from pathlib import Path
 
     from ferry_platform.monitoring._store import OutcomeStore

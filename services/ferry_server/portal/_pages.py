@@ -119,19 +119,21 @@ def version_page(request: Request, me: CallerDep, name: Name, version: Version) 
 
 
 @router.get("/models/{name}/versions/{version}/evaluations")
-def version_evaluations(request: Request, me: CallerDep, name: Name,
-                        version: Version) -> Response:
-    """A fragment (loaded after the page): this version's evaluations and, for those that
-    failed, the checks that failed with their numbers."""
+def version_evaluations(request: Request, me: CallerDep, name: Name, version: Version,
+                        skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> Response:
+    """A fragment (loaded after the page): this version's evaluations, a page of them
+    (``skip`` the newer ones), and, for those that failed, the checks that failed with
+    their numbers."""
     app = app_of(request)
     admit(app, me, "list_evaluations", resource("model", name))
     try:
-        found = app.evaluations.evaluations(name, version)[:PAGE_SIZE]
-        problem = None
+        every = app.evaluations.evaluations(name, version)
+        found, problem = every[skip:skip + PAGE_SIZE], None
     except FerryError as e:
-        found, problem = [], e.message
+        every, found, problem = [], [], e.message
+    more = skip + PAGE_SIZE if len(every) > skip + PAGE_SIZE else None
     return render(request, "_evaluations.html", evaluations=found, name=name, problem=problem,
-                  me=me)
+                  me=me, version=version, more=more)
 
 
 @router.get("/models/{name}/compare")
@@ -299,18 +301,22 @@ def audit_page(request: Request, me: CallerDep,
 
 # -- features ----------------------------------------------------------------------------
 @router.get("/features")
-def features_page(request: Request, me: CallerDep) -> Response:
-    """Views, their versions and freshness, and which models pin which version."""
+def features_page(request: Request, me: CallerDep,
+                  after: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    """Views by name (a page of them), their versions and freshness, and which models pin
+    which version: each model's newest version and every version deployed."""
     app = app_of(request)
     admit(app, me, "list_feature_views", "features")
     problem = None
     try:
-        views = app.features.port.views()
+        every = sorted(app.features.port.views(), key=lambda v: v.name)
         freshness = app.features.port.freshness()
     except FerryError as e:
-        views, freshness, problem = [], [], e.message
+        every, freshness, problem = [], [], e.message
+    shown = [v for v in every if after is None or v.name > after]
+    views = shown[:PAGE_SIZE]
     pins: dict[str, list[dict[str, Any]]] = {}
-    for v in app.models.newest_versions():
+    for v in _pinning_versions(app):
         for ref in v.get("feature_refs") or []:
             view = ref.split(":", 1)[0]
             pins.setdefault(view.split("@", 1)[0], []).append(
@@ -318,24 +324,50 @@ def features_page(request: Request, me: CallerDep) -> Response:
     now = datetime.now(UTC)
     fresh = {(f.view, f.version): {"fresh": f.fresh(now), "newest": f.newest} for f in freshness}
     return render(request, "features.html", me=me, nav="features", views=views,
-                  fresh=fresh, pins=pins, problem=problem)
+                  fresh=fresh, pins=pins, problem=problem,
+                  more=views[-1].name if len(shown) > PAGE_SIZE else None)
+
+
+def _pinning_versions(app: Application) -> list[dict[str, Any]]:
+    """Each model's newest version, and every version a deployment serves or tries (an
+    older deployed version may pin an older feature view version)."""
+    found = {(v["name"], v["version"]): v for v in app.models.newest_versions(limit=100_000)}
+    for d in app.deployments.list_all():
+        for rel in (d.release, d.rollout.candidate if d.rollout else None):
+            if rel is not None and (rel.model, rel.version) not in found:
+                try:
+                    found[(rel.model, rel.version)] = app.models.cached_version(rel.model,
+                                                                                rel.version)
+                except FerryError:  # a version gone from the registry pins nothing here
+                    continue
+    return sorted(found.values(), key=lambda v: (v["name"], -int(v["version"])))
 
 
 # -- access --------------------------------------------------------------------------------
 @router.get("/access")
-def access_page(request: Request, me: CallerDep) -> Response:
+def access_page(request: Request, me: CallerDep,
+                after: Annotated[str | None, Query(pattern=TEAM_PATTERN)] = None,
+                tokens_before: Annotated[str | None, Query(pattern=r"^[0-9a-f]{12}$")] = None,
+                ) -> Response:
     """Teams and their members (team admins change them), and one's own tokens."""
     app = app_of(request)
     admit(app, me, "list_teams", "team")
+    names = [n for n in app.identity.team_names() if after is None or n > after]
     teams = []
-    for name in app.identity.team_names()[:500]:
+    for name in names[:PAGE_SIZE]:
         description, members = app.identity.team(name)
         teams.append({"name": name, "description": description, "members": members,
                       "may_manage": app.policy.allows(me.who, "set_member", team=name)})
-    own: list[Any] = [t for t in app.identity.tokens(me.who)
-                      if getattr(t, "user", None) == me.user]
+    own: list[Any] = sorted((t for t in app.identity.tokens(me.who)
+                             if getattr(t, "user", None) == me.user),
+                            key=lambda t: (t.created_at, t.id), reverse=True)
+    if tokens_before is not None:
+        ids = [t.id for t in own]
+        own = own[ids.index(tokens_before) + 1:] if tokens_before in ids else []
     return render(request, "access.html", me=me, nav="access", teams=teams,
-                  tokens=sorted(own, key=lambda t: t.created_at, reverse=True)[:200],
+                  more_teams=teams[-1]["name"] if len(names) > PAGE_SIZE else None,
+                  tokens=own[:PAGE_SIZE],
+                  more_tokens=own[PAGE_SIZE - 1].id if len(own) > PAGE_SIZE else None,
                   may_create_team=app.policy.allows(me.who, "create_team"),
                   roles=["viewer", "deployer", "admin"], issued=None)
 
