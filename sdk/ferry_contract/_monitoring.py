@@ -304,7 +304,8 @@ class FeatureHealth(_Schema):
     unseen_category_rate: float | None = None
     unseen_examples: list[str] = Field(default_factory=list)
     lookup_miss_rate: float | None = Field(
-        None, description="feature-backed models: rows whose online lookup found no value")
+        None, description="feature-backed models: rows whose online lookup found no value, "
+                          "or a value older than its view's TTL (stale)")
 
 
 class Skew(_Schema):

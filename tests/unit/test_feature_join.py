@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from ferry_contract import ColumnSpec, FeatureNotFound, InvalidInput
-from ferry_platform.core import FeatureBinding
+from ferry_platform.core import STALE_SUFFIX, FeatureBinding
 from ferry_platform.serving._dataplane import DataPlane
 from ferry_platform.serving._features import FeatureJoin
 
@@ -80,3 +80,42 @@ def test_a_null_in_an_optional_feature_reaches_the_model_as_missing() -> None:
     frame = seen["frame"]
     assert frame["charges"].isna().tolist() == [True, False]
     assert frame["tenure"].isna().tolist() == [False, True]
+
+
+def test_a_value_older_than_its_views_ttl_is_served_and_counted_with_the_misses() -> None:
+    fj, fetcher = join(charges_required=False)
+    plain = fetcher.fetch
+
+    def with_staleness(refs: list[str], rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+        out = plain(refs, rows)
+        out["tenure" + STALE_SUFFIX] = [r["customer_id"] == 1 for r in rows]  # 1's is old
+        return out
+
+    fetcher.fetch = with_staleness  # type: ignore[method-assign]
+    columns, misses = fj.joined({"customer_id": [1, 2], "channel": [0, 1]})
+    assert columns["tenure"] == [10, 3]  # still served
+    assert misses == [["tenure"], ["charges"]]
+
+
+def test_the_feast_fetcher_marks_values_older_than_the_views_ttl() -> None:
+    import time
+
+    from ferry_platform.features._feast import OnlineFetcher
+
+    now = time.time()
+
+    class Store:
+        def online(self, refs: list[str], rows: list[dict[str, Any]],
+                   timestamps: bool = False) -> dict[str, list[Any]]:
+            assert timestamps
+            return {"spend": [1.0, 2.0, None], "spend__ts": [now - 10, now - 7200, 0],
+                    "plan": ["a", "b", None], "plan__ts": [now - 10, now - 7200, 0]}
+
+        def ttl_s(self, view: str) -> float | None:
+            return {"stats": 3600.0, "plans": None}[view]
+
+    fetcher = OnlineFetcher.__new__(OnlineFetcher)
+    fetcher._features, fetcher._ttls = Store(), {}  # type: ignore[assignment]
+    got = fetcher.fetch(["stats@v2:spend", "plans@v1:plan"], [{"id": i} for i in range(3)])
+    assert got["spend" + STALE_SUFFIX] == [False, True, False]  # nothing found: a miss, not stale
+    assert "plan" + STALE_SUFFIX not in got and got["plan"] == ["a", "b", None]

@@ -4,6 +4,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+STALE_SUFFIX = "__stale"
+"""A fetcher's answer may hold, beside a feature's values, ``<feature>__stale``: per row,
+whether the value found is older than its view's TTL (the monitoring counts it with the
+lookups that found nothing)."""
+
 
 class FeatureBinding(BaseModel):
     """How a serving replica gets the features its model was trained on.

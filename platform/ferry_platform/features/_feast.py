@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ferry_contract import FeatureNotFound, InvalidFeatureDefinition, InvalidRequest
+from ferry_platform.core import STALE_SUFFIX
 
 ENTITY_TIMESTAMP = "event_timestamp"
 CONFIG_FILE = "feature_store.yaml"
@@ -543,10 +545,18 @@ class FeastFeatures:
         _, password = split_password(self._redis)
         return {REDIS_PASSWORD_ENV: password} if password and self._online == "redis" else {}
 
-    def online(self, refs: list[str], entity_rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    def online(self, refs: list[str], entity_rows: list[dict[str, Any]],
+               timestamps: bool = False) -> dict[str, list[Any]]:
+        """One list per feature; with ``timestamps``, also ``<feature>__ts``: each value's
+        event time in epoch seconds (0 where nothing was found)."""
         result: dict[str, list[Any]] = self.store().get_online_features(
-            features=refs, entity_rows=entity_rows).to_dict()
+            features=refs, entity_rows=entity_rows).to_dict(include_event_timestamps=timestamps)
         return result
+
+    def ttl_s(self, view: str) -> float | None:
+        """A view's TTL in seconds (None: none)."""
+        fv = self.store().get_feature_view(view)
+        return fv.ttl.total_seconds() if fv.ttl else None
 
 
 REDIS_PASSWORD_ENV = "FERRY_FEATURE_REDIS_PASSWORD"
@@ -580,10 +590,32 @@ class OnlineFetcher:
                     "feature-store Secret)")
             config["redis"] = f"{config.get('redis', '')},password={password}"
         self._features = FeastFeatures(**config)
+        self._ttls: dict[str, float | None] = {}
 
     def fetch(self, refs: list[str], entity_rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-        data = self._features.online(refs, entity_rows)
-        return {r.split(":", 1)[1]: data[r.split(":", 1)[1]] for r in refs}
+        """One list per feature, and per feature whose view has a TTL ``<feature>__stale``:
+        per row, whether the value found is older than that TTL."""
+        data = self._features.online(refs, entity_rows, timestamps=True)
+        now = time.time()
+        out: dict[str, list[Any]] = {}
+        for ref in refs:
+            name = ref.split(":", 1)[1]
+            out[name] = data[name]
+            ttl = self._ttl(ref.split(":", 1)[0].partition("@")[0])
+            stamps = data.get(name + "__ts")
+            if ttl and stamps:
+                out[name + STALE_SUFFIX] = [bool(t) and now - float(t) > ttl for t in stamps]
+        return out
+
+    def _ttl(self, view: str) -> float | None:
+        """The view's TTL, read once per process (a view's new version is a new release)."""
+        if view not in self._ttls:
+            try:
+                self._ttls[view] = self._features.ttl_s(view)
+            except Exception as e:  # noqa: BLE001 - no staleness rather than no answer
+                log.debug("no TTL of feature view %s: %s", view, e)
+                self._ttls[view] = None
+        return self._ttls[view]
 
 
 class OfflineJoin:

@@ -13,7 +13,7 @@ import math
 from typing import Any, Protocol
 
 from ferry_contract import ColumnSpec, FeatureNotFound, InvalidInput
-from ferry_platform.core import FeatureBinding, request_columns
+from ferry_platform.core import STALE_SUFFIX, FeatureBinding, request_columns
 
 MAX_SHOWN = 5
 
@@ -76,7 +76,11 @@ class FeatureJoin:
                 "accepts them.",
                 details={"problems": [{"entity": r, "feature_ref": self._ref_of[f],
                                        "problem": "null"} for r, f in gaps[:100]]})
-        misses: list[list[str]] = [[f for f in names if _null(fetched[f][i])] for i in range(n)]
+        # a lookup missed if it found nothing, or a value older than its view's TTL (still
+        # served: the model was trained on such values too, but the monitoring counts it)
+        stale = {f: fetched.get(f + STALE_SUFFIX) or [False] * n for f in names}
+        misses: list[list[str]] = [[f for f in names if _null(fetched[f][i]) or stale[f][i]]
+                                   for i in range(n)]
         # The store's missing value (NaN) becomes null: the data plane refuses NaN from clients.
         return {c.name: [None if _null(v) else v for v in fetched[c.name]]
                 if c.name in self._ref_of else columns[c.name] for c in self._signature}, misses
