@@ -201,6 +201,10 @@ CALLS: dict[str, Call] = {
 }
 
 
+HIDDEN_FROM_OTHER_TEAMS = {"delete_pipeline": 404, "run_pipeline": 404, "put_pipeline": 409}
+"""What a caller with no role in a pipeline's team gets instead of a 403 naming the team."""
+
+
 def test_every_route_has_exactly_one_rule_and_a_call_here() -> None:
     operations = {op["operationId"] for ops in openapi_spec()["paths"].values()
                   for op in ops.values()}
@@ -229,9 +233,15 @@ def test_each_caller_gets_what_the_table_says(env: Env, operation: str, caller: 
     if call.files:
         kwargs = {"files": call.files}
     r = env.http(env.tokens[caller]).request(call.method, path, **kwargs)
+    roles, platform_admin, _ = CALLERS[caller]
     if expected_allowed(POLICY[operation], caller, call.teams, call.owner):
         assert r.status_code not in (401, 403), (r.status_code, r.text)
         assert r.status_code < 500, r.text
+    elif operation in HIDDEN_FROM_OTHER_TEAMS and not platform_admin and \
+            not set(call.teams) & set(roles):
+        # another team's pipeline answers as a missing one (its name: only "taken")
+        assert r.status_code == HIDDEN_FROM_OTHER_TEAMS[operation], (r.status_code, r.text)
+        assert "'alpha'" not in r.text and "team" not in r.json()["error"].get("details", {})
     else:
         assert r.status_code == 403, (r.status_code, r.text)
         err = r.json()["error"]

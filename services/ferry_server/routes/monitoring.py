@@ -75,7 +75,7 @@ def list_alerts(app: AppDep, who: PrincipalDep,
                 state: Annotated[Literal["open", "resolved", "all"], Query()] = "open",
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                 before: Annotated[int | None, Query(
-                    ge=1, le=2**62, description="page: alerts older than this id (the "
+                    ge=1, le=2**31 - 1, description="page: alerts older than this id (the "
                                                 "last one seen)")] = None,
                 ) -> list[AlertPublic]:
     """Alerts, newest first: open ones by default; the next page with ``before`` (the
