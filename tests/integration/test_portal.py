@@ -190,11 +190,20 @@ def test_a_deployer_acts_and_follows_the_job_live(env: Env) -> None:
 
 
 def test_a_refused_gate_shows_the_failed_check(env: Env) -> None:
-    """alpha-model v3 learned its labels backwards: making it champion is refused with the
-    gate's check and its numbers, on the page."""
+    """alpha-model v3 learned its labels backwards: making it champion evaluates it in a
+    job followed live, which fails on the gate's check with its numbers; once evaluated,
+    asking again is refused at once, on the page."""
     if 3 not in env.registry.versions["alpha-model"]:
         env.registry.versions["alpha-model"].append(3)
     http, csrf = session(env, "deployer-a")
+    r = http.post("/portal/models/alpha-model/champion", data={"csrf": csrf, "version": "3"},
+                  headers={"hx-request": "true"})
+    assert r.status_code in (200, 202), r.text
+    job_id = re.search(r'id="job-([0-9a-f]{16})"', r.text).group(1)  # type: ignore[union-attr]
+    done = env.platform.jobs.wait(job_id, timeout=60)
+    assert done.state == "failed" and "gate" in str(done.error).lower()
+    assert "gate" in http.get(f"/portal/jobs/{job_id}").text.lower()
+    assert env.client(env.admin).model("alpha-model").aliases.get("champion") != 3
     r = http.post("/portal/models/alpha-model/champion", data={"csrf": csrf, "version": "3"},
                   headers={"hx-request": "true"})
     assert r.status_code == 422, r.text

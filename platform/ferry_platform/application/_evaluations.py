@@ -167,13 +167,42 @@ class Evaluations:
     def set_champion(self, model: str, version: int, who: Principal,
                      reason: str | None = None) -> ModelPublic:
         """Move the champion alias, through the gate (evaluating now if needed)."""
-        self._authorize("set_champion", model, who)
-        self._registry.get_version(model, version)
-        plan = self.gate_plan(model, version, who, reason, "become champion")
+        plan = self._champion_plan(model, version, who, reason)
         if plan.evaluate:
             found = self.service.evaluate(model, version, plan.against)
             self.service.require_passed(model, version, found, "become champion")
         return self.move_champion(model, version, who, reason)
+
+    def _champion_plan(self, model: str, version: int, who: Principal,
+                       reason: str | None) -> GatePlan:
+        self._authorize("set_champion", model, who)
+        self._registry.get_version(model, version)
+        return self.gate_plan(model, version, who, reason, "become champion")
+
+    def start_champion(self, model: str, version: int, who: Principal,
+                       reason: str | None = None) -> JobRecord | None:
+        """:meth:`set_champion` for a surface that shows live progress: refused at once if
+        the caller may not or the gate's plan says no; when the gate must evaluate first,
+        a job that evaluates (step by step) and then moves the alias only if it passed
+        (None: moved already, no evaluation was needed)."""
+        plan = self._champion_plan(model, version, who, reason)
+        if not plan.evaluate:
+            self.move_champion(model, version, who, reason)
+            return None
+        service = self.service
+
+        def run(ctx: JobContext) -> dict[str, Any]:
+            found = service.evaluate(model, version, plan.against, ctx.step)
+            service.require_passed(model, version, found, "become champion")
+            self.move_champion(model, version, who, reason)
+            ctx.step(f"v{version} is now the champion of {model}", 100)
+            return {"champion": version, **found.model_dump(mode="json")}
+
+        return self._jobs.submit(
+            who, JobKind.evaluate, model, resource("model", model),
+            [self._access.model_team(model)],
+            {"version": version, "against": plan.against, "on": "champion"}, run,
+            summary=lambda r: {"passed": r.get("passed"), "champion": r.get("champion")})
 
     def move_champion(self, model: str, version: int, who: Principal, reason: str | None,
                       cause: str | None = None) -> ModelPublic:

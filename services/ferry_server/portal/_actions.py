@@ -141,7 +141,9 @@ def set_champion(request: Request, name: Name, me: CheckedDep, fields: FormDep) 
     if reason is not None and len(reason) < 10:
         raise InvalidRequest("an override reason needs at least 10 characters",
                              details={"field": "override_reason"})
-    app_of(request).evaluations.set_champion(name, version, me.who, reason)
+    job = app_of(request).evaluations.start_champion(name, version, me.who, reason)
+    if job is not None:  # the gate evaluates first: its job, followed live
+        return started(request, me, job)
     return done(request, me, f"v{version} is now the champion of {name}",
                 f"{PORTAL_PREFIX}/models/{name}")
 
